@@ -1,0 +1,153 @@
+use super::*;
+
+const SEED: &str = include_str!("../../../examples/otelcol-seed.yaml");
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn err(yaml: &str) -> String {
+    Config::from_yaml_with_env(yaml, &no_env).unwrap_err().to_string()
+}
+
+#[test]
+fn seed_config_loads_unchanged() {
+    let config = Config::from_yaml_with_env(SEED, &no_env).unwrap();
+    assert_eq!(config.pipelines.len(), 2);
+    let jaeger = ComponentId::parse("otlp/jaeger").unwrap();
+    match &config.exporters[&jaeger] {
+        ExporterConfig::Otlp(c) => {
+            assert_eq!(c.endpoint, "jaeger-collector:4317");
+            assert!(c.tls.insecure);
+        }
+        other => panic!("expected an otlp exporter, got {other:?}"),
+    }
+    let ml = ComponentId::parse("memory_limiter").unwrap();
+    match &config.processors[&ml] {
+        ProcessorConfig::MemoryLimiter(c) => assert_eq!(c.limit_mib, 2000),
+        other => panic!("expected memory_limiter, got {other:?}"),
+    }
+    let batch = ComponentId::parse("batch").unwrap();
+    match &config.processors[&batch] {
+        ProcessorConfig::Batch(c) => {
+            assert_eq!(c.timeout.0, std::time::Duration::from_secs(10));
+            assert_eq!(c.send_batch_size, 8192);
+        }
+        other => panic!("expected batch, got {other:?}"),
+    }
+    let otlp = ComponentId::parse("otlp").unwrap();
+    let ReceiverConfig::Otlp(r) = &config.receivers[&otlp];
+    assert_eq!(r.protocols.grpc.as_ref().unwrap().endpoint, "0.0.0.0:4317");
+    assert_eq!(r.protocols.http.as_ref().unwrap().endpoint, "0.0.0.0:4318");
+}
+
+#[test]
+fn default_config_is_valid_and_binds_localhost() {
+    let config = Config::default_config();
+    assert_eq!(config.pipelines.len(), 3);
+    let ReceiverConfig::Otlp(r) = &config.receivers[&ComponentId::parse("otlp").unwrap()];
+    assert_eq!(r.protocols.grpc.as_ref().unwrap().endpoint, "localhost:4317");
+    assert_eq!(config.telemetry.metrics_endpoint().as_deref(), Some("localhost:8888"));
+}
+
+#[test]
+fn batch_max_size_smaller_than_size_names_the_key() {
+    let yaml = SEED.replace("timeout: 10s", "timeout: 10s\n    send_batch_max_size: 100");
+    assert_eq!(
+        err(&yaml),
+        "processors.batch.send_batch_max_size must be >= send_batch_size (8192)"
+    );
+}
+
+#[test]
+fn unknown_key_lists_the_expected_ones() {
+    let yaml = SEED.replace("limit_mib: 2000", "limit_mb: 2000");
+    let message = err(&yaml);
+    assert!(
+        message.starts_with("unknown key 'limit_mb' in processors.memory_limiter; expected one of check_interval, limit_mib"),
+        "{message}"
+    );
+}
+
+#[test]
+fn pipeline_naming_an_undefined_component_is_rejected() {
+    let yaml = SEED.replace("exporters: [prometheus]", "exporters: [prometheus, otlp/tempo]");
+    assert_eq!(
+        err(&yaml),
+        "service.pipelines.metrics.exporters[1]: references exporter 'otlp/tempo' which is not defined under exporters"
+    );
+}
+
+#[test]
+fn unknown_component_type_is_rejected() {
+    let yaml = SEED.replace("  batch:\n", "  attributes:\n    actions: []\n  batch:\n");
+    let message = err(&yaml);
+    assert!(message.contains("processors.attributes: unknown processor type 'attributes'"), "{message}");
+}
+
+#[test]
+fn prometheus_exporter_in_a_traces_pipeline_is_rejected() {
+    let yaml = SEED.replace("exporters: [otlp/jaeger]", "exporters: [prometheus]");
+    assert!(err(&yaml).contains("exporter 'prometheus' does not support traces"));
+}
+
+#[test]
+fn env_references_expand_with_defaults_and_types() {
+    let yaml = SEED
+        .replace("limit_mib: 2000", "limit_mib: ${env:LIMIT}")
+        .replace("jaeger-collector:4317", "${env:JAEGER_HOST:-jaeger}:${JAEGER_PORT}");
+    let lookup = |name: &str| match name {
+        "LIMIT" => Some("128".to_string()),
+        "JAEGER_PORT" => Some("14317".to_string()),
+        _ => None,
+    };
+    let config = Config::from_yaml_with_env(&yaml, &lookup).unwrap();
+    match &config.processors[&ComponentId::parse("memory_limiter").unwrap()] {
+        ProcessorConfig::MemoryLimiter(c) => assert_eq!(c.limit_mib, 128),
+        other => panic!("{other:?}"),
+    }
+    match &config.exporters[&ComponentId::parse("otlp/jaeger").unwrap()] {
+        ExporterConfig::Otlp(c) => assert_eq!(c.endpoint, "jaeger:14317"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn unsupported_provider_names_the_path() {
+    let yaml = SEED.replace("limit_mib: 2000", "limit_mib: ${file:/etc/limit}");
+    assert!(err(&yaml).starts_with("processors.memory_limiter.limit_mib: unsupported config provider 'file'"));
+}
+
+#[test]
+fn broken_yaml_reports_a_line() {
+    let message = err("receivers:\n  otlp: [unclosed\n");
+    assert!(message.contains("invalid YAML: line"), "{message}");
+}
+
+#[test]
+fn wrong_type_names_the_key() {
+    let yaml = SEED.replace("limit_mib: 2000", "limit_mib: lots");
+    let message = err(&yaml);
+    assert!(message.starts_with("processors.memory_limiter.limit_mib: invalid type"), "{message}");
+}
+
+#[test]
+fn bad_duration_names_the_key() {
+    let yaml = SEED.replace("timeout: 10s", "timeout: 10 seconds");
+    let message = err(&yaml);
+    assert!(message.starts_with("processors.batch.timeout: "), "{message}");
+}
+
+#[test]
+fn missing_service_is_an_error() {
+    assert_eq!(err("receivers:\n  otlp:\n    protocols:\n      grpc:\n"), "service is required (it lists the pipelines to run)");
+}
+
+#[test]
+fn telemetry_readers_form_is_understood() {
+    let yaml = format!(
+        "{SEED}  telemetry:\n    metrics:\n      readers:\n        - pull:\n            exporter:\n              prometheus:\n                host: 127.0.0.1\n                port: 9999\n"
+    );
+    let config = Config::from_yaml_with_env(&yaml, &no_env).unwrap();
+    assert_eq!(config.telemetry.metrics_endpoint().as_deref(), Some("127.0.0.1:9999"));
+}

@@ -1,0 +1,153 @@
+//! `exporters: otlp` and `exporters: otlphttp` — user configuration.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ConfigError, GoDuration};
+use crate::exporters::helper::{ClientTlsConfig, Compression, Headers, QueueConfig, RetryConfig};
+
+/// `exporters.otlp`: OTLP over gRPC.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpExporterConfig {
+    /// `host:port` or `http://host:port` of the receiving OTLP/gRPC server. Required.
+    #[serde(default)]
+    pub endpoint: String,
+    /// Transport security; burnwatch sends plain text (`insecure: true`).
+    #[serde(default)]
+    pub tls: ClientTlsConfig,
+    /// Request compression (default gzip).
+    #[serde(default)]
+    pub compression: Compression,
+    /// Deadline for one export request (default 5s).
+    #[serde(default = "default_grpc_timeout")]
+    pub timeout: GoDuration,
+    /// Extra gRPC metadata sent with every request.
+    #[serde(default)]
+    pub headers: Headers,
+    /// Retries with exponential backoff.
+    #[serde(default)]
+    pub retry_on_failure: RetryConfig,
+    /// The queue between the pipeline and the senders.
+    #[serde(default)]
+    pub sending_queue: QueueConfig,
+}
+
+/// `exporters.otlphttp`: OTLP over HTTP with protobuf or JSON bodies.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpHttpExporterConfig {
+    /// Base URL; `/v1/traces`, `/v1/metrics` and `/v1/logs` are appended per signal.
+    #[serde(default)]
+    pub endpoint: String,
+    /// Full URL for traces, overriding `endpoint`.
+    #[serde(default)]
+    pub traces_endpoint: Option<String>,
+    /// Full URL for metrics, overriding `endpoint`.
+    #[serde(default)]
+    pub metrics_endpoint: Option<String>,
+    /// Full URL for logs, overriding `endpoint`.
+    #[serde(default)]
+    pub logs_endpoint: Option<String>,
+    /// Transport security; burnwatch sends plain HTTP.
+    #[serde(default)]
+    pub tls: ClientTlsConfig,
+    /// Request compression (default gzip).
+    #[serde(default)]
+    pub compression: Compression,
+    /// Body encoding: `proto` (default) or `json`.
+    #[serde(default)]
+    pub encoding: HttpEncoding,
+    /// Deadline for one export request (default 30s, as the OTel Collector's otlphttp).
+    #[serde(default = "default_http_timeout")]
+    pub timeout: GoDuration,
+    /// Extra HTTP headers sent with every request.
+    #[serde(default)]
+    pub headers: Headers,
+    /// Retries with exponential backoff.
+    #[serde(default)]
+    pub retry_on_failure: RetryConfig,
+    /// The queue between the pipeline and the senders.
+    #[serde(default)]
+    pub sending_queue: QueueConfig,
+}
+
+/// `exporters.otlphttp.encoding`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpEncoding {
+    /// `application/x-protobuf`.
+    #[default]
+    Proto,
+    /// `application/json` in the OTLP/JSON mapping.
+    Json,
+}
+
+fn default_grpc_timeout() -> GoDuration {
+    GoDuration::from_secs(5)
+}
+fn default_http_timeout() -> GoDuration {
+    GoDuration::from_secs(30)
+}
+
+impl OtlpExporterConfig {
+    /// Checks the configuration; `path` is this component's YAML path.
+    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        if self.endpoint.is_empty() {
+            return Err(ConfigError::at(format!("{path}.endpoint"), "is required"));
+        }
+        if self.endpoint.starts_with("https://") {
+            return Err(ConfigError::at(
+                format!("{path}.endpoint"),
+                "https is not supported yet; use http:// or host:port with tls.insecure: true",
+            ));
+        }
+        if !self.endpoint.starts_with("http://") && !self.tls.insecure {
+            return Err(ConfigError::at(
+                format!("{path}.tls.insecure"),
+                "must be true: burnwatch's OTLP exporter sends plain text (TLS is not supported yet)",
+            ));
+        }
+        if self.compression == Compression::Zstd {
+            return Err(ConfigError::at(
+                format!("{path}.compression"),
+                "zstd is not supported for OTLP/gRPC; use gzip or none",
+            ));
+        }
+        self.tls.validate(&format!("{path}.tls"))?;
+        self.retry_on_failure.validate(&format!("{path}.retry_on_failure"))?;
+        self.sending_queue.validate(&format!("{path}.sending_queue"))
+    }
+}
+
+impl OtlpHttpExporterConfig {
+    /// Checks the configuration; `path` is this component's YAML path.
+    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        let any_signal = self.traces_endpoint.is_some()
+            || self.metrics_endpoint.is_some()
+            || self.logs_endpoint.is_some();
+        if self.endpoint.is_empty() && !any_signal {
+            return Err(ConfigError::at(
+                format!("{path}.endpoint"),
+                "is required (or set traces_endpoint, metrics_endpoint, logs_endpoint)",
+            ));
+        }
+        let urls = [
+            ("endpoint", Some(&self.endpoint)),
+            ("traces_endpoint", self.traces_endpoint.as_ref()),
+            ("metrics_endpoint", self.metrics_endpoint.as_ref()),
+            ("logs_endpoint", self.logs_endpoint.as_ref()),
+        ];
+        for (key, url) in urls {
+            let Some(url) = url.filter(|u| !u.is_empty()) else { continue };
+            if !url.starts_with("http://") {
+                return Err(ConfigError::at(
+                    format!("{path}.{key}"),
+                    format!("must be an http:// URL (https is not supported yet), got {url:?}"),
+                ));
+            }
+        }
+        self.tls.validate(&format!("{path}.tls"))?;
+        self.retry_on_failure.validate(&format!("{path}.retry_on_failure"))?;
+        self.sending_queue.validate(&format!("{path}.sending_queue"))
+    }
+}

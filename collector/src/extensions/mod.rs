@@ -1,0 +1,3 @@
+//! Extensions: services beside the pipelines.
+
+pub mod health_check;

@@ -1,0 +1,32 @@
+//! burnwatch's collector: an OpenTelemetry Collector-compatible sidecar.
+//!
+//! The configuration has the OTel Collector's shape ([`config::Config`]): receivers,
+//! processors and exporters wired into pipelines per signal. Components talk through one
+//! trait, [`consumer::Consumer`], carrying OTLP export requests ([`consumer::Telemetry`]).
+//! [`service::Collector`] builds the pipelines, starts the servers and shuts everything
+//! down in order: receivers stop, batches flush, queues drain.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use burnwatch_collector::config::Config;
+//! use burnwatch_collector::service::Collector;
+//!
+//! let config = Config::default_config();
+//! let running = Collector::start(config).await?;
+//! // ... serve until a signal arrives ...
+//! running.shutdown(std::time::Duration::from_secs(10)).await;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod component;
+pub mod config;
+pub mod consumer;
+pub mod exporters;
+pub mod extensions;
+pub mod process;
+pub mod processors;
+pub mod receivers;
+pub mod service;
+pub mod status;
+pub mod telemetry;

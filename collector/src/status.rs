@@ -1,0 +1,1 @@
+//! SHIM: replaced by the receiver work.

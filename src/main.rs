@@ -1,0 +1,37 @@
+//! `burnwatch`: the command line that wires the collector, the SLO engine and the
+//! dashboard. It stays thin: parsing arguments, setting up logging, and calling the
+//! library crates.
+
+mod cli_collector;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A small OpenTelemetry Collector-compatible pipeline and SLO tool.
+#[derive(Debug, Parser)]
+#[command(name = "burnwatch", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the OpenTelemetry Collector-compatible sidecar (OTLP in, Prometheus/OTLP out).
+    Collector(cli_collector::CollectorArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Collector(args) => cli_collector::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every burnwatch test on a fresh machine, installing the real peers the tests
+# start first: Debian's prometheus package (prometheus + promtool) and a Python venv
+# with the OpenTelemetry SDK and OTLP exporters.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  echo "== installing ${need_apt[*]} (apt-get)"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import opentelemetry.sdk, opentelemetry.exporter.otlp' 2>/dev/null; then
+  echo "== creating .venv with opentelemetry-sdk and opentelemetry-exporter-otlp (pip)"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check opentelemetry-sdk opentelemetry-exporter-otlp
+fi
+export BURNWATCH_PYTHON="$PWD/.venv/bin/python"
+
+echo "== cargo test --workspace --all-targets"
+cargo test --workspace --all-targets
