@@ -41,17 +41,22 @@ pub struct ConfigError {
     pub path: String,
     /// What is wrong.
     pub message: String,
+    /// The file the configuration was read from, when it came from one.
+    pub file: Option<String>,
 }
 
 impl ConfigError {
     /// An error about the value at `path`.
     pub fn at(path: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError { path: path.into(), message: message.into() }
+        ConfigError { path: path.into(), message: message.into(), file: None }
     }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(file) = &self.file {
+            write!(f, "{file}: ")?;
+        }
         let predicate = ["must ", "is ", "are ", "should "]
             .iter()
             .any(|p| self.message.starts_with(p));
@@ -338,7 +343,7 @@ impl Config {
             ConfigError::at("", format!("cannot read config file {}: {err}", path.display()))
         })?;
         Config::from_yaml(&text).map_err(|mut err| {
-            err.message = format!("{}: {}", path.display(), err.message);
+            err.file = Some(path.display().to_string());
             err
         })
     }

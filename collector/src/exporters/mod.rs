@@ -4,6 +4,7 @@ pub mod debug;
 pub mod helper;
 pub mod otlp;
 pub mod prometheus;
+pub mod queue;
 
 use std::sync::Arc;
 

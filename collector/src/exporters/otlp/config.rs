@@ -114,7 +114,8 @@ impl OtlpExporterConfig {
             ));
         }
         self.tls.validate(&format!("{path}.tls"))?;
-        self.retry_on_failure.validate(&format!("{path}.retry_on_failure"))?;
+        self.retry_on_failure
+            .validate(&format!("{path}.retry_on_failure"))?;
         self.sending_queue.validate(&format!("{path}.sending_queue"))
     }
 }
@@ -122,9 +123,8 @@ impl OtlpExporterConfig {
 impl OtlpHttpExporterConfig {
     /// Checks the configuration; `path` is this component's YAML path.
     pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
-        let any_signal = self.traces_endpoint.is_some()
-            || self.metrics_endpoint.is_some()
-            || self.logs_endpoint.is_some();
+        let any_signal =
+            self.traces_endpoint.is_some() || self.metrics_endpoint.is_some() || self.logs_endpoint.is_some();
         if self.endpoint.is_empty() && !any_signal {
             return Err(ConfigError::at(
                 format!("{path}.endpoint"),
@@ -138,7 +138,9 @@ impl OtlpHttpExporterConfig {
             ("logs_endpoint", self.logs_endpoint.as_ref()),
         ];
         for (key, url) in urls {
-            let Some(url) = url.filter(|u| !u.is_empty()) else { continue };
+            let Some(url) = url.filter(|u| !u.is_empty()) else {
+                continue;
+            };
             if !url.starts_with("http://") {
                 return Err(ConfigError::at(
                     format!("{path}.{key}"),
@@ -147,7 +149,8 @@ impl OtlpHttpExporterConfig {
             }
         }
         self.tls.validate(&format!("{path}.tls"))?;
-        self.retry_on_failure.validate(&format!("{path}.retry_on_failure"))?;
+        self.retry_on_failure
+            .validate(&format!("{path}.retry_on_failure"))?;
         self.sending_queue.validate(&format!("{path}.sending_queue"))
     }
 }

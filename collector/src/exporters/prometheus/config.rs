@@ -34,6 +34,10 @@ pub struct PrometheusExporterConfig {
     /// Add unit and `_total` suffixes to metric names (default true).
     #[serde(default = "default_true")]
     pub add_metric_suffixes: bool,
+    /// Leave out the `otel_scope_name`, `otel_scope_version`, `otel_scope_schema_url`
+    /// and `otel_scope_<attribute>` labels (default false).
+    #[serde(default)]
+    pub without_scope_info: bool,
 }
 
 /// `exporters.prometheus.resource_to_telemetry_conversion`.
@@ -43,6 +47,10 @@ pub struct ResourceToTelemetry {
     /// When true, every resource attribute becomes a label on every series.
     #[serde(default)]
     pub enabled: bool,
+    /// With `enabled`, leave out `service.name`, `service.namespace` and
+    /// `service.instance.id`, which already become `job` and `instance` (default false).
+    #[serde(default)]
+    pub exclude_service_attributes: bool,
 }
 
 fn default_endpoint() -> String {
@@ -66,6 +74,7 @@ impl Default for PrometheusExporterConfig {
             resource_to_telemetry_conversion: ResourceToTelemetry::default(),
             enable_open_metrics: false,
             add_metric_suffixes: true,
+            without_scope_info: false,
         }
     }
 }

@@ -137,7 +137,10 @@ impl OtlpReceiverConfig {
             if grpc.transport != "tcp" {
                 return Err(ConfigError::at(
                     format!("{path}.protocols.grpc.transport"),
-                    format!("unsupported transport {:?}; only \"tcp\" is supported", grpc.transport),
+                    format!(
+                        "unsupported transport {:?}; only \"tcp\" is supported",
+                        grpc.transport
+                    ),
                 ));
             }
             if grpc.max_recv_msg_size_mib == 0 {
@@ -164,6 +167,20 @@ impl OtlpReceiverConfig {
                     return Err(ConfigError::at(
                         format!("{path}.protocols.http.{key}"),
                         format!("must start with '/', got {value:?}"),
+                    ));
+                }
+            }
+            // One path cannot carry two signals: the body's message type follows from it.
+            let paths = [
+                ("traces_url_path", &http.traces_url_path),
+                ("metrics_url_path", &http.metrics_url_path),
+                ("logs_url_path", &http.logs_url_path),
+            ];
+            for (i, (key, value)) in paths.iter().enumerate() {
+                if let Some((other, _)) = paths[..i].iter().find(|(_, v)| v == value) {
+                    return Err(ConfigError::at(
+                        format!("{path}.protocols.http.{key}"),
+                        format!("must differ from {other}, both are {value:?}"),
                     ));
                 }
             }

@@ -1,0 +1,220 @@
+//! A load generator for the collector: replays pre-encoded OTLP/gRPC trace requests (1000
+//! spans of about 250 bytes each) at `burnwatch collector` (the release binary) and
+//! reports the collector's CPU-seconds per million spans, its throughput per CPU-second,
+//! its idle and peak resident memory, and its CPU share at a fixed 10k spans/s.
+//!
+//! `cargo bench --bench loadgen` (env: `LOADGEN_SECONDS`, default 10; `LOADGEN_CLIENTS`,
+//! default 4). The collector exports over OTLP/gRPC to a counting sink in this process,
+//! so every span crosses the whole pipeline: receiver → memory_limiter → batch → exporter.
+//! Goals from the issue: ≥ 1M spans/s per core, < 3% of a core and < 30 MiB RSS at 10k
+//! spans/s, idle RSS < 15 MiB.
+
+#[path = "spans.rs"]
+mod spans;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf as _, BufMut as _, Bytes};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use prost::Message as _;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+/// Counts the spans the collector exports to it.
+#[derive(Clone, Default)]
+struct CountingSink(Arc<AtomicU64>);
+
+#[tonic::async_trait]
+impl TraceService for CountingSink {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let n: usize =
+            request.get_ref().resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
+        self.0.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success: None }))
+    }
+}
+
+/// A gRPC codec that sends bytes already encoded and ignores the response body, so the
+/// load generator spends no CPU re-encoding requests.
+#[derive(Clone, Default)]
+struct PreEncoded;
+
+impl Codec for PreEncoded {
+    type Encode = Bytes;
+    type Decode = ();
+    type Encoder = PreEncoded;
+    type Decoder = PreEncoded;
+    fn encoder(&mut self) -> Self::Encoder {
+        PreEncoded
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        PreEncoded
+    }
+}
+
+impl Encoder for PreEncoded {
+    type Item = Bytes;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for PreEncoded {
+    type Item = ();
+    type Error = tonic::Status;
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<()>, tonic::Status> {
+        let n = src.remaining();
+        src.advance(n);
+        Ok(Some(()))
+    }
+}
+
+async fn send(channel: &tonic::transport::Channel, body: Bytes) -> Result<(), tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let path = http::uri::PathAndQuery::from_static("/opentelemetry.proto.collector.trace.v1.TraceService/Export");
+    grpc.unary(tonic::Request::new(body), path, PreEncoded).await.map(|_| ())
+}
+
+fn proc_stat(pid: u32) -> (f64, u64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rfind(')').map(|i| &stat[i + 2..]).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let cpu = (ticks(11) + ticks(12)) / 100.0;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    };
+    (cpu, kib("VmRSS:"), kib("VmHWM:"))
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1 << 20) as f64
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    // `cargo bench` passes `--bench`; nothing else is expected.
+    let seconds: u64 = std::env::var("LOADGEN_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let clients: usize = std::env::var("LOADGEN_CLIENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(4);
+
+    let sink = CountingSink::default();
+    let sink_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sink_addr = sink_listener.local_addr().unwrap();
+    let service = sink.clone();
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(service).max_decoding_message_size(256 << 20))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(sink_listener))
+            .await
+            .unwrap();
+    });
+
+    let grpc_port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("loadgen.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:{grpc_port}\n\
+             processors:\n  memory_limiter:\n    check_interval: 1s\n    limit_mib: 1024\n  batch: {{}}\n\
+             exporters:\n  otlp:\n    endpoint: http://{sink_addr}\n    compression: none\n\
+             service:\n  telemetry:\n    metrics:\n      level: none\n  pipelines:\n    traces:\n      receivers: [otlp]\n      processors: [memory_limiter, batch]\n      exporters: [otlp]\n"
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_burnwatch"))
+        .args(["collector", "--config", config.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .expect("start burnwatch collector");
+    let pid = child.id();
+
+    let endpoint = format!("http://127.0.0.1:{grpc_port}");
+    let mut channel = None;
+    for _ in 0..100 {
+        if let Ok(c) = tonic::transport::Channel::from_shared(endpoint.clone()).unwrap().connect().await {
+            channel = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let channel = channel.expect("collector listening");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, idle_rss, _) = proc_stat(pid);
+
+    let body = Bytes::from(spans::trace_request(1000, 7).encode_to_vec());
+    let per_span = body.len() / 1000;
+
+    // Phase 1: as fast as the collector takes it.
+    let (cpu0, _, _) = proc_stat(pid);
+    let sent0 = sink.0.load(Ordering::Relaxed);
+    let accepted = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (channel, body, accepted) = (channel.clone(), body.clone(), accepted.clone());
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                if send(&channel, body.clone()).await.is_ok() {
+                    accepted.fetch_add(1000, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let accepted = accepted.load(Ordering::Relaxed);
+    let drain_deadline = Instant::now() + Duration::from_secs(60);
+    while sink.0.load(Ordering::Relaxed) - sent0 < accepted && Instant::now() < drain_deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (cpu1, _, peak_rss) = proc_stat(pid);
+    let exported = sink.0.load(Ordering::Relaxed) - sent0;
+    let cpu = cpu1 - cpu0;
+    let per_cpu_second = exported as f64 / cpu.max(1e-9);
+
+    // Phase 2: a steady 10k spans/s (ten 1000-span requests a second).
+    let (cpu2, _, _) = proc_stat(pid);
+    let steady = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_millis(100));
+    let mut steady_sent = 0u64;
+    while steady.elapsed() < Duration::from_secs(seconds) {
+        ticker.tick().await;
+        if send(&channel, body.clone()).await.is_ok() {
+            steady_sent += 1000;
+        }
+    }
+    let steady_elapsed = steady.elapsed().as_secs_f64();
+    let (cpu3, steady_rss, _) = proc_stat(pid);
+    let steady_share = (cpu3 - cpu2) / steady_elapsed;
+
+    let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let _ = child.wait();
+
+    println!("burnwatch collector load test ({clients} clients, {seconds}s per phase, {per_span} B/span)");
+    println!("  max load: accepted {accepted} spans, exported {exported}, collector CPU {cpu:.2}s");
+    println!("    CPU-seconds per million spans: {:.3}", cpu / (exported.max(1) as f64 / 1e6));
+    println!("    spans per CPU-second (per core): {:.0}", per_cpu_second);
+    println!("    wall-clock rate: {:.0} spans/s", exported as f64 / seconds as f64);
+    println!("  10k spans/s: sent {steady_sent} spans, collector CPU {:.2}% of a core, RSS {:.1} MiB", steady_share * 100.0, mib(steady_rss));
+    println!("  idle RSS: {:.1} MiB; peak RSS (VmHWM): {:.1} MiB", mib(idle_rss), mib(peak_rss));
+}

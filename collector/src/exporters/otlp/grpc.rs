@@ -1,0 +1,221 @@
+//! `exporters: otlp`: one attempt to deliver a request over OTLP/gRPC.
+//!
+//! The channel connects lazily, so an endpoint that does not resolve or listen yet (a
+//! `jaeger-collector:4317` that starts after burnwatch) does not fail start-up: each
+//! attempt reconnects, and failures go through the retry sender like any other.
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use tonic::codec::CompressionEncoding;
+use tonic::metadata::{
+    AsciiMetadataKey, AsciiMetadataValue, BinaryMetadataKey, BinaryMetadataValue, MetadataMap,
+};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+use super::config::OtlpExporterConfig;
+use crate::component::BuildError;
+use crate::config::ComponentId;
+use crate::consumer::{Signal, Telemetry};
+use crate::exporters::helper::Compression;
+use crate::exporters::queue::{RequestSender, SendError, SendOutcome};
+
+/// Sends OTLP export requests to one gRPC endpoint.
+pub(super) struct GrpcSender {
+    traces: TraceServiceClient<Channel>,
+    metrics: MetricsServiceClient<Channel>,
+    logs: LogsServiceClient<Channel>,
+    metadata: MetadataMap,
+    timeout: Duration,
+    endpoint: String,
+}
+
+/// The URI tonic needs from the OTel Collector's endpoint forms: `host:port`,
+/// `http://host:port`, or gRPC's `dns:///host:port` target syntax.
+pub(super) fn endpoint_uri(endpoint: &str) -> String {
+    let endpoint = endpoint.trim();
+    let endpoint = endpoint.strip_prefix("dns:///").unwrap_or(endpoint);
+    if endpoint.contains("://") {
+        endpoint.to_string()
+    } else {
+        format!("http://{endpoint}")
+    }
+}
+
+impl GrpcSender {
+    /// Prepares the (lazy) channel and clients; fails only on a malformed endpoint or
+    /// header, never because the endpoint is unreachable.
+    pub(super) fn new(config: &OtlpExporterConfig, id: &ComponentId) -> Result<Self, BuildError> {
+        let invalid = |message: String| BuildError::Invalid {
+            id: id.clone(),
+            message,
+        };
+        let uri = endpoint_uri(&config.endpoint);
+        let timeout = config.timeout.0;
+        let endpoint = Endpoint::from_shared(uri.clone())
+            .map_err(|e| invalid(format!("endpoint {:?} is not a valid URI: {e}", config.endpoint)))?
+            .user_agent(concat!("burnwatch/", env!("CARGO_PKG_VERSION")))
+            .map_err(|e| invalid(format!("cannot set the user agent: {e}")))?
+            .tcp_nodelay(true);
+        // A zero timeout would fail every connection attempt at once.
+        let endpoint = if timeout.is_zero() {
+            endpoint
+        } else {
+            endpoint.connect_timeout(timeout)
+        };
+        let channel = endpoint.connect_lazy();
+        let encoding = match config.compression {
+            Compression::Gzip => Some(CompressionEncoding::Gzip),
+            Compression::None => None,
+            Compression::Zstd => {
+                return Err(invalid(
+                    "compression zstd is not supported for OTLP/gRPC; use gzip or none".into(),
+                ));
+            }
+        };
+        let mut traces = TraceServiceClient::new(channel.clone());
+        let mut metrics = MetricsServiceClient::new(channel.clone());
+        let mut logs = LogsServiceClient::new(channel);
+        if let Some(encoding) = encoding {
+            traces = traces.send_compressed(encoding).accept_compressed(encoding);
+            metrics = metrics.send_compressed(encoding).accept_compressed(encoding);
+            logs = logs.send_compressed(encoding).accept_compressed(encoding);
+        }
+        Ok(GrpcSender {
+            traces,
+            metrics,
+            logs,
+            metadata: metadata_from_headers(config, id)?,
+            timeout,
+            endpoint: uri,
+        })
+    }
+
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        *request.metadata_mut() = self.metadata.clone();
+        if !self.timeout.is_zero() {
+            // Sends `grpc-timeout`, so the server can stop working on an abandoned request.
+            request.set_timeout(self.timeout);
+        }
+        request
+    }
+
+    /// Awaits one call within the request timeout and classifies its failure.
+    async fn call<T>(
+        &self,
+        call: impl Future<Output = Result<tonic::Response<T>, Status>>,
+    ) -> Result<T, SendError> {
+        let outcome = if self.timeout.is_zero() {
+            Ok(call.await)
+        } else {
+            tokio::time::timeout(self.timeout, call).await
+        };
+        match outcome {
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => Err(classify(&status)),
+            Err(_) => Err(SendError::retryable(format!(
+                "DEADLINE_EXCEEDED: no response within the {:?} timeout",
+                self.timeout
+            ))),
+        }
+    }
+}
+
+/// Turns `headers:` into gRPC metadata. Names ending in `-bin` are binary metadata,
+/// as gRPC defines them; the value's bytes are sent as they are.
+fn metadata_from_headers(config: &OtlpExporterConfig, id: &ComponentId) -> Result<MetadataMap, BuildError> {
+    let mut metadata = MetadataMap::new();
+    for (name, value) in &config.headers {
+        let lower = name.to_ascii_lowercase();
+        let bad = |what: &str| BuildError::Invalid {
+            id: id.clone(),
+            message: format!("headers.{name}: {what} is not valid gRPC metadata"),
+        };
+        if lower.ends_with("-bin") {
+            let key = BinaryMetadataKey::from_bytes(lower.as_bytes()).map_err(|_| bad("the name"))?;
+            metadata.append_bin(key, BinaryMetadataValue::from_bytes(value.as_bytes()));
+        } else {
+            let key = AsciiMetadataKey::from_bytes(lower.as_bytes()).map_err(|_| bad("the name"))?;
+            let value = AsciiMetadataValue::try_from(value.as_str()).map_err(|_| bad("the value"))?;
+            metadata.append(key, value);
+        }
+    }
+    Ok(metadata)
+}
+
+/// Classifies a gRPC status by the OTLP specification's rules ("OTLP/gRPC Response",
+/// "Failures"): the listed transient codes are retryable, honouring a `RetryInfo` delay;
+/// `RESOURCE_EXHAUSTED` is retryable only when the server sends a `RetryInfo` (otherwise
+/// the limit it hit will not go away); every other code is permanent.
+pub(super) fn classify(status: &Status) -> SendError {
+    let message = if status.message().is_empty() {
+        format!("{:?}", status.code())
+    } else {
+        format!("{:?}: {}", status.code(), status.message())
+    };
+    let retry_info = status.get_details_retry_info();
+    match status.code() {
+        Code::Cancelled
+        | Code::DeadlineExceeded
+        | Code::Aborted
+        | Code::OutOfRange
+        | Code::Unavailable
+        | Code::DataLoss => SendError::Retryable {
+            message,
+            retry_after: retry_info.and_then(|info| info.retry_delay),
+        },
+        Code::ResourceExhausted => match retry_info {
+            Some(info) => SendError::Retryable {
+                message,
+                retry_after: info.retry_delay,
+            },
+            None => SendError::permanent(format!("{message} (no RetryInfo, so not retried)")),
+        },
+        _ => SendError::permanent(message),
+    }
+}
+
+#[async_trait]
+impl RequestSender for GrpcSender {
+    async fn send(&self, data: &Telemetry) -> Result<SendOutcome, SendError> {
+        // The generated clients take the request by value; the queue keeps the original
+        // for a possible retry, so each attempt sends a copy.
+        match data {
+            Telemetry::Traces(request) => {
+                let mut client = self.traces.clone();
+                let response = self.call(client.export(self.request(request.clone()))).await?;
+                Ok(response
+                    .partial_success
+                    .map(|p| SendOutcome::partial(p.rejected_spans, p.error_message))
+                    .unwrap_or_default())
+            }
+            Telemetry::Metrics(request) => {
+                let mut client = self.metrics.clone();
+                let response = self.call(client.export(self.request(request.clone()))).await?;
+                Ok(response
+                    .partial_success
+                    .map(|p| SendOutcome::partial(p.rejected_data_points, p.error_message))
+                    .unwrap_or_default())
+            }
+            Telemetry::Logs(request) => {
+                let mut client = self.logs.clone();
+                let response = self.call(client.export(self.request(request.clone()))).await?;
+                Ok(response
+                    .partial_success
+                    .map(|p| SendOutcome::partial(p.rejected_log_records, p.error_message))
+                    .unwrap_or_default())
+            }
+        }
+    }
+
+    fn destination(&self, _signal: Signal) -> String {
+        self.endpoint.clone()
+    }
+}

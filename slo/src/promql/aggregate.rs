@@ -1,0 +1,292 @@
+//! Aggregation operators: `sum`, `avg`, `min`, `max`, `count`, `group`, `stddev`, `stdvar`,
+//! `quantile`, `topk`, `bottomk`, `count_values`, `limitk`, `limit_ratio`.
+//!
+//! Groups are formed from `by (...)` labels, or all labels minus `without (...)` ones and the metric
+//! name; results come in the order groups first appear. Float arithmetic mirrors Prometheus 3.x:
+//! Kahan-compensated sums, direct means that switch to incremental means on overflow, Welford
+//! variance.
+
+use std::collections::HashMap;
+
+use promql_parser::parser::token::{
+    T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_LIMIT_RATIO, T_LIMITK, T_MAX, T_MIN, T_QUANTILE,
+    T_STDDEV, T_STDVAR, T_SUM, T_TOPK,
+};
+use promql_parser::parser::{AggregateExpr, LabelModifier};
+
+use super::QueryError;
+use super::eval::Evaluator;
+use super::functions::{KahanMean, kahan_inc, quantile};
+use super::value::{InstantSample, Value};
+use crate::tsdb::{Labels, LabelsBuilder, METRIC_NAME};
+
+/// The grouping key of a series.
+fn group_key(l: &Labels, m: &Option<LabelModifier>) -> Labels {
+    match m {
+        None => Labels::empty(),
+        Some(LabelModifier::Include(by)) => l.keep(&by.labels),
+        Some(LabelModifier::Exclude(without)) => l.drop_names(&without.labels).without_metric_name(),
+    }
+}
+
+/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`, as `count_values` uses for label values.
+pub(crate) fn format_go_f(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_string()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "+Inf".to_string()
+        } else {
+            "-Inf".to_string()
+        }
+    } else {
+        format!("{v}")
+    }
+}
+
+/// A deterministic 64-bit hash of a label set, spread over the whole range (FNV-1a with a
+/// SplitMix64 finaliser); `limit_ratio` keeps a series when `hash / u64::MAX` is below the ratio, so
+/// the same series are kept at every step and `limit_ratio(r) or limit_ratio(-(1-r))` is the input.
+fn labels_hash(l: &Labels) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for lbl in l {
+        for b in lbl
+            .name
+            .bytes()
+            .chain([0xff])
+            .chain(lbl.value.bytes())
+            .chain([0xff])
+        {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
+struct Group {
+    labels: Labels,
+    drop_name: bool,
+    members: Vec<InstantSample>,
+}
+
+/// Evaluates an aggregation at `t`.
+pub(crate) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<Value, QueryError> {
+    let op = a.op.id();
+    // The parameter is evaluated first, as Prometheus does.
+    let mut param_f = None;
+    let mut param_s = None;
+    if let Some(p) = &a.param {
+        if op == T_COUNT_VALUES {
+            param_s = Some(ev.eval_string(p, t)?);
+        } else {
+            param_f = Some(ev.eval_scalar(p, t)?);
+        }
+    }
+    let input = ev.eval_vector(&a.expr, t)?;
+
+    let mut order: Vec<Group> = Vec::new();
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    for s in input {
+        let key = group_key(&s.labels, &a.modifier);
+        let i = match index.get(&key) {
+            Some(i) => *i,
+            None => {
+                order.push(Group {
+                    labels: key.clone(),
+                    drop_name: false,
+                    members: Vec::new(),
+                });
+                index.insert(key, order.len() - 1);
+                order.len() - 1
+            }
+        };
+        // Delayed name removal: a group keeping `__name__` (by (__name__)) loses it at the end when
+        // any member was marked.
+        if s.drop_name && order[i].labels.has(METRIC_NAME) {
+            order[i].drop_name = true;
+        }
+        order[i].members.push(s);
+    }
+
+    let out = match op {
+        T_TOPK | T_BOTTOMK | T_LIMITK => {
+            let p = param_f.unwrap_or(f64::NAN);
+            if p.is_nan() {
+                return Err(QueryError::Execution("Parameter value is NaN".to_string()));
+            }
+            if !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&p) {
+                return Err(QueryError::Execution(format!("Scalar value {p} overflows int64")));
+            }
+            let k = p as i64;
+            if k < 1 {
+                return Ok(Value::Vector(Vec::new()));
+            }
+            let k = usize::try_from(k).unwrap_or(usize::MAX);
+            let mut out = Vec::new();
+            for g in order {
+                let mut members = g.members;
+                if op != T_LIMITK {
+                    let top = op == T_TOPK;
+                    // NaN is the least wanted in both directions; ties keep input order.
+                    members.sort_by(|x, y| {
+                        use std::cmp::Ordering::*;
+                        match (x.v.is_nan(), y.v.is_nan()) {
+                            (true, true) => Equal,
+                            (true, false) => Greater,
+                            (false, true) => Less,
+                            _ if top => y.v.partial_cmp(&x.v).unwrap_or(Equal),
+                            _ => x.v.partial_cmp(&y.v).unwrap_or(Equal),
+                        }
+                    });
+                }
+                members.truncate(k);
+                out.extend(members);
+            }
+            out
+        }
+        T_LIMIT_RATIO => {
+            let p = param_f.unwrap_or(f64::NAN);
+            if p.is_nan() {
+                return Err(QueryError::Execution("Ratio value is NaN".to_string()));
+            }
+            let ratio = if p > 1.0 {
+                ev.annotations.warn(format!(
+                    "ratio value should be between -1 and 1, got {}, capping to 1",
+                    super::functions::format_go_g(p)
+                ));
+                1.0
+            } else if p < -1.0 {
+                ev.annotations.warn(format!(
+                    "ratio value should be between -1 and 1, got {}, capping to -1",
+                    super::functions::format_go_g(p)
+                ));
+                -1.0
+            } else {
+                p
+            };
+            if ratio == 0.0 {
+                return Ok(Value::Vector(Vec::new()));
+            }
+            let mut out = Vec::new();
+            for g in order {
+                for s in g.members {
+                    let off = labels_hash(&s.labels) as f64 / u64::MAX as f64;
+                    if (ratio >= 0.0 && off < ratio) || (ratio < 0.0 && off >= 1.0 + ratio) {
+                        out.push(s);
+                    }
+                }
+            }
+            out
+        }
+        T_COUNT_VALUES => {
+            let label = param_s.unwrap_or_default();
+            if label.is_empty() || label.chars().any(|c| c == '\u{fffd}') {
+                return Err(QueryError::Execution(format!("invalid label name {label:?}")));
+            }
+            let mut out: Vec<InstantSample> = Vec::new();
+            let mut idx: HashMap<Labels, usize> = HashMap::new();
+            for g in order {
+                for s in g.members {
+                    let mut b = LabelsBuilder::new(&g.labels);
+                    b.set(label.clone(), format_go_f(s.v));
+                    let l = b.build();
+                    match idx.get(&l) {
+                        Some(i) => out[*i].v += 1.0,
+                        None => {
+                            idx.insert(l.clone(), out.len());
+                            out.push(InstantSample {
+                                labels: l,
+                                t,
+                                v: 1.0,
+                                drop_name: false,
+                            });
+                        }
+                    }
+                }
+            }
+            out
+        }
+        _ => {
+            if op == T_QUANTILE {
+                let q = param_f.unwrap_or(f64::NAN);
+                if q.is_nan() || !(0.0..=1.0).contains(&q) {
+                    ev.annotations.warn(format!(
+                        "quantile value should be between 0 and 1, got {}",
+                        super::functions::format_go_g(q)
+                    ));
+                }
+            }
+            let mut out = Vec::with_capacity(order.len());
+            for g in order {
+                let vals: Vec<f64> = g.members.iter().map(|s| s.v).collect();
+                let v = match op {
+                    T_SUM => {
+                        let (mut s, mut c) = (0.0, 0.0);
+                        for x in &vals {
+                            (s, c) = kahan_inc(*x, s, c);
+                        }
+                        s + c
+                    }
+                    T_AVG => {
+                        let mut m = KahanMean::default();
+                        for x in &vals {
+                            m.add(*x);
+                        }
+                        m.value()
+                    }
+                    T_MIN => vals
+                        .iter()
+                        .fold(f64::NAN, |acc, &x| if acc.is_nan() || x < acc { x } else { acc }),
+                    T_MAX => vals
+                        .iter()
+                        .fold(f64::NAN, |acc, &x| if acc.is_nan() || x > acc { x } else { acc }),
+                    T_COUNT => vals.len() as f64,
+                    T_GROUP => 1.0,
+                    T_STDDEV | T_STDVAR => {
+                        let (mut n, mut mean, mut m2) = (0.0, 0.0, 0.0);
+                        for x in &vals {
+                            n += 1.0;
+                            let d = x - mean;
+                            mean += d / n;
+                            m2 += d * (x - mean);
+                        }
+                        let var = m2 / n;
+                        if op == T_STDDEV { var.sqrt() } else { var }
+                    }
+                    T_QUANTILE => quantile(param_f.unwrap_or(f64::NAN), vals),
+                    _ => {
+                        return Err(QueryError::Execution(format!("unsupported aggregation {}", a.op)));
+                    }
+                };
+                out.push(InstantSample {
+                    labels: g.labels,
+                    t,
+                    v,
+                    drop_name: g.drop_name,
+                });
+            }
+            out
+        }
+    };
+    ev.add_samples(out.len())?;
+    Ok(Value::Vector(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_ratio_hash_spreads_over_unit_interval() {
+        let offs: Vec<f64> = (0..200)
+            .map(|i| labels_hash(&Labels::from_pairs([("instance", i.to_string())])) as f64 / u64::MAX as f64)
+            .collect();
+        let below = offs.iter().filter(|o| **o < 0.5).count();
+        assert!((70..130).contains(&below), "{below} of 200 below 0.5");
+    }
+}

@@ -1,0 +1,260 @@
+//! Query planning: instant and range queries, steps, the final clean-up of labels.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use promql_parser::parser::{self, Expr};
+
+use super::QueryError;
+use super::eval::{EvalSettings, Evaluator};
+use super::value::{Annotations, Matrix, RangeSeries, Value, Vector};
+use crate::tsdb::{Labels, Queryable, Sample};
+
+/// Engine settings.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// How far back an instant selector looks for a sample (Prometheus default 5m).
+    pub lookback_delta: Duration,
+    /// Most samples a query may hold at once (Prometheus default 50 000 000).
+    pub max_samples: usize,
+    /// Longest a query may run (Prometheus default 2m).
+    pub timeout: Duration,
+    /// Step of subqueries that give none (`x[1h:]`); Prometheus uses the global evaluation
+    /// interval, 1m by default.
+    pub default_subquery_step: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            lookback_delta: Duration::from_secs(300),
+            max_samples: 50_000_000,
+            timeout: Duration::from_secs(120),
+            default_subquery_step: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A query's value with its annotations.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryResult {
+    /// The value: for range queries always a matrix sorted by labels.
+    pub value: Value,
+    /// Warnings and infos.
+    pub annotations: Annotations,
+}
+
+/// The PromQL engine.
+#[derive(Clone, Debug, Default)]
+pub struct Engine {
+    opts: EngineOptions,
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Engine {
+    /// An engine with `opts`.
+    pub fn new(opts: EngineOptions) -> Self {
+        Engine { opts }
+    }
+
+    /// The settings.
+    pub fn options(&self) -> &EngineOptions {
+        &self.opts
+    }
+
+    /// Parses `query`, mapping the parser's message into [`QueryError::Parse`].
+    pub fn parse(query: &str) -> Result<Expr, QueryError> {
+        parser::parse(query).map_err(QueryError::Parse)
+    }
+
+    fn evaluator<'a>(
+        &self,
+        q: &'a dyn Queryable,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Evaluator<'a> {
+        Evaluator::new(
+            q,
+            EvalSettings {
+                start,
+                end,
+                step,
+                lookback: ms(self.opts.lookback_delta).max(1),
+                sub_step: ms(self.opts.default_subquery_step).max(1),
+                deadline: Instant::now().checked_add(self.opts.timeout),
+                max_samples: self.opts.max_samples,
+            },
+            expr,
+        )
+    }
+
+    /// Evaluates `query` at time `t` (ms since the epoch).
+    pub fn instant_query(&self, q: &dyn Queryable, query: &str, t: i64) -> Result<QueryResult, QueryError> {
+        let expr = Self::parse(query)?;
+        self.instant_expr(q, &expr, t)
+    }
+
+    /// Evaluates a parsed expression at time `t`.
+    pub fn instant_expr(&self, q: &dyn Queryable, expr: &Expr, t: i64) -> Result<QueryResult, QueryError> {
+        let mut ev = self.evaluator(q, expr, t, t, 0);
+        let value = match ev.eval(expr, t)? {
+            Value::Vector(v) => Value::Vector(finish_vector(v)?),
+            Value::Matrix(m) => Value::Matrix(finish_matrix(m)?),
+            other => other,
+        };
+        Ok(QueryResult {
+            value,
+            annotations: ev.annotations,
+        })
+    }
+
+    /// Evaluates `query` at every `step` from `start` to `end` (ms), giving a matrix sorted by labels.
+    pub fn range_query(
+        &self,
+        q: &dyn Queryable,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<QueryResult, QueryError> {
+        let expr = Self::parse(query)?;
+        self.range_expr(q, &expr, start, end, step)
+    }
+
+    /// Evaluates a parsed expression over a range.
+    pub fn range_expr(
+        &self,
+        q: &dyn Queryable,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<QueryResult, QueryError> {
+        if step <= 0 {
+            return Err(QueryError::BadQuery(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer"
+                    .to_string(),
+            ));
+        }
+        if end < start {
+            return Err(QueryError::BadQuery(
+                "end timestamp must not be before start time".to_string(),
+            ));
+        }
+        match expr.value_type() {
+            parser::value::ValueType::Vector | parser::value::ValueType::Scalar => {}
+            other => {
+                return Err(QueryError::BadQuery(format!(
+                    "invalid expression type \"{other}\" for range query, must be Scalar or instant Vector"
+                )));
+            }
+        }
+        let mut ev = self.evaluator(q, expr, start, end, step);
+        let mut index: HashMap<(Labels, bool), usize> = HashMap::new();
+        let mut out: Matrix = Vec::new();
+        let mut total = 0usize;
+        let mut t = start;
+        while t <= end {
+            ev.samples_now = total;
+            let points: Vec<(Labels, bool, f64)> = match ev.eval(expr, t)? {
+                Value::Vector(v) => v.into_iter().map(|s| (s.labels, s.drop_name, s.v)).collect(),
+                Value::Scalar { v, .. } => vec![(Labels::empty(), false, v)],
+                other => {
+                    return Err(QueryError::BadQuery(format!(
+                        "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                        other.type_name()
+                    )));
+                }
+            };
+            total += points.len();
+            if total > self.opts.max_samples {
+                return Err(QueryError::TooManySamples);
+            }
+            for (labels, drop_name, v) in points {
+                let key = (labels, drop_name);
+                let i = match index.get(&key) {
+                    Some(i) => *i,
+                    None => {
+                        out.push(RangeSeries {
+                            labels: key.0.clone(),
+                            samples: Vec::new(),
+                            drop_name,
+                        });
+                        index.insert(key, out.len() - 1);
+                        out.len() - 1
+                    }
+                };
+                if out[i].samples.last().is_some_and(|p| p.t == t) {
+                    return Err(QueryError::Execution(
+                        "vector cannot contain metrics with the same labelset".to_string(),
+                    ));
+                }
+                out[i].samples.push(Sample { t, v });
+            }
+            t = match t.checked_add(step) {
+                Some(x) => x,
+                None => break,
+            };
+        }
+        Ok(QueryResult {
+            value: Value::Matrix(finish_matrix(out)?),
+            annotations: ev.annotations,
+        })
+    }
+}
+
+/// Applies delayed name removal to a final instant vector and rejects duplicate label sets.
+pub(crate) fn finish_vector(mut v: Vector) -> Result<Vector, QueryError> {
+    for s in &mut v {
+        if s.drop_name {
+            s.labels = s.labels.without_metric_name();
+            s.drop_name = false;
+        }
+    }
+    let mut seen = std::collections::HashSet::with_capacity(v.len());
+    for s in &v {
+        if !seen.insert(&s.labels) {
+            return Err(QueryError::Execution(
+                "vector cannot contain metrics with the same labelset".to_string(),
+            ));
+        }
+    }
+    Ok(v)
+}
+
+/// Applies delayed name removal to a final matrix, merging series that end up with the same labels
+/// when their points do not collide, and sorts it by labels.
+pub(crate) fn finish_matrix(m: Matrix) -> Result<Matrix, QueryError> {
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut out: Matrix = Vec::with_capacity(m.len());
+    for mut s in m {
+        if s.drop_name {
+            s.labels = s.labels.without_metric_name();
+            s.drop_name = false;
+        }
+        match index.get(&s.labels) {
+            None => {
+                index.insert(s.labels.clone(), out.len());
+                out.push(s);
+            }
+            Some(&i) => {
+                let mut merged = std::mem::take(&mut out[i].samples);
+                merged.extend(s.samples);
+                merged.sort_by_key(|p| p.t);
+                if merged.windows(2).any(|w| w[0].t == w[1].t) {
+                    return Err(QueryError::Execution(
+                        "vector cannot contain metrics with the same labelset".to_string(),
+                    ));
+                }
+                out[i].samples = merged;
+            }
+        }
+    }
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(out)
+}

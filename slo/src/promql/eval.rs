@@ -1,0 +1,495 @@
+//! The evaluator: one `match` over the expression, evaluated at one timestamp.
+//!
+//! Range queries evaluate the expression at every step (see [`super::engine`]); subqueries do the
+//! same at their own aligned steps. Series data for each selector is fetched once per query (for the
+//! whole time span the query can touch, computed by [`needed_ranges`]) and cached, so a 1000-step
+//! query reads the store once per selector.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use promql_parser::label::MatchOp as PMatchOp;
+use promql_parser::parser::{AtModifier, Expr, MatrixSelector, Offset, SubqueryExpr, VectorSelector};
+
+use super::QueryError;
+use super::value::{Annotations, InstantSample, Matrix, RangeSeries, Value, Vector};
+use crate::tsdb::{Matcher, Queryable, Sample, SeriesData, is_stale_nan};
+
+/// Milliseconds in a `std::time::Duration`, saturating.
+pub(crate) fn dur_ms(d: &std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Signed milliseconds of an `offset` modifier.
+pub(crate) fn offset_ms(o: &Option<Offset>) -> i64 {
+    match o {
+        None => 0,
+        Some(Offset::Pos(d)) => dur_ms(d),
+        Some(Offset::Neg(d)) => -dur_ms(d),
+    }
+}
+
+/// Milliseconds since the epoch of a `SystemTime` (negative before 1970).
+pub(crate) fn system_time_ms(t: &SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => dur_ms(&d),
+        Err(e) => -dur_ms(&e.duration()),
+    }
+}
+
+/// What a matrix-typed function argument covered: the window `(end - range, end]`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RangeWindow {
+    /// Window length in ms.
+    pub range: i64,
+    /// Window end (evaluation time after `@` and `offset`) in ms.
+    pub end: i64,
+}
+
+/// Per-query evaluation state.
+pub(crate) struct Evaluator<'a> {
+    q: &'a dyn Queryable,
+    /// Query start in ms (`start()`).
+    pub start: i64,
+    /// Query end in ms (`end()`).
+    pub end: i64,
+    /// Query step in ms (0 for instant queries).
+    pub step: i64,
+    lookback: i64,
+    sub_step: i64,
+    deadline: Option<Instant>,
+    max_samples: usize,
+    /// Samples held by the current step's intermediate values.
+    pub samples_now: usize,
+    /// Warnings and infos gathered so far.
+    pub annotations: Annotations,
+    cache: HashMap<usize, Rc<Vec<SeriesData>>>,
+    ranges: HashMap<usize, (i64, i64)>,
+    /// Evaluation calls since the last deadline check.
+    ticks: u32,
+}
+
+/// Settings the evaluator needs from the engine.
+pub(crate) struct EvalSettings {
+    pub start: i64,
+    pub end: i64,
+    pub step: i64,
+    pub lookback: i64,
+    pub sub_step: i64,
+    pub deadline: Option<Instant>,
+    pub max_samples: usize,
+}
+
+impl<'a> Evaluator<'a> {
+    pub(crate) fn new(q: &'a dyn Queryable, s: EvalSettings, expr: &Expr) -> Self {
+        let mut ranges = HashMap::new();
+        needed_ranges(
+            expr,
+            s.start,
+            s.end,
+            s.start,
+            s.end,
+            s.lookback,
+            s.sub_step,
+            &mut ranges,
+        );
+        Evaluator {
+            q,
+            start: s.start,
+            end: s.end,
+            step: s.step,
+            lookback: s.lookback,
+            sub_step: s.sub_step,
+            deadline: s.deadline,
+            max_samples: s.max_samples,
+            samples_now: 0,
+            annotations: Annotations::default(),
+            cache: HashMap::new(),
+            ranges,
+            ticks: 0,
+        }
+    }
+
+    /// Accounts for `n` more samples held in memory; errors past the limit.
+    pub(crate) fn add_samples(&mut self, n: usize) -> Result<(), QueryError> {
+        self.samples_now = self.samples_now.saturating_add(n);
+        if self.samples_now > self.max_samples {
+            return Err(QueryError::TooManySamples);
+        }
+        Ok(())
+    }
+
+    fn check_deadline(&mut self) -> Result<(), QueryError> {
+        self.ticks += 1;
+        if self.ticks >= 64 {
+            self.ticks = 0;
+            if let Some(d) = self.deadline
+                && Instant::now() > d {
+                    return Err(QueryError::Timeout);
+                }
+        }
+        Ok(())
+    }
+
+    /// Evaluates `expr` at time `t` (ms).
+    pub(crate) fn eval(&mut self, expr: &Expr, t: i64) -> Result<Value, QueryError> {
+        self.check_deadline()?;
+        match expr {
+            Expr::NumberLiteral(n) => Ok(Value::Scalar { t, v: n.val }),
+            Expr::StringLiteral(s) => Ok(Value::String { t, s: s.val.clone() }),
+            Expr::Paren(p) => self.eval(&p.expr, t),
+            Expr::Unary(u) => match self.eval(&u.expr, t)? {
+                Value::Scalar { t, v } => Ok(Value::Scalar { t, v: -v }),
+                Value::Vector(mut vec) => {
+                    for s in &mut vec {
+                        s.v = -s.v;
+                        s.drop_name = true;
+                    }
+                    Ok(Value::Vector(vec))
+                }
+                other => Err(QueryError::Execution(format!(
+                    "unary expression only allowed on expressions of type scalar or vector, got: {}",
+                    other.type_name()
+                ))),
+            },
+            Expr::VectorSelector(vs) => Ok(Value::Vector(self.select_vector(vs, t, false)?)),
+            Expr::MatrixSelector(ms) => {
+                let (m, _) = self.select_matrix(ms, t)?;
+                Ok(Value::Matrix(m))
+            }
+            Expr::Subquery(sq) => {
+                let (m, _) = self.eval_subquery(sq, t)?;
+                Ok(Value::Matrix(m))
+            }
+            Expr::Call(call) => super::functions::call(self, call, t),
+            Expr::Aggregate(agg) => super::aggregate::eval(self, agg, t),
+            Expr::Binary(b) => super::binary::eval(self, b, t),
+            Expr::Extension(_) => Err(QueryError::Execution(
+                "extension expressions are not supported".to_string(),
+            )),
+        }
+    }
+
+    /// Evaluates an expression that must give an instant vector.
+    pub(crate) fn eval_vector(&mut self, expr: &Expr, t: i64) -> Result<Vector, QueryError> {
+        match self.eval(expr, t)? {
+            Value::Vector(v) => Ok(v),
+            other => Err(QueryError::Execution(format!(
+                "expected instant vector, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    /// Evaluates an expression that must give a scalar.
+    pub(crate) fn eval_scalar(&mut self, expr: &Expr, t: i64) -> Result<f64, QueryError> {
+        match self.eval(expr, t)? {
+            Value::Scalar { v, .. } => Ok(v),
+            other => Err(QueryError::Execution(format!(
+                "expected scalar, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    /// Evaluates an expression that must give a string.
+    pub(crate) fn eval_string(&mut self, expr: &Expr, t: i64) -> Result<String, QueryError> {
+        match self.eval(expr, t)? {
+            Value::String { s, .. } => Ok(s),
+            other => Err(QueryError::Execution(format!(
+                "expected string, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    /// Evaluates a matrix-typed argument (a range selector or a subquery, possibly in parentheses).
+    pub(crate) fn eval_range_arg(
+        &mut self,
+        expr: &Expr,
+        t: i64,
+    ) -> Result<(Matrix, RangeWindow), QueryError> {
+        match expr {
+            Expr::MatrixSelector(ms) => self.select_matrix(ms, t),
+            Expr::Subquery(sq) => self.eval_subquery(sq, t),
+            Expr::Paren(p) => self.eval_range_arg(&p.expr, t),
+            other => Err(QueryError::Execution(format!(
+                "expected range vector, got {}",
+                other.value_type()
+            ))),
+        }
+    }
+
+    /// The time a selector or subquery is evaluated at: `@` pins it, `offset` shifts it.
+    fn effective_time(&self, at: &Option<AtModifier>, offset: &Option<Offset>, t: i64) -> i64 {
+        let base = match at {
+            None => t,
+            Some(AtModifier::Start) => self.start,
+            Some(AtModifier::End) => self.end,
+            Some(AtModifier::At(st)) => system_time_ms(st),
+        };
+        base.saturating_sub(offset_ms(offset))
+    }
+
+    /// The cached series of a selector.
+    fn series_of(&mut self, vs: &VectorSelector) -> Result<Rc<Vec<SeriesData>>, QueryError> {
+        let key = vs as *const VectorSelector as usize;
+        if let Some(c) = self.cache.get(&key) {
+            return Ok(Rc::clone(c));
+        }
+        let matchers = to_matchers(vs)?;
+        let (mint, maxt) = self.ranges.get(&key).copied().unwrap_or((i64::MIN, i64::MAX));
+        let data = Rc::new(self.q.select(&matchers, mint, maxt));
+        self.cache.insert(key, Rc::clone(&data));
+        Ok(data)
+    }
+
+    /// An instant vector selector at `t`: per series the newest sample in `(t' - lookback, t']`
+    /// (Prometheus 3.x left-open lookback), unless that sample is a staleness marker.
+    ///
+    /// With `sample_times`, each element carries its sample's own timestamp instead of `t` (for
+    /// `timestamp()`).
+    pub(crate) fn select_vector(
+        &mut self,
+        vs: &VectorSelector,
+        t: i64,
+        sample_times: bool,
+    ) -> Result<Vector, QueryError> {
+        let series = self.series_of(vs)?;
+        let te = self.effective_time(&vs.at, &vs.offset, t);
+        let lo = te.saturating_sub(self.lookback);
+        let mut out = Vec::new();
+        for s in series.iter() {
+            let idx = s.samples.partition_point(|p| p.t <= te);
+            if idx == 0 {
+                continue;
+            }
+            let p = s.samples[idx - 1];
+            if p.t <= lo || is_stale_nan(p.v) {
+                continue;
+            }
+            out.push(InstantSample {
+                labels: s.labels.clone(),
+                t: if sample_times { p.t } else { t },
+                v: p.v,
+                drop_name: false,
+            });
+        }
+        self.add_samples(out.len())?;
+        Ok(out)
+    }
+
+    /// A range selector at `t`: per series the samples in `(t' - range, t']`, staleness markers
+    /// removed.
+    pub(crate) fn select_matrix(
+        &mut self,
+        ms: &MatrixSelector,
+        t: i64,
+    ) -> Result<(Matrix, RangeWindow), QueryError> {
+        let series = self.series_of(&ms.vs)?;
+        let te = self.effective_time(&ms.vs.at, &ms.vs.offset, t);
+        let range = dur_ms(&ms.range);
+        let lo = te.saturating_sub(range);
+        let mut out = Vec::new();
+        let mut n = 0;
+        for s in series.iter() {
+            let a = s.samples.partition_point(|p| p.t <= lo);
+            let b = s.samples.partition_point(|p| p.t <= te);
+            if a >= b {
+                continue;
+            }
+            let pts: Vec<Sample> = s.samples[a..b]
+                .iter()
+                .filter(|p| !is_stale_nan(p.v))
+                .copied()
+                .collect();
+            if pts.is_empty() {
+                continue;
+            }
+            n += pts.len();
+            out.push(RangeSeries {
+                labels: s.labels.clone(),
+                samples: pts,
+                drop_name: false,
+            });
+        }
+        self.add_samples(n)?;
+        Ok((out, RangeWindow { range, end: te }))
+    }
+
+    /// A subquery at `t`: the inner expression evaluated at every multiple of the subquery step in
+    /// `(t' - range, t']`.
+    pub(crate) fn eval_subquery(
+        &mut self,
+        sq: &SubqueryExpr,
+        t: i64,
+    ) -> Result<(Matrix, RangeWindow), QueryError> {
+        let te = self.effective_time(&sq.at, &sq.offset, t);
+        let range = dur_ms(&sq.range);
+        let step = sq
+            .step
+            .as_ref()
+            .map(dur_ms)
+            .filter(|s| *s > 0)
+            .unwrap_or(self.sub_step);
+        let lo = te.saturating_sub(range);
+        // First step-aligned time strictly after the window start (Go truncating division, as in
+        // Prometheus's engine).
+        let mut ts = step.saturating_mul(lo / step);
+        if ts <= lo {
+            ts = ts.saturating_add(step);
+        }
+        let mut index: HashMap<(crate::tsdb::Labels, bool), usize> = HashMap::new();
+        let mut out: Matrix = Vec::new();
+        let mut n = 0;
+        while ts <= te {
+            match self.eval(&sq.expr, ts)? {
+                Value::Vector(vec) => {
+                    n += vec.len();
+                    for s in vec {
+                        let key = (s.labels, s.drop_name);
+                        let i = match index.get(&key) {
+                            Some(i) => *i,
+                            None => {
+                                out.push(RangeSeries {
+                                    labels: key.0.clone(),
+                                    samples: Vec::new(),
+                                    drop_name: key.1,
+                                });
+                                index.insert(key, out.len() - 1);
+                                out.len() - 1
+                            }
+                        };
+                        out[i].samples.push(Sample { t: ts, v: s.v });
+                    }
+                }
+                Value::Scalar { v, .. } => {
+                    n += 1;
+                    let key = (crate::tsdb::Labels::empty(), false);
+                    let i = match index.get(&key) {
+                        Some(i) => *i,
+                        None => {
+                            out.push(RangeSeries {
+                                labels: key.0.clone(),
+                                samples: Vec::new(),
+                                drop_name: false,
+                            });
+                            index.insert(key, out.len() - 1);
+                            out.len() - 1
+                        }
+                    };
+                    out[i].samples.push(Sample { t: ts, v });
+                }
+                other => {
+                    return Err(QueryError::Execution(format!(
+                        "subquery is only allowed on instant vector, got {}",
+                        other.type_name()
+                    )));
+                }
+            }
+            ts = match ts.checked_add(step) {
+                Some(x) => x,
+                None => break,
+            };
+        }
+        self.add_samples(n)?;
+        Ok((out, RangeWindow { range, end: te }))
+    }
+}
+
+/// The store matchers of a selector: its metric name plus its label matchers.
+///
+/// `or` groups (`{a="1" or b="2"}`) are not PromQL; the parser accepts them, so they are refused.
+pub(crate) fn to_matchers(vs: &VectorSelector) -> Result<Vec<Matcher>, QueryError> {
+    if !vs.matchers.or_matchers.is_empty() {
+        return Err(QueryError::Execution(format!(
+            "'or' in label matchers is not supported: {vs}"
+        )));
+    }
+    let mut out = Vec::with_capacity(vs.matchers.matchers.len() + 1);
+    if let Some(name) = &vs.name {
+        out.push(Matcher::equal(crate::tsdb::METRIC_NAME, name));
+    }
+    for m in &vs.matchers.matchers {
+        let bad = |e: crate::tsdb::MatcherError| QueryError::Execution(e.to_string());
+        out.push(match &m.op {
+            PMatchOp::Equal => Matcher::equal(&m.name, &m.value),
+            PMatchOp::NotEqual => Matcher::not_equal(&m.name, &m.value),
+            PMatchOp::Re(_) => Matcher::regex(&m.name, &m.value).map_err(bad)?,
+            PMatchOp::NotRe(_) => Matcher::not_regex(&m.name, &m.value).map_err(bad)?,
+        });
+    }
+    Ok(out)
+}
+
+/// Records, per selector (by address), the time span `[mint, maxt]` of samples any step can read.
+///
+/// `[start, end]` is the span of evaluation times of `expr`; `(qs, qe)` are the query's own start
+/// and end, which `@ start()` and `@ end()` refer to.
+#[allow(clippy::too_many_arguments)]
+fn needed_ranges(
+    expr: &Expr,
+    start: i64,
+    end: i64,
+    qs: i64,
+    qe: i64,
+    lookback: i64,
+    sub_step: i64,
+    out: &mut HashMap<usize, (i64, i64)>,
+) {
+    let pin = |at: &Option<AtModifier>, off: &Option<Offset>| -> (i64, i64) {
+        let (s, e) = match at {
+            None => (start, end),
+            Some(AtModifier::Start) => (qs, qs),
+            Some(AtModifier::End) => (qe, qe),
+            Some(AtModifier::At(st)) => (system_time_ms(st), system_time_ms(st)),
+        };
+        let o = offset_ms(off);
+        (s.saturating_sub(o), e.saturating_sub(o))
+    };
+    let mut record = |vs: &VectorSelector, back: i64| {
+        let (s, e) = pin(&vs.at, &vs.offset);
+        let key = vs as *const VectorSelector as usize;
+        let span = (s.saturating_sub(back), e);
+        out.entry(key)
+            .and_modify(|r| *r = (r.0.min(span.0), r.1.max(span.1)))
+            .or_insert(span);
+    };
+    match expr {
+        Expr::VectorSelector(vs) => record(vs, lookback),
+        Expr::MatrixSelector(ms) => record(&ms.vs, dur_ms(&ms.range)),
+        Expr::Subquery(sq) => {
+            let (s, e) = pin(&sq.at, &sq.offset);
+            let _ = sub_step;
+            needed_ranges(
+                &sq.expr,
+                s.saturating_sub(dur_ms(&sq.range)),
+                e,
+                qs,
+                qe,
+                lookback,
+                sub_step,
+                out,
+            );
+        }
+        Expr::Paren(p) => needed_ranges(&p.expr, start, end, qs, qe, lookback, sub_step, out),
+        Expr::Unary(u) => needed_ranges(&u.expr, start, end, qs, qe, lookback, sub_step, out),
+        Expr::Binary(b) => {
+            needed_ranges(&b.lhs, start, end, qs, qe, lookback, sub_step, out);
+            needed_ranges(&b.rhs, start, end, qs, qe, lookback, sub_step, out);
+        }
+        Expr::Aggregate(a) => {
+            needed_ranges(&a.expr, start, end, qs, qe, lookback, sub_step, out);
+            if let Some(p) = &a.param {
+                needed_ranges(p, start, end, qs, qe, lookback, sub_step, out);
+            }
+        }
+        Expr::Call(c) => {
+            for a in &c.args.args {
+                needed_ranges(a, start, end, qs, qe, lookback, sub_step, out);
+            }
+        }
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
+}

@@ -1,0 +1,199 @@
+//! Label sets: the identity of a series.
+//!
+//! A [`Labels`] value is a list of name/value pairs sorted by name, with no empty values (Prometheus
+//! treats a label with an empty value as absent), and the metric name stored as the `__name__` label.
+
+use std::fmt;
+
+/// The label that holds the metric name.
+pub const METRIC_NAME: &str = "__name__";
+
+/// One name/value pair.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Label {
+    /// The label name, such as `job`.
+    pub name: String,
+    /// The label value; never empty inside a [`Labels`].
+    pub value: String,
+}
+
+/// A sorted set of labels identifying one series.
+///
+/// Ordering is Prometheus's `labels.Compare`: pairwise by name, then value, then by length.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Labels(Vec<Label>);
+
+impl Labels {
+    /// The empty label set.
+    pub fn empty() -> Self {
+        Labels(Vec::new())
+    }
+
+    /// Builds a label set from pairs in any order; empty values are dropped, and for a repeated
+    /// name the last pair wins.
+    pub fn from_pairs<N: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (N, V)>) -> Self {
+        let mut b = LabelsBuilder::new(&Labels::empty());
+        for (n, v) in pairs {
+            b.set(n.into(), v.into());
+        }
+        b.build()
+    }
+
+    /// The value of `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|l| l.name.as_str().cmp(name))
+            .ok()
+            .map(|i| self.0[i].value.as_str())
+    }
+
+    /// The metric name, if the set has one.
+    pub fn metric_name(&self) -> Option<&str> {
+        self.get(METRIC_NAME)
+    }
+
+    /// Whether the set has a label called `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// The pairs in name order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Label> {
+        self.0.iter()
+    }
+
+    /// Number of labels.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// A copy without the metric name.
+    pub fn without_metric_name(&self) -> Labels {
+        if !self.has(METRIC_NAME) {
+            return self.clone();
+        }
+        Labels(self.0.iter().filter(|l| l.name != METRIC_NAME).cloned().collect())
+    }
+
+    /// A copy keeping only the labels named in `names`.
+    pub fn keep(&self, names: &[String]) -> Labels {
+        Labels(
+            self.0
+                .iter()
+                .filter(|l| names.contains(&l.name))
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// A copy without the labels named in `names`.
+    pub fn drop_names(&self, names: &[String]) -> Labels {
+        Labels(
+            self.0
+                .iter()
+                .filter(|l| !names.contains(&l.name))
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// Approximate heap size in bytes, for memory accounting.
+    pub fn byte_size(&self) -> usize {
+        self.0
+            .iter()
+            .map(|l| l.name.len() + l.value.len() + 2 * std::mem::size_of::<String>())
+            .sum()
+    }
+}
+
+impl<'a> IntoIterator for &'a Labels {
+    type Item = &'a Label;
+    type IntoIter = std::slice::Iter<'a, Label>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+/// Prometheus's text form: `{__name__="up", job="api"}` (the form its error messages use).
+impl fmt::Display for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("{")?;
+        for (i, l) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{}=\"{}\"", l.name, escape_label_value(&l.value))?;
+        }
+        f.write_str("}")
+    }
+}
+
+/// Escapes a label value the way Go's `strconv.Quote` does for the characters that matter.
+pub fn escape_label_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Edits a label set and produces a new sorted one.
+#[derive(Clone, Debug)]
+pub struct LabelsBuilder {
+    labels: Vec<Label>,
+}
+
+impl LabelsBuilder {
+    /// Starts from `base`.
+    pub fn new(base: &Labels) -> Self {
+        LabelsBuilder {
+            labels: base.0.clone(),
+        }
+    }
+
+    /// Sets `name` to `value`; an empty value deletes the label.
+    pub fn set(&mut self, name: String, value: String) -> &mut Self {
+        match self.labels.binary_search_by(|l| l.name.cmp(&name)) {
+            Ok(i) if value.is_empty() => {
+                self.labels.remove(i);
+            }
+            Ok(i) => self.labels[i].value = value,
+            Err(_) if value.is_empty() => {}
+            Err(i) => self.labels.insert(i, Label { name, value }),
+        }
+        self
+    }
+
+    /// Deletes `name`.
+    pub fn del(&mut self, name: &str) -> &mut Self {
+        if let Ok(i) = self.labels.binary_search_by(|l| l.name.as_str().cmp(name)) {
+            self.labels.remove(i);
+        }
+        self
+    }
+
+    /// The current value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.labels
+            .binary_search_by(|l| l.name.as_str().cmp(name))
+            .ok()
+            .map(|i| self.labels[i].value.as_str())
+    }
+
+    /// The finished label set.
+    pub fn build(self) -> Labels {
+        Labels(self.labels)
+    }
+}

@@ -1,0 +1,229 @@
+//! The in-memory time-series store.
+//!
+//! [`Storage`] keeps one [`series`](MemSeries) per distinct [`Labels`] set, an inverted
+//! [`index`](index::Index) for label matchers, and the samples of each series in time order.
+//! Appends must move forward in time per series: an older timestamp is rejected with
+//! [`AppendError::OutOfOrder`] naming the series and both timestamps, and nothing stored is lost.
+//!
+//! Staleness markers are stored like any other sample, as the NaN with bit pattern
+//! [`STALE_NAN_BITS`]; the query engine treats them as "series ended here".
+
+pub mod chunk;
+pub mod index;
+pub mod labels;
+pub mod matcher;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+
+pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
+pub use matcher::{MatchOp, Matcher, MatcherError};
+
+/// Bit pattern of Prometheus's staleness marker, a signalling-free NaN (`value.StaleNaN`).
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+/// The staleness marker value.
+pub fn stale_nan() -> f64 {
+    f64::from_bits(STALE_NAN_BITS)
+}
+
+/// Whether `v` is the staleness marker (a plain NaN is not).
+pub fn is_stale_nan(v: f64) -> bool {
+    v.to_bits() == STALE_NAN_BITS
+}
+
+/// One float sample: a timestamp in milliseconds since the Unix epoch and a value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    /// Milliseconds since the Unix epoch.
+    pub t: i64,
+    /// The value.
+    pub v: f64,
+}
+
+/// Index of a series inside a [`Storage`].
+pub type SeriesRef = u32;
+
+/// Why an append was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The sample is older than the newest sample of its series.
+    #[error(
+        "out-of-order sample for series {series}: timestamp {t} ms is before the newest stored sample at {last} ms"
+    )]
+    OutOfOrder {
+        /// The series, in Prometheus text form.
+        series: String,
+        /// The refused timestamp.
+        t: i64,
+        /// The newest stored timestamp.
+        last: i64,
+    },
+    /// A different value for a timestamp that already has one.
+    #[error("duplicate sample for series {series} at timestamp {t} ms: stored {stored}, refused {refused}")]
+    Duplicate {
+        /// The series, in Prometheus text form.
+        series: String,
+        /// The timestamp.
+        t: i64,
+        /// The stored value.
+        stored: f64,
+        /// The refused value.
+        refused: f64,
+    },
+    /// A series needs at least one label.
+    #[error("a series needs at least one label (usually __name__)")]
+    EmptyLabels,
+}
+
+/// One stored series: its labels and its compressed samples.
+#[derive(Debug)]
+pub struct MemSeries {
+    labels: Labels,
+    data: chunk::SeriesChunks,
+}
+
+impl MemSeries {
+    /// The series' labels.
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    /// Number of stored samples.
+    pub fn num_samples(&self) -> usize {
+        self.data.num_samples()
+    }
+}
+
+/// A selected series with its samples in a time window, as returned by [`Queryable::select`].
+#[derive(Clone, Debug)]
+pub struct SeriesData {
+    /// The labels.
+    pub labels: Labels,
+    /// Samples in time order (staleness markers included).
+    pub samples: Vec<Sample>,
+}
+
+/// Anything the PromQL engine can read series from.
+pub trait Queryable {
+    /// The series matching all `matchers`, sorted by labels, each with its samples whose timestamps
+    /// lie in `[mint, maxt]`. Series without samples in the window may be left out.
+    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesData>;
+}
+
+/// The in-memory store.
+#[derive(Debug, Default)]
+pub struct Storage {
+    series: Vec<MemSeries>,
+    by_labels: HashMap<Labels, SeriesRef>,
+    index: index::Index,
+}
+
+impl Storage {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends one sample to the series `labels`, creating the series on first use.
+    ///
+    /// A sample equal to the newest stored one (same timestamp, same value bits) is accepted and
+    /// ignored, as Prometheus does for duplicates.
+    pub fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef, AppendError> {
+        if labels.is_empty() {
+            return Err(AppendError::EmptyLabels);
+        }
+        let r = match self.by_labels.get(labels) {
+            Some(r) => *r,
+            None => {
+                let r = SeriesRef::try_from(self.series.len()).map_err(|_| AppendError::EmptyLabels)?;
+                self.series.push(MemSeries {
+                    labels: labels.clone(),
+                    data: chunk::SeriesChunks::default(),
+                });
+                self.by_labels.insert(labels.clone(), r);
+                self.index.add(r, labels);
+                r
+            }
+        };
+        let s = &mut self.series[r as usize];
+        if let Some(last) = s.data.last() {
+            if t < last.t {
+                return Err(AppendError::OutOfOrder {
+                    series: s.labels.to_string(),
+                    t,
+                    last: last.t,
+                });
+            }
+            if t == last.t {
+                if last.v.to_bits() == v.to_bits() {
+                    return Ok(r);
+                }
+                return Err(AppendError::Duplicate {
+                    series: s.labels.to_string(),
+                    t,
+                    stored: last.v,
+                    refused: v,
+                });
+            }
+        }
+        s.data.push(Sample { t, v });
+        Ok(r)
+    }
+
+    /// Removes every series.
+    pub fn clear(&mut self) {
+        *self = Storage::default();
+    }
+
+    /// Number of series.
+    pub fn num_series(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Number of samples across all series.
+    pub fn num_samples(&self) -> usize {
+        self.series.iter().map(|s| s.num_samples()).sum()
+    }
+
+    /// Bytes used by the encoded samples (chunks and the open head), without label overhead.
+    pub fn sample_bytes(&self) -> usize {
+        self.series.iter().map(|s| s.data.byte_size()).sum()
+    }
+
+    /// All label names, sorted.
+    pub fn label_names(&self) -> Vec<String> {
+        self.index.label_names()
+    }
+
+    /// All values of label `name`, sorted.
+    pub fn label_values(&self, name: &str) -> Vec<String> {
+        self.index.label_values(name)
+    }
+
+    /// The series matching all `matchers`, sorted by labels (without samples).
+    pub fn series(&self, matchers: &[Matcher]) -> Vec<&MemSeries> {
+        let refs = self.index.select(matchers, |r| &self.series[r as usize].labels);
+        let mut out: Vec<&MemSeries> = refs.into_iter().map(|r| &self.series[r as usize]).collect();
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        out
+    }
+}
+
+impl Queryable for Storage {
+    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesData> {
+        let mut out = Vec::new();
+        for s in self.series(matchers) {
+            let mut samples = Vec::new();
+            s.data.samples_in(mint, maxt, &mut samples);
+            if !samples.is_empty() {
+                out.push(SeriesData {
+                    labels: s.labels.clone(),
+                    samples,
+                });
+            }
+        }
+        out
+    }
+}
