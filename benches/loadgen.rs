@@ -17,8 +17,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf as _, BufMut as _, Bytes};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use prost::Message as _;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
@@ -32,10 +36,17 @@ impl TraceService for CountingSink {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let n: usize =
-            request.get_ref().resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
+        let n: usize = request
+            .get_ref()
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum();
         self.0.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success: None }))
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
     }
 }
 
@@ -78,9 +89,14 @@ impl Decoder for PreEncoded {
 
 async fn send(channel: &tonic::transport::Channel, body: Bytes) -> Result<(), tonic::Status> {
     let mut grpc = tonic::client::Grpc::new(channel.clone());
-    grpc.ready().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
-    let path = http::uri::PathAndQuery::from_static("/opentelemetry.proto.collector.trace.v1.TraceService/Export");
-    grpc.unary(tonic::Request::new(body), path, PreEncoded).await.map(|_| ())
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let path =
+        http::uri::PathAndQuery::from_static("/opentelemetry.proto.collector.trace.v1.TraceService/Export");
+    grpc.unary(tonic::Request::new(body), path, PreEncoded)
+        .await
+        .map(|_| ())
 }
 
 fn proc_stat(pid: u32) -> (f64, u64, u64) {
@@ -106,14 +122,24 @@ fn mib(bytes: u64) -> f64 {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     // `cargo bench` passes `--bench`; nothing else is expected.
-    let seconds: u64 = std::env::var("LOADGEN_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
-    let clients: usize = std::env::var("LOADGEN_CLIENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(4);
+    let seconds: u64 = std::env::var("LOADGEN_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let clients: usize = std::env::var("LOADGEN_CLIENTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
 
     let sink = CountingSink::default();
     let sink_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -150,7 +176,11 @@ async fn main() {
     let endpoint = format!("http://127.0.0.1:{grpc_port}");
     let mut channel = None;
     for _ in 0..100 {
-        if let Ok(c) = tonic::transport::Channel::from_shared(endpoint.clone()).unwrap().connect().await {
+        if let Ok(c) = tonic::transport::Channel::from_shared(endpoint.clone())
+            .unwrap()
+            .connect()
+            .await
+        {
             channel = Some(c);
             break;
         }
@@ -207,14 +237,30 @@ async fn main() {
     let (cpu3, steady_rss, _) = proc_stat(pid);
     let steady_share = (cpu3 - cpu2) / steady_elapsed;
 
-    let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
     let _ = child.wait();
 
     println!("burnwatch collector load test ({clients} clients, {seconds}s per phase, {per_span} B/span)");
     println!("  max load: accepted {accepted} spans, exported {exported}, collector CPU {cpu:.2}s");
-    println!("    CPU-seconds per million spans: {:.3}", cpu / (exported.max(1) as f64 / 1e6));
+    println!(
+        "    CPU-seconds per million spans: {:.3}",
+        cpu / (exported.max(1) as f64 / 1e6)
+    );
     println!("    spans per CPU-second (per core): {:.0}", per_cpu_second);
-    println!("    wall-clock rate: {:.0} spans/s", exported as f64 / seconds as f64);
-    println!("  10k spans/s: sent {steady_sent} spans, collector CPU {:.2}% of a core, RSS {:.1} MiB", steady_share * 100.0, mib(steady_rss));
-    println!("  idle RSS: {:.1} MiB; peak RSS (VmHWM): {:.1} MiB", mib(idle_rss), mib(peak_rss));
+    println!(
+        "    wall-clock rate: {:.0} spans/s",
+        exported as f64 / seconds as f64
+    );
+    println!(
+        "  10k spans/s: sent {steady_sent} spans, collector CPU {:.2}% of a core, RSS {:.1} MiB",
+        steady_share * 100.0,
+        mib(steady_rss)
+    );
+    println!(
+        "  idle RSS: {:.1} MiB; peak RSS (VmHWM): {:.1} MiB",
+        mib(idle_rss),
+        mib(peak_rss)
+    );
 }

@@ -48,7 +48,11 @@ fn bench(c: &mut Criterion) {
         b.iter(|| ExportTraceServiceRequest::decode(encoded.as_slice()).expect("valid request"))
     });
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let config = pipeline_config();
     let telemetry = SelfTelemetry::new();
     let ctx = |id: &str| BuildContext {
@@ -58,9 +62,12 @@ fn bench(c: &mut Criterion) {
         bound: BoundAddrs::default(),
     };
     let head: Arc<dyn Consumer> = runtime.block_on(async {
-        let exporter = exporters::build(&config.exporters[&ComponentId::parse("debug").unwrap()], &ctx("debug"))
-            .await
-            .expect("debug exporter");
+        let exporter = exporters::build(
+            &config.exporters[&ComponentId::parse("debug").unwrap()],
+            &ctx("debug"),
+        )
+        .await
+        .expect("debug exporter");
         let mut next = exporter;
         for name in ["batch", "memory_limiter"] {
             let pc: &ProcessorConfig = &config.processors[&ComponentId::parse(name).unwrap()];
@@ -69,7 +76,10 @@ fn bench(c: &mut Criterion) {
         next
     });
     let sent = telemetry.counter("otelcol_exporter_sent_spans", "", &[("exporter", "debug")]);
-    assert!(matches!(config.exporters.values().next(), Some(ExporterConfig::Debug(_))));
+    assert!(matches!(
+        config.exporters.values().next(),
+        Some(ExporterConfig::Debug(_))
+    ));
 
     group.bench_function("decode_memory_limiter_batch_exporter", |b| {
         b.iter_custom(|iters| {
@@ -77,7 +87,8 @@ fn bench(c: &mut Criterion) {
             let start = Instant::now();
             runtime.block_on(async {
                 for _ in 0..iters {
-                    let request = ExportTraceServiceRequest::decode(encoded.as_slice()).expect("valid request");
+                    let request =
+                        ExportTraceServiceRequest::decode(encoded.as_slice()).expect("valid request");
                     head.consume(Telemetry::Traces(request)).await.expect("accepted");
                 }
                 // The batch processor holds up to 200ms of data: the clock stops only when the

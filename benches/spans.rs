@@ -7,7 +7,13 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 
 fn attr(k: &str, v: &str) -> KeyValue {
-    KeyValue { key: k.into(), value: Some(AnyValue { value: Some(any_value::Value::StringValue(v.into())) }), ..Default::default() }
+    KeyValue {
+        key: k.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(v.into())),
+        }),
+        ..Default::default()
+    }
 }
 
 /// A request of `n` spans, each about 250 bytes encoded.
@@ -29,22 +35,34 @@ pub fn trace_request(n: usize, seed: u64) -> ExportTraceServiceRequest {
                 attr("user_agent.original", "loadgen/1.0"),
                 KeyValue {
                     key: "http.response.status_code".into(),
-                    value: Some(AnyValue { value: Some(any_value::Value::IntValue(200)) }),
+                    value: Some(AnyValue {
+                        value: Some(any_value::Value::IntValue(200)),
+                    }),
                     ..Default::default()
                 },
             ],
-            status: Some(Status { code: 1, ..Default::default() }),
+            status: Some(Status {
+                code: 1,
+                ..Default::default()
+            }),
             ..Default::default()
         })
         .collect();
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
-                attributes: vec![attr("service.name", "checkout"), attr("service.namespace", "shop")],
+                attributes: vec![
+                    attr("service.name", "checkout"),
+                    attr("service.namespace", "shop"),
+                ],
                 ..Default::default()
             }),
             scope_spans: vec![ScopeSpans {
-                scope: Some(InstrumentationScope { name: "loadgen".into(), version: "1.0".into(), ..Default::default() }),
+                scope: Some(InstrumentationScope {
+                    name: "loadgen".into(),
+                    version: "1.0".into(),
+                    ..Default::default()
+                }),
                 spans,
                 ..Default::default()
             }],

@@ -45,7 +45,10 @@ pub fn run(args: CollectorArgs) -> anyhow::Result<ExitCode> {
     match args.action {
         Some(CollectorAction::Validate) => {
             let config = load(&args)?;
-            let source = args.config.as_ref().map_or("the embedded default".to_string(), |p| p.display().to_string());
+            let source = args
+                .config
+                .as_ref()
+                .map_or("the embedded default".to_string(), |p| p.display().to_string());
             println!(
                 "{source} is valid: {} pipeline(s), {} receiver(s), {} processor(s), {} exporter(s).",
                 config.pipelines.len(),
@@ -73,7 +76,9 @@ pub fn run(args: CollectorArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(config: Config, shutdown_timeout: Duration) -> anyhow::Result<()> {
-    let running = Collector::start(config).await.context("the collector could not start")?;
+    let running = Collector::start(config)
+        .await
+        .context("the collector could not start")?;
     wait_for_signal().await;
     running.shutdown(shutdown_timeout).await;
     Ok(())
@@ -99,5 +104,8 @@ async fn wait_for_signal() {
 pub fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -60,7 +60,10 @@ fn validate_accepts_the_seed_and_names_the_path_of_each_error() {
 
 #[test]
 fn print_default_config_round_trips_through_validate() {
-    let out = Command::new(burnwatch_bin()).args(["collector", "print-default-config"]).output().unwrap();
+    let out = Command::new(burnwatch_bin())
+        .args(["collector", "print-default-config"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let (ok, text) = validate(&String::from_utf8_lossy(&out.stdout));
     assert!(ok, "{text}");
@@ -79,8 +82,14 @@ fn seed_config_runs_unchanged_with_an_unreachable_jaeger() {
         dir.path(),
         &[("RUST_LOG", "info")],
     );
-    let up = wait_for(Duration::from_secs(30), || http_get("http://127.0.0.1:8889/metrics").filter(|(s, _)| *s == 200));
-    assert!(up.is_some(), "the seed config did not start:\n{}", collector.output());
+    let up = wait_for(Duration::from_secs(30), || {
+        http_get("http://127.0.0.1:8889/metrics").filter(|(s, _)| *s == 200)
+    });
+    assert!(
+        up.is_some(),
+        "the seed config did not start:\n{}",
+        collector.output()
+    );
 
     // A span to the unresolvable jaeger-collector: accepted, then retried and logged.
     let traces = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest {
@@ -112,14 +121,27 @@ fn seed_config_runs_unchanged_with_an_unreachable_jaeger() {
         let out = collector.output();
         out.contains("jaeger-collector").then_some(out)
     });
-    assert!(logged.is_some(), "no log line about the unreachable jaeger-collector:\n{}", collector.output());
+    assert!(
+        logged.is_some(),
+        "no log line about the unreachable jaeger-collector:\n{}",
+        collector.output()
+    );
     let (status, _) = http_get("http://127.0.0.1:8889/metrics").unwrap();
     assert_eq!(status, 200);
     let (status, telemetry) = http_get("http://127.0.0.1:8888/metrics").unwrap();
     assert_eq!(status, 200);
-    assert_eq!(sample_value(&telemetry, "otelcol_receiver_accepted_spans_total", &[("transport", "http")]), Some(1.0));
+    assert_eq!(
+        sample_value(
+            &telemetry,
+            "otelcol_receiver_accepted_spans_total",
+            &[("transport", "http")]
+        ),
+        Some(1.0)
+    );
 
-    let status = collector.terminate(Duration::from_secs(30)).expect("exits after SIGTERM");
+    let status = collector
+        .terminate(Duration::from_secs(30))
+        .expect("exits after SIGTERM");
     assert!(status.success(), "{status:?}\n{}", collector.output());
 }
 
@@ -133,29 +155,62 @@ fn http_receiver_error_statuses_and_gzip_bomb() {
          service:\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{tel}\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [debug]\n    metrics:\n      receivers: [otlp]\n      exporters: [prometheus]\n"
     );
     let cfg = write_file(dir.path(), "c.yaml", &yaml);
-    let collector = spawn("collector", &burnwatch_bin(), &["collector", "--config", cfg.to_str().unwrap()], dir.path(), &[]);
+    let collector = spawn(
+        "collector",
+        &burnwatch_bin(),
+        &["collector", "--config", cfg.to_str().unwrap()],
+        dir.path(),
+        &[],
+    );
     let url = format!("http://127.0.0.1:{http}/v1/traces");
-    wait_for(Duration::from_secs(30), || http_request("POST", &url, &[("Content-Type", "application/x-protobuf")], b""))
-        .unwrap_or_else(|| panic!("receiver did not start:\n{}", collector.output()));
+    wait_for(Duration::from_secs(30), || {
+        http_request("POST", &url, &[("Content-Type", "application/x-protobuf")], b"")
+    })
+    .unwrap_or_else(|| panic!("receiver did not start:\n{}", collector.output()));
 
     let proto = [("Content-Type", "application/x-protobuf")];
     assert_eq!(http_request("GET", &url, &[], b"").unwrap().status, 405);
-    assert_eq!(http_request("POST", &url, &[("Content-Type", "text/plain")], b"hi").unwrap().status, 415);
+    assert_eq!(
+        http_request("POST", &url, &[("Content-Type", "text/plain")], b"hi")
+            .unwrap()
+            .status,
+        415
+    );
     let bad = http_request("POST", &url, &proto, b"\xff\xff\xff\xff garbage").unwrap();
     assert_eq!(bad.status, 400);
-    let status: tonic_types_status::Status = prost::Message::decode(bad.body.as_slice()).expect("a google.rpc.Status body");
+    let status: tonic_types_status::Status =
+        prost::Message::decode(bad.body.as_slice()).expect("a google.rpc.Status body");
     assert!(!status.message.is_empty());
-    let json_bad = http_request("POST", &url, &[("Content-Type", "application/json")], b"{not json").unwrap();
+    let json_bad = http_request(
+        "POST",
+        &url,
+        &[("Content-Type", "application/json")],
+        b"{not json",
+    )
+    .unwrap();
     assert_eq!(json_bad.status, 400);
     assert!(json_bad.text().contains("\"message\""), "{}", json_bad.text());
     assert_eq!(
-        http_request("POST", &url, &[("Content-Type", "application/x-protobuf"), ("Content-Encoding", "br")], b"x")
-            .unwrap()
-            .status,
+        http_request(
+            "POST",
+            &url,
+            &[
+                ("Content-Type", "application/x-protobuf"),
+                ("Content-Encoding", "br")
+            ],
+            b"x"
+        )
+        .unwrap()
+        .status,
         400
     );
     // Over the limit on the wire.
-    assert_eq!(http_request("POST", &url, &proto, &vec![0u8; 2 * 1024 * 1024]).unwrap().status, 413);
+    assert_eq!(
+        http_request("POST", &url, &proto, &vec![0u8; 2 * 1024 * 1024])
+            .unwrap()
+            .status,
+        413
+    );
     // A gzip bomb: 64 MiB of zeros in a ~64 KiB body, far under the wire limit.
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     let zeros = vec![0u8; 1024 * 1024];
@@ -165,8 +220,16 @@ fn http_receiver_error_statuses_and_gzip_bomb() {
     let bomb = gz.finish().unwrap();
     assert!(bomb.len() < 1024 * 1024);
     let rss_before = collector.rss_bytes().unwrap();
-    let resp = http_request("POST", &url, &[("Content-Type", "application/x-protobuf"), ("Content-Encoding", "gzip")], &bomb)
-        .unwrap();
+    let resp = http_request(
+        "POST",
+        &url,
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("Content-Encoding", "gzip"),
+        ],
+        &bomb,
+    )
+    .unwrap();
     assert_eq!(resp.status, 413, "{}", resp.text());
     let rss_after = collector.rss_bytes().unwrap();
     assert!(

@@ -14,8 +14,12 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
@@ -44,14 +48,18 @@ impl TraceService for SlowSink {
             .map(|s| s.spans.len())
             .sum();
         self.spans.fetch_add(n as u64, Ordering::SeqCst);
-        Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success: None }))
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
     }
 }
 
 fn request(spans_per_request: usize, seq: u64) -> ExportTraceServiceRequest {
     let attr = |k: &str, v: &str| KeyValue {
         key: k.into(),
-        value: Some(AnyValue { value: Some(any_value::Value::StringValue(v.into())) }),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(v.into())),
+        }),
         ..Default::default()
     };
     let spans = (0..spans_per_request)
@@ -61,14 +69,24 @@ fn request(spans_per_request: usize, seq: u64) -> ExportTraceServiceRequest {
             name: "GET /api/checkout".into(),
             start_time_unix_nano: 1_700_000_000_000_000_000,
             end_time_unix_nano: 1_700_000_000_050_000_000,
-            attributes: vec![attr("http.request.method", "GET"), attr("http.route", "/api/checkout"), attr("server.address", "checkout.shop.svc")],
+            attributes: vec![
+                attr("http.request.method", "GET"),
+                attr("http.route", "/api/checkout"),
+                attr("server.address", "checkout.shop.svc"),
+            ],
             ..Default::default()
         })
         .collect();
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
-            resource: Some(Resource { attributes: vec![attr("service.name", "loadgen")], ..Default::default() }),
-            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+            resource: Some(Resource {
+                attributes: vec![attr("service.name", "loadgen")],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
             ..Default::default()
         }],
     }
@@ -76,7 +94,11 @@ fn request(spans_per_request: usize, seq: u64) -> ExportTraceServiceRequest {
 
 #[test]
 fn memory_limit_holds_under_overload_and_accepted_equals_exported() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let sink = SlowSink::default();
         let sink_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -31,7 +31,10 @@ pub struct BoundAddrs(Arc<Mutex<Vec<(String, SocketAddr)>>>);
 impl BoundAddrs {
     /// Records that `label` listens on `addr`.
     pub fn record(&self, label: impl Into<String>, addr: SocketAddr) {
-        self.0.lock().expect("bound lock poisoned").push((label.into(), addr));
+        self.0
+            .lock()
+            .expect("bound lock poisoned")
+            .push((label.into(), addr));
     }
 
     /// The address recorded for `label`.
@@ -74,14 +77,24 @@ pub enum BuildError {
 }
 
 /// Resolves `host:port` and binds a TCP listener, naming the component on failure.
-pub async fn bind(ctx: &BuildContext, endpoint: &str, label: &str) -> Result<tokio::net::TcpListener, BuildError> {
+pub async fn bind(
+    ctx: &BuildContext,
+    endpoint: &str,
+    label: &str,
+) -> Result<tokio::net::TcpListener, BuildError> {
     // An empty host (":4317") means every interface, as in Go.
-    let endpoint_owned = if endpoint.starts_with(':') { format!("0.0.0.0{endpoint}") } else { endpoint.to_string() };
-    let listener = tokio::net::TcpListener::bind(&endpoint_owned).await.map_err(|source| BuildError::Bind {
-        id: ctx.id.clone(),
-        endpoint: endpoint.to_string(),
-        source,
-    })?;
+    let endpoint_owned = if endpoint.starts_with(':') {
+        format!("0.0.0.0{endpoint}")
+    } else {
+        endpoint.to_string()
+    };
+    let listener = tokio::net::TcpListener::bind(&endpoint_owned)
+        .await
+        .map_err(|source| BuildError::Bind {
+            id: ctx.id.clone(),
+            endpoint: endpoint.to_string(),
+            source,
+        })?;
     if let Ok(addr) = listener.local_addr() {
         ctx.bound.record(label, addr);
         tracing::info!(component = %ctx.id, endpoint = %addr, "{label} listening.");

@@ -76,7 +76,10 @@ impl Collector {
         };
 
         if let Some(endpoint) = config.telemetry.metrics_endpoint() {
-            let id = ComponentId { kind: "telemetry".into(), name: None };
+            let id = ComponentId {
+                kind: "telemetry".into(),
+                name: None,
+            };
             let ctx = context(&id, &running.servers_stop);
             let listener = crate::component::bind(&ctx, &endpoint, "service.telemetry.metrics").await?;
             let tel = running.telemetry.clone();
@@ -84,12 +87,18 @@ impl Collector {
                 "/metrics",
                 get(move || {
                     let tel = tel.clone();
-                    async move { ([("content-type", "text/plain; version=0.0.4; charset=utf-8")], tel.render()) }
+                    async move {
+                        (
+                            [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+                            tel.render(),
+                        )
+                    }
                 }),
             );
             let stop = running.servers_stop.clone();
             running.server_tasks.push(tokio::spawn(async move {
-                let server = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
+                let server =
+                    axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
                 if let Err(err) = server.await {
                     tracing::error!(error = %err, "The telemetry server failed.");
                 }
@@ -123,8 +132,11 @@ impl Collector {
         // Pipelines, built back to front: exporters, then processors in reverse order.
         let mut heads: Vec<(Signal, &[ComponentId], Arc<dyn Consumer>)> = Vec::new();
         for pipeline in &config.pipelines {
-            let exporters: Vec<Arc<dyn Consumer>> =
-                pipeline.exporters.iter().map(|id| exporter_instances[id].clone()).collect();
+            let exporters: Vec<Arc<dyn Consumer>> = pipeline
+                .exporters
+                .iter()
+                .map(|id| exporter_instances[id].clone())
+                .collect();
             let mut next = Fanout::of(exporters);
             let mut chain = Vec::new();
             for id in pipeline.processors.iter().rev() {

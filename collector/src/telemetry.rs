@@ -80,7 +80,10 @@ pub struct SelfTelemetry {
 
 impl Default for SelfTelemetry {
     fn default() -> Self {
-        SelfTelemetry { families: Mutex::new(BTreeMap::new()), started: Instant::now() }
+        SelfTelemetry {
+            families: Mutex::new(BTreeMap::new()),
+            started: Instant::now(),
+        }
     }
 }
 
@@ -114,8 +117,10 @@ impl SelfTelemetry {
             series: BTreeMap::new(),
         });
         assert_eq!(family.kind, kind, "metric {name} registered with two kinds");
-        let key: Vec<(String, String)> =
-            labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let key: Vec<(String, String)> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         family
             .series
             .entry(key)
@@ -215,12 +220,18 @@ impl ReceiverMetrics {
         ReceiverMetrics {
             accepted: tel.counter(
                 &format!("otelcol_receiver_accepted_{noun}"),
-                &format!("Number of {} successfully pushed into the pipeline.", noun.replace('_', " ")),
+                &format!(
+                    "Number of {} successfully pushed into the pipeline.",
+                    noun.replace('_', " ")
+                ),
                 &labels,
             ),
             refused: tel.counter(
                 &format!("otelcol_receiver_refused_{noun}"),
-                &format!("Number of {} that could not be pushed into the pipeline.", noun.replace('_', " ")),
+                &format!(
+                    "Number of {} that could not be pushed into the pipeline.",
+                    noun.replace('_', " ")
+                ),
                 &labels,
             ),
         }
@@ -292,7 +303,9 @@ mod tests {
         m.accepted.add(3);
         let text = tel.render();
         assert!(text.contains("# TYPE otelcol_receiver_accepted_spans_total counter\n"));
-        assert!(text.contains("otelcol_receiver_accepted_spans_total{receiver=\"otlp\",transport=\"grpc\"} 3\n"));
+        assert!(
+            text.contains("otelcol_receiver_accepted_spans_total{receiver=\"otlp\",transport=\"grpc\"} 3\n")
+        );
         assert!(text.contains("otelcol_process_memory_rss "));
     }
 }

@@ -55,7 +55,9 @@ pub fn parse_go_duration(input: &str) -> Result<Duration, String> {
     while !rest.is_empty() {
         let num_len = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("missing unit in duration {input:?} (valid units: ns, us, ms, s, m, h)"))?;
+            .ok_or_else(|| {
+                format!("missing unit in duration {input:?} (valid units: ns, us, ms, s, m, h)")
+            })?;
         if num_len == 0 {
             return Err(format!("invalid duration {input:?}: expected a number"));
         }

@@ -39,7 +39,11 @@ pub(super) fn expand(
         Value::Mapping(map) => {
             for (key, item) in map.iter_mut() {
                 let key = key.as_str().unwrap_or("?");
-                let child = if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+                let child = if path.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{path}.{key}")
+                };
                 expand(item, &child, lookup)?;
             }
         }
@@ -75,9 +79,9 @@ pub(super) fn expand_str(
             rest = &rest[1..];
             continue;
         };
-        let end = body_and_tail.find('}').ok_or_else(|| {
-            ConfigError::at(path, format!("unterminated ${{…}} reference in {s:?}"))
-        })?;
+        let end = body_and_tail
+            .find('}')
+            .ok_or_else(|| ConfigError::at(path, format!("unterminated ${{…}} reference in {s:?}")))?;
         let body = &body_and_tail[..end];
         rest = &body_and_tail[end + 1..];
         let (provider, rest_of_body) = match body.split_once(':') {

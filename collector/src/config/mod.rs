@@ -48,7 +48,11 @@ pub struct ConfigError {
 impl ConfigError {
     /// An error about the value at `path`.
     pub fn at(path: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError { path: path.into(), message: message.into(), file: None }
+        ConfigError {
+            path: path.into(),
+            message: message.into(),
+            file: None,
+        }
     }
 }
 
@@ -93,7 +97,10 @@ impl ComponentId {
         if name == Some("") {
             return Err(format!("component id {s:?} has an empty name after '/'"));
         }
-        Ok(ComponentId { kind: kind.to_string(), name: name.map(str::to_string) })
+        Ok(ComponentId {
+            kind: kind.to_string(),
+            name: name.map(str::to_string),
+        })
     }
 }
 
@@ -213,7 +220,11 @@ pub struct TelemetryMetricsConfig {
 
 impl Default for TelemetryMetricsConfig {
     fn default() -> Self {
-        TelemetryMetricsConfig { level: default_metrics_level(), address: None, readers: Vec::new() }
+        TelemetryMetricsConfig {
+            level: default_metrics_level(),
+            address: None,
+            readers: Vec::new(),
+        }
     }
 }
 
@@ -289,7 +300,10 @@ pub struct TelemetryLogsConfig {
 
 impl Default for TelemetryLogsConfig {
     fn default() -> Self {
-        TelemetryLogsConfig { level: default_log_level(), encoding: None }
+        TelemetryLogsConfig {
+            level: default_log_level(),
+            encoding: None,
+        }
     }
 }
 
@@ -307,7 +321,12 @@ impl TelemetryConfig {
             let p = &reader.exporter.prometheus;
             return Some(format!("{}:{}", p.host, p.port));
         }
-        Some(self.metrics.address.clone().unwrap_or_else(|| "localhost:8888".into()))
+        Some(
+            self.metrics
+                .address
+                .clone()
+                .unwrap_or_else(|| "localhost:8888".into()),
+        )
     }
 }
 
@@ -330,7 +349,14 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
 }
 
-const TOP_LEVEL_KEYS: &[&str] = &["receivers", "processors", "exporters", "extensions", "connectors", "service"];
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "receivers",
+    "processors",
+    "exporters",
+    "extensions",
+    "connectors",
+    "service",
+];
 const RECEIVER_TYPES: &[&str] = &["otlp"];
 const PROCESSOR_TYPES: &[&str] = &["memory_limiter", "batch"];
 const EXPORTER_TYPES: &[&str] = &["prometheus", "otlp", "otlphttp", "debug"];
@@ -381,7 +407,10 @@ impl Config {
             if !TOP_LEVEL_KEYS.contains(&key) {
                 return Err(ConfigError::at(
                     "",
-                    format!("unknown top-level key '{key}'; expected one of {}", TOP_LEVEL_KEYS.join(", ")),
+                    format!(
+                        "unknown top-level key '{key}'; expected one of {}",
+                        TOP_LEVEL_KEYS.join(", ")
+                    ),
                 ));
             }
         }
@@ -389,65 +418,93 @@ impl Config {
             && !matches!(connectors, Value::Null)
             && connectors.as_mapping().is_none_or(|m| !m.is_empty())
         {
-            return Err(ConfigError::at("connectors", "are not supported by burnwatch yet"));
+            return Err(ConfigError::at(
+                "connectors",
+                "are not supported by burnwatch yet",
+            ));
         }
 
-        let receivers = section(&root, "receivers", RECEIVER_TYPES, |kind, value, path| match kind {
-            "otlp" => {
-                let c: OtlpReceiverConfig = typed(value, path)?;
-                c.validate(path)?;
-                Ok(ReceiverConfig::Otlp(c))
-            }
-            _ => unreachable!("type checked by section()"),
-        })?;
-        let processors = section(&root, "processors", PROCESSOR_TYPES, |kind, value, path| match kind {
-            "memory_limiter" => {
-                let c: MemoryLimiterConfig = typed(value, path)?;
-                c.validate(path)?;
-                Ok(ProcessorConfig::MemoryLimiter(c))
-            }
-            "batch" => {
-                let c: BatchConfig = typed(value, path)?;
-                c.validate(path)?;
-                Ok(ProcessorConfig::Batch(c))
-            }
-            _ => unreachable!("type checked by section()"),
-        })?;
-        let exporters = section(&root, "exporters", EXPORTER_TYPES, |kind, value, path| match kind {
-            "prometheus" => {
-                let c: PrometheusExporterConfig = typed(value, path)?;
-                c.validate(path)?;
-                Ok(ExporterConfig::Prometheus(c))
-            }
-            "otlp" => {
-                let c: OtlpExporterConfig = typed(value, path)?;
-                c.validate(path)?;
-                Ok(ExporterConfig::Otlp(c))
-            }
-            "otlphttp" => {
-                let c: OtlpHttpExporterConfig = typed(value, path)?;
-                c.validate(path)?;
-                Ok(ExporterConfig::OtlpHttp(c))
-            }
-            "debug" => {
-                let c: DebugExporterConfig = typed(value, path)?;
-                c.validate(path)?;
-                Ok(ExporterConfig::Debug(c))
-            }
-            _ => unreachable!("type checked by section()"),
-        })?;
-        let extensions = section(&root, "extensions", EXTENSION_TYPES, |kind, value, path| match kind {
-            "health_check" => {
-                let c: HealthCheckConfig = typed(value, path)?;
-                c.validate(path)?;
-                Ok(ExtensionConfig::HealthCheck(c))
-            }
-            _ => unreachable!("type checked by section()"),
-        })?;
+        let receivers = section(
+            &root,
+            "receivers",
+            RECEIVER_TYPES,
+            |kind, value, path| match kind {
+                "otlp" => {
+                    let c: OtlpReceiverConfig = typed(value, path)?;
+                    c.validate(path)?;
+                    Ok(ReceiverConfig::Otlp(c))
+                }
+                _ => unreachable!("type checked by section()"),
+            },
+        )?;
+        let processors = section(
+            &root,
+            "processors",
+            PROCESSOR_TYPES,
+            |kind, value, path| match kind {
+                "memory_limiter" => {
+                    let c: MemoryLimiterConfig = typed(value, path)?;
+                    c.validate(path)?;
+                    Ok(ProcessorConfig::MemoryLimiter(c))
+                }
+                "batch" => {
+                    let c: BatchConfig = typed(value, path)?;
+                    c.validate(path)?;
+                    Ok(ProcessorConfig::Batch(c))
+                }
+                _ => unreachable!("type checked by section()"),
+            },
+        )?;
+        let exporters = section(
+            &root,
+            "exporters",
+            EXPORTER_TYPES,
+            |kind, value, path| match kind {
+                "prometheus" => {
+                    let c: PrometheusExporterConfig = typed(value, path)?;
+                    c.validate(path)?;
+                    Ok(ExporterConfig::Prometheus(c))
+                }
+                "otlp" => {
+                    let c: OtlpExporterConfig = typed(value, path)?;
+                    c.validate(path)?;
+                    Ok(ExporterConfig::Otlp(c))
+                }
+                "otlphttp" => {
+                    let c: OtlpHttpExporterConfig = typed(value, path)?;
+                    c.validate(path)?;
+                    Ok(ExporterConfig::OtlpHttp(c))
+                }
+                "debug" => {
+                    let c: DebugExporterConfig = typed(value, path)?;
+                    c.validate(path)?;
+                    Ok(ExporterConfig::Debug(c))
+                }
+                _ => unreachable!("type checked by section()"),
+            },
+        )?;
+        let extensions = section(
+            &root,
+            "extensions",
+            EXTENSION_TYPES,
+            |kind, value, path| match kind {
+                "health_check" => {
+                    let c: HealthCheckConfig = typed(value, path)?;
+                    c.validate(path)?;
+                    Ok(ExtensionConfig::HealthCheck(c))
+                }
+                _ => unreachable!("type checked by section()"),
+            },
+        )?;
 
         let service: ServiceConfig = match root.get("service") {
             Some(value) => typed(value, "service")?,
-            None => return Err(ConfigError::at("service", "is required (it lists the pipelines to run)")),
+            None => {
+                return Err(ConfigError::at(
+                    "service",
+                    "is required (it lists the pipelines to run)",
+                ));
+            }
         };
 
         let mut service_extensions = Vec::new();
@@ -465,7 +522,10 @@ impl Config {
 
         let mut pipelines = Vec::new();
         if service.pipelines.is_empty() {
-            return Err(ConfigError::at("service.pipelines", "must define at least one pipeline"));
+            return Err(ConfigError::at(
+                "service.pipelines",
+                "must define at least one pipeline",
+            ));
         }
         for (pipeline_id, pc) in &service.pipelines {
             let path = format!("service.pipelines.{pipeline_id}");
@@ -477,16 +537,38 @@ impl Config {
                 )
             })?;
             if pc.receivers.is_empty() {
-                return Err(ConfigError::at(format!("{path}.receivers"), "must list at least one receiver"));
+                return Err(ConfigError::at(
+                    format!("{path}.receivers"),
+                    "must list at least one receiver",
+                ));
             }
             if pc.exporters.is_empty() {
-                return Err(ConfigError::at(format!("{path}.exporters"), "must list at least one exporter"));
+                return Err(ConfigError::at(
+                    format!("{path}.exporters"),
+                    "must list at least one exporter",
+                ));
             }
-            let receivers = resolve(&pc.receivers, &format!("{path}.receivers"), "receiver", "receivers", &receivers)?;
-            let processors =
-                resolve(&pc.processors, &format!("{path}.processors"), "processor", "processors", &processors)?;
-            let exporter_ids =
-                resolve(&pc.exporters, &format!("{path}.exporters"), "exporter", "exporters", &exporters)?;
+            let receivers = resolve(
+                &pc.receivers,
+                &format!("{path}.receivers"),
+                "receiver",
+                "receivers",
+                &receivers,
+            )?;
+            let processors = resolve(
+                &pc.processors,
+                &format!("{path}.processors"),
+                "processor",
+                "processors",
+                &processors,
+            )?;
+            let exporter_ids = resolve(
+                &pc.exporters,
+                &format!("{path}.exporters"),
+                "exporter",
+                "exporters",
+                &exporters,
+            )?;
             for (i, id) in exporter_ids.iter().enumerate() {
                 if !exporters[id].supports(signal) {
                     return Err(ConfigError::at(
@@ -544,7 +626,12 @@ fn section<T>(
     let mapping = match root.get(name) {
         None | Some(Value::Null) => return Ok(out),
         Some(Value::Mapping(m)) => m,
-        Some(_) => return Err(ConfigError::at(name, "must be a mapping of component ids to settings")),
+        Some(_) => {
+            return Err(ConfigError::at(
+                name,
+                "must be a mapping of component ids to settings",
+            ));
+        }
     };
     for (key, value) in mapping {
         let key = key_str(key, name)?;
@@ -553,7 +640,12 @@ fn section<T>(
         if !known.contains(&id.kind.as_str()) {
             return Err(ConfigError::at(
                 &path,
-                format!("unknown {} type '{}'; burnwatch supports: {}", singular(name), id.kind, known.join(", ")),
+                format!(
+                    "unknown {} type '{}'; burnwatch supports: {}",
+                    singular(name),
+                    id.kind,
+                    known.join(", ")
+                ),
             ));
         }
         let component = build(&id.kind, value, &path)?;
@@ -601,7 +693,11 @@ pub fn typed<T: DeserializeOwned>(value: &Value, path: &str) -> Result<T, Config
     };
     serde_path_to_error::deserialize(value).map_err(|err| {
         let inner = err.path().to_string();
-        let full = if inner == "." || inner.is_empty() { path.to_string() } else { format!("{path}.{inner}") };
+        let full = if inner == "." || inner.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}.{inner}")
+        };
         let message = err.into_inner().to_string();
         describe_serde_error(&full, &message)
     })
@@ -623,7 +719,10 @@ fn describe_serde_error(full_path: &str, message: &str) -> ConfigError {
         } else {
             format!("one of {}", expected.join(", "))
         };
-        return ConfigError::at("", format!("unknown key '{key}' in {parent}; expected {expected}"));
+        return ConfigError::at(
+            "",
+            format!("unknown key '{key}' in {parent}; expected {expected}"),
+        );
     }
     ConfigError::at(full_path, message.to_string())
 }
@@ -644,10 +743,16 @@ where
 /// interface), a name or an address.
 pub fn check_endpoint(endpoint: &str, path: &str) -> Result<(), ConfigError> {
     let Some((_, port)) = endpoint.rsplit_once(':') else {
-        return Err(ConfigError::at(path, format!("must be host:port, got {endpoint:?}")));
+        return Err(ConfigError::at(
+            path,
+            format!("must be host:port, got {endpoint:?}"),
+        ));
     };
     port.parse::<u16>().map_err(|_| {
-        ConfigError::at(path, format!("must be host:port with a numeric port, got {endpoint:?}"))
+        ConfigError::at(
+            path,
+            format!("must be host:port with a numeric port, got {endpoint:?}"),
+        )
     })?;
     Ok(())
 }

@@ -47,7 +47,10 @@ fn default_config_is_valid_and_binds_localhost() {
     assert_eq!(config.pipelines.len(), 3);
     let ReceiverConfig::Otlp(r) = &config.receivers[&ComponentId::parse("otlp").unwrap()];
     assert_eq!(r.protocols.grpc.as_ref().unwrap().endpoint, "localhost:4317");
-    assert_eq!(config.telemetry.metrics_endpoint().as_deref(), Some("localhost:8888"));
+    assert_eq!(
+        config.telemetry.metrics_endpoint().as_deref(),
+        Some("localhost:8888")
+    );
 }
 
 #[test]
@@ -64,7 +67,9 @@ fn unknown_key_lists_the_expected_ones() {
     let yaml = SEED.replace("limit_mib: 2000", "limit_mb: 2000");
     let message = err(&yaml);
     assert!(
-        message.starts_with("unknown key 'limit_mb' in processors.memory_limiter; expected one of check_interval, limit_mib"),
+        message.starts_with(
+            "unknown key 'limit_mb' in processors.memory_limiter; expected one of check_interval, limit_mib"
+        ),
         "{message}"
     );
 }
@@ -82,7 +87,10 @@ fn pipeline_naming_an_undefined_component_is_rejected() {
 fn unknown_component_type_is_rejected() {
     let yaml = SEED.replace("  batch:\n", "  attributes:\n    actions: []\n  batch:\n");
     let message = err(&yaml);
-    assert!(message.contains("processors.attributes: unknown processor type 'attributes'"), "{message}");
+    assert!(
+        message.contains("processors.attributes: unknown processor type 'attributes'"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -95,7 +103,10 @@ fn prometheus_exporter_in_a_traces_pipeline_is_rejected() {
 fn env_references_expand_with_defaults_and_types() {
     let yaml = SEED
         .replace("limit_mib: 2000", "limit_mib: ${env:LIMIT}")
-        .replace("jaeger-collector:4317", "${env:JAEGER_HOST:-jaeger}:${JAEGER_PORT}");
+        .replace(
+            "jaeger-collector:4317",
+            "${env:JAEGER_HOST:-jaeger}:${JAEGER_PORT}",
+        );
     let lookup = |name: &str| match name {
         "LIMIT" => Some("128".to_string()),
         "JAEGER_PORT" => Some("14317".to_string()),
@@ -115,7 +126,9 @@ fn env_references_expand_with_defaults_and_types() {
 #[test]
 fn unsupported_provider_names_the_path() {
     let yaml = SEED.replace("limit_mib: 2000", "limit_mib: ${file:/etc/limit}");
-    assert!(err(&yaml).starts_with("processors.memory_limiter.limit_mib: unsupported config provider 'file'"));
+    assert!(
+        err(&yaml).starts_with("processors.memory_limiter.limit_mib: unsupported config provider 'file'")
+    );
 }
 
 #[test]
@@ -128,7 +141,10 @@ fn broken_yaml_reports_a_line() {
 fn wrong_type_names_the_key() {
     let yaml = SEED.replace("limit_mib: 2000", "limit_mib: lots");
     let message = err(&yaml);
-    assert!(message.starts_with("processors.memory_limiter.limit_mib: invalid type"), "{message}");
+    assert!(
+        message.starts_with("processors.memory_limiter.limit_mib: invalid type"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -140,7 +156,10 @@ fn bad_duration_names_the_key() {
 
 #[test]
 fn missing_service_is_an_error() {
-    assert_eq!(err("receivers:\n  otlp:\n    protocols:\n      grpc:\n"), "service is required (it lists the pipelines to run)");
+    assert_eq!(
+        err("receivers:\n  otlp:\n    protocols:\n      grpc:\n"),
+        "service is required (it lists the pipelines to run)"
+    );
 }
 
 #[test]
@@ -149,5 +168,8 @@ fn telemetry_readers_form_is_understood() {
         "{SEED}  telemetry:\n    metrics:\n      readers:\n        - pull:\n            exporter:\n              prometheus:\n                host: 127.0.0.1\n                port: 9999\n"
     );
     let config = Config::from_yaml_with_env(&yaml, &no_env).unwrap();
-    assert_eq!(config.telemetry.metrics_endpoint().as_deref(), Some("127.0.0.1:9999"));
+    assert_eq!(
+        config.telemetry.metrics_endpoint().as_deref(),
+        Some("127.0.0.1:9999")
+    );
 }

@@ -184,7 +184,10 @@ impl QueueConfig {
     /// Checks the configuration; `path` is the `sending_queue` key's path.
     pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
         if self.enabled && self.queue_size == 0 {
-            return Err(ConfigError::at(format!("{path}.queue_size"), "must be greater than 0"));
+            return Err(ConfigError::at(
+                format!("{path}.queue_size"),
+                "must be greater than 0",
+            ));
         }
         if self.enabled && self.num_consumers == 0 {
             return Err(ConfigError::at(

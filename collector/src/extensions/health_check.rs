@@ -87,7 +87,11 @@ pub fn router(path: &str, health: Health) -> Router {
             let health = health.clone();
             async move {
                 if health.is_ready() {
-                    (StatusCode::OK, [("content-type", "application/json")], r#"{"status":"Server available"}"#)
+                    (
+                        StatusCode::OK,
+                        [("content-type", "application/json")],
+                        r#"{"status":"Server available"}"#,
+                    )
                 } else {
                     (
                         StatusCode::SERVICE_UNAVAILABLE,
@@ -101,12 +105,17 @@ pub fn router(path: &str, health: Health) -> Router {
 }
 
 /// Starts the extension's server; it stops when `ctx.shutdown` is cancelled.
-pub async fn start(config: &HealthCheckConfig, health: Health, ctx: &BuildContext) -> Result<JoinHandle<()>, BuildError> {
+pub async fn start(
+    config: &HealthCheckConfig,
+    health: Health,
+    ctx: &BuildContext,
+) -> Result<JoinHandle<()>, BuildError> {
     let listener = crate::component::bind(ctx, &config.endpoint, &format!("extensions.{}", ctx.id)).await?;
     let app = router(&config.path, health);
     let token = ctx.shutdown.clone();
     Ok(tokio::spawn(async move {
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move { token.cancelled().await });
+        let server =
+            axum::serve(listener, app).with_graceful_shutdown(async move { token.cancelled().await });
         if let Err(err) = server.await {
             tracing::error!(error = %err, "The health_check server failed.");
         }

@@ -89,7 +89,10 @@ const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.
 
 /// Builds the exporter and starts serving `/metrics` on `config.endpoint` until
 /// `ctx.shutdown` is cancelled or the exporter is shut down.
-pub async fn build(config: &PrometheusExporterConfig, ctx: &BuildContext) -> Result<Arc<dyn Consumer>, BuildError> {
+pub async fn build(
+    config: &PrometheusExporterConfig,
+    ctx: &BuildContext,
+) -> Result<Arc<dyn Consumer>, BuildError> {
     let listener = crate::component::bind(ctx, &config.endpoint, &format!("exporters.{}", ctx.id)).await?;
     let shared = Arc::new(Shared::new(config));
     let stop = ctx.shutdown.child_token();
@@ -97,7 +100,9 @@ pub async fn build(config: &PrometheusExporterConfig, ctx: &BuildContext) -> Res
     let token = stop.clone();
     let id = ctx.id.clone();
     tokio::spawn(async move {
-        let served = axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned()).await;
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(token.cancelled_owned())
+            .await;
         if let Err(err) = served {
             tracing::error!(component = %id, error = %err, "The Prometheus exporter's server failed.");
         }
@@ -137,7 +142,9 @@ impl Shared {
             translator,
             store: RwLock::new(store),
             epoch: Instant::now(),
-            expiration_ms: u64::try_from(config.metric_expiration.0.as_millis()).unwrap_or(u64::MAX).max(1),
+            expiration_ms: u64::try_from(config.metric_expiration.0.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1),
             send_timestamps: config.send_timestamps,
             open_metrics: config.enable_open_metrics,
             last_size: AtomicUsize::new(0),
@@ -154,7 +161,10 @@ impl Shared {
     }
 
     /// Translates and stores one request; returns the number of points accepted.
-    fn ingest(&self, request: &opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest) -> usize {
+    fn ingest(
+        &self,
+        request: &opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest,
+    ) -> usize {
         let batch = self.translator.translate(request);
         let now = self.now_ms();
         // A poisoned lock only means a panic elsewhere mid-update; the data is still
@@ -172,7 +182,11 @@ impl Shared {
     /// Renders the current series.
     fn render(&self, format: Format) -> Vec<u8> {
         let now = self.now_ms();
-        let opts = RenderOptions { format, send_timestamps: self.send_timestamps, cutoff_ms: self.cutoff(now) };
+        let opts = RenderOptions {
+            format,
+            send_timestamps: self.send_timestamps,
+            cutoff_ms: self.cutoff(now),
+        };
         let hint = self.last_size.load(Ordering::Relaxed);
         let mut out = Vec::with_capacity(hint + hint / 8 + 4096);
         let expired = {
@@ -180,7 +194,10 @@ impl Shared {
             render::render(&store, &opts, &mut out)
         };
         if expired > 0 {
-            self.store.write().unwrap_or_else(|e| e.into_inner()).sweep(opts.cutoff_ms);
+            self.store
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .sweep(opts.cutoff_ms);
         }
         self.last_size.store(out.len(), Ordering::Relaxed);
         out
@@ -199,7 +216,9 @@ impl Consumer for PrometheusExporter {
     async fn consume(&self, data: Telemetry) -> Result<(), ConsumeError> {
         let signal = data.signal();
         let Telemetry::Metrics(request) = data else {
-            return Err(ConsumeError::Permanent(format!("the prometheus exporter accepts metrics, not {signal}")));
+            return Err(ConsumeError::Permanent(format!(
+                "the prometheus exporter accepts metrics, not {signal}"
+            )));
         };
         let accepted = self.shared.ingest(&request);
         self.metrics.sent.add(accepted as u64);
@@ -215,23 +234,36 @@ impl Consumer for PrometheusExporter {
 async fn scrape(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     let accept = headers.get(ACCEPT).and_then(|v| v.to_str().ok());
     let format = negotiate(accept, shared.open_metrics);
-    let gzip = headers.get(ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).is_some_and(accepts_gzip);
+    let gzip = headers
+        .get(ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(accepts_gzip);
     // Rendering a large store is CPU work; keep it off the async workers.
     let rendered = tokio::task::spawn_blocking(move || {
         let body = shared.render(format);
-        if gzip { gzip_body(&body).map(|b| (b, true)) } else { Ok((body, false)) }
+        if gzip {
+            gzip_body(&body).map(|b| (b, true))
+        } else {
+            Ok((body, false))
+        }
     })
     .await;
     let (body, gzipped) = match rendered {
         Ok(Ok(body)) => body,
         Ok(Err(err)) => {
             tracing::error!(error = %err, "Compressing the scrape response failed.");
-            return (StatusCode::INTERNAL_SERVER_ERROR, format!("compressing the response failed: {err}"))
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("compressing the response failed: {err}"),
+            )
                 .into_response();
         }
         Err(err) => {
             tracing::error!(error = %err, "Rendering the scrape response failed.");
-            return (StatusCode::INTERNAL_SERVER_ERROR, format!("rendering the metrics failed: {err}"))
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("rendering the metrics failed: {err}"),
+            )
                 .into_response();
         }
     };
@@ -240,9 +272,13 @@ async fn scrape(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respon
         Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
     };
     let mut response = body.into_response();
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     if gzipped {
-        response.headers_mut().insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        response
+            .headers_mut()
+            .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     response
 }
@@ -306,7 +342,8 @@ fn accepts_gzip(header: &str) -> bool {
 
 fn gzip_body(body: &[u8]) -> std::io::Result<Vec<u8>> {
     use std::io::Write as _;
-    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
+    let mut encoder =
+        flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
     encoder.write_all(body)?;
     encoder.finish()
 }

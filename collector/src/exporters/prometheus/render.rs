@@ -55,8 +55,10 @@ pub(crate) struct BucketLayout {
 impl BucketLayout {
     /// Sorts `bounds` and renders their `le="…"` labels.
     pub(crate) fn new(bounds: Vec<f64>) -> Self {
-        let mut order: Vec<u32> =
-            (0..bounds.len().min(u32::MAX as usize)).filter(|&i| !bounds[i].is_nan()).map(|i| i as u32).collect();
+        let mut order: Vec<u32> = (0..bounds.len().min(u32::MAX as usize))
+            .filter(|&i| !bounds[i].is_nan())
+            .map(|i| i as u32)
+            .collect();
         order.sort_by(|&a, &b| bounds[a as usize].total_cmp(&bounds[b as usize]).then(a.cmp(&b)));
         order.dedup_by(|later, kept| bounds[*later as usize] == bounds[*kept as usize]);
         let mut layout = BucketLayout {
@@ -121,7 +123,8 @@ pub(crate) fn render(store: &Store, opts: &RenderOptions, out: &mut Vec<u8>) -> 
 fn render_family(name: &str, family: &Family, opts: &RenderOptions, out: &mut Vec<u8>) -> usize {
     let om = opts.format == Format::OpenMetrics;
     // OpenMetrics names a counter family without `_total` and its sample with it.
-    let (family_name, sample_name): (&str, std::borrow::Cow<'_, str>) = if om && family.kind == Kind::Counter {
+    let (family_name, sample_name): (&str, std::borrow::Cow<'_, str>) = if om && family.kind == Kind::Counter
+    {
         let base = name.strip_suffix("_total").unwrap_or(name);
         (base, format!("{base}_total").into())
     } else {
@@ -147,7 +150,8 @@ fn render_family(name: &str, family: &Family, opts: &RenderOptions, out: &mut Ve
                 out.push(b' ');
                 push_float(out, opts.format, n.as_f64());
                 timestamp(out, opts, series.time);
-                if om && family.kind == Kind::Counter
+                if om
+                    && family.kind == Kind::Counter
                     && let Some(e) = series.exemplars.last()
                 {
                     exemplar(out, e);
@@ -157,7 +161,11 @@ fn render_family(name: &str, family: &Family, opts: &RenderOptions, out: &mut Ve
             Value::Histogram(h) | Value::Exponential(_, h) => {
                 histogram(out, sample, key, h, series, opts);
             }
-            Value::Summary { quantiles, sum, count } => {
+            Value::Summary {
+                quantiles,
+                sum,
+                count,
+            } => {
                 let mut extra = Vec::with_capacity(32);
                 for (q, v) in quantiles {
                     extra.clear();
@@ -225,7 +233,9 @@ fn histogram(out: &mut Vec<u8>, sample: &[u8], key: &[u8], h: &Hist, series: &Se
     if om && !series.exemplars.is_empty() {
         bucket_exemplars = vec![None; layout.len() + 1];
         for e in &series.exemplars {
-            let j = (0..layout.len()).find(|&j| layout.bound(j) >= e.value).unwrap_or(layout.len());
+            let j = (0..layout.len())
+                .find(|&j| layout.bound(j) >= e.value)
+                .unwrap_or(layout.len());
             bucket_exemplars[j] = Some(e);
         }
     }
@@ -233,7 +243,15 @@ fn histogram(out: &mut Vec<u8>, sample: &[u8], key: &[u8], h: &Hist, series: &Se
     let mut inf_seen = false;
     for j in 0..layout.len() {
         cumulative = cumulative.wrapping_add(h.counts.get(layout.raw_index(j)).copied().unwrap_or(0));
-        bucket_line(out, sample, key, layout.le(opts.format, j), cumulative, series, opts);
+        bucket_line(
+            out,
+            sample,
+            key,
+            layout.le(opts.format, j),
+            cumulative,
+            series,
+            opts,
+        );
         if let Some(Some(e)) = bucket_exemplars.get(j) {
             out.pop();
             exemplar(out, e);
@@ -437,7 +455,10 @@ fn push_go_general(out: &mut Vec<u8>, f: f64) {
         out.extend_from_slice(s);
         return;
     };
-    let exp: i32 = std::str::from_utf8(&s[e_pos + 1..]).ok().and_then(|e| e.parse().ok()).unwrap_or(0);
+    let exp: i32 = std::str::from_utf8(&s[e_pos + 1..])
+        .ok()
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(0);
     let mut digits = [0u8; 24];
     let mut nd = 0;
     for &b in &s[..e_pos] {

@@ -277,7 +277,12 @@ pub(crate) struct Family {
 
 impl Family {
     fn new(kind: Kind, help: &str) -> Self {
-        Family { kind, help: help.into(), series: BTreeMap::new(), layout_cache: None }
+        Family {
+            kind,
+            help: help.into(),
+            series: BTreeMap::new(),
+            layout_cache: None,
+        }
     }
 }
 
@@ -293,7 +298,11 @@ pub(crate) struct Store {
 impl Store {
     /// An empty store whose `target_info` family is named `target_family`.
     pub(crate) fn new(target_family: &str) -> Self {
-        Store { families: BTreeMap::new(), targets: HashMap::new(), target_family: target_family.into() }
+        Store {
+            families: BTreeMap::new(),
+            targets: HashMap::new(),
+            target_family: target_family.into(),
+        }
     }
 
     /// The families, sorted by name.
@@ -389,7 +398,9 @@ impl Store {
 
 /// Applies one point to its family; true if the store took it.
 fn apply_point(family: &mut Family, point: Point, temporality: Temporality, now_ms: u64) -> bool {
-    let Family { series, layout_cache, .. } = family;
+    let Family {
+        series, layout_cache, ..
+    } = family;
     if point.no_value {
         series.remove(&point.key);
         return false;
@@ -398,7 +409,13 @@ fn apply_point(family: &mut Family, point: Point, temporality: Temporality, now_
         let value = first_value(point.data, layout_cache);
         series.insert(
             point.key,
-            Series { updated_ms: now_ms, start: point.start, time: point.time, value, exemplars: point.exemplars },
+            Series {
+                updated_ms: now_ms,
+                start: point.start,
+                time: point.time,
+                value,
+                exemplars: point.exemplars,
+            },
         );
         return true;
     };
@@ -418,7 +435,15 @@ fn apply_point(family: &mut Family, point: Point, temporality: Temporality, now_
             }
             true
         }
-        (Value::Histogram(old), PointData::Histogram { bounds, counts, sum, count }) => match temporality {
+        (
+            Value::Histogram(old),
+            PointData::Histogram {
+                bounds,
+                counts,
+                sum,
+                count,
+            },
+        ) => match temporality {
             Temporality::Delta if start == existing.time => {
                 merge_histogram(old, existing.time, bounds, counts, sum, count, time, layout_cache);
                 existing.time = existing.time.max(time);
@@ -487,19 +512,30 @@ fn apply_point(family: &mut Family, point: Point, temporality: Temporality, now_
 fn first_value(data: PointData, cache: &mut Option<Arc<BucketLayout>>) -> Value {
     match data {
         PointData::Number(n) => Value::Number(n),
-        PointData::Histogram { bounds, counts, sum, count } => {
-            Value::Histogram(histogram(bounds, counts, sum, count, cache))
-        }
+        PointData::Histogram {
+            bounds,
+            counts,
+            sum,
+            count,
+        } => Value::Histogram(histogram(bounds, counts, sum, count, cache)),
         PointData::Exponential(e) => {
             let classic = exponential_to_classic(&e, cache);
             Value::Exponential(e, classic)
         }
-        PointData::Summary { mut quantiles, sum, count } => {
+        PointData::Summary {
+            mut quantiles,
+            sum,
+            count,
+        } => {
             // One value per quantile (the last one given wins, as in a Go map), sorted.
             quantiles.reverse();
             quantiles.sort_by(|a, b| a.0.total_cmp(&b.0));
             quantiles.dedup_by(|a, b| a.0 == b.0);
-            Value::Summary { quantiles, sum, count }
+            Value::Summary {
+                quantiles,
+                sum,
+                count,
+            }
         }
     }
 }
@@ -508,7 +544,11 @@ fn first_value(data: PointData, cache: &mut Option<Arc<BucketLayout>>) -> Value 
 fn layout(bounds: Vec<f64>, cache: &mut Option<Arc<BucketLayout>>) -> Arc<BucketLayout> {
     if let Some(cached) = cache
         && cached.bounds.len() == bounds.len()
-        && cached.bounds.iter().zip(&bounds).all(|(a, b)| a.to_bits() == b.to_bits())
+        && cached
+            .bounds
+            .iter()
+            .zip(&bounds)
+            .all(|(a, b)| a.to_bits() == b.to_bits())
     {
         return Arc::clone(cached);
     }
@@ -517,8 +557,19 @@ fn layout(bounds: Vec<f64>, cache: &mut Option<Arc<BucketLayout>>) -> Arc<Bucket
     fresh
 }
 
-fn histogram(bounds: Vec<f64>, counts: Vec<u64>, sum: f64, count: u64, cache: &mut Option<Arc<BucketLayout>>) -> Hist {
-    Hist { layout: layout(bounds, cache), counts, sum, count }
+fn histogram(
+    bounds: Vec<f64>,
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+    cache: &mut Option<Arc<BucketLayout>>,
+) -> Hist {
+    Hist {
+        layout: layout(bounds, cache),
+        counts,
+        sum,
+        count,
+    }
 }
 
 /// Adds a delta histogram point to the stored one (`accumulateHistogramValues`): with
@@ -535,7 +586,12 @@ fn merge_histogram(
     cache: &mut Option<Arc<BucketLayout>>,
 ) {
     let same_bounds = old.layout.bounds.len() == bounds.len()
-        && old.layout.bounds.iter().zip(&bounds).all(|(a, b)| a.to_bits() == b.to_bits());
+        && old
+            .layout
+            .bounds
+            .iter()
+            .zip(&bounds)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
     if same_bounds {
         let len = old.counts.len().max(counts.len());
         let mut merged = Vec::with_capacity(len);
@@ -555,8 +611,14 @@ fn merge_histogram(
 /// Adds two exponential histograms, first bringing both to the coarser scale.
 pub(crate) fn merge_exponential(a: &ExpPoint, b: &ExpPoint) -> ExpPoint {
     let scale = a.scale.min(b.scale);
-    let pos = merge_buckets(&downscale(&a.positive, a.scale - scale), &downscale(&b.positive, b.scale - scale));
-    let neg = merge_buckets(&downscale(&a.negative, a.scale - scale), &downscale(&b.negative, b.scale - scale));
+    let pos = merge_buckets(
+        &downscale(&a.positive, a.scale - scale),
+        &downscale(&b.positive, b.scale - scale),
+    );
+    let neg = merge_buckets(
+        &downscale(&a.negative, a.scale - scale),
+        &downscale(&b.negative, b.scale - scale),
+    );
     ExpPoint {
         scale,
         zero_count: a.zero_count.wrapping_add(b.zero_count),
@@ -585,7 +647,10 @@ fn downscale(b: &ExpBuckets, shift: i32) -> ExpBuckets {
         let idx = ((i64::from(b.offset) + i as i64) >> shift) - first;
         counts[idx as usize] = counts[idx as usize].wrapping_add(*c);
     }
-    ExpBuckets { offset: first as i32, counts }
+    ExpBuckets {
+        offset: first as i32,
+        counts,
+    }
 }
 
 fn merge_buckets(a: &ExpBuckets, b: &ExpBuckets) -> ExpBuckets {
@@ -604,14 +669,22 @@ fn merge_buckets(a: &ExpBuckets, b: &ExpBuckets) -> ExpBuckets {
             counts[idx] = counts[idx].wrapping_add(*c);
         }
     }
-    ExpBuckets { offset: first, counts }
+    ExpBuckets {
+        offset: first,
+        counts,
+    }
 }
 
 /// Converts an exponential histogram to classic `le` buckets (see the module docs of
 /// the exporter for the method).
 pub(crate) fn exponential_to_classic(e: &ExpPoint, cache: &mut Option<Arc<BucketLayout>>) -> Hist {
     let (bounds, counts) = exponential_buckets(e);
-    Hist { layout: layout(bounds, cache), counts, sum: e.sum.unwrap_or(0.0), count: e.count }
+    Hist {
+        layout: layout(bounds, cache),
+        counts,
+        sum: e.sum.unwrap_or(0.0),
+        count: e.count,
+    }
 }
 
 /// The ascending upper bounds and per-bucket counts of an exponential histogram.
@@ -637,7 +710,10 @@ pub(crate) fn exponential_buckets(e: &ExpPoint) -> (Vec<f64>, Vec<u64>) {
     } else {
         for (j, c) in e.positive.counts.iter().enumerate() {
             let extra = if j == 0 { e.zero_count } else { 0 };
-            out.push(bound(i64::from(e.positive.offset) + j as i64 + 1), c.wrapping_add(extra));
+            out.push(
+                bound(i64::from(e.positive.offset) + j as i64 + 1),
+                c.wrapping_add(extra),
+            );
         }
     }
     let ClassicBuckets { bounds, counts, .. } = out;

@@ -17,8 +17,10 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 
 use super::config::PrometheusExporterConfig;
-use super::store::{Batch, ExpBuckets, ExpPoint, Exemplar, Kind, MetricBatch, Number, Point, PointData, Target};
-use super::store::{Temporality, TargetId};
+use super::store::{
+    Batch, Exemplar, ExpBuckets, ExpPoint, Kind, MetricBatch, Number, Point, PointData, Target,
+};
+use super::store::{TargetId, Temporality};
 
 /// `service.name`: with `service.namespace`, becomes the `job` label.
 pub(crate) const SERVICE_NAME: &str = "service.name";
@@ -134,10 +136,16 @@ fn normalize_with_suffixes(name: &str, unit: &str, ty: NameType, namespace: &str
     let (main, per) = unit_suffixes(unit);
     let main = clean_up_unit(&main);
     let per = clean_up_unit(&per);
-    let namespace = namespace.split(|c: char| !is_metric_char(c)).filter(|t| !t.is_empty()).collect::<Vec<_>>();
+    let namespace = namespace
+        .split(|c: char| !is_metric_char(c))
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>();
     let namespace = namespace.join("_");
 
-    let mut tokens: Vec<&str> = name.split(|c: char| !is_metric_char(c)).filter(|t| !t.is_empty()).collect();
+    let mut tokens: Vec<&str> = name
+        .split(|c: char| !is_metric_char(c))
+        .filter(|t| !t.is_empty())
+        .collect();
 
     // addUnitTokens: a unit already among the tokens is not repeated.
     let mut main: &str = &main;
@@ -250,7 +258,13 @@ pub(crate) fn label_name(key: &str) -> Option<String> {
         return None;
     }
     let mut out = String::with_capacity(key.len() + 4);
-    out.extend(key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }));
+    out.extend(key.chars().map(|c| {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            c
+        } else {
+            '_'
+        }
+    }));
     if out.as_bytes()[0].is_ascii_digit() {
         out.insert_str(0, "key_");
     } else if out.starts_with('_') && !out.starts_with("__") {
@@ -398,7 +412,9 @@ pub(crate) fn job(resource: &[KeyValue]) -> Option<String> {
 
 /// `instance`: `service.instance.id`.
 pub(crate) fn instance(resource: &[KeyValue]) -> Option<String> {
-    Some(value_string(attribute(resource, SERVICE_INSTANCE_ID)?.value.as_ref()))
+    Some(value_string(
+        attribute(resource, SERVICE_INSTANCE_ID)?.value.as_ref(),
+    ))
 }
 
 /// Label precedence when two sources give the same label name after sanitising.
@@ -428,7 +444,12 @@ struct LabelRef<'a> {
 
 impl<'a> From<&'a Label> for LabelRef<'a> {
     fn from(l: &'a Label) -> Self {
-        LabelRef { name: &l.name, value: &l.value, prio: l.prio, orig: &l.orig }
+        LabelRef {
+            name: &l.name,
+            value: &l.value,
+            prio: l.prio,
+            orig: &l.orig,
+        }
     }
 }
 
@@ -456,7 +477,12 @@ pub(crate) fn escape_label_value(out: &mut String, value: &str) {
 /// the OTel Collector's exporter instead fails on the duplicate label and drops the
 /// metric, which loses data.
 fn render_key(labels: &mut [LabelRef<'_>]) -> Box<str> {
-    labels.sort_by(|a, b| a.name.cmp(b.name).then(b.prio.cmp(&a.prio)).then(a.orig.cmp(b.orig)));
+    labels.sort_by(|a, b| {
+        a.name
+            .cmp(b.name)
+            .then(b.prio.cmp(&a.prio))
+            .then(a.orig.cmp(b.orig))
+    });
     let size: usize = labels.iter().map(|l| l.name.len() + l.value.len() + 4).sum();
     let mut out = String::with_capacity(size);
     let mut i = 0;
@@ -508,7 +534,12 @@ impl Translator {
             .const_labels
             .iter()
             .filter_map(|(k, v)| {
-                Some(Label { name: label_name(k)?, value: v.clone(), prio: PRIO_CONST, orig: k.clone() })
+                Some(Label {
+                    name: label_name(k)?,
+                    value: v.clone(),
+                    prio: PRIO_CONST,
+                    orig: k.clone(),
+                })
             })
             .collect();
         // The exporter names `target_info` with the label namer applied to the namespace.
@@ -534,13 +565,22 @@ impl Translator {
 
     /// Translates one export request.
     pub(crate) fn translate(&self, request: &ExportMetricsServiceRequest) -> Batch {
-        let mut batch = Batch { targets: Vec::with_capacity(request.resource_metrics.len()), metrics: Vec::new() };
+        let mut batch = Batch {
+            targets: Vec::with_capacity(request.resource_metrics.len()),
+            metrics: Vec::new(),
+        };
         for rm in &request.resource_metrics {
-            let resource: &[KeyValue] = rm.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or(&[]);
+            let resource: &[KeyValue] = rm
+                .resource
+                .as_ref()
+                .map(|r| r.attributes.as_slice())
+                .unwrap_or(&[]);
             let job = job(resource);
             let instance = instance(resource);
             let resource_index = batch.targets.len();
-            batch.targets.push(target(resource, job.as_deref(), instance.as_deref()));
+            batch
+                .targets
+                .push(target(resource, job.as_deref(), instance.as_deref()));
 
             // resource_to_telemetry_conversion copies every resource attribute onto every
             // data point, replacing a point attribute with the same key.
@@ -549,7 +589,10 @@ impl Translator {
                     .iter()
                     .filter(|kv| {
                         !(self.exclude_service_attributes
-                            && matches!(kv.key.as_str(), SERVICE_NAME | SERVICE_NAMESPACE | SERVICE_INSTANCE_ID))
+                            && matches!(
+                                kv.key.as_str(),
+                                SERVICE_NAME | SERVICE_NAMESPACE | SERVICE_INSTANCE_ID
+                            ))
                     })
                     .map(|kv| (kv.key.as_str(), value_string(kv.value.as_ref())))
                     .collect()
@@ -585,9 +628,11 @@ impl Translator {
                     });
                 }
             }
-            for (label, value) in
-                [("otel_scope_name", name), ("otel_scope_version", version), ("otel_scope_schema_url", &sm.schema_url)]
-            {
+            for (label, value) in [
+                ("otel_scope_name", name),
+                ("otel_scope_version", version),
+                ("otel_scope_schema_url", &sm.schema_url),
+            ] {
                 base.push(reserved(label, value));
             }
         }
@@ -609,7 +654,9 @@ impl Translator {
             }
             match label_name(&kv.key) {
                 Some(name) => own.push((name, Cow::Owned(value_string(kv.value.as_ref())), &kv.key)),
-                None => tracing::debug!(attribute = %kv.key, "Attribute dropped: its key is not a valid label name."),
+                None => {
+                    tracing::debug!(attribute = %kv.key, "Attribute dropped: its key is not a valid label name.")
+                }
             }
         }
         for (key, value) in copied {
@@ -619,7 +666,12 @@ impl Translator {
         }
         let mut refs: Vec<LabelRef<'_>> = Vec::with_capacity(base.len() + own.len());
         refs.extend(base.iter().map(LabelRef::from));
-        refs.extend(own.iter().map(|(name, value, orig)| LabelRef { name, value, prio: PRIO_ATTR, orig }));
+        refs.extend(own.iter().map(|(name, value, orig)| LabelRef {
+            name,
+            value,
+            prio: PRIO_ATTR,
+            orig,
+        }));
         render_key(&mut refs)
     }
 
@@ -650,7 +702,8 @@ impl Translator {
                 let temporality = temporality_of(sum.aggregation_temporality);
                 // The exporter drops sums it cannot expose: unspecified temporality, and
                 // delta non-monotonic sums (an up-down delta has no Prometheus form).
-                if temporality == Temporality::Unspecified || (temporality == Temporality::Delta && !sum.is_monotonic)
+                if temporality == Temporality::Unspecified
+                    || (temporality == Temporality::Delta && !sum.is_monotonic)
                 {
                     tracing::debug!(metric = %metric.name, "Sum dropped: unspecified temporality or a delta up-down sum.");
                     return;
@@ -661,40 +714,70 @@ impl Translator {
                     (Kind::Gauge, NameType::NonMonotonicCounter, temporality)
                 }
             }
-            Data::Histogram(h) => (Kind::Histogram, NameType::Histogram, temporality_of(h.aggregation_temporality)),
-            Data::ExponentialHistogram(h) => {
-                (Kind::Histogram, NameType::ExponentialHistogram, temporality_of(h.aggregation_temporality))
-            }
+            Data::Histogram(h) => (
+                Kind::Histogram,
+                NameType::Histogram,
+                temporality_of(h.aggregation_temporality),
+            ),
+            Data::ExponentialHistogram(h) => (
+                Kind::Histogram,
+                NameType::ExponentialHistogram,
+                temporality_of(h.aggregation_temporality),
+            ),
             Data::Summary(_) => (Kind::Summary, NameType::Summary, Temporality::Cumulative),
         };
-        let Some(family) = metric_name(&metric.name, &metric.unit, name_type, &self.namespace, self.add_suffixes)
-        else {
+        let Some(family) = metric_name(
+            &metric.name,
+            &metric.unit,
+            name_type,
+            &self.namespace,
+            self.add_suffixes,
+        ) else {
             tracing::warn!(metric = %metric.name, "Metric dropped: its name has no valid Prometheus form.");
             return;
         };
         let keep_exemplars = matches!(kind, Kind::Counter) || matches!(data, Data::Histogram(_));
         let mut points = Vec::new();
-        let mut push = |attrs: &[KeyValue], start: u64, time: u64, flags: u32, data: PointData, ex: &[OtlpExemplar]| {
-            points.push(Point {
-                key: self.series_key(base, copied, attrs),
-                start,
-                time,
-                no_value: flags & FLAG_NO_RECORDED_VALUE != 0,
-                data,
-                exemplars: if keep_exemplars { ex.iter().map(exemplar_of).collect() } else { Vec::new() },
-            });
-        };
+        let mut push =
+            |attrs: &[KeyValue], start: u64, time: u64, flags: u32, data: PointData, ex: &[OtlpExemplar]| {
+                points.push(Point {
+                    key: self.series_key(base, copied, attrs),
+                    start,
+                    time,
+                    no_value: flags & FLAG_NO_RECORDED_VALUE != 0,
+                    data,
+                    exemplars: if keep_exemplars {
+                        ex.iter().map(exemplar_of).collect()
+                    } else {
+                        Vec::new()
+                    },
+                });
+            };
         match data {
             Data::Gauge(g) => {
                 for p in &g.data_points {
                     let data = PointData::Number(number_of(p.value.as_ref()));
-                    push(&p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags, data, &p.exemplars);
+                    push(
+                        &p.attributes,
+                        p.start_time_unix_nano,
+                        p.time_unix_nano,
+                        p.flags,
+                        data,
+                        &p.exemplars,
+                    );
                 }
             }
             Data::Sum(s) => {
                 for p in &s.data_points {
                     let data = PointData::Number(number_of(p.value.as_ref()));
-                    push(&p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags, data, &p.exemplars);
+                    push(
+                        &p.attributes,
+                        p.start_time_unix_nano,
+                        p.time_unix_nano,
+                        p.flags,
+                        data,
+                        &p.exemplars,
+                    );
                 }
             }
             Data::Histogram(h) => {
@@ -705,7 +788,14 @@ impl Translator {
                         sum: p.sum.unwrap_or(0.0),
                         count: p.count,
                     };
-                    push(&p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags, data, &p.exemplars);
+                    push(
+                        &p.attributes,
+                        p.start_time_unix_nano,
+                        p.time_unix_nano,
+                        p.flags,
+                        data,
+                        &p.exemplars,
+                    );
                 }
             }
             Data::ExponentialHistogram(h) => {
@@ -714,20 +804,36 @@ impl Translator {
                         tracing::warn!(metric = %metric.name, scale = p.scale, "Exponential histogram point dropped: scale outside [-10, 20].");
                         continue;
                     }
-                    let buckets = |b: Option<&opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets>| match b {
-                        Some(b) => ExpBuckets { offset: b.offset, counts: b.bucket_counts.clone() },
+                    let buckets = |b: Option<
+                        &opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets,
+                    >| match b {
+                        Some(b) => ExpBuckets {
+                            offset: b.offset,
+                            counts: b.bucket_counts.clone(),
+                        },
                         None => ExpBuckets::default(),
                     };
                     let data = PointData::Exponential(ExpPoint {
                         scale: p.scale,
                         zero_count: p.zero_count,
-                        zero_threshold: if p.zero_threshold.is_finite() { p.zero_threshold.abs() } else { 0.0 },
+                        zero_threshold: if p.zero_threshold.is_finite() {
+                            p.zero_threshold.abs()
+                        } else {
+                            0.0
+                        },
                         positive: buckets(p.positive.as_ref()),
                         negative: buckets(p.negative.as_ref()),
                         sum: p.sum,
                         count: p.count,
                     });
-                    push(&p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags, data, &p.exemplars);
+                    push(
+                        &p.attributes,
+                        p.start_time_unix_nano,
+                        p.time_unix_nano,
+                        p.flags,
+                        data,
+                        &p.exemplars,
+                    );
                 }
             }
             Data::Summary(s) => {
@@ -737,7 +843,14 @@ impl Translator {
                         sum: p.sum,
                         count: p.count,
                     };
-                    push(&p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags, data, &[]);
+                    push(
+                        &p.attributes,
+                        p.start_time_unix_nano,
+                        p.time_unix_nano,
+                        p.flags,
+                        data,
+                        &[],
+                    );
                 }
             }
         }
@@ -755,23 +868,50 @@ impl Translator {
 }
 
 fn reserved(name: &str, value: &str) -> Label {
-    Label { name: name.to_string(), value: value.to_string(), prio: PRIO_RESERVED, orig: name.to_string() }
+    Label {
+        name: name.to_string(),
+        value: value.to_string(),
+        prio: PRIO_RESERVED,
+        orig: name.to_string(),
+    }
 }
 
 /// The `target_info` series for a resource: every attribute except the three that make
 /// `job` and `instance`, plus `job` and `instance`. Only resources with both a
 /// non-empty job and instance get one, as in the OTel Collector's exporter.
 fn target(resource: &[KeyValue], job: Option<&str>, instance: Option<&str>) -> Option<Target> {
-    let (job, instance) = (job.filter(|j| !j.is_empty())?, instance.filter(|i| !i.is_empty())?);
+    let (job, instance) = (
+        job.filter(|j| !j.is_empty())?,
+        instance.filter(|i| !i.is_empty())?,
+    );
     let own: Vec<(String, String, &str)> = resource
         .iter()
-        .filter(|kv| !matches!(kv.key.as_str(), SERVICE_NAME | SERVICE_NAMESPACE | SERVICE_INSTANCE_ID))
-        .filter_map(|kv| Some((label_name(&kv.key)?, value_string(kv.value.as_ref()), kv.key.as_str())))
+        .filter(|kv| {
+            !matches!(
+                kv.key.as_str(),
+                SERVICE_NAME | SERVICE_NAMESPACE | SERVICE_INSTANCE_ID
+            )
+        })
+        .filter_map(|kv| {
+            Some((
+                label_name(&kv.key)?,
+                value_string(kv.value.as_ref()),
+                kv.key.as_str(),
+            ))
+        })
         .collect();
     let fixed = [reserved("job", job), reserved("instance", instance)];
     let mut refs: Vec<LabelRef<'_>> = fixed.iter().map(LabelRef::from).collect();
-    refs.extend(own.iter().map(|(name, value, orig)| LabelRef { name, value, prio: PRIO_ATTR, orig }));
-    Some(Target { id: TargetId::new(job, instance), key: render_key(&mut refs) })
+    refs.extend(own.iter().map(|(name, value, orig)| LabelRef {
+        name,
+        value,
+        prio: PRIO_ATTR,
+        orig,
+    }));
+    Some(Target {
+        id: TargetId::new(job, instance),
+        key: render_key(&mut refs),
+    })
 }
 
 fn temporality_of(value: i32) -> Temporality {
@@ -804,5 +944,10 @@ fn exemplar_of(e: &OtlpExemplar) -> Exemplar {
             id.iter().map(|b| format!("{b:02x}")).collect()
         }
     };
-    Exemplar { value, time_unix_nano: e.time_unix_nano, trace_id: hex(&e.trace_id), span_id: hex(&e.span_id) }
+    Exemplar {
+        value,
+        time_unix_nano: e.time_unix_nano,
+        trace_id: hex(&e.trace_id),
+        span_id: hex(&e.span_id),
+    }
 }
