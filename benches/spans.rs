@@ -30,8 +30,7 @@ pub fn trace_request(n: usize, seed: u64) -> ExportTraceServiceRequest {
             attributes: vec![
                 attr("http.request.method", "POST"),
                 attr("http.route", "/api/checkout"),
-                attr("url.scheme", "https"),
-                attr("server.address", "checkout.shop.svc.cluster.local"),
+                attr("server.address", "checkout.svc"),
                 attr("user_agent.original", "loadgen/1.0"),
                 KeyValue {
                     key: "http.response.status_code".into(),

@@ -3,6 +3,8 @@
 //! library crates.
 
 mod cli_collector;
+mod cli_promql;
+mod cli_serve;
 
 use std::process::ExitCode;
 
@@ -20,12 +22,18 @@ struct Cli {
 enum Command {
     /// Run the OpenTelemetry Collector-compatible sidecar (OTLP in, Prometheus/OTLP out).
     Collector(cli_collector::CollectorArgs),
+    /// Serve the embedded time-series store and PromQL engine over Prometheus's HTTP API.
+    Serve(cli_serve::ServeArgs),
+    /// Practise PromQL: run a query, run test scripts, or (without a subcommand) an interactive shell.
+    Promql(cli_promql::PromqlArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Collector(args) => cli_collector::run(args),
+        Command::Serve(args) => cli_serve::run(args),
+        Command::Promql(args) => cli_promql::run(args),
     };
     match result {
         Ok(code) => code,

@@ -80,25 +80,44 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ])
         .build();
 
-    let span_exporter = SpanExporter::builder().with_tonic().with_endpoint(&args.endpoint).build()?;
-    let tracer_provider =
-        SdkTracerProvider::builder().with_batch_exporter(span_exporter).with_resource(resource.clone()).build();
+    let span_exporter = SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(&args.endpoint)
+        .build()?;
+    let tracer_provider = SdkTracerProvider::builder()
+        .with_batch_exporter(span_exporter)
+        .with_resource(resource.clone())
+        .build();
     global::set_tracer_provider(tracer_provider.clone());
 
-    let metric_exporter = MetricExporter::builder().with_tonic().with_endpoint(&args.endpoint).build()?;
-    let reader = PeriodicReader::builder(metric_exporter).with_interval(Duration::from_secs(5)).build();
-    let meter_provider = SdkMeterProvider::builder().with_reader(reader).with_resource(resource).build();
+    let metric_exporter = MetricExporter::builder()
+        .with_tonic()
+        .with_endpoint(&args.endpoint)
+        .build()?;
+    let reader = PeriodicReader::builder(metric_exporter)
+        .with_interval(Duration::from_secs(5))
+        .build();
+    let meter_provider = SdkMeterProvider::builder()
+        .with_reader(reader)
+        .with_resource(resource)
+        .build();
 
     let meter = meter_provider.meter("checkout-service");
     let duration = meter
         .f64_histogram("http.server.request.duration")
         .with_unit("s")
         .with_description("Duration of HTTP server requests.")
-        .with_boundaries(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+        .with_boundaries(vec![
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ])
         .build();
     let tracer = tracer_provider.tracer("checkout-service");
 
-    let routes = [("POST", "/api/checkout"), ("GET", "/api/cart"), ("GET", "/healthz")];
+    let routes = [
+        ("POST", "/api/checkout"),
+        ("GET", "/api/cart"),
+        ("GET", "/healthz"),
+    ];
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut errors = 0u64;
     for i in 0..args.requests {
@@ -132,6 +151,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Shutting the providers down exports everything still buffered.
     tracer_provider.shutdown()?;
     meter_provider.shutdown()?;
-    eprintln!("checkout-service: sent {} requests ({errors} errors) to {}", args.requests, args.endpoint);
+    eprintln!(
+        "checkout-service: sent {} requests ({errors} errors) to {}",
+        args.requests, args.endpoint
+    );
     Ok(())
 }

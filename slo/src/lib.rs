@@ -11,5 +11,8 @@
 //! assert!(matches!(res.value, Value::Vector(v) if v[0].v == 1.0));
 //! ```
 
+pub mod api;
+pub mod ingest;
 pub mod promql;
+pub mod shared;
 pub mod tsdb;

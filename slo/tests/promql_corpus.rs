@@ -84,7 +84,11 @@ fn own_cases_all_pass() {
         let r = run_file(f);
         println!("{r}");
         let detail: Vec<String> = r.failures.iter().map(ToString::to_string).collect();
-        assert!(r.failed == 0 && r.unsupported == 0 && r.errors.is_empty(), "{r}\n{}", detail.join("\n"));
+        assert!(
+            r.failed == 0 && r.unsupported == 0 && r.errors.is_empty(),
+            "{r}\n{}",
+            detail.join("\n")
+        );
         assert!(r.passed > 0, "{r}");
     }
 }

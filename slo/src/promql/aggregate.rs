@@ -20,8 +20,16 @@ use super::functions::{KahanMean, kahan_inc, quantile};
 use super::value::{InstantSample, Value};
 use crate::tsdb::{Labels, LabelsBuilder, METRIC_NAME};
 
-/// The grouping key of a series.
-fn group_key(l: &Labels, m: &Option<LabelModifier>) -> Labels {
+/// The grouping key of a series: its hash and (built only for a group's first member) its labels.
+fn group_hash(l: &Labels, m: &Option<LabelModifier>) -> u64 {
+    match m {
+        None => 0,
+        Some(LabelModifier::Include(by)) => l.signature(true, &by.labels),
+        Some(LabelModifier::Exclude(without)) => l.signature(false, &without.labels),
+    }
+}
+
+fn group_labels(l: &Labels, m: &Option<LabelModifier>) -> Labels {
     match m {
         None => Labels::empty(),
         Some(LabelModifier::Include(by)) => l.keep(&by.labels),
@@ -87,24 +95,35 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
             param_f = Some(ev.eval_scalar(p, t)?);
         }
     }
-    let input = ev.eval_vector(&a.expr, t)?;
+    let mut input = ev.eval_vector_h(&a.expr, t)?;
+    // Native histograms: `count`, `group`, `limitk`, `limit_ratio`, `count_values` take them like floats; `sum` and
+    // `avg` add them up (a group mixing both kinds gives nothing, with a warning); the other
+    // aggregations ignore them with an info annotation (Prometheus 3.x `aggregation`).
+    if input.iter().any(|s| s.h.is_some()) {
+        match op {
+            T_COUNT | T_GROUP | T_LIMITK | T_LIMIT_RATIO | T_SUM | T_AVG | T_COUNT_VALUES => {}
+            _ => {
+                ev.annotations
+                    .info(format!("ignored histogram in {} aggregation", a.op));
+                input.retain(|s| s.h.is_none());
+            }
+        }
+    }
 
     let mut order: Vec<Group> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: HashMap<u64, usize> = HashMap::new();
     for s in input {
-        let key = group_key(&s.labels, &a.modifier);
-        let i = match index.get(&key) {
-            Some(i) => *i,
-            None => {
+        let i = *index
+            .entry(group_hash(&s.labels, &a.modifier))
+            .or_insert_with(|| {
+                let labels = group_labels(&s.labels, &a.modifier);
                 order.push(Group {
-                    labels: key.clone(),
+                    labels,
                     drop_name: false,
                     members: Vec::new(),
                 });
-                index.insert(key, order.len() - 1);
                 order.len() - 1
-            }
-        };
+            });
         // Delayed name removal: a group keeping `__name__` (by (__name__)) loses it at the end when
         // any member was marked.
         if s.drop_name && order[i].labels.has(METRIC_NAME) {
@@ -193,7 +212,11 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
             for g in order {
                 for s in g.members {
                     let mut b = LabelsBuilder::new(&g.labels);
-                    b.set(label.clone(), format_go_f(s.v));
+                    let value = match &s.h {
+                        Some(h) => super::functions::histogram_go_string(h),
+                        None => format_go_f(s.v),
+                    };
+                    b.set(label.clone(), value);
                     let l = b.build();
                     match idx.get(&l) {
                         Some(i) => out[*i].v += 1.0,
@@ -203,6 +226,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
                                 labels: l,
                                 t,
                                 v: 1.0,
+                                h: None,
                                 drop_name: false,
                             });
                         }
@@ -223,6 +247,18 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
             }
             let mut out = Vec::with_capacity(order.len());
             for g in order {
+                if matches!(op, T_SUM | T_AVG) && g.members.iter().any(|s| s.h.is_some()) {
+                    if let Some(h) = sum_histograms(ev, &g.members, op == T_AVG) {
+                        out.push(InstantSample {
+                            labels: g.labels,
+                            t,
+                            v: 0.0,
+                            h: Some(std::sync::Arc::new(h)),
+                            drop_name: g.drop_name,
+                        });
+                    }
+                    continue;
+                }
                 let vals: Vec<f64> = g.members.iter().map(|s| s.v).collect();
                 let v = match op {
                     T_SUM => {
@@ -267,6 +303,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
                     labels: g.labels,
                     t,
                     v,
+                    h: None,
                     drop_name: g.drop_name,
                 });
             }
@@ -275,6 +312,64 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
     };
     ev.add_samples(out.len())?;
     Ok(Value::Vector(out))
+}
+
+/// `sum` (or `avg`) of a group holding histograms; `None`, with a warning, when the group also
+/// holds floats or mixes exponential and custom buckets.
+fn sum_histograms(
+    ev: &mut Evaluator<'_>,
+    members: &[InstantSample],
+    avg: bool,
+) -> Option<crate::tsdb::FloatHistogram> {
+    use crate::tsdb::CounterResetHint;
+    if members.iter().any(|s| s.h.is_none()) {
+        ev.annotations
+            .warn("encountered a mix of histograms and floats for aggregation");
+        return None;
+    }
+    let hints = || {
+        members
+            .iter()
+            .filter_map(|s| s.h.as_ref())
+            .map(|h| h.counter_reset_hint)
+    };
+    if hints().any(|h| h == CounterResetHint::CounterReset)
+        && hints().any(|h| h == CounterResetHint::NotCounterReset)
+    {
+        ev.annotations
+            .warn("conflicting counter resets during histogram aggregation");
+    }
+    let mut acc: Option<crate::tsdb::FloatHistogram> = None;
+    for s in members {
+        let Some(h) = &s.h else { continue };
+        acc = Some(match acc {
+            None => (**h).clone(),
+            Some(a) => match a.combine_reconciling(h, 1.0) {
+                Ok((x, reconciled)) => {
+                    if reconciled {
+                        ev.annotations
+                            .info("mismatched custom buckets were reconciled during aggregation");
+                    }
+                    x
+                }
+                Err(_) => {
+                    let name = s.labels.metric_name().unwrap_or("").to_string();
+                    ev.annotations.warn(format!(
+                        "vector contains a mix of histograms with exponential and custom buckets schemas for metric name {name:?}"
+                    ));
+                    return None;
+                }
+            },
+        });
+    }
+    let mut h = acc?;
+    if avg {
+        h = h.div(members.len() as f64);
+    }
+    if h.counter_reset_hint != CounterResetHint::Gauge {
+        h.counter_reset_hint = CounterResetHint::Unknown;
+    }
+    Some(h)
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use promql_parser::parser::{self, Expr};
 
 use super::QueryError;
 use super::eval::{EvalSettings, Evaluator};
-use super::value::{Annotations, Matrix, RangeSeries, Value, Vector};
-use crate::tsdb::{Labels, Queryable, Sample};
+use super::value::{Annotations, Matrix, SeriesIndex, Value, Vector};
+use crate::tsdb::{FloatHistogram, HSample, Labels, Queryable, Sample};
 
 /// Engine settings.
 #[derive(Clone, Debug)]
@@ -155,15 +155,16 @@ impl Engine {
             }
         }
         let mut ev = self.evaluator(q, expr, start, end, step);
-        let mut index: HashMap<(Labels, bool), usize> = HashMap::new();
+        let mut index = SeriesIndex::default();
         let mut out: Matrix = Vec::new();
         let mut total = 0usize;
         let mut t = start;
         while t <= end {
             ev.samples_now = total;
-            let points: Vec<(Labels, bool, f64)> = match ev.eval(expr, t)? {
-                Value::Vector(v) => v.into_iter().map(|s| (s.labels, s.drop_name, s.v)).collect(),
-                Value::Scalar { v, .. } => vec![(Labels::empty(), false, v)],
+            type Point = (Labels, bool, f64, Option<std::sync::Arc<FloatHistogram>>);
+            let points: Vec<Point> = match ev.eval(expr, t)? {
+                Value::Vector(v) => v.into_iter().map(|s| (s.labels, s.drop_name, s.v, s.h)).collect(),
+                Value::Scalar { v, .. } => vec![(Labels::empty(), false, v, None)],
                 other => {
                     return Err(QueryError::BadQuery(format!(
                         "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
@@ -175,26 +176,19 @@ impl Engine {
             if total > self.opts.max_samples {
                 return Err(QueryError::TooManySamples);
             }
-            for (labels, drop_name, v) in points {
-                let key = (labels, drop_name);
-                let i = match index.get(&key) {
-                    Some(i) => *i,
-                    None => {
-                        out.push(RangeSeries {
-                            labels: key.0.clone(),
-                            samples: Vec::new(),
-                            drop_name,
-                        });
-                        index.insert(key, out.len() - 1);
-                        out.len() - 1
-                    }
-                };
-                if out[i].samples.last().is_some_and(|p| p.t == t) {
+            for (labels, drop_name, v, h) in points {
+                let i = index.slot(&labels, drop_name, &mut out);
+                if out[i].samples.last().is_some_and(|p| p.t == t)
+                    || out[i].histograms.last().is_some_and(|p| p.t == t)
+                {
                     return Err(QueryError::Execution(
                         "vector cannot contain metrics with the same labelset".to_string(),
                     ));
                 }
-                out[i].samples.push(Sample { t, v });
+                match h {
+                    Some(h) => out[i].histograms.push(HSample { t, h }),
+                    None => out[i].samples.push(Sample { t, v }),
+                }
             }
             t = match t.checked_add(step) {
                 Some(x) => x,
@@ -208,11 +202,22 @@ impl Engine {
     }
 }
 
+/// The labels a dropped metric name takes with it: the name and, as with Prometheus's
+/// type-and-unit labels feature, the `__type__` and `__unit__` metadata of that name.
+fn drop_name_labels(l: &Labels) -> Labels {
+    if l.has("__type__") || l.has("__unit__") {
+        l.drop_names(&["__type__".to_string(), "__unit__".to_string()])
+            .without_metric_name()
+    } else {
+        l.without_metric_name()
+    }
+}
+
 /// Applies delayed name removal to a final instant vector and rejects duplicate label sets.
 pub(crate) fn finish_vector(mut v: Vector) -> Result<Vector, QueryError> {
     for s in &mut v {
         if s.drop_name {
-            s.labels = s.labels.without_metric_name();
+            s.labels = drop_name_labels(&s.labels);
             s.drop_name = false;
         }
     }
@@ -234,7 +239,7 @@ pub(crate) fn finish_matrix(m: Matrix) -> Result<Matrix, QueryError> {
     let mut out: Matrix = Vec::with_capacity(m.len());
     for mut s in m {
         if s.drop_name {
-            s.labels = s.labels.without_metric_name();
+            s.labels = drop_name_labels(&s.labels);
             s.drop_name = false;
         }
         match index.get(&s.labels) {
@@ -252,6 +257,19 @@ pub(crate) fn finish_matrix(m: Matrix) -> Result<Matrix, QueryError> {
                     ));
                 }
                 out[i].samples = merged;
+                let mut hs = std::mem::take(&mut out[i].histograms);
+                hs.extend(s.histograms);
+                hs.sort_by_key(|p| p.t);
+                if hs.windows(2).any(|w| w[0].t == w[1].t)
+                    || hs
+                        .iter()
+                        .any(|h| out[i].samples.binary_search_by_key(&h.t, |p| p.t).is_ok())
+                {
+                    return Err(QueryError::Execution(
+                        "vector cannot contain metrics with the same labelset".to_string(),
+                    ));
+                }
+                out[i].histograms = hs;
             }
         }
     }

@@ -5,7 +5,7 @@
 //! whole time span the query can touch, computed by [`needed_ranges`]) and cached, so a 1000-step
 //! query reads the store once per selector.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -13,8 +13,8 @@ use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{AtModifier, Expr, MatrixSelector, Offset, SubqueryExpr, VectorSelector};
 
 use super::QueryError;
-use super::value::{Annotations, InstantSample, Matrix, RangeSeries, Value, Vector};
-use crate::tsdb::{Matcher, Queryable, Sample, SeriesData, is_stale_nan};
+use super::value::{Annotations, InstantSample, Matrix, RangeSeries, SeriesIndex, Value, Vector};
+use crate::tsdb::{HSample, Matcher, Queryable, Sample, SeriesPoints, is_stale_nan};
 
 /// Milliseconds in a `std::time::Duration`, saturating.
 pub(crate) fn dur_ms(d: &std::time::Duration) -> i64 {
@@ -64,7 +64,10 @@ pub(crate) struct Evaluator<'a> {
     pub samples_now: usize,
     /// Warnings and infos gathered so far.
     pub annotations: Annotations,
-    cache: HashMap<usize, Rc<Vec<SeriesData>>>,
+    cache: HashMap<usize, Rc<Vec<SeriesPoints>>>,
+    /// Memoised subquery inner results: subquery address → inner time → value.
+    sub_memo: HashMap<usize, BTreeMap<i64, Rc<Value>>>,
+    empty_labels: crate::tsdb::Labels,
     ranges: HashMap<usize, (i64, i64)>,
     /// Evaluation calls since the last deadline check.
     ticks: u32,
@@ -84,16 +87,7 @@ pub(crate) struct EvalSettings {
 impl<'a> Evaluator<'a> {
     pub(crate) fn new(q: &'a dyn Queryable, s: EvalSettings, expr: &Expr) -> Self {
         let mut ranges = HashMap::new();
-        needed_ranges(
-            expr,
-            s.start,
-            s.end,
-            s.start,
-            s.end,
-            s.lookback,
-            s.sub_step,
-            &mut ranges,
-        );
+        needed_ranges(expr, s.start, s.end, s.start, s.end, s.lookback, &mut ranges);
         Evaluator {
             q,
             start: s.start,
@@ -106,6 +100,8 @@ impl<'a> Evaluator<'a> {
             samples_now: 0,
             annotations: Annotations::default(),
             cache: HashMap::new(),
+            sub_memo: HashMap::new(),
+            empty_labels: crate::tsdb::Labels::empty(),
             ranges,
             ticks: 0,
         }
@@ -125,9 +121,10 @@ impl<'a> Evaluator<'a> {
         if self.ticks >= 64 {
             self.ticks = 0;
             if let Some(d) = self.deadline
-                && Instant::now() > d {
-                    return Err(QueryError::Timeout);
-                }
+                && Instant::now() > d
+            {
+                return Err(QueryError::Timeout);
+            }
         }
         Ok(())
     }
@@ -144,6 +141,9 @@ impl<'a> Evaluator<'a> {
                 Value::Vector(mut vec) => {
                     for s in &mut vec {
                         s.v = -s.v;
+                        if let Some(h) = &s.h {
+                            s.h = Some(std::sync::Arc::new(h.mul(-1.0)));
+                        }
                         s.drop_name = true;
                     }
                     Ok(Value::Vector(vec))
@@ -171,8 +171,16 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// Evaluates an expression that must give an instant vector.
+    /// Evaluates an expression that must give an instant vector, for a float-only consumer:
+    /// native-histogram samples are left out (use [`Self::eval_vector_h`] to keep them).
     pub(crate) fn eval_vector(&mut self, expr: &Expr, t: i64) -> Result<Vector, QueryError> {
+        let mut v = self.eval_vector_h(expr, t)?;
+        v.retain(|s| s.h.is_none());
+        Ok(v)
+    }
+
+    /// Evaluates an expression that must give an instant vector, histograms included.
+    pub(crate) fn eval_vector_h(&mut self, expr: &Expr, t: i64) -> Result<Vector, QueryError> {
         match self.eval(expr, t)? {
             Value::Vector(v) => Ok(v),
             other => Err(QueryError::Execution(format!(
@@ -204,8 +212,9 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// Evaluates a matrix-typed argument (a range selector or a subquery, possibly in parentheses).
-    pub(crate) fn eval_range_arg(
+    /// Evaluates a matrix-typed argument (a range selector or a subquery, possibly in parentheses),
+    /// histogram points included.
+    pub(crate) fn eval_range_arg_h(
         &mut self,
         expr: &Expr,
         t: i64,
@@ -213,7 +222,7 @@ impl<'a> Evaluator<'a> {
         match expr {
             Expr::MatrixSelector(ms) => self.select_matrix(ms, t),
             Expr::Subquery(sq) => self.eval_subquery(sq, t),
-            Expr::Paren(p) => self.eval_range_arg(&p.expr, t),
+            Expr::Paren(p) => self.eval_range_arg_h(&p.expr, t),
             other => Err(QueryError::Execution(format!(
                 "expected range vector, got {}",
                 other.value_type()
@@ -233,14 +242,14 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The cached series of a selector.
-    fn series_of(&mut self, vs: &VectorSelector) -> Result<Rc<Vec<SeriesData>>, QueryError> {
+    fn series_of(&mut self, vs: &VectorSelector) -> Result<Rc<Vec<SeriesPoints>>, QueryError> {
         let key = vs as *const VectorSelector as usize;
         if let Some(c) = self.cache.get(&key) {
             return Ok(Rc::clone(c));
         }
         let matchers = to_matchers(vs)?;
         let (mint, maxt) = self.ranges.get(&key).copied().unwrap_or((i64::MIN, i64::MAX));
-        let data = Rc::new(self.q.select(&matchers, mint, maxt));
+        let data = Rc::new(self.q.select_all(&matchers, mint, maxt));
         self.cache.insert(key, Rc::clone(&data));
         Ok(data)
     }
@@ -261,18 +270,25 @@ impl<'a> Evaluator<'a> {
         let lo = te.saturating_sub(self.lookback);
         let mut out = Vec::new();
         for s in series.iter() {
-            let idx = s.samples.partition_point(|p| p.t <= te);
-            if idx == 0 {
-                continue;
-            }
-            let p = s.samples[idx - 1];
-            if p.t <= lo || is_stale_nan(p.v) {
+            let idx = s.floats.partition_point(|p| p.t <= te);
+            let hidx = s.histograms.partition_point(|p| p.t <= te);
+            let f = idx.checked_sub(1).map(|i| s.floats[i]);
+            let h = hidx.checked_sub(1).map(|i| &s.histograms[i]);
+            // The newest sample of either kind wins; a staleness marker is a float sample.
+            let (pt, v, h) = match (f, h) {
+                (Some(f), Some(h)) if h.t > f.t => (h.t, 0.0, Some(instant_histogram(&h.h))),
+                (Some(f), _) => (f.t, f.v, None),
+                (None, Some(h)) => (h.t, 0.0, Some(instant_histogram(&h.h))),
+                (None, None) => continue,
+            };
+            if pt <= lo || (h.is_none() && is_stale_nan(v)) {
                 continue;
             }
             out.push(InstantSample {
                 labels: s.labels.clone(),
-                t: if sample_times { p.t } else { t },
-                v: p.v,
+                t: if sample_times { pt } else { t },
+                v,
+                h,
                 drop_name: false,
             });
         }
@@ -294,23 +310,27 @@ impl<'a> Evaluator<'a> {
         let mut out = Vec::new();
         let mut n = 0;
         for s in series.iter() {
-            let a = s.samples.partition_point(|p| p.t <= lo);
-            let b = s.samples.partition_point(|p| p.t <= te);
-            if a >= b {
-                continue;
-            }
-            let pts: Vec<Sample> = s.samples[a..b]
+            let a = s.floats.partition_point(|p| p.t <= lo);
+            let b = s.floats.partition_point(|p| p.t <= te);
+            let pts: Vec<Sample> = s
+                .floats
+                .get(a..b)
+                .unwrap_or_default()
                 .iter()
                 .filter(|p| !is_stale_nan(p.v))
                 .copied()
                 .collect();
-            if pts.is_empty() {
+            let ha = s.histograms.partition_point(|p| p.t <= lo);
+            let hb = s.histograms.partition_point(|p| p.t <= te);
+            let hs: Vec<HSample> = s.histograms.get(ha..hb).unwrap_or_default().to_vec();
+            if pts.is_empty() && hs.is_empty() {
                 continue;
             }
-            n += pts.len();
+            n += pts.len() + hs.len();
             out.push(RangeSeries {
                 labels: s.labels.clone(),
                 samples: pts,
+                histograms: hs,
                 drop_name: false,
             });
         }
@@ -340,46 +360,43 @@ impl<'a> Evaluator<'a> {
         if ts <= lo {
             ts = ts.saturating_add(step);
         }
-        let mut index: HashMap<(crate::tsdb::Labels, bool), usize> = HashMap::new();
+        let mut index = SeriesIndex::default();
         let mut out: Matrix = Vec::new();
         let mut n = 0;
+        let key = sq as *const SubqueryExpr as usize;
+        // Inner results depend only on the inner evaluation time, and consecutive outer steps share
+        // most of them: memoise per subquery, dropping times before the current window.
+        if let Some(memo) = self.sub_memo.get_mut(&key) {
+            *memo = memo.split_off(&lo.saturating_add(1));
+        }
         while ts <= te {
-            match self.eval(&sq.expr, ts)? {
+            let cached = self.sub_memo.get(&key).and_then(|m| m.get(&ts)).cloned();
+            let val = match cached {
+                Some(v) => v,
+                None => {
+                    let v = Rc::new(self.eval(&sq.expr, ts)?);
+                    self.sub_memo.entry(key).or_default().insert(ts, Rc::clone(&v));
+                    v
+                }
+            };
+            match val.as_ref() {
                 Value::Vector(vec) => {
                     n += vec.len();
                     for s in vec {
-                        let key = (s.labels, s.drop_name);
-                        let i = match index.get(&key) {
-                            Some(i) => *i,
-                            None => {
-                                out.push(RangeSeries {
-                                    labels: key.0.clone(),
-                                    samples: Vec::new(),
-                                    drop_name: key.1,
-                                });
-                                index.insert(key, out.len() - 1);
-                                out.len() - 1
-                            }
-                        };
-                        out[i].samples.push(Sample { t: ts, v: s.v });
+                        let i = index.slot(&s.labels, s.drop_name, &mut out);
+                        match &s.h {
+                            Some(h) => out[i].histograms.push(HSample {
+                                t: ts,
+                                h: std::sync::Arc::clone(h),
+                            }),
+                            None => out[i].samples.push(Sample { t: ts, v: s.v }),
+                        }
                     }
                 }
                 Value::Scalar { v, .. } => {
                     n += 1;
-                    let key = (crate::tsdb::Labels::empty(), false);
-                    let i = match index.get(&key) {
-                        Some(i) => *i,
-                        None => {
-                            out.push(RangeSeries {
-                                labels: key.0.clone(),
-                                samples: Vec::new(),
-                                drop_name: false,
-                            });
-                            index.insert(key, out.len() - 1);
-                            out.len() - 1
-                        }
-                    };
-                    out[i].samples.push(Sample { t: ts, v });
+                    let i = index.slot(&self.empty_labels, false, &mut out);
+                    out[i].samples.push(Sample { t: ts, v: *v });
                 }
                 other => {
                     return Err(QueryError::Execution(format!(
@@ -395,6 +412,23 @@ impl<'a> Evaluator<'a> {
         }
         self.add_samples(n)?;
         Ok((out, RangeWindow { range, end: te }))
+    }
+}
+
+/// A stored histogram as an instant selector returns it: a counter-reset hint relates a
+/// histogram to the one stored before it, which later steps (or subqueries) do not see next to
+/// it, so `reset`/`not_reset` become unknown; `gauge` stays.
+fn instant_histogram(
+    h: &std::sync::Arc<crate::tsdb::FloatHistogram>,
+) -> std::sync::Arc<crate::tsdb::FloatHistogram> {
+    use crate::tsdb::CounterResetHint;
+    match h.counter_reset_hint {
+        CounterResetHint::CounterReset | CounterResetHint::NotCounterReset => {
+            let mut c = (**h).clone();
+            c.counter_reset_hint = CounterResetHint::Unknown;
+            std::sync::Arc::new(c)
+        }
+        _ => std::sync::Arc::clone(h),
     }
 }
 
@@ -435,7 +469,6 @@ fn needed_ranges(
     qs: i64,
     qe: i64,
     lookback: i64,
-    sub_step: i64,
     out: &mut HashMap<usize, (i64, i64)>,
 ) {
     let pin = |at: &Option<AtModifier>, off: &Option<Offset>| -> (i64, i64) {
@@ -461,7 +494,6 @@ fn needed_ranges(
         Expr::MatrixSelector(ms) => record(&ms.vs, dur_ms(&ms.range)),
         Expr::Subquery(sq) => {
             let (s, e) = pin(&sq.at, &sq.offset);
-            let _ = sub_step;
             needed_ranges(
                 &sq.expr,
                 s.saturating_sub(dur_ms(&sq.range)),
@@ -469,25 +501,24 @@ fn needed_ranges(
                 qs,
                 qe,
                 lookback,
-                sub_step,
                 out,
             );
         }
-        Expr::Paren(p) => needed_ranges(&p.expr, start, end, qs, qe, lookback, sub_step, out),
-        Expr::Unary(u) => needed_ranges(&u.expr, start, end, qs, qe, lookback, sub_step, out),
+        Expr::Paren(p) => needed_ranges(&p.expr, start, end, qs, qe, lookback, out),
+        Expr::Unary(u) => needed_ranges(&u.expr, start, end, qs, qe, lookback, out),
         Expr::Binary(b) => {
-            needed_ranges(&b.lhs, start, end, qs, qe, lookback, sub_step, out);
-            needed_ranges(&b.rhs, start, end, qs, qe, lookback, sub_step, out);
+            needed_ranges(&b.lhs, start, end, qs, qe, lookback, out);
+            needed_ranges(&b.rhs, start, end, qs, qe, lookback, out);
         }
         Expr::Aggregate(a) => {
-            needed_ranges(&a.expr, start, end, qs, qe, lookback, sub_step, out);
+            needed_ranges(&a.expr, start, end, qs, qe, lookback, out);
             if let Some(p) = &a.param {
-                needed_ranges(p, start, end, qs, qe, lookback, sub_step, out);
+                needed_ranges(p, start, end, qs, qe, lookback, out);
             }
         }
         Expr::Call(c) => {
             for a in &c.args.args {
-                needed_ranges(a, start, end, qs, qe, lookback, sub_step, out);
+                needed_ranges(a, start, end, qs, qe, lookback, out);
             }
         }
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}

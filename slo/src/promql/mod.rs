@@ -13,10 +13,10 @@ mod binary;
 pub mod engine;
 mod eval;
 mod functions;
-pub mod testscript;
-pub mod value;
 #[cfg(test)]
 mod tests;
+pub mod testscript;
+pub mod value;
 
 pub use engine::{Engine, EngineOptions, QueryResult};
 pub use value::{Annotations, InstantSample, Matrix, RangeSeries, Value, Vector};

@@ -168,6 +168,9 @@ fn random_vector(r: &mut Rng, depth: u32) -> String {
             "{}({sel}[{range}])",
             r.pick(&[
                 "avg_over_time",
+                "sum_over_time",
+                "first_over_time",
+                "ts_of_last_over_time",
                 "max_over_time",
                 "stddev_over_time",
                 "mad_over_time",
@@ -197,7 +200,21 @@ fn random_vector(r: &mut Rng, depth: u32) -> String {
             r.pick(&["max_over_time", "rate", "sum_over_time"]),
             r.pick(&["", "1m", "7s"])
         ),
-        8 => format!("histogram_quantile({scalar}, {sub})"),
+        8 => match r.next() % 4 {
+            0 => format!("histogram_quantile({scalar}, {sub})"),
+            1 => format!("histogram_fraction({scalar}, {scalar}, {sub})"),
+            2 => format!("histogram_quantiles({sub}, \"q\", {scalar}, 0.5)"),
+            _ => format!(
+                "{}({sub})",
+                r.pick(&[
+                    "histogram_count",
+                    "histogram_sum",
+                    "histogram_avg",
+                    "histogram_stddev",
+                    "histogram_stdvar"
+                ])
+            ),
+        },
         9 => format!("label_replace({sub}, \"dst\", \"$1\", \"job\", \"(.*)\")"),
         10 => format!(
             "{}({sub})",
@@ -222,7 +239,40 @@ fn random_vector(r: &mut Rng, depth: u32) -> String {
 
 #[test]
 fn random_expressions_never_panic() {
-    let s = store();
+    let mut s = store();
+    // Histogram samples under the same names, so every operator and function meets them too:
+    // exponential, custom-bucket, and a series switching from floats to histograms.
+    let hl = Labels::from_pairs([("__name__", "temp"), ("room", "h")]);
+    let cl = Labels::from_pairs([("__name__", "http_requests_total"), ("job", "nhcb")]);
+    let ml = Labels::from_pairs([("__name__", "temp"), ("room", "mixed")]);
+    for i in 0..=10i64 {
+        let n = i as f64;
+        let exp = crate::tsdb::FloatHistogram {
+            schema: (i % 3) as i32 - 1,
+            zero_threshold: 0.001 * (i % 2) as f64,
+            zero_count: n,
+            count: 4.0 * n,
+            sum: 10.0 * n,
+            positive: vec![(0, n), (2, n)],
+            negative: vec![(-1, n)],
+            ..Default::default()
+        };
+        let custom = crate::tsdb::FloatHistogram {
+            schema: crate::tsdb::histogram::CUSTOM_BUCKETS_SCHEMA,
+            count: 2.0 * n,
+            sum: n,
+            positive: vec![(0, n), (2, n)],
+            custom_values: vec![0.5, 1.0],
+            ..Default::default()
+        };
+        s.append_histogram(&hl, i * 60_000, exp.clone()).unwrap();
+        s.append_histogram(&cl, i * 60_000, custom).unwrap();
+        if i < 5 {
+            s.append(&ml, i * 60_000, n).unwrap();
+        } else {
+            s.append_histogram(&ml, i * 60_000, exp).unwrap();
+        }
+    }
     let engine = Engine::new(EngineOptions {
         timeout: Duration::from_secs(5),
         ..EngineOptions::default()
@@ -235,4 +285,98 @@ fn random_expressions_never_panic() {
         let _ = engine.instant_query(&s, &q, t);
         let _ = engine.range_query(&s, &q, 0, 600_000, 60_000);
     }
+}
+
+/// Runs a test script and insists every eval passes.
+fn script_passes(text: &str) {
+    let r = testscript::run_script("inline", text);
+    let details: Vec<String> = r.failures.iter().map(ToString::to_string).collect();
+    assert!(
+        r.failed == 0 && r.unsupported == 0 && r.errors.is_empty() && r.passed > 0,
+        "{r}\n{}",
+        details.join("\n")
+    );
+}
+
+#[test]
+fn native_histograms_load_select_and_aggregate() {
+    script_passes(
+        r#"
+load 1m
+  h{job="a"} {{schema:0 sum:2 count:2 buckets:[1 1]}}+{{schema:0 sum:2 count:2 buckets:[1 1]}}x4
+  h{job="b"} {{schema:0 sum:4 count:4 buckets:[2 2]}}x4
+  f{job="a"} 1 2 3 4 5
+
+eval instant at 2m h{job="a"}
+  h{job="a"} {{schema:0 sum:6 count:6 buckets:[3 3]}}
+
+eval instant at 2m sum(h)
+  {} {{schema:0 sum:10 count:10 buckets:[5 5]}}
+
+eval instant at 2m avg(h)
+  {} {{schema:0 sum:5 count:5 buckets:[2.5 2.5]}}
+
+eval instant at 2m count(h)
+  {} 2
+
+eval instant at 2m histogram_count(h)
+  {job="a"} 6
+  {job="b"} 4
+
+eval instant at 2m h * 2
+  {job="a"} {{schema:0 sum:12 count:12 buckets:[6 6]}}
+  {job="b"} {{schema:0 sum:8 count:8 buckets:[4 4]}}
+
+eval instant at 2m h{job="a"} - ignoring(job) h{job="b"}
+  {} {{schema:0 sum:2 count:2 buckets:[1 1]}}
+
+eval instant at 2m sum({__name__=~"h|f"})
+  expect warn msg: PromQL warning: encountered a mix of histograms and floats for aggregation
+
+eval instant at 2m h > 1
+  expect info
+
+eval range from 0 to 2m step 1m h{job="b"}
+  h{job="b"} {{schema:0 sum:4 count:4 buckets:[2 2]}}x2
+"#,
+    );
+}
+
+#[test]
+fn native_histogram_rates_and_quantiles() {
+    script_passes(
+        r#"
+load 1m
+  c {{schema:0 sum:0 count:0}}+{{schema:0 sum:60 count:60 buckets:[30 30]}}x10
+
+eval instant at 10m rate(c[5m])
+  {} {{schema:0 sum:1 count:1 buckets:[0.5 0.5] counter_reset_hint:gauge}}
+
+eval instant at 10m increase(c[5m])
+  {} {{schema:0 sum:300 count:300 buckets:[150 150] counter_reset_hint:gauge}}
+
+eval instant at 10m histogram_quantile(0.5, rate(c[5m]))
+  {} 1
+
+eval instant at 10m histogram_quantile(0.75, rate(c[5m]))
+  {} 1.4142135623730951
+
+eval instant at 10m histogram_fraction(0, 1, rate(c[5m]))
+  {} 0.5
+
+eval instant at 10m resets(c[10m])
+  {} 0
+
+load_with_nhcb 1m
+  lat_bucket{le="1"}    0+1x5
+  lat_bucket{le="2"}    0+3x5
+  lat_bucket{le="+Inf"} 0+4x5
+
+eval instant at 5m lat
+  lat {{schema:-53 sum:0 count:20 buckets:[5 10 5] custom_values:[1 2]}}
+
+eval instant at 5m histogram_quantile(0.5, lat)
+  {} 1.5
+"#,
+    );
 }

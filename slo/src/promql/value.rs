@@ -1,8 +1,10 @@
 //! Query values: instant vectors, range vectors (matrices), scalars and strings.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
-use crate::tsdb::{Labels, Sample};
+use crate::tsdb::{CounterResetHint, FloatHistogram, HSample, Labels, Sample};
 
 /// One element of an instant vector.
 #[derive(Clone, Debug, PartialEq)]
@@ -11,8 +13,10 @@ pub struct InstantSample {
     pub labels: Labels,
     /// Timestamp in ms: the evaluation time.
     pub t: i64,
-    /// The value.
+    /// The value (0 when the sample is a histogram).
     pub v: f64,
+    /// The native histogram, when the sample is one (then `v` is meaningless).
+    pub h: Option<Arc<FloatHistogram>>,
     /// Prometheus 3.x delayed name removal: the metric name is removed when the query finishes (or
     /// when an operation needs the final label set), not where the function ran, so that
     /// `label_replace(rate(x[5m]), "n", "$1", "__name__", "(.*)")` can still read it.
@@ -27,8 +31,10 @@ pub type Vector = Vec<InstantSample>;
 pub struct RangeSeries {
     /// The series labels.
     pub labels: Labels,
-    /// Points in time order.
+    /// Float points in time order.
     pub samples: Vec<Sample>,
+    /// Native-histogram points in time order.
+    pub histograms: Vec<HSample>,
     /// See [`InstantSample::drop_name`].
     pub drop_name: bool,
 }
@@ -84,6 +90,64 @@ pub fn format_float(v: f64) -> String {
     }
 }
 
+/// Formats a native histogram in the test-script notation
+/// (`{{schema:0 count:4 sum:5 z_bucket:1 z_bucket_w:0.001 buckets:[1 2] offset:0}}`), listing
+/// buckets as one run from the lowest to the highest index (missing ones as 0).
+pub fn format_histogram(h: &FloatHistogram) -> String {
+    let mut out = format!("{{{{schema:{}", h.schema);
+    out.push_str(&format!(
+        " count:{} sum:{}",
+        format_float(h.count),
+        format_float(h.sum)
+    ));
+    if h.zero_count != 0.0 {
+        out.push_str(&format!(" z_bucket:{}", format_float(h.zero_count)));
+    }
+    if h.zero_threshold != 0.0 {
+        out.push_str(&format!(" z_bucket_w:{}", format_float(h.zero_threshold)));
+    }
+    for (name, off, b) in [
+        ("buckets", "offset", &h.positive),
+        ("n_buckets", "n_offset", &h.negative),
+    ] {
+        let (Some(first), Some(last)) = (b.first(), b.last()) else {
+            continue;
+        };
+        if i64::from(last.0) - i64::from(first.0) > 10_000 {
+            // Too sparse to write densely: list `index:count` pairs instead.
+            let pairs: Vec<String> = b
+                .iter()
+                .map(|(i, c)| format!("{i}:{}", format_float(*c)))
+                .collect();
+            out.push_str(&format!(" {name}:{{{}}}", pairs.join(" ")));
+            continue;
+        }
+        let mut dense = Vec::new();
+        let mut k = 0;
+        for i in first.0..=last.0 {
+            if b.get(k).is_some_and(|x| x.0 == i) {
+                dense.push(format_float(b[k].1));
+                k += 1;
+            } else {
+                dense.push("0".to_string());
+            }
+        }
+        out.push_str(&format!(" {off}:{} {name}:[{}]", first.0, dense.join(" ")));
+    }
+    if h.uses_custom_buckets() {
+        let cv: Vec<String> = h.custom_values.iter().map(|v| format_float(*v)).collect();
+        out.push_str(&format!(" custom_values:[{}]", cv.join(" ")));
+    }
+    match h.counter_reset_hint {
+        CounterResetHint::Unknown => {}
+        CounterResetHint::CounterReset => out.push_str(" counter_reset_hint:reset"),
+        CounterResetHint::NotCounterReset => out.push_str(" counter_reset_hint:not_reset"),
+        CounterResetHint::Gauge => out.push_str(" counter_reset_hint:gauge"),
+    }
+    out.push_str("}}");
+    out
+}
+
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -91,7 +155,10 @@ impl fmt::Display for Value {
             Value::String { s, .. } => write!(f, "string: {s:?}"),
             Value::Vector(vec) => {
                 for s in vec {
-                    writeln!(f, "{} => {}", s.labels, format_float(s.v))?;
+                    match &s.h {
+                        Some(h) => writeln!(f, "{} => {}", s.labels, format_histogram(h))?,
+                        None => writeln!(f, "{} => {}", s.labels, format_float(s.v))?,
+                    }
                 }
                 Ok(())
             }
@@ -100,6 +167,9 @@ impl fmt::Display for Value {
                     write!(f, "{} =>", s.labels)?;
                     for p in &s.samples {
                         write!(f, " {}@{}", format_float(p.v), p.t)?;
+                    }
+                    for p in &s.histograms {
+                        write!(f, " {}@{}", format_histogram(&p.h), p.t)?;
                     }
                     writeln!(f)?;
                 }
@@ -133,5 +203,42 @@ impl Annotations {
         if !self.infos.contains(&m) {
             self.infos.push(m);
         }
+    }
+}
+
+/// Finds or adds the series for a label set while a matrix is assembled step by step.
+///
+/// Samples coming from the same stored series share one `Arc` label allocation, so the pointer is
+/// tried first; only new pointers pay for hashing the label contents.
+#[derive(Default)]
+pub(crate) struct SeriesIndex {
+    by_ptr: HashMap<(usize, bool), usize>,
+    by_labels: HashMap<(Labels, bool), usize>,
+}
+
+impl SeriesIndex {
+    /// The index in `out` of the series `(labels, drop_name)`, appending an empty one if new.
+    pub(crate) fn slot(&mut self, labels: &Labels, drop_name: bool, out: &mut Matrix) -> usize {
+        if let Some(i) = self.by_ptr.get(&(labels.ptr_id(), drop_name)) {
+            return *i;
+        }
+        let i = *self
+            .by_labels
+            .entry((labels.clone(), drop_name))
+            .or_insert_with(|| {
+                out.push(RangeSeries {
+                    labels: labels.clone(),
+                    samples: Vec::new(),
+                    histograms: Vec::new(),
+                    drop_name,
+                });
+                out.len() - 1
+            });
+        // Only pointers of label sets kept alive in `out` are remembered, so an id cannot be
+        // reused by a different allocation while this index lives.
+        if out[i].labels.ptr_id() == labels.ptr_id() {
+            self.by_ptr.insert((labels.ptr_id(), drop_name), i);
+        }
+        i
     }
 }

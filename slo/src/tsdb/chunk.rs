@@ -26,10 +26,9 @@ impl BitWriter {
         if self.used == 0 {
             self.bytes.push(0);
         }
-        if bit
-            && let Some(b) = self.bytes.last_mut() {
-                *b |= 0x80 >> self.used;
-            }
+        if bit && let Some(b) = self.bytes.last_mut() {
+            *b |= 0x80 >> self.used;
+        }
         self.used = (self.used + 1) % 8;
     }
 
@@ -73,7 +72,7 @@ fn sign_extend(v: u64, n: u8) -> i64 {
     ((v << shift) as i64) >> shift
 }
 
-/// One chunk of up to [`SAMPLES_PER_CHUNK`] samples.
+/// One chunk of up to `SAMPLES_PER_CHUNK` (120) samples.
 #[derive(Clone, Debug, Default)]
 pub struct XorChunk {
     bits: BitWriter,

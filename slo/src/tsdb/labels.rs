@@ -2,8 +2,12 @@
 //!
 //! A [`Labels`] value is a list of name/value pairs sorted by name, with no empty values (Prometheus
 //! treats a label with an empty value as absent), and the metric name stored as the `__name__` label.
+//! The pairs sit behind an `Arc`, so cloning a label set (the engine does so for every sample it
+//! outputs) is a reference-count increment.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 /// The label that holds the metric name.
 pub const METRIC_NAME: &str = "__name__";
@@ -21,12 +25,12 @@ pub struct Label {
 ///
 /// Ordering is Prometheus's `labels.Compare`: pairwise by name, then value, then by length.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Labels(Vec<Label>);
+pub struct Labels(Arc<[Label]>);
 
 impl Labels {
     /// The empty label set.
     pub fn empty() -> Self {
-        Labels(Vec::new())
+        Labels(Arc::from(Vec::new()))
     }
 
     /// Builds a label set from pairs in any order; empty values are dropped, and for a repeated
@@ -77,7 +81,14 @@ impl Labels {
         if !self.has(METRIC_NAME) {
             return self.clone();
         }
-        Labels(self.0.iter().filter(|l| l.name != METRIC_NAME).cloned().collect())
+        Labels(
+            self.0
+                .iter()
+                .filter(|l| l.name != METRIC_NAME)
+                .cloned()
+                .collect::<Vec<_>>()
+                .into(),
+        )
     }
 
     /// A copy keeping only the labels named in `names`.
@@ -100,6 +111,32 @@ impl Labels {
                 .cloned()
                 .collect(),
         )
+    }
+
+    /// A 64-bit hash of the labels for which `keep(names)` (when `on`) or `drop_names(names)` minus
+    /// the metric name (when not `on`) would be equal, computed without building that label set:
+    /// the match signature of vector matching and grouping.
+    pub fn signature(&self, on: bool, names: &[String]) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for l in self.0.iter() {
+            let listed = names.contains(&l.name);
+            let keep = if on {
+                listed
+            } else {
+                !listed && l.name != METRIC_NAME
+            };
+            if keep {
+                l.name.hash(&mut h);
+                l.value.hash(&mut h);
+            }
+        }
+        h.finish()
+    }
+
+    /// Identity of the shared allocation: equal ids mean equal labels (while both are alive). Used
+    /// as a fast path before comparing label contents.
+    pub fn ptr_id(&self) -> usize {
+        Arc::as_ptr(&self.0) as *const Label as usize
     }
 
     /// Approximate heap size in bytes, for memory accounting.
@@ -159,7 +196,7 @@ impl LabelsBuilder {
     /// Starts from `base`.
     pub fn new(base: &Labels) -> Self {
         LabelsBuilder {
-            labels: base.0.clone(),
+            labels: base.0.to_vec(),
         }
     }
 
@@ -194,6 +231,6 @@ impl LabelsBuilder {
 
     /// The finished label set.
     pub fn build(self) -> Labels {
-        Labels(self.labels)
+        Labels(self.labels.into())
     }
 }

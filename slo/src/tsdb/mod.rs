@@ -9,6 +9,7 @@
 //! [`STALE_NAN_BITS`]; the query engine treats them as "series ended here".
 
 pub mod chunk;
+pub mod histogram;
 pub mod index;
 pub mod labels;
 pub mod matcher;
@@ -16,6 +17,9 @@ pub mod matcher;
 mod tests;
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+pub use histogram::{CounterResetHint, FloatHistogram};
 
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher, MatcherError};
@@ -40,6 +44,27 @@ pub struct Sample {
     pub t: i64,
     /// The value.
     pub v: f64,
+}
+
+/// One native-histogram sample.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HSample {
+    /// Milliseconds since the Unix epoch.
+    pub t: i64,
+    /// The histogram (shared: query results hand out the stored value without copying it).
+    pub h: Arc<FloatHistogram>,
+}
+
+/// A selected series with both its float and its histogram samples, as returned by
+/// [`Queryable::select_all`].
+#[derive(Clone, Debug)]
+pub struct SeriesPoints {
+    /// The labels.
+    pub labels: Labels,
+    /// Float samples in time order (staleness markers included).
+    pub floats: Vec<Sample>,
+    /// Histogram samples in time order.
+    pub histograms: Vec<HSample>,
 }
 
 /// Index of a series inside a [`Storage`].
@@ -82,6 +107,8 @@ pub enum AppendError {
 pub struct MemSeries {
     labels: Labels,
     data: chunk::SeriesChunks,
+    /// Native-histogram samples, uncompressed.
+    histograms: Vec<HSample>,
 }
 
 impl MemSeries {
@@ -92,7 +119,15 @@ impl MemSeries {
 
     /// Number of stored samples.
     pub fn num_samples(&self) -> usize {
-        self.data.num_samples()
+        self.data.num_samples() + self.histograms.len()
+    }
+
+    /// Newest timestamp over float and histogram samples.
+    fn last_t(&self) -> Option<i64> {
+        match (self.data.last().map(|s| s.t), self.histograms.last().map(|h| h.t)) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 
@@ -110,6 +145,19 @@ pub trait Queryable {
     /// The series matching all `matchers`, sorted by labels, each with its samples whose timestamps
     /// lie in `[mint, maxt]`. Series without samples in the window may be left out.
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesData>;
+
+    /// Like [`select`](Queryable::select), with native-histogram samples too. Stores without
+    /// histograms can rely on the default, which wraps `select`.
+    fn select_all(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesPoints> {
+        self.select(matchers, mint, maxt)
+            .into_iter()
+            .map(|s| SeriesPoints {
+                labels: s.labels,
+                floats: s.samples,
+                histograms: Vec::new(),
+            })
+            .collect()
+    }
 }
 
 /// The in-memory store.
@@ -131,23 +179,17 @@ impl Storage {
     /// A sample equal to the newest stored one (same timestamp, same value bits) is accepted and
     /// ignored, as Prometheus does for duplicates.
     pub fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef, AppendError> {
-        if labels.is_empty() {
-            return Err(AppendError::EmptyLabels);
-        }
-        let r = match self.by_labels.get(labels) {
-            Some(r) => *r,
-            None => {
-                let r = SeriesRef::try_from(self.series.len()).map_err(|_| AppendError::EmptyLabels)?;
-                self.series.push(MemSeries {
-                    labels: labels.clone(),
-                    data: chunk::SeriesChunks::default(),
-                });
-                self.by_labels.insert(labels.clone(), r);
-                self.index.add(r, labels);
-                r
-            }
-        };
+        let r = self.series_ref(labels)?;
         let s = &mut self.series[r as usize];
+        if let Some(last) = s.histograms.last()
+            && t <= last.t
+        {
+            return Err(AppendError::OutOfOrder {
+                series: s.labels.to_string(),
+                t,
+                last: last.t,
+            });
+        }
         if let Some(last) = s.data.last() {
             if t < last.t {
                 return Err(AppendError::OutOfOrder {
@@ -169,6 +211,67 @@ impl Storage {
             }
         }
         s.data.push(Sample { t, v });
+        Ok(r)
+    }
+
+    /// Appends one native-histogram sample to the series `labels`, creating the series on first
+    /// use. The timestamp must be newer than every stored sample of the series, float or
+    /// histogram.
+    pub fn append_histogram(
+        &mut self,
+        labels: &Labels,
+        t: i64,
+        h: FloatHistogram,
+    ) -> Result<SeriesRef, AppendError> {
+        let r = self.series_ref(labels)?;
+        let s = &mut self.series[r as usize];
+        if let Some(last) = s.last_t()
+            && t <= last
+        {
+            return Err(AppendError::OutOfOrder {
+                series: s.labels.to_string(),
+                t,
+                last,
+            });
+        }
+        let mut h = h;
+        // Prometheus's head records whether each histogram follows a counter reset (chunk
+        // headers and the samples after the first in a chunk); readers see that as the hint.
+        // A histogram right after another one gets it here; after a float or as the first
+        // sample it stays unknown.
+        if h.counter_reset_hint == CounterResetHint::Unknown
+            && let Some(prev) = s.histograms.last()
+            && s.data.last().is_none_or(|f| f.t < prev.t)
+        {
+            h.counter_reset_hint = if h.detect_reset(&prev.h) {
+                CounterResetHint::CounterReset
+            } else {
+                CounterResetHint::NotCounterReset
+            };
+        }
+        s.histograms.push(HSample { t, h: Arc::new(h) });
+        Ok(r)
+    }
+
+    /// The series for `labels`, created on first use.
+    fn series_ref(&mut self, labels: &Labels) -> Result<SeriesRef, AppendError> {
+        if labels.is_empty() {
+            return Err(AppendError::EmptyLabels);
+        }
+        let r = match self.by_labels.get(labels) {
+            Some(r) => *r,
+            None => {
+                let r = SeriesRef::try_from(self.series.len()).map_err(|_| AppendError::EmptyLabels)?;
+                self.series.push(MemSeries {
+                    labels: labels.clone(),
+                    data: chunk::SeriesChunks::default(),
+                    histograms: Vec::new(),
+                });
+                self.by_labels.insert(labels.clone(), r);
+                self.index.add(r, labels);
+                r
+            }
+        };
         Ok(r)
     }
 
@@ -221,6 +324,29 @@ impl Queryable for Storage {
                 out.push(SeriesData {
                     labels: s.labels.clone(),
                     samples,
+                });
+            }
+        }
+        out
+    }
+
+    fn select_all(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Vec<SeriesPoints> {
+        let mut out = Vec::new();
+        for s in self.series(matchers) {
+            let mut floats = Vec::new();
+            s.data.samples_in(mint, maxt, &mut floats);
+            let a = s.histograms.partition_point(|h| h.t < mint);
+            let b = s.histograms.partition_point(|h| h.t <= maxt);
+            let histograms = s
+                .histograms
+                .get(a..b)
+                .map(<[HSample]>::to_vec)
+                .unwrap_or_default();
+            if !floats.is_empty() || !histograms.is_empty() {
+                out.push(SeriesPoints {
+                    labels: s.labels.clone(),
+                    floats,
+                    histograms,
                 });
             }
         }

@@ -125,3 +125,155 @@ fn regular_scrapes_compress_below_two_bytes_per_sample() {
     let per_sample = s.sample_bytes() as f64 / s.num_samples() as f64;
     assert!(per_sample <= 2.0, "{per_sample} bytes per sample");
 }
+
+fn hist(count: f64, buckets: &[(i32, f64)]) -> FloatHistogram {
+    FloatHistogram {
+        count,
+        sum: count,
+        positive: buckets.to_vec(),
+        ..FloatHistogram::default()
+    }
+}
+
+#[test]
+fn histogram_samples_are_selected_beside_floats_in_time_order() {
+    let mut s = Storage::new();
+    let l = ls(&[("__name__", "latency")]);
+    s.append(&l, 0, 1.0).unwrap();
+    s.append_histogram(&l, 10_000, hist(3.0, &[(0, 1.0), (1, 2.0)]))
+        .unwrap();
+    // Neither kind may go back in time past the other.
+    let err = s.append(&l, 10_000, 2.0).unwrap_err().to_string();
+    assert!(err.contains("10000"), "{err}");
+    assert!(s.append_histogram(&l, 5_000, hist(1.0, &[])).is_err());
+    assert_eq!(s.num_samples(), 2);
+
+    let all = s.select_all(&[Matcher::equal("__name__", "latency")], 0, 20_000);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].floats, vec![Sample { t: 0, v: 1.0 }]);
+    assert_eq!(all[0].histograms.len(), 1);
+    assert_eq!(all[0].histograms[0].h.count, 3.0);
+    // The float-only view is unchanged for callers that know nothing of histograms.
+    let floats = s.select(&[Matcher::equal("__name__", "latency")], 0, 20_000);
+    assert_eq!(floats[0].samples.len(), 1);
+}
+
+#[test]
+fn a_histogram_after_another_records_whether_it_follows_a_reset() {
+    let mut s = Storage::new();
+    let l = ls(&[("__name__", "h")]);
+    s.append_histogram(&l, 0, hist(5.0, &[(0, 5.0)])).unwrap();
+    s.append_histogram(&l, 1, hist(7.0, &[(0, 7.0)])).unwrap();
+    s.append_histogram(&l, 2, hist(2.0, &[(0, 2.0)])).unwrap();
+    let mut gauge = hist(1.0, &[(0, 1.0)]);
+    gauge.counter_reset_hint = CounterResetHint::Gauge;
+    s.append_histogram(&l, 3, gauge).unwrap();
+    let got: Vec<CounterResetHint> = s.select_all(&[Matcher::equal("__name__", "h")], 0, 10)[0]
+        .histograms
+        .iter()
+        .map(|h| h.h.counter_reset_hint)
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            CounterResetHint::Unknown,
+            CounterResetHint::NotCounterReset,
+            CounterResetHint::CounterReset,
+            CounterResetHint::Gauge,
+        ]
+    );
+}
+
+#[test]
+fn histograms_add_at_the_coarser_schema_and_refuse_mixed_bucket_kinds() {
+    // Schema 1 buckets 1..=4 cover (1,√2], (√2,2], (2,2√2], (2√2,4]; at schema 0 they fold into
+    // (1,2] and (2,4].
+    let fine = FloatHistogram {
+        schema: 1,
+        count: 4.0,
+        sum: 8.0,
+        positive: vec![(1, 1.0), (2, 1.0), (3, 1.0), (4, 1.0)],
+        ..FloatHistogram::default()
+    };
+    let coarse = FloatHistogram {
+        schema: 0,
+        count: 1.0,
+        sum: 3.0,
+        positive: vec![(2, 1.0)],
+        ..FloatHistogram::default()
+    };
+    let sum = fine.combine(&coarse, 1.0).unwrap();
+    assert_eq!(sum.schema, 0);
+    assert_eq!(sum.positive, vec![(1, 2.0), (2, 3.0)]);
+    assert_eq!((sum.count, sum.sum), (5.0, 11.0));
+    assert_eq!(sum.bucket_bounds(2), (2.0, 4.0));
+
+    let custom = FloatHistogram {
+        schema: histogram::CUSTOM_BUCKETS_SCHEMA,
+        custom_values: vec![1.0, 5.0],
+        positive: vec![(0, 1.0)],
+        count: 1.0,
+        ..FloatHistogram::default()
+    };
+    assert_eq!(custom.bucket_bounds(1), (1.0, 5.0));
+    assert_eq!(custom.bucket_bounds(2), (5.0, f64::INFINITY));
+    assert_eq!(
+        custom.combine(&coarse, 1.0),
+        Err(histogram::HistogramMismatch::MixedSchemas)
+    );
+    // Different custom bounds meet on the bounds both have: (−Inf,1] (1,5] (5,+Inf] and
+    // (−Inf,5] (5,+Inf] share only 5.
+    let mut other = custom.clone();
+    other.custom_values = vec![5.0];
+    other.positive = vec![(0, 2.0), (1, 3.0)];
+    other.count = 5.0;
+    let mut three = custom.clone();
+    three.positive = vec![(0, 1.0), (1, 2.0), (2, 4.0)];
+    three.count = 7.0;
+    let (sum, reconciled) = three.combine_reconciling(&other, 1.0).unwrap();
+    assert!(reconciled);
+    assert_eq!(sum.custom_values, vec![5.0]);
+    assert_eq!(sum.positive, vec![(0, 5.0), (1, 7.0)]);
+    assert_eq!(sum.count, 12.0);
+}
+
+#[test]
+fn a_wider_zero_bucket_absorbs_the_buckets_inside_it() {
+    let a = FloatHistogram {
+        zero_threshold: 0.5,
+        zero_count: 1.0,
+        count: 3.0,
+        positive: vec![(0, 1.0), (1, 1.0)],
+        ..FloatHistogram::default()
+    };
+    let b = FloatHistogram {
+        zero_threshold: 1.0,
+        count: 0.0,
+        ..FloatHistogram::default()
+    };
+    // Bucket 0 at schema 0 is (0.5, 1], inside the new zero bucket [-1, 1].
+    let s = a.combine(&b, 1.0).unwrap();
+    assert_eq!(s.zero_threshold, 1.0);
+    assert_eq!(s.zero_count, 2.0);
+    assert_eq!(s.positive, vec![(1, 1.0)]);
+    // Going back to the narrower zero bucket is a counter reset, as a lower count is.
+    assert!(a.detect_reset(&s));
+    assert!(!s.detect_reset(&a));
+}
+
+#[test]
+fn hostile_schemas_and_indices_do_not_panic() {
+    for schema in [i32::MIN, -100, -53, -4, 0, 8, 63, 64, i32::MAX] {
+        let h = FloatHistogram {
+            schema,
+            count: 2.0,
+            positive: vec![(i32::MIN, 1.0), (i32::MAX, 1.0)],
+            negative: vec![(0, 1.0)],
+            ..FloatHistogram::default()
+        };
+        let _ = h.all_buckets();
+        let _ = h.combine(&FloatHistogram::default(), 1.0);
+        let _ = h.detect_reset(&FloatHistogram::default());
+        let _ = crate::promql::value::format_histogram(&h);
+    }
+}

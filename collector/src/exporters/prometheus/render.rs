@@ -13,8 +13,6 @@
 //! and bucket `le` labels are rendered once when stored, so a scrape copies bytes and
 //! formats numbers without allocating per series.
 
-use std::fmt::Write as _;
-
 use super::store::{Exemplar, Family, Hist, Kind, Series, Store, Value};
 
 /// Which exposition format to write.
@@ -107,6 +105,37 @@ impl BucketLayout {
     }
 }
 
+/// A number pre-rendered in the text format when it is stored, so a scrape copies it
+/// instead of formatting it (each point is stored once but scraped many times). The
+/// longest Go rendering of a float64 (`-1.7976931348623157e+308`) is 24 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FloatText {
+    buf: [u8; 24],
+    len: u8,
+}
+
+impl FloatText {
+    /// `f` as the text format writes it.
+    pub(crate) fn new(f: f64) -> Self {
+        let mut v = Vec::with_capacity(24);
+        push_go_float(&mut v, f);
+        let mut buf = [0u8; 24];
+        let len = v.len().min(buf.len());
+        buf[..len].copy_from_slice(&v[..len]);
+        FloatText { buf, len: len as u8 }
+    }
+
+    /// Writes the number in `format`: OpenMetrics adds `.0` to finite numbers written
+    /// without a point or exponent, exactly as [`push_om_float`] does.
+    fn push(&self, out: &mut Vec<u8>, format: Format) {
+        let text = &self.buf[..usize::from(self.len)];
+        out.extend_from_slice(text);
+        if format == Format::OpenMetrics && !text.iter().any(|b| matches!(b, b'.' | b'e' | b'N' | b'I')) {
+            out.extend_from_slice(b".0");
+        }
+    }
+}
+
 /// Renders every live series of `store` into `out`; returns how many expired series it
 /// skipped, so the caller can sweep them.
 pub(crate) fn render(store: &Store, opts: &RenderOptions, out: &mut Vec<u8>) -> usize {
@@ -144,11 +173,11 @@ fn render_family(name: &str, family: &Family, opts: &RenderOptions, out: &mut Ve
         }
         let key = key.as_bytes();
         match &series.value {
-            Value::Number(n) => {
+            Value::Number(_, text) => {
                 out.extend_from_slice(sample);
                 labels(out, key, b"");
                 out.push(b' ');
-                push_float(out, opts.format, n.as_f64());
+                text.push(out, opts.format);
                 timestamp(out, opts, series.time);
                 if om
                     && family.kind == Kind::Counter
@@ -425,49 +454,39 @@ fn push_go_int(out: &mut Vec<u8>, i: i64) {
     write_exp_form(out, &digits[..end], exp);
 }
 
-/// A small stack buffer for `{:e}` output, so no float formatting allocates.
-struct StackBuf {
-    buf: [u8; 40],
-    len: usize,
-}
-
-impl std::fmt::Write for StackBuf {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len + s.len();
-        if end > self.buf.len() {
-            return Err(std::fmt::Error);
-        }
-        self.buf[self.len..end].copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
 fn push_go_general(out: &mut Vec<u8>, f: f64) {
-    // Rust's `{:e}` gives the shortest round-trip digits, like Go's: "-1.2345e-7".
-    let mut sb = StackBuf { buf: [0; 40], len: 0 };
-    if write!(sb, "{:e}", f.abs()).is_err() {
-        out.extend_from_slice(f.to_string().as_bytes());
-        return;
-    }
-    let s = &sb.buf[..sb.len];
-    let Some(e_pos) = s.iter().position(|&b| b == b'e') else {
-        out.extend_from_slice(s);
-        return;
+    // ryu gives the shortest round-trip digits, as Go does, in its own layout
+    // ("1234567.8", "0.0001", "1e-7", "1.5e16"); take the digits and the decimal
+    // exponent from it and lay them out Go's way.
+    let mut buf = ryu::Buffer::new();
+    let s = buf.format_finite(f.abs()).as_bytes();
+    let (mantissa, exp_extra) = match s.iter().position(|&b| b == b'e') {
+        Some(e) => {
+            let exp = std::str::from_utf8(&s[e + 1..])
+                .ok()
+                .and_then(|x| x.parse::<i32>().ok())
+                .unwrap_or(0);
+            (&s[..e], exp)
+        }
+        None => (s, 0),
     };
-    let exp: i32 = std::str::from_utf8(&s[e_pos + 1..])
-        .ok()
-        .and_then(|e| e.parse().ok())
-        .unwrap_or(0);
-    let mut digits = [0u8; 24];
+    let int_len = mantissa.iter().position(|&b| b == b'.').unwrap_or(mantissa.len());
+    let mut digits = [0u8; 40];
     let mut nd = 0;
-    for &b in &s[..e_pos] {
-        if b.is_ascii_digit() && nd < digits.len() {
+    let mut leading_zeros = 0i32;
+    for &b in mantissa.iter().filter(|b| b.is_ascii_digit()) {
+        if nd == 0 && b == b'0' {
+            leading_zeros += 1;
+        } else if nd < digits.len() {
             digits[nd] = b;
             nd += 1;
         }
     }
+    while nd > 1 && digits[nd - 1] == b'0' {
+        nd -= 1;
+    }
     let digits = &digits[..nd];
+    let exp = int_len as i32 - 1 - leading_zeros + exp_extra;
     if f < 0.0 {
         out.push(b'-');
     }

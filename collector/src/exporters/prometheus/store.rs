@@ -24,7 +24,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::render::BucketLayout;
+use super::render::{BucketLayout, FloatText};
 
 /// The Prometheus type of a family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,13 +229,13 @@ pub(crate) struct Hist {
 /// A series' current value.
 #[derive(Debug, Clone)]
 pub(crate) enum Value {
-    /// Gauge or counter.
-    Number(Number),
+    /// Gauge or counter, with the value pre-rendered for scrapes.
+    Number(Number, FloatText),
     /// Explicit-bucket histogram.
     Histogram(Hist),
-    /// Exponential histogram: the native form (for delta accumulation) and its classic
-    /// buckets (for rendering).
-    Exponential(ExpPoint, Hist),
+    /// Exponential histogram: the native form (for delta accumulation; boxed to keep
+    /// every series small for the scrape's walk) and its classic buckets (for rendering).
+    Exponential(Box<ExpPoint>, Hist),
     /// Summary with quantiles sorted and unique.
     Summary {
         /// `(quantile, value)`, ascending by quantile.
@@ -273,7 +273,12 @@ pub(crate) struct Family {
     pub(crate) series: BTreeMap<Box<str>, Series>,
     /// The last bucket layout built, reused while bounds stay the same.
     layout_cache: Option<Arc<BucketLayout>>,
+    /// Series added since the family was last laid out in sorted order.
+    added: usize,
 }
+
+/// Families at least this large are re-laid out once enough series were added.
+const COMPACT_MIN_SERIES: usize = 1024;
 
 impl Family {
     fn new(kind: Kind, help: &str) -> Self {
@@ -282,7 +287,29 @@ impl Family {
             help: help.into(),
             series: BTreeMap::new(),
             layout_cache: None,
+            added: 0,
         }
+    }
+
+    /// Rebuilds the map so its nodes and keys sit in memory in the order a scrape walks
+    /// them. Series arrive in any order, so their keys end up scattered over the heap
+    /// and a large scrape is bound by cache misses; laid out in order, the walk is
+    /// sequential and the hardware prefetches it. Done when a quarter of the family is
+    /// new, so the cost is amortised.
+    fn compact_if_grown(&mut self) {
+        if self.series.len() < COMPACT_MIN_SERIES || self.added * 4 < self.series.len() {
+            return;
+        }
+        // Copy every key before freeing the old ones, so the copies come from fresh,
+        // consecutive memory; collecting a sorted iterator builds the nodes in order.
+        let old = std::mem::take(&mut self.series);
+        let rebuilt: Vec<(Box<str>, Series)> = old
+            .iter()
+            .map(|(k, v)| (Box::<str>::from(&**k), v.clone()))
+            .collect();
+        drop(old);
+        self.series = rebuilt.into_iter().collect();
+        self.added = 0;
     }
 }
 
@@ -344,7 +371,10 @@ impl Store {
                 *t = true;
             }
         }
-        self.families.retain(|_, f| !f.series.is_empty());
+        self.families.retain(|_, f| {
+            f.compact_if_grown();
+            !f.series.is_empty()
+        });
         for (target, touched) in batch.targets.iter().zip(touched) {
             if let (Some(target), true) = (target, touched) {
                 self.touch_target(target, now_ms);
@@ -378,7 +408,7 @@ impl Store {
                 updated_ms: now_ms,
                 start: 0,
                 time: 0,
-                value: Value::Number(Number::Double(1.0)),
+                value: Value::Number(Number::Double(1.0), FloatText::new(1.0)),
                 exemplars: Vec::new(),
             });
     }
@@ -399,7 +429,10 @@ impl Store {
 /// Applies one point to its family; true if the store took it.
 fn apply_point(family: &mut Family, point: Point, temporality: Temporality, now_ms: u64) -> bool {
     let Family {
-        series, layout_cache, ..
+        series,
+        layout_cache,
+        added,
+        ..
     } = family;
     if point.no_value {
         series.remove(&point.key);
@@ -417,11 +450,12 @@ fn apply_point(family: &mut Family, point: Point, temporality: Temporality, now_
                 exemplars: point.exemplars,
             },
         );
+        *added += 1;
         return true;
     };
     let (start, time) = (point.start, point.time);
     let updated = match (&mut existing.value, point.data) {
-        (Value::Number(old), PointData::Number(new)) => {
+        (Value::Number(old, text), PointData::Number(new)) => {
             if time < existing.time {
                 return false;
             }
@@ -433,6 +467,7 @@ fn apply_point(family: &mut Family, point: Point, temporality: Temporality, now_
                 existing.start = start;
                 existing.time = time;
             }
+            *text = FloatText::new(old.as_f64());
             true
         }
         (
@@ -463,7 +498,7 @@ fn apply_point(family: &mut Family, point: Point, temporality: Temporality, now_
         },
         (Value::Exponential(old, classic), PointData::Exponential(new)) => match temporality {
             Temporality::Delta if start == existing.time => {
-                *old = merge_exponential(old, &new);
+                **old = merge_exponential(old, &new);
                 *classic = exponential_to_classic(old, layout_cache);
                 existing.time = existing.time.max(time);
                 true
@@ -474,7 +509,7 @@ fn apply_point(family: &mut Family, point: Point, temporality: Temporality, now_
                     return false;
                 }
                 *classic = exponential_to_classic(&new, layout_cache);
-                *old = new;
+                **old = new;
                 existing.start = start;
                 existing.time = time;
                 true
@@ -511,7 +546,7 @@ fn apply_point(family: &mut Family, point: Point, temporality: Temporality, now_
 
 fn first_value(data: PointData, cache: &mut Option<Arc<BucketLayout>>) -> Value {
     match data {
-        PointData::Number(n) => Value::Number(n),
+        PointData::Number(n) => Value::Number(n, FloatText::new(n.as_f64())),
         PointData::Histogram {
             bounds,
             counts,
@@ -520,7 +555,7 @@ fn first_value(data: PointData, cache: &mut Option<Arc<BucketLayout>>) -> Value 
         } => Value::Histogram(histogram(bounds, counts, sum, count, cache)),
         PointData::Exponential(e) => {
             let classic = exponential_to_classic(&e, cache);
-            Value::Exponential(e, classic)
+            Value::Exponential(Box::new(e), classic)
         }
         PointData::Summary {
             mut quantiles,

@@ -1518,47 +1518,76 @@ fn promtool_check_metrics_accepts_the_output() {
 #[test]
 #[ignore = "benchmark: run explicitly in release mode"]
 fn render_speed() {
-    let mut h = Harness::default();
-    let series_per_request = 1000;
-    let requests = 200;
-    for r in 0..requests {
-        let points = (0..series_per_request)
-            .map(|i| {
-                num(
-                    vec![kv("route", &format!("/r/{r}")), kv("id", &i.to_string())],
-                    0,
-                    1,
-                    i as f64 * 1.5,
-                )
-            })
-            .collect();
-        h.ingest(
-            &request(
-                service_resource(),
-                vec![gauge("http.inflight", "", "In flight.", points)],
-            ),
-            0,
+    for (label, value) in [("integral", 1.0), ("fractional", 1.37)] {
+        let mut h = Harness::default();
+        let series_per_request = 1000;
+        let requests: usize = std::env::var("BENCH_REQUESTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(200);
+        for r in 0..requests {
+            let points = (0..series_per_request)
+                .map(|i| {
+                    num(
+                        vec![kv("route", &format!("/r/{r}")), kv("id", &i.to_string())],
+                        0,
+                        1,
+                        i as f64 * value,
+                    )
+                })
+                .collect();
+            h.ingest(
+                &request(
+                    service_resource(),
+                    vec![gauge("http.inflight", "", "In flight.", points)],
+                ),
+                0,
+            );
+        }
+        let total = series_per_request * requests;
+        let opts = RenderOptions {
+            format: Format::Text,
+            send_timestamps: false,
+            cutoff_ms: 0,
+        };
+        let mut size = 0;
+        let mut out: Vec<u8> = Vec::new();
+        let rounds: usize = std::env::var("BENCH_ROUNDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10);
+        let mut elapsed = 0.0;
+        let mut on_cpu = 0.0;
+        for _ in 0..rounds {
+            // A fresh buffer each time, as the server allocates one per scrape (unless
+            // BENCH_REUSE is set, to see the cost of first-touch page faults).
+            if std::env::var_os("BENCH_REUSE").is_none() || out.capacity() == 0 {
+                out = Vec::with_capacity(size + size / 8);
+            }
+            out.clear();
+            let (started, cpu_started) = (std::time::Instant::now(), thread_cpu_seconds());
+            super::render::render(&h.store, &opts, &mut out);
+            elapsed += started.elapsed().as_secs_f64();
+            on_cpu += thread_cpu_seconds() - cpu_started;
+            size = out.len();
+            // HELP, TYPE, every series, and target_info's three lines.
+            assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), total + 2 + 3);
+        }
+        let per_s = |t: f64| (total * rounds) as f64 / t / 1e6;
+        eprintln!(
+            "{label} values: {total} series x {rounds}: wall {elapsed:.3}s = {:.2}M series/s; \
+             on-CPU {on_cpu:.3}s = {:.2}M series/s; {size} bytes per scrape",
+            per_s(elapsed),
+            per_s(on_cpu)
         );
     }
-    let total = series_per_request * requests;
-    let opts = RenderOptions {
-        format: Format::Text,
-        send_timestamps: false,
-        cutoff_ms: 0,
-    };
-    let mut size = 0;
-    let rounds = 10;
-    let started = std::time::Instant::now();
-    for _ in 0..rounds {
-        let mut out = Vec::with_capacity(size + size / 8);
-        super::render::render(&h.store, &opts, &mut out);
-        size = out.len();
-        assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), total + 2 + 3);
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let rate = (total * rounds) as f64 / elapsed;
-    eprintln!(
-        "rendered {total} series x {rounds} in {elapsed:.3}s: {:.2}M series/s, {size} bytes each",
-        rate / 1e6
-    );
+}
+
+/// This thread's time on a CPU (from /proc/thread-self/schedstat), so the benchmark is
+/// not skewed by other processes on a busy machine.
+fn thread_cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |ns| ns / 1e9)
 }

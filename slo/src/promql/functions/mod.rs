@@ -2,7 +2,7 @@
 //! helpers the families share (Kahan summation, means, quantiles, Go number formatting).
 
 mod histogram;
-pub(crate) use histogram::almost_equal;
+pub(crate) use histogram::{almost_equal, histogram_go_string};
 mod label;
 mod math;
 mod over_time;
@@ -177,6 +177,29 @@ fn unwrap_parens(e: &Expr) -> &Expr {
     }
 }
 
+/// A range argument for functions that read floats only (`deriv`, `predict_linear`): histogram
+/// points are dropped, with Prometheus's info annotation when a series held both kinds.
+fn float_range_arg(
+    ev: &mut Evaluator<'_>,
+    e: &Expr,
+    t: i64,
+) -> Result<(super::value::Matrix, super::eval::RangeWindow), QueryError> {
+    let (mut m, w) = ev.eval_range_arg_h(e, t)?;
+    for s in &m {
+        if !s.histograms.is_empty() && !s.samples.is_empty() {
+            let name = s.labels.metric_name().unwrap_or("").to_string();
+            ev.annotations.info(format!(
+                "ignored histograms in a range containing both floats and histograms for metric name {name:?}"
+            ));
+        }
+    }
+    m.retain_mut(|s| {
+        s.histograms.clear();
+        !s.samples.is_empty()
+    });
+    Ok((m, w))
+}
+
 /// Evaluates a function call at `t`.
 pub(crate) fn call(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value, QueryError> {
     let name = call.func.name;
@@ -212,6 +235,7 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value,
                 labels: Labels::empty(),
                 t,
                 v,
+                h: None,
                 drop_name: false,
             }]))
         }
@@ -221,7 +245,7 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value,
             Ok(Value::Scalar { t, v })
         }
         "absent" => {
-            let vec = ev.eval_vector(arg(call, 0)?, t)?;
+            let vec = ev.eval_vector_h(arg(call, 0)?, t)?;
             if !vec.is_empty() {
                 return Ok(Value::Vector(Vec::new()));
             }
@@ -230,11 +254,12 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value,
                 labels,
                 t,
                 v: 1.0,
+                h: None,
                 drop_name: false,
             }]))
         }
         "absent_over_time" => {
-            let (m, _) = ev.eval_range_arg(arg(call, 0)?, t)?;
+            let (m, _) = ev.eval_range_arg_h(arg(call, 0)?, t)?;
             if !m.is_empty() {
                 return Ok(Value::Vector(Vec::new()));
             }
@@ -243,6 +268,7 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value,
                 labels,
                 t,
                 v: 1.0,
+                h: None,
                 drop_name: false,
             }]))
         }
@@ -258,6 +284,7 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value,
                         v: s.t as f64 / 1000.0,
                         t,
                         labels: s.labels,
+                        h: None,
                         drop_name: true,
                     })
                     .collect(),
@@ -301,6 +328,7 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value,
                     labels: Labels::empty(),
                     t,
                     v: t as f64 / 1000.0,
+                    h: None,
                     drop_name: false,
                 }]
             } else {
@@ -309,7 +337,7 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value,
             Ok(Value::Vector(time::date_fn(name, vec)))
         }
         "label_replace" => {
-            let vec = ev.eval_vector(arg(call, 0)?, t)?;
+            let vec = ev.eval_vector_h(arg(call, 0)?, t)?;
             let dst = ev.eval_string(arg(call, 1)?, t)?;
             let repl = ev.eval_string(arg(call, 2)?, t)?;
             let src = ev.eval_string(arg(call, 3)?, t)?;
@@ -317,7 +345,7 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value,
             Ok(Value::Vector(label::replace(vec, &dst, &repl, &src, &re)?))
         }
         "label_join" => {
-            let vec = ev.eval_vector(arg(call, 0)?, t)?;
+            let vec = ev.eval_vector_h(arg(call, 0)?, t)?;
             let dst = ev.eval_string(arg(call, 1)?, t)?;
             let sep = ev.eval_string(arg(call, 2)?, t)?;
             let mut srcs = Vec::new();
@@ -340,17 +368,17 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value,
         }
         "histogram_quantile" => {
             let q = ev.eval_scalar(arg(call, 0)?, t)?;
-            let vec = ev.eval_vector(arg(call, 1)?, t)?;
+            let vec = ev.eval_vector_h(arg(call, 1)?, t)?;
             Ok(Value::Vector(histogram::quantile(ev, q, vec)))
         }
         "histogram_fraction" => {
             let lo = ev.eval_scalar(arg(call, 0)?, t)?;
             let hi = ev.eval_scalar(arg(call, 1)?, t)?;
-            let vec = ev.eval_vector(arg(call, 2)?, t)?;
+            let vec = ev.eval_vector_h(arg(call, 2)?, t)?;
             Ok(Value::Vector(histogram::fraction(ev, lo, hi, vec)))
         }
         "histogram_quantiles" => {
-            let vec = ev.eval_vector(arg(call, 0)?, t)?;
+            let vec = ev.eval_vector_h(arg(call, 0)?, t)?;
             let label = ev.eval_string(arg(call, 1)?, t)?;
             let mut qs = Vec::new();
             for i in 2..nargs {
@@ -376,15 +404,19 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value,
         }
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar" => {
             // These read native histograms only; float samples are ignored.
-            let _ = ev.eval_vector(arg(call, 0)?, t)?;
-            Ok(Value::Vector(Vec::new()))
+            let vec = ev.eval_vector_h(arg(call, 0)?, t)?;
+            Ok(Value::Vector(histogram::native_stat(name, vec)))
         }
-        "rate" | "increase" | "delta" | "irate" | "idelta" | "deriv" => {
-            let (m, w) = ev.eval_range_arg(arg(call, 0)?, t)?;
+        "rate" | "increase" | "delta" | "irate" | "idelta" => {
+            let (m, w) = ev.eval_range_arg_h(arg(call, 0)?, t)?;
+            Ok(Value::Vector(rate::eval(ev, name, m, w, t)))
+        }
+        "deriv" => {
+            let (m, w) = float_range_arg(ev, arg(call, 0)?, t)?;
             Ok(Value::Vector(rate::eval(ev, name, m, w, t)))
         }
         "predict_linear" => {
-            let (m, w) = ev.eval_range_arg(arg(call, 0)?, t)?;
+            let (m, w) = float_range_arg(ev, arg(call, 0)?, t)?;
             let d = ev.eval_scalar(arg(call, 1)?, t)?;
             Ok(Value::Vector(rate::predict_linear(m, w, d, t)))
         }
@@ -396,11 +428,17 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value,
                     format_go_g(q)
                 ));
             }
-            let (m, _) = ev.eval_range_arg(arg(call, 1)?, t)?;
-            Ok(Value::Vector(over_time::eval("quantile_over_time", m, t, &[q])))
+            let (m, _) = ev.eval_range_arg_h(arg(call, 1)?, t)?;
+            Ok(Value::Vector(over_time::eval(
+                ev,
+                "quantile_over_time",
+                m,
+                t,
+                &[q],
+            )))
         }
         "double_exponential_smoothing" | "holt_winters" => {
-            let (m, _) = ev.eval_range_arg(arg(call, 0)?, t)?;
+            let (m, _) = ev.eval_range_arg_h(arg(call, 0)?, t)?;
             let sf = ev.eval_scalar(arg(call, 1)?, t)?;
             let tf = ev.eval_scalar(arg(call, 2)?, t)?;
             if !(sf > 0.0 && sf < 1.0) {
@@ -415,7 +453,7 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value,
                     format_go_g(tf)
                 )));
             }
-            Ok(Value::Vector(over_time::eval(name, m, t, &[sf, tf])))
+            Ok(Value::Vector(over_time::eval(ev, name, m, t, &[sf, tf])))
         }
         "avg_over_time"
         | "min_over_time"
@@ -434,8 +472,8 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value,
         | "ts_of_max_over_time"
         | "ts_of_first_over_time"
         | "ts_of_last_over_time" => {
-            let (m, _) = ev.eval_range_arg(arg(call, 0)?, t)?;
-            Ok(Value::Vector(over_time::eval(name, m, t, &[])))
+            let (m, _) = ev.eval_range_arg_h(arg(call, 0)?, t)?;
+            Ok(Value::Vector(over_time::eval(ev, name, m, t, &[])))
         }
         other => Err(QueryError::Execution(format!(
             "function {other}() is not supported by this engine"

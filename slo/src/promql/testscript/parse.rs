@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use promql_parser::parser::{self, Expr};
 use regex::Regex;
 
+use crate::tsdb::histogram::{CUSTOM_BUCKETS_SCHEMA, CounterResetHint, FloatHistogram};
 use crate::tsdb::{Labels, LabelsBuilder, METRIC_NAME, stale_nan};
 
 /// One expanded value of the series notation: `None` is a `_` gap.
@@ -16,7 +17,9 @@ pub(crate) type Point = Option<f64>;
 pub(crate) struct SeriesLine {
     pub labels: Labels,
     pub values: Vec<Point>,
-    /// The line holds native-histogram values (`{{...}}`), which this engine does not store.
+    /// Native-histogram values (`{{...}}`) by position in `values` (where `values` holds `None`).
+    pub histograms: Vec<(usize, FloatHistogram)>,
+    /// The line holds native-histogram values.
     pub has_histogram: bool,
 }
 
@@ -98,9 +101,10 @@ pub(crate) fn parse_duration(s: &str) -> Option<i64> {
         return n.checked_mul(1000);
     }
     if let Ok(f) = s.parse::<f64>()
-        && f.is_finite() {
-            return Some((f * 1000.0).round() as i64);
-        }
+        && f.is_finite()
+    {
+        return Some((f * 1000.0).round() as i64);
+    }
     let (neg, s) = match s.strip_prefix('-') {
         Some(r) => (true, r),
         None => (false, s),
@@ -278,12 +282,14 @@ pub(crate) fn parse_series_line(line: &str) -> Result<SeriesLine, String> {
     let (desc, rest) = split_descriptor(line);
     let labels = parse_labels(desc)?;
     let mut values = Vec::new();
+    let mut histograms = Vec::new();
     let mut has_histogram = false;
     let mut rest = rest;
     while !rest.is_empty() {
         if rest.starts_with("{{") {
             has_histogram = true;
-            // Skip the histogram and any `+{{...}}xN` / `xN` tail up to the next space outside braces.
+            // The token runs to the next space outside braces: `{{A}}`, `{{A}}xN`,
+            // `{{A}}+{{B}}xN`, `{{A}}-{{B}}xN`.
             let mut depth = 0;
             let mut end = rest.len();
             for (i, c) in rest.char_indices() {
@@ -297,7 +303,10 @@ pub(crate) fn parse_series_line(line: &str) -> Result<SeriesLine, String> {
                     _ => {}
                 }
             }
-            values.push(None);
+            for h in expand_histogram_token(&rest[..end])? {
+                histograms.push((values.len(), h));
+                values.push(None);
+            }
             rest = rest[end..].trim_start();
             continue;
         }
@@ -308,8 +317,141 @@ pub(crate) fn parse_series_line(line: &str) -> Result<SeriesLine, String> {
     Ok(SeriesLine {
         labels,
         values,
+        histograms,
         has_histogram,
     })
+}
+
+/// Splits `{{...}}` off the start of `s`: the inner text and the rest.
+fn take_histogram(s: &str) -> Option<(&str, &str)> {
+    let inner = s.strip_prefix("{{")?;
+    let close = inner.find("}}")?;
+    Some((&inner[..close], &inner[close + 2..]))
+}
+
+/// Parses a number list `1 2 3` (the text inside `[...]`).
+fn number_list(s: &str, tok: &str) -> Result<Vec<f64>, String> {
+    s.split_whitespace()
+        .map(|n| match number_prefix(n) {
+            Some((v, "")) => Ok(v),
+            _ => Err(format!("invalid number {n:?} in histogram {tok:?}")),
+        })
+        .collect()
+}
+
+/// Parses the inside of `{{...}}`: `schema:0 sum:5 count:4 z_bucket:1 z_bucket_w:0.001
+/// buckets:[1 2 1] offset:0 n_buckets:[...] n_offset:0 custom_values:[...] counter_reset_hint:gauge`.
+/// Listed buckets are consecutive from their offset, as in promqltest.
+pub(crate) fn parse_histogram(inner: &str) -> Result<FloatHistogram, String> {
+    let bad = |why: String| format!("histogram {{{{{inner}}}}}: {why}");
+    let mut h = FloatHistogram::default();
+    let (mut pos, mut neg) = (Vec::new(), Vec::new());
+    let (mut off, mut noff) = (0i32, 0i32);
+    let mut rest = inner.trim();
+    while !rest.is_empty() {
+        let colon = rest
+            .find(':')
+            .ok_or_else(|| bad(format!("expected key:value at {rest:?}")))?;
+        let key = rest[..colon].trim();
+        let after = rest[colon + 1..].trim_start();
+        let (val, next) = if let Some(list) = after.strip_prefix('[') {
+            let close = list
+                .find(']')
+                .ok_or_else(|| bad(format!("unclosed [ after {key}")))?;
+            (&list[..close], &list[close + 1..])
+        } else {
+            let end = after.find(char::is_whitespace).unwrap_or(after.len());
+            (&after[..end], &after[end..])
+        };
+        let num = || match number_prefix(val) {
+            Some((v, "")) => Ok(v),
+            _ => Err(bad(format!("invalid number {val:?} for {key}"))),
+        };
+        let int = || {
+            val.parse::<i32>()
+                .map_err(|_| bad(format!("invalid integer {val:?} for {key}")))
+        };
+        match key {
+            "schema" => h.schema = int()?,
+            "sum" => h.sum = num()?,
+            "count" => h.count = num()?,
+            "z_bucket" => h.zero_count = num()?,
+            "z_bucket_w" => h.zero_threshold = num()?,
+            "buckets" => pos = number_list(val, inner)?,
+            "n_buckets" => neg = number_list(val, inner)?,
+            "offset" => off = int()?,
+            "n_offset" => noff = int()?,
+            "custom_values" => h.custom_values = number_list(val, inner)?,
+            "counter_reset_hint" => {
+                h.counter_reset_hint = match val {
+                    "unknown" => CounterResetHint::Unknown,
+                    "reset" => CounterResetHint::CounterReset,
+                    "not_reset" => CounterResetHint::NotCounterReset,
+                    "gauge" => CounterResetHint::Gauge,
+                    other => return Err(bad(format!("unknown counter_reset_hint {other:?}"))),
+                }
+            }
+            other => return Err(bad(format!("unknown key {other:?}"))),
+        }
+        rest = next.trim_start();
+    }
+    if h.schema == CUSTOM_BUCKETS_SCHEMA && !neg.is_empty() {
+        return Err(bad(
+            "custom-bucket histograms have no negative buckets".to_string()
+        ));
+    }
+    let idx = |start: i32, i: usize| start.saturating_add(i32::try_from(i).unwrap_or(i32::MAX));
+    h.positive = pos
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| (idx(off, i), c))
+        .collect();
+    h.negative = neg
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| (idx(noff, i), c))
+        .collect();
+    Ok(h)
+}
+
+/// Expands one histogram token: `{{A}}`, `{{A}}xN` (N+1 copies), `{{A}}+{{B}}xN` / `{{A}}-{{B}}xN`
+/// (A, A±B, …, A±N·B).
+fn expand_histogram_token(tok: &str) -> Result<Vec<FloatHistogram>, String> {
+    let bad = || format!("invalid histogram value {tok:?} in series notation");
+    let (a, rest) = take_histogram(tok).ok_or_else(bad)?;
+    let a = parse_histogram(a)?;
+    if rest.is_empty() {
+        return Ok(vec![a]);
+    }
+    let (inc, sign, rest) = match rest.as_bytes().first() {
+        Some(b'+') | Some(b'-') => {
+            let sign = if rest.starts_with('-') { -1.0 } else { 1.0 };
+            let (b, r) = take_histogram(&rest[1..]).ok_or_else(bad)?;
+            (Some(parse_histogram(b)?), sign, r)
+        }
+        _ => (None, 1.0, rest),
+    };
+    let n: usize = rest
+        .strip_prefix('x')
+        .ok_or_else(bad)?
+        .parse()
+        .map_err(|_| bad())?;
+    if n > 1_000_000 {
+        return Err(format!("expansion {tok:?} is too long"));
+    }
+    let mut out = Vec::with_capacity(n + 1);
+    let mut cur = a;
+    for _ in 0..=n {
+        out.push(cur.clone());
+        if let Some(b) = &inc {
+            let hint = cur.counter_reset_hint;
+            cur = cur
+                .combine(b, sign)
+                .map_err(|e| format!("{tok:?}: cannot add histograms: {e:?}"))?;
+            cur.counter_reset_hint = hint;
+        }
+    }
+    Ok(out)
 }
 
 fn parse_msg(kind: Option<&str>, text: Option<&str>) -> Result<Option<MsgMatch>, String> {

@@ -1,0 +1,235 @@
+//! The JSON Prometheus's HTTP API writes, byte for byte.
+//!
+//! Prometheus encodes its responses with jsoniter in `ConfigCompatibleWithStandardLibrary` mode and
+//! its own marshallers for vector and matrix samples (`marshalPointJSON`): timestamps are seconds
+//! with the milliseconds written as a three-digit fraction (`1700000000.120`, none when whole),
+//! sample values are strings formatted by Go's `strconv.AppendFloat` with `'f'` (or `'e'` outside
+//! `[1e-6, 1e21)`). Scalars and strings take Go's plain float formatting instead (checked against
+//! Prometheus 2.42: `vector(1)` at 1.5 gives `[1.500,"1"]`, `1` gives `[1.5,"1"]`). Strings
+//! escape `<`, `>`, `&`, U+2028 and U+2029 as Go's `encoding/json` does.
+//! Writing the bytes here rather than through a generic serializer keeps those details in one place.
+
+use std::fmt::Write as _;
+
+use crate::promql::{Annotations, Value};
+use crate::tsdb::Labels;
+
+/// Appends `s` as a JSON string with Go `encoding/json` escaping (HTML-safe).
+pub fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Appends a millisecond timestamp as Prometheus does (`jsonutil.MarshalTimestamp`): whole seconds,
+/// then `.` and exactly three digits when the milliseconds are not zero.
+pub fn write_timestamp(out: &mut String, t_ms: i64) {
+    let abs = t_ms.unsigned_abs();
+    if t_ms < 0 {
+        out.push('-');
+    }
+    let _ = write!(out, "{}", abs / 1000);
+    let frac = abs % 1000;
+    if frac != 0 {
+        let _ = write!(out, ".{frac:03}");
+    }
+}
+
+/// A sample value as Prometheus's API writes it (`jsonutil.MarshalFloat`), without the quotes:
+/// `NaN`, `+Inf`, `-Inf`, shortest round-trip digits, exponent form below 1e-6 and from 1e21 on
+/// (Go's `strconv.AppendFloat(f, 'e', -1, 64)`: `1e-07`, `1.5e+21`).
+pub fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".to_string();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_string();
+    }
+    let abs = v.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        // Rust's `{:e}` gives the same shortest mantissa as Go; only the exponent differs: Go
+        // writes a sign and at least two digits.
+        let s = format!("{v:e}");
+        return match s.split_once('e') {
+            Some((mant, exp)) => {
+                let (sign, digits) = match exp.strip_prefix('-') {
+                    Some(d) => ('-', d),
+                    None => ('+', exp),
+                };
+                format!("{mant}e{sign}{digits:0>2}")
+            }
+            None => s,
+        };
+    }
+    // Rust's Display for f64 is the shortest round-trip decimal without an exponent, as Go's 'f', -1.
+    format!("{v}")
+}
+
+/// Appends `t_ms / 1000` as Go's `encoding/json` writes a float64: shortest round-trip digits, no
+/// exponent in the range timestamps can take.
+pub fn write_float_seconds(out: &mut String, t_ms: i64) {
+    let _ = write!(out, "{}", t_ms as f64 / 1000.0);
+}
+
+/// A scalar's value as Prometheus writes it: `strconv.FormatFloat(v, 'f', -1, 64)` (`+Inf`,
+/// `-Inf`, `NaN`, else shortest digits without exponent).
+pub fn format_scalar(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_string()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.to_string()
+    } else {
+        format!("{v}")
+    }
+}
+
+fn write_point(out: &mut String, t: i64, v: f64) {
+    out.push('[');
+    write_timestamp(out, t);
+    out.push_str(",\"");
+    out.push_str(&format_value(v));
+    out.push_str("\"]");
+}
+
+/// Appends a label set as a JSON object, labels in their sorted order.
+pub fn write_labels(out: &mut String, labels: &Labels) {
+    out.push('{');
+    for (i, l) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, &l.name);
+        out.push(':');
+        write_str(out, &l.value);
+    }
+    out.push('}');
+}
+
+/// Appends a JSON array of strings.
+pub fn write_str_array(out: &mut String, items: &[String]) {
+    out.push('[');
+    for (i, s) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, s);
+    }
+    out.push(']');
+}
+
+/// Appends `{"resultType":...,"result":...}` for a query value.
+pub fn write_query_data(out: &mut String, value: &Value) {
+    out.push_str("{\"resultType\":\"");
+    out.push_str(value.type_name());
+    out.push_str("\",\"result\":");
+    match value {
+        // Scalars and strings go through Go's `encoding/json` in Prometheus (`promql.Scalar` and
+        // `promql.String` implement `MarshalJSON`), not the sample marshallers: the time is the
+        // float `t / 1000` in shortest form (`1.5`, not `1.500`) and a scalar's value is
+        // `FormatFloat(v, 'f', -1, 64)`, never in exponent form.
+        Value::Scalar { t, v } => {
+            out.push('[');
+            write_float_seconds(out, *t);
+            out.push_str(",\"");
+            out.push_str(&format_scalar(*v));
+            out.push_str("\"]");
+        }
+        Value::String { t, s } => {
+            out.push('[');
+            write_float_seconds(out, *t);
+            out.push(',');
+            write_str(out, s);
+            out.push(']');
+        }
+        Value::Vector(vec) => {
+            out.push('[');
+            for (i, s) in vec.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"metric\":");
+                write_labels(out, &s.labels);
+                out.push_str(",\"value\":");
+                write_point(out, s.t, s.v);
+                out.push('}');
+            }
+            out.push(']');
+        }
+        Value::Matrix(m) => {
+            out.push('[');
+            for (i, s) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"metric\":");
+                write_labels(out, &s.labels);
+                out.push_str(",\"values\":[");
+                for (j, p) in s.samples.iter().enumerate() {
+                    if j > 0 {
+                        out.push(',');
+                    }
+                    write_point(out, p.t, p.v);
+                }
+                out.push_str("]}");
+            }
+            out.push(']');
+        }
+    }
+    out.push('}');
+}
+
+/// Appends the `"warnings"` and `"infos"` members (each only when non-empty), with leading commas.
+fn write_annotations(out: &mut String, warnings: &[String], infos: &[String]) {
+    if !warnings.is_empty() {
+        out.push_str(",\"warnings\":");
+        write_str_array(out, warnings);
+    }
+    if !infos.is_empty() {
+        out.push_str(",\"infos\":");
+        write_str_array(out, infos);
+    }
+}
+
+/// A whole success response around already-encoded `data`:
+/// `{"status":"success","data":...,"warnings":[...],"infos":[...]}`.
+pub fn success(data: &str, warnings: &[String], infos: &[String]) -> String {
+    let mut out = String::with_capacity(data.len() + 32);
+    out.push_str("{\"status\":\"success\",\"data\":");
+    out.push_str(data);
+    write_annotations(&mut out, warnings, infos);
+    out.push('}');
+    out
+}
+
+/// The success response of a query.
+pub fn query_success(value: &Value, annotations: &Annotations) -> String {
+    let mut data = String::new();
+    write_query_data(&mut data, value);
+    success(&data, &annotations.warnings, &annotations.infos)
+}
+
+/// An error response: `{"status":"error","errorType":...,"error":...}` (and warnings/infos).
+pub fn error(error_type: &str, message: &str, warnings: &[String], infos: &[String]) -> String {
+    let mut out = String::from("{\"status\":\"error\",\"errorType\":");
+    write_str(&mut out, error_type);
+    out.push_str(",\"error\":");
+    write_str(&mut out, message);
+    write_annotations(&mut out, warnings, infos);
+    out.push('}');
+    out
+}

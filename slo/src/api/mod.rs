@@ -1,0 +1,719 @@
+//! The Prometheus-compatible HTTP API.
+//!
+//! [`router`] builds an axum [`Router`] over an [`ApiState`] (the shared store and the engine
+//! settings) answering as Prometheus's `web/api/v1` does, byte for byte where clients can tell:
+//!
+//! - `/api/v1/query`, `/api/v1/query_range` (GET, or POST with a form body): `time`, `start`, `end`
+//!   as RFC 3339 or float Unix seconds, `step` and `timeout` as float seconds or durations (`5m`),
+//!   Prometheus 3.x's `lookback_delta`; at most 11 000 points per series;
+//! - `/api/v1/series`, `/api/v1/labels`, `/api/v1/label/{name}/values` with `match[]`, `start`,
+//!   `end`, `limit`;
+//! - `/api/v1/write`: the remote-write 1.0 receiver (snappy protobuf), 204 on success, 400 with the
+//!   reason for a body it cannot take;
+//! - `/api/v1/status/buildinfo`, `/-/healthy`, `/-/ready`.
+//!
+//! Responses are `{"status":"success","data":...}` or `{"status":"error","errorType":...,"error":...}`
+//! with `warnings`/`infos` when there are any; the [`json`] module writes them. Error types map to
+//! statuses as in Prometheus: `bad_data` 400, `execution` 422, `timeout` 503, `internal` 500.
+//!
+//! Queries evaluate on the blocking thread pool under the store's read lock, so a long query does
+//! not stall the async workers that serve other requests and ingest.
+
+pub mod client;
+pub mod json;
+pub mod params;
+pub mod position;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use promql_parser::parser::Expr;
+
+use crate::promql::{Engine, EngineOptions, QueryError, QueryResult};
+use crate::shared::SharedStorage;
+use crate::tsdb::{Labels, Matcher, Queryable, Storage};
+use params::Form;
+
+/// Prometheus's cap on points per series in a range query (`end - start) / step > 11000`).
+pub const MAX_POINTS_PER_SERIES: i128 = 11_000;
+
+/// Largest remote-write request body taken (compressed bytes).
+pub const REMOTE_WRITE_MAX_BODY: usize = 32 << 20;
+
+/// What the API handlers share.
+#[derive(Clone, Debug)]
+pub struct ApiState {
+    /// The store queries read and remote write appends to.
+    pub store: SharedStorage,
+    /// Engine settings (lookback, sample limit, timeout) for every query.
+    pub engine: EngineOptions,
+    ready: Arc<AtomicBool>,
+}
+
+impl ApiState {
+    /// A state over `store` with `engine` settings, ready to answer (see [`ApiState::set_ready`]).
+    pub fn new(store: SharedStorage, engine: EngineOptions) -> Self {
+        ApiState {
+            store,
+            engine,
+            ready: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
+    /// Sets what `/-/ready` reports: the server is not ready while it still loads data.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
+    }
+
+    /// Whether `/-/ready` answers 200.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+}
+
+/// The API's routes over `state`.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/api/v1/query", get(query).post(query))
+        .route("/api/v1/query_range", get(query_range).post(query_range))
+        .route("/api/v1/series", get(series).post(series))
+        .route("/api/v1/labels", get(labels).post(labels))
+        .route("/api/v1/label/{name}/values", get(label_values))
+        // axum's default 2 MiB body cap is too small for a large remote-write batch from a
+        // sender with raised `max_samples_per_send`; 32 MiB of snappy is far beyond any default.
+        .route(
+            "/api/v1/write",
+            post(remote_write).layer(axum::extract::DefaultBodyLimit::max(REMOTE_WRITE_MAX_BODY)),
+        )
+        .route("/api/v1/status/buildinfo", get(buildinfo))
+        .route("/-/healthy", get(healthy).head(healthy))
+        .route("/-/ready", get(ready).head(ready))
+        .with_state(state)
+}
+
+/// Prometheus's error classes (`web/api/v1.errorType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorType {
+    /// A malformed parameter or query: 400.
+    BadData,
+    /// The query failed while running: 422.
+    Execution,
+    /// The query ran out of time: 503.
+    Timeout,
+    /// A fault of the server: 500.
+    Internal,
+}
+
+impl ErrorType {
+    /// The `errorType` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::BadData => "bad_data",
+            ErrorType::Execution => "execution",
+            ErrorType::Timeout => "timeout",
+            ErrorType::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status Prometheus answers with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorType::BadData => StatusCode::BAD_REQUEST,
+            ErrorType::Execution => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorType::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// An API error: its class and message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiError {
+    /// The class, which sets the status.
+    pub kind: ErrorType,
+    /// The `error` text.
+    pub message: String,
+}
+
+impl ApiError {
+    fn bad_data(message: impl Into<String>) -> Self {
+        ApiError {
+            kind: ErrorType::BadData,
+            message: message.into(),
+        }
+    }
+
+    /// Prometheus's `invalidParamError`: `invalid parameter "time": <reason>`.
+    fn invalid_param(param: &str, reason: impl std::fmt::Display) -> Self {
+        Self::bad_data(format!("invalid parameter {param:?}: {reason}"))
+    }
+
+    /// Maps an engine error for an instant `query` to the class and text Prometheus gives.
+    pub fn from_query_error(query: &str, err: QueryError) -> Self {
+        match err {
+            QueryError::Parse(msg) => Self::invalid_param("query", position::parse_error_text(query, &msg)),
+            QueryError::BadQuery(msg) => Self::invalid_param("query", msg),
+            other => Self::from_range_query_error(query, other),
+        }
+    }
+
+    /// Maps an engine error for a range `query`. Prometheus reports a range query that does not
+    /// parse or has the wrong type as plain `bad_data`, without the `invalid parameter "query"`
+    /// prefix of instant queries (checked against Prometheus 2.42).
+    pub fn from_range_query_error(query: &str, err: QueryError) -> Self {
+        match err {
+            QueryError::Parse(msg) => Self::bad_data(position::parse_error_text(query, &msg)),
+            QueryError::BadQuery(msg) => Self::bad_data(msg),
+            QueryError::Execution(msg) => ApiError {
+                kind: ErrorType::Execution,
+                message: msg,
+            },
+            e @ QueryError::TooManySamples => ApiError {
+                kind: ErrorType::Execution,
+                message: e.to_string(),
+            },
+            e @ QueryError::Timeout => ApiError {
+                kind: ErrorType::Timeout,
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        json_response(
+            self.kind.status(),
+            json::error(self.kind.as_str(), &self.message, &[], &[]),
+        )
+    }
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn success(data: &str, warnings: &[String]) -> Response {
+    json_response(StatusCode::OK, json::success(data, warnings, &[]))
+}
+
+/// The form of a request: URL values plus, for a POST with a form content type, the body's
+/// (Go's `Request.ParseForm`).
+fn read_form(
+    method: &Method,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Form, ApiError> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        });
+    let body = (*method == Method::POST && is_form).then_some(body);
+    Form::parse(query, body).map_err(|e| ApiError::bad_data(format!("error parsing form values: {e}")))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A time parameter, `default` when absent or empty (Prometheus's `parseTimeParam`, whose errors
+/// say `Invalid time value for 'time': ...` inside the `invalid parameter` text).
+fn time_param(form: &Form, name: &str, default: i64) -> Result<i64, ApiError> {
+    match form.non_empty(name) {
+        None => Ok(default),
+        Some(s) => params::parse_time(s)
+            .map_err(|e| ApiError::invalid_param(name, format!("Invalid time value for '{name}': {e}"))),
+    }
+}
+
+/// The engine settings of one query: the server's, narrowed by the `timeout` parameter and with
+/// the `lookback_delta` parameter (Prometheus 3.x `extractQueryOpts`).
+fn query_options(base: &EngineOptions, form: &Form) -> Result<EngineOptions, ApiError> {
+    let mut opts = base.clone();
+    if let Some(s) = form.non_empty("timeout") {
+        let ns = params::parse_duration_ns(s).map_err(|e| ApiError::invalid_param("timeout", e))?;
+        let d = Duration::from_nanos(u64::try_from(ns.max(0)).unwrap_or(u64::MAX));
+        opts.timeout = opts.timeout.min(d);
+    }
+    if let Some(s) = form.non_empty("lookback_delta") {
+        let ns = params::parse_duration_ns(s)
+            .map_err(|e| ApiError::bad_data(format!("error parsing lookback delta duration: {e}")))?;
+        if ns > 0 {
+            opts.lookback_delta = Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX));
+        }
+    }
+    Ok(opts)
+}
+
+/// Parses `query`, mapping failures as Prometheus's `invalidParamError(err, "query")`.
+fn parse_query(query: &str) -> Result<Expr, ApiError> {
+    Engine::parse(query).map_err(|e| ApiError::from_query_error(query, e))
+}
+
+/// Runs `f` over the store on the blocking pool under the read lock.
+async fn with_store<T: Send + 'static>(
+    state: &ApiState,
+    f: impl FnOnce(&Storage) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || {
+        // A writer that panicked cannot have left a half-appended sample behind (appends are
+        // single pushes), so a poisoned lock is still safe to read.
+        let guard = store.read().unwrap_or_else(|p| p.into_inner());
+        f(&guard)
+    })
+    .await
+    .map_err(|e| ApiError {
+        kind: ErrorType::Internal,
+        message: format!("query task failed: {e}"),
+    })
+}
+
+fn query_response(query: &str, res: Result<QueryResult, QueryError>, range: bool) -> Response {
+    match res {
+        Ok(r) => json_response(StatusCode::OK, json::query_success(&r.value, &r.annotations)),
+        Err(e) if range => ApiError::from_range_query_error(query, e).into_response(),
+        Err(e) => ApiError::from_query_error(query, e).into_response(),
+    }
+}
+
+async fn query(
+    State(state): State<ApiState>,
+    method: Method,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match instant(&state, &method, raw.as_deref(), &headers, &body).await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+async fn instant(
+    state: &ApiState,
+    method: &Method,
+    raw: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, Response> {
+    let e = |e: ApiError| e.into_response();
+    let form = read_form(method, raw, headers, body).map_err(e)?;
+    let t = time_param(&form, "time", now_ms()).map_err(e)?;
+    let opts = query_options(&state.engine, &form).map_err(e)?;
+    let q = form.get("query").unwrap_or("").to_string();
+    let expr = parse_query(&q).map_err(e)?;
+    let res = with_store(state, move |s| Engine::new(opts).instant_expr(s, &expr, t))
+        .await
+        .map_err(e)?;
+    Ok(query_response(&q, res, false))
+}
+
+async fn query_range(
+    State(state): State<ApiState>,
+    method: Method,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match range(&state, &method, raw.as_deref(), &headers, &body).await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+async fn range(
+    state: &ApiState,
+    method: &Method,
+    raw: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, Response> {
+    let e = |e: ApiError| e.into_response();
+    let form = read_form(method, raw, headers, body).map_err(e)?;
+    // Parameter checks in Prometheus's order (`web/api/v1.queryRange`), so the same request
+    // fails with the same message.
+    let start = params::parse_time(form.get("start").unwrap_or(""))
+        .map_err(|r| e(ApiError::invalid_param("start", r)))?;
+    let end = params::parse_time(form.get("end").unwrap_or(""))
+        .map_err(|r| e(ApiError::invalid_param("end", r)))?;
+    if end < start {
+        return Err(e(ApiError::invalid_param(
+            "end",
+            "end timestamp must not be before start time",
+        )));
+    }
+    let step_ns = params::parse_duration_ns(form.get("step").unwrap_or(""))
+        .map_err(|r| e(ApiError::invalid_param("step", r)))?;
+    if step_ns <= 0 {
+        return Err(e(ApiError::invalid_param(
+            "step",
+            "zero or negative query resolution step widths are not accepted. Try a positive integer",
+        )));
+    }
+    let span_ns = i128::from(end - start) * 1_000_000;
+    if span_ns / step_ns > MAX_POINTS_PER_SERIES {
+        return Err(e(ApiError::bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        )));
+    }
+    let opts = query_options(&state.engine, &form).map_err(e)?;
+    let q = form.get("query").unwrap_or("").to_string();
+    let expr = Engine::parse(&q).map_err(|err| e(ApiError::from_range_query_error(&q, err)))?;
+    // The engine steps in whole milliseconds (Prometheus's `durationMilliseconds`); a sub-millisecond
+    // step still moves forward.
+    let step_ms = i64::try_from(step_ns / 1_000_000).unwrap_or(i64::MAX).max(1);
+    let res = with_store(state, move |s| {
+        Engine::new(opts).range_expr(s, &expr, start, end, step_ms)
+    })
+    .await
+    .map_err(e)?;
+    Ok(query_response(&q, res, true))
+}
+
+const NON_EMPTY_MATCHER: &str = "match[] must contain at least one non-empty matcher";
+
+/// The matcher sets of the `match[]` parameters; each must be a series selector. A selector with
+/// `or` groups (`{a="1" or b="2"}`) gives one set per group.
+fn matcher_sets(values: &[&str]) -> Result<Vec<Vec<Matcher>>, ApiError> {
+    let mut sets = Vec::new();
+    for v in values {
+        let expr = Engine::parse(v).map_err(|e| match e {
+            // Prometheus's `ParseMetricSelector` does not run this check of full queries; the API
+            // makes it afterwards with its own words.
+            QueryError::Parse(msg) if msg.contains("must contain at least one non-empty matcher") => {
+                ApiError::bad_data(NON_EMPTY_MATCHER)
+            }
+            QueryError::Parse(msg) => ApiError::invalid_param("match[]", position::parse_error_text(v, &msg)),
+            other => ApiError::invalid_param("match[]", other),
+        })?;
+        let Expr::VectorSelector(vs) = expr else {
+            return Err(ApiError::invalid_param(
+                "match[]",
+                format!("parse error: expected a series selector such as up{{job=\"api\"}}, got {v:?}"),
+            ));
+        };
+        let groups: Vec<&Vec<promql_parser::label::Matcher>> = if vs.matchers.or_matchers.is_empty() {
+            vec![&vs.matchers.matchers]
+        } else {
+            vs.matchers.or_matchers.iter().collect()
+        };
+        for group in groups {
+            let mut set = Vec::with_capacity(group.len() + 1);
+            if let Some(name) = &vs.name {
+                set.push(Matcher::equal(crate::tsdb::METRIC_NAME, name));
+            }
+            for m in group {
+                use promql_parser::label::MatchOp as P;
+                let bad = |e: crate::tsdb::MatcherError| ApiError::invalid_param("match[]", e);
+                set.push(match &m.op {
+                    P::Equal => Matcher::equal(&m.name, &m.value),
+                    P::NotEqual => Matcher::not_equal(&m.name, &m.value),
+                    P::Re(_) => Matcher::regex(&m.name, &m.value).map_err(bad)?,
+                    P::NotRe(_) => Matcher::not_regex(&m.name, &m.value).map_err(bad)?,
+                });
+            }
+            if set.iter().all(|m| m.matches("")) {
+                return Err(ApiError::bad_data(NON_EMPTY_MATCHER));
+            }
+            sets.push(set);
+        }
+    }
+    Ok(sets)
+}
+
+/// The `limit` parameter: 0 (none) when absent.
+fn limit_param(form: &Form) -> Result<usize, ApiError> {
+    match form.non_empty("limit") {
+        None => Ok(0),
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) if n < 0 => Err(ApiError::invalid_param("limit", "limit must be non-negative")),
+            Ok(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+            Err(_) => Err(ApiError::invalid_param(
+                "limit",
+                format!("strconv.Atoi: parsing {s:?}: invalid syntax"),
+            )),
+        },
+    }
+}
+
+/// Truncates `items` to `limit` (when non-zero), returning the warning Prometheus adds then.
+fn apply_limit<T>(items: &mut Vec<T>, limit: usize) -> Vec<String> {
+    if limit > 0 && items.len() > limit {
+        items.truncate(limit);
+        vec!["results truncated due to limit".to_string()]
+    } else {
+        Vec::new()
+    }
+}
+
+/// The parameters the metadata endpoints share.
+struct MetaQuery {
+    sets: Vec<Vec<Matcher>>,
+    start: Option<i64>,
+    end: Option<i64>,
+    limit: usize,
+}
+
+fn meta_query(form: &Form, require_match: bool) -> Result<MetaQuery, ApiError> {
+    let matches = form.all("match[]");
+    if require_match && matches.is_empty() {
+        return Err(ApiError::bad_data("no match[] parameter provided"));
+    }
+    let limit = limit_param(form)?;
+    let start = form
+        .non_empty("start")
+        .map(|_| time_param(form, "start", 0))
+        .transpose()?;
+    let end = form
+        .non_empty("end")
+        .map(|_| time_param(form, "end", 0))
+        .transpose()?;
+    Ok(MetaQuery {
+        sets: matcher_sets(&matches)?,
+        start,
+        end,
+        limit,
+    })
+}
+
+/// The label sets selected by `mq` (every series when it has no matcher sets), sorted and
+/// deduplicated; with a time bound, only series with samples in it.
+fn selected_labels(store: &Storage, mq: &MetaQuery) -> Vec<Labels> {
+    let all = vec![Vec::new()];
+    let sets = if mq.sets.is_empty() { &all } else { &mq.sets };
+    let mut out: Vec<Labels> = Vec::new();
+    for set in sets {
+        if mq.start.is_none() && mq.end.is_none() {
+            out.extend(store.series(set).into_iter().map(|s| s.labels().clone()));
+        } else {
+            let mint = mq.start.unwrap_or(i64::MIN);
+            let maxt = mq.end.unwrap_or(i64::MAX);
+            out.extend(store.select(set, mint, maxt).into_iter().map(|s| s.labels));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+async fn series(
+    State(state): State<ApiState>,
+    method: Method,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mq = match read_form(&method, raw.as_deref(), &headers, &body).and_then(|f| meta_query(&f, true)) {
+        Ok(m) => m,
+        Err(e) => return e.into_response(),
+    };
+    let res = with_store(&state, move |s| {
+        let mut labels = selected_labels(s, &mq);
+        let warnings = apply_limit(&mut labels, mq.limit);
+        let mut data = String::from("[");
+        for (i, l) in labels.iter().enumerate() {
+            if i > 0 {
+                data.push(',');
+            }
+            json::write_labels(&mut data, l);
+        }
+        data.push(']');
+        (data, warnings)
+    })
+    .await;
+    match res {
+        Ok((data, warnings)) => success(&data, &warnings),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn labels(
+    State(state): State<ApiState>,
+    method: Method,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mq = match read_form(&method, raw.as_deref(), &headers, &body).and_then(|f| meta_query(&f, false)) {
+        Ok(m) => m,
+        Err(e) => return e.into_response(),
+    };
+    let res = with_store(&state, move |s| {
+        let mut names: Vec<String> = if mq.sets.is_empty() && mq.start.is_none() && mq.end.is_none() {
+            s.label_names()
+        } else {
+            let set: std::collections::BTreeSet<String> = selected_labels(s, &mq)
+                .iter()
+                .flat_map(|l| l.iter().map(|x| x.name.clone()).collect::<Vec<_>>())
+                .collect();
+            set.into_iter().collect()
+        };
+        let warnings = apply_limit(&mut names, mq.limit);
+        let mut data = String::new();
+        json::write_str_array(&mut data, &names);
+        (data, warnings)
+    })
+    .await;
+    match res {
+        Ok((data, warnings)) => success(&data, &warnings),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Undoes Prometheus 3.x's `U__` label-name escaping (`model.ValueEncodingEscaping`), with which
+/// clients put names that are not legacy identifiers into URL paths: `_` stands for itself when
+/// doubled, `_<hex>_` for the code point.
+fn unescape_label_name(name: &str) -> String {
+    let Some(rest) = name.strip_prefix("U__") else {
+        return name.to_string();
+    };
+    let mut out = String::new();
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '_' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'_') {
+            chars.next();
+            out.push('_');
+            continue;
+        }
+        let mut hex = String::new();
+        let mut closed = false;
+        for h in chars.by_ref() {
+            if h == '_' {
+                closed = true;
+                break;
+            }
+            hex.push(h);
+        }
+        match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+            Some(decoded) if closed => out.push(decoded),
+            // Not a valid escape: the name is taken as written, as Prometheus does.
+            _ => return name.to_string(),
+        }
+    }
+    out
+}
+
+async fn label_values(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let name = unescape_label_name(&name);
+    if name.is_empty() {
+        return ApiError::bad_data(format!("invalid label name: {name:?}")).into_response();
+    }
+    let mq = match read_form(&Method::GET, raw.as_deref(), &HeaderMap::new(), &[])
+        .and_then(|f| meta_query(&f, false))
+    {
+        Ok(m) => m,
+        Err(e) => return e.into_response(),
+    };
+    let res = with_store(&state, move |s| {
+        let mut values: Vec<String> = if mq.sets.is_empty() && mq.start.is_none() && mq.end.is_none() {
+            s.label_values(&name)
+        } else {
+            let set: std::collections::BTreeSet<String> = selected_labels(s, &mq)
+                .iter()
+                .filter_map(|l| l.get(&name).map(str::to_string))
+                .collect();
+            set.into_iter().collect()
+        };
+        let warnings = apply_limit(&mut values, mq.limit);
+        let mut data = String::new();
+        json::write_str_array(&mut data, &values);
+        (data, warnings)
+    })
+    .await;
+    match res {
+        Ok((data, warnings)) => success(&data, &warnings),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The remote-write 1.0 receiver. As Prometheus's `storage/remote.writeHandler`: 204 when every
+/// sample was taken, 400 with the reason as plain text when the body cannot be decoded or holds
+/// samples the store refuses (a retry would fail again), so senders do not retry it.
+async fn remote_write(State(state): State<ApiState>, body: Bytes) -> Response {
+    let store = state.store.clone();
+    let res = tokio::task::spawn_blocking(move || {
+        let mut guard = store.write().unwrap_or_else(|p| p.into_inner());
+        crate::ingest::append_remote_write(&mut guard, &body)
+    })
+    .await;
+    match res {
+        Ok(Ok(_)) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "Refused a remote-write request.");
+            text_response(StatusCode::BAD_REQUEST, format!("{e}\n"))
+        }
+        Err(e) => text_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("remote-write task failed: {e}\n"),
+        ),
+    }
+}
+
+fn text_response(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+async fn buildinfo() -> Response {
+    let mut data = String::from("{\"version\":");
+    json::write_str(&mut data, env!("CARGO_PKG_VERSION"));
+    // Prometheus's fields, so clients that read them (Grafana) find them all; burnwatch is not a
+    // Go program, so goVersion names the toolchain family instead.
+    data.push_str(
+        ",\"revision\":\"\",\"branch\":\"\",\"buildUser\":\"\",\"buildDate\":\"\",\"goVersion\":\"rust\"}",
+    );
+    success(&data, &[])
+}
+
+async fn healthy() -> Response {
+    text_response(StatusCode::OK, "burnwatch is Healthy.\n".to_string())
+}
+
+async fn ready(State(state): State<ApiState>) -> Response {
+    if state.is_ready() {
+        text_response(StatusCode::OK, "burnwatch is Ready.\n".to_string())
+    } else {
+        text_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable\n".to_string(),
+        )
+    }
+}
+
+/// Serves [`router`] on `listener` until `shutdown` completes, then lets requests in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: ApiState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,410 @@
+//! The Prometheus remote-write 1.0 receiver: a snappy (block format) compressed protobuf
+//! `prometheus.WriteRequest`.
+//!
+//! Semantics follow Prometheus's `storage/remote/write_handler.go` for 1.0 messages:
+//! - a series without `__name__`, with an invalid label name, or with a label name twice is
+//!   skipped and counted ([`WriteStats::invalid_series`]); the rest of the request is stored;
+//! - an out-of-order or duplicate sample fails the whole request: Prometheus appends inside one
+//!   transaction and rolls it back, answering 400 so the sender does not retry. This store has no
+//!   rollback, so every sample is checked against the store before anything is appended, and
+//!   [`IngestError::OutOfOrder`] reports the count and the first offender;
+//! - native histograms (`TimeSeries.histograms`, integer or float counts, exponential or custom
+//!   buckets) are stored with [`Storage::append_histogram`]; a histogram whose spans do not match
+//!   its bucket counts fails the request, as its `ToIntHistogram`/`Validate` does;
+//! - metadata and exemplars are ignored.
+
+use std::collections::HashMap;
+
+use prost::Message;
+
+use super::IngestError;
+use crate::tsdb::histogram::CUSTOM_BUCKETS_SCHEMA;
+use crate::tsdb::{AppendError, CounterResetHint, FloatHistogram, Labels, Matcher, Queryable, Storage};
+
+/// The largest decompressed body accepted, so a tiny body claiming a huge length cannot make
+/// the receiver allocate it.
+pub const MAX_DECOMPRESSED_BYTES: usize = 512 << 20;
+
+/// `prometheus.WriteRequest` (remote-write 1.0), the fields the receiver reads.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WriteRequest {
+    /// The series with their samples.
+    #[prost(message, repeated, tag = "1")]
+    pub timeseries: Vec<TimeSeries>,
+}
+
+/// `prometheus.TimeSeries`: labels and float samples (exemplars and histograms are skipped).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TimeSeries {
+    /// The labels, `__name__` included.
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<Label>,
+    /// The samples, oldest first.
+    #[prost(message, repeated, tag = "2")]
+    pub samples: Vec<Sample>,
+    /// Native histogram samples, oldest first.
+    #[prost(message, repeated, tag = "4")]
+    pub histograms: Vec<Histogram>,
+}
+
+/// `prometheus.Histogram`: one native histogram sample.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Histogram {
+    /// Number of observations (integer or float histogram).
+    #[prost(oneof = "histogram::Count", tags = "1, 2")]
+    pub count: Option<histogram::Count>,
+    /// Sum of observations.
+    #[prost(double, tag = "3")]
+    pub sum: f64,
+    /// Resolution: -4..=8, or -53 for custom bucket bounds.
+    #[prost(sint32, tag = "4")]
+    pub schema: i32,
+    /// Width of the zero bucket.
+    #[prost(double, tag = "5")]
+    pub zero_threshold: f64,
+    /// Observations in the zero bucket.
+    #[prost(oneof = "histogram::ZeroCount", tags = "6, 7")]
+    pub zero_count: Option<histogram::ZeroCount>,
+    /// Spans of populated negative buckets.
+    #[prost(message, repeated, tag = "8")]
+    pub negative_spans: Vec<BucketSpan>,
+    /// Negative bucket counts as deltas to the previous bucket (integer histograms).
+    #[prost(sint64, repeated, tag = "9")]
+    pub negative_deltas: Vec<i64>,
+    /// Negative bucket counts (float histograms).
+    #[prost(double, repeated, tag = "10")]
+    pub negative_counts: Vec<f64>,
+    /// Spans of populated positive buckets.
+    #[prost(message, repeated, tag = "11")]
+    pub positive_spans: Vec<BucketSpan>,
+    /// Positive bucket counts as deltas to the previous bucket (integer histograms).
+    #[prost(sint64, repeated, tag = "12")]
+    pub positive_deltas: Vec<i64>,
+    /// Positive bucket counts (float histograms).
+    #[prost(double, repeated, tag = "13")]
+    pub positive_counts: Vec<f64>,
+    /// `ResetHint`: 0 unknown, 1 yes, 2 no, 3 gauge.
+    #[prost(int32, tag = "14")]
+    pub reset_hint: i32,
+    /// Milliseconds since the epoch.
+    #[prost(int64, tag = "15")]
+    pub timestamp: i64,
+    /// Upper bounds of custom buckets (schema -53).
+    #[prost(double, repeated, tag = "16")]
+    pub custom_values: Vec<f64>,
+}
+
+/// The `oneof` fields of [`Histogram`].
+pub mod histogram {
+    /// `count_int` or `count_float`.
+    #[derive(Clone, Copy, PartialEq, prost::Oneof)]
+    pub enum Count {
+        /// Integer histogram.
+        #[prost(uint64, tag = "1")]
+        CountInt(u64),
+        /// Float histogram.
+        #[prost(double, tag = "2")]
+        CountFloat(f64),
+    }
+
+    /// `zero_count_int` or `zero_count_float`.
+    #[derive(Clone, Copy, PartialEq, prost::Oneof)]
+    pub enum ZeroCount {
+        /// Integer histogram.
+        #[prost(uint64, tag = "6")]
+        ZeroCountInt(u64),
+        /// Float histogram.
+        #[prost(double, tag = "7")]
+        ZeroCountFloat(f64),
+    }
+}
+
+/// `prometheus.BucketSpan`: `length` consecutive buckets, `offset` buckets after the previous
+/// span (the first span's offset is the index of its first bucket).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BucketSpan {
+    /// Gap to the previous span, or the starting index for the first.
+    #[prost(sint32, tag = "1")]
+    pub offset: i32,
+    /// Number of buckets.
+    #[prost(uint32, tag = "2")]
+    pub length: u32,
+}
+
+/// Expands spans and per-bucket counts into `(index, count)` pairs. Integer histograms give
+/// deltas (each bucket's count minus the previous bucket's), float histograms absolute counts.
+fn expand_buckets(spans: &[BucketSpan], counts: &[f64], side: &str) -> Result<Vec<(i32, f64)>, String> {
+    let covered: u64 = spans.iter().map(|s| u64::from(s.length)).sum();
+    if covered != counts.len() as u64 {
+        return Err(format!(
+            "{side} spans cover {covered} buckets but {} counts are given",
+            counts.len()
+        ));
+    }
+    let mut out = Vec::with_capacity(counts.len());
+    let mut idx: i32 = 0;
+    let mut counts = counts.iter();
+    for (i, span) in spans.iter().enumerate() {
+        idx = if i == 0 {
+            span.offset
+        } else {
+            idx.checked_add(span.offset).ok_or("bucket index overflow")?
+        };
+        for _ in 0..span.length {
+            let c = counts.next().copied().unwrap_or(0.0);
+            out.push((idx, c));
+            idx = idx.checked_add(1).ok_or("bucket index overflow")?;
+        }
+    }
+    Ok(out)
+}
+
+/// Converts a wire histogram to the store's [`FloatHistogram`].
+pub fn to_float_histogram(h: &Histogram) -> Result<FloatHistogram, String> {
+    let integer = !matches!(h.count, Some(histogram::Count::CountFloat(_)));
+    let absolute = |deltas: &[i64]| {
+        let mut acc: i64 = 0;
+        deltas
+            .iter()
+            .map(|d| {
+                acc = acc.wrapping_add(*d);
+                acc as f64
+            })
+            .collect::<Vec<f64>>()
+    };
+    let (pos, neg) = if integer {
+        (absolute(&h.positive_deltas), absolute(&h.negative_deltas))
+    } else {
+        (h.positive_counts.clone(), h.negative_counts.clone())
+    };
+    if !(-4..=8).contains(&h.schema) && h.schema != CUSTOM_BUCKETS_SCHEMA {
+        return Err(format!("unsupported schema {}", h.schema));
+    }
+    Ok(FloatHistogram {
+        counter_reset_hint: match h.reset_hint {
+            1 => CounterResetHint::CounterReset,
+            2 => CounterResetHint::NotCounterReset,
+            3 => CounterResetHint::Gauge,
+            _ => CounterResetHint::Unknown,
+        },
+        schema: h.schema,
+        zero_threshold: h.zero_threshold,
+        zero_count: match h.zero_count {
+            Some(histogram::ZeroCount::ZeroCountInt(c)) => c as f64,
+            Some(histogram::ZeroCount::ZeroCountFloat(c)) => c,
+            None => 0.0,
+        },
+        count: match h.count {
+            Some(histogram::Count::CountInt(c)) => c as f64,
+            Some(histogram::Count::CountFloat(c)) => c,
+            None => 0.0,
+        },
+        sum: h.sum,
+        positive: expand_buckets(&h.positive_spans, &pos, "positive")?,
+        negative: expand_buckets(&h.negative_spans, &neg, "negative")?,
+        custom_values: h.custom_values.clone(),
+    })
+}
+
+/// `prometheus.Label`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Label {
+    /// The name.
+    #[prost(string, tag = "1")]
+    pub name: String,
+    /// The value.
+    #[prost(string, tag = "2")]
+    pub value: String,
+}
+
+/// `prometheus.Sample`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Sample {
+    /// The value.
+    #[prost(double, tag = "1")]
+    pub value: f64,
+    /// Milliseconds since the epoch.
+    #[prost(int64, tag = "2")]
+    pub timestamp: i64,
+}
+
+/// What a remote-write request stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Series in the request that were stored.
+    pub series: usize,
+    /// Float samples stored.
+    pub samples: usize,
+    /// Native histogram samples stored.
+    pub histograms: usize,
+    /// Series skipped for invalid labels (no `__name__`, a bad or repeated label name).
+    pub invalid_series: usize,
+    /// Samples the store refused after the order check passed; logged, not stored (kept as a
+    /// safety net: the check pass refuses the request first).
+    pub refused: usize,
+}
+
+/// Encodes `req` as a remote-write body (protobuf, then snappy block compression): what a
+/// Prometheus sender puts on the wire. For tests, benchmarks and load generators.
+pub fn encode_write_request(req: &WriteRequest) -> Vec<u8> {
+    let raw = req.encode_to_vec();
+    // Compressing into a Vec cannot fail for inputs below snappy's 4 GiB limit; an empty body
+    // (which the receiver rejects) is the fallback rather than a panic.
+    snap::raw::Encoder::new().compress_vec(&raw).unwrap_or_default()
+}
+
+/// Decodes a remote-write body into its request, with errors naming the layer that failed.
+pub fn decode_write_request(body: &[u8]) -> Result<WriteRequest, IngestError> {
+    let len = snap::raw::decompress_len(body).map_err(|e| IngestError::Snappy(e.to_string()))?;
+    if len > MAX_DECOMPRESSED_BYTES {
+        return Err(IngestError::Snappy(format!(
+            "the body claims {len} decompressed bytes, more than the {MAX_DECOMPRESSED_BYTES} accepted"
+        )));
+    }
+    let raw = snap::raw::Decoder::new()
+        .decompress_vec(body)
+        .map_err(|e| IngestError::Snappy(e.to_string()))?;
+    WriteRequest::decode(raw.as_slice()).map_err(|e| IngestError::Protobuf(e.to_string()))
+}
+
+fn valid_label_name(n: &str) -> bool {
+    // Prometheus 3.x accepts any UTF-8 name; the empty name is the one it refuses.
+    !n.is_empty()
+}
+
+/// Validated labels of a series, or `None` when Prometheus would skip it.
+fn series_labels(ts: &TimeSeries) -> Option<Labels> {
+    let mut names: Vec<&str> = Vec::with_capacity(ts.labels.len());
+    for l in &ts.labels {
+        if !valid_label_name(&l.name) || names.contains(&l.name.as_str()) {
+            return None;
+        }
+        names.push(&l.name);
+    }
+    let labels = Labels::from_pairs(ts.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+    labels.metric_name()?;
+    Some(labels)
+}
+
+/// The newest stored sample of exactly `labels` at or after `from`: its timestamp and, for a
+/// float sample, its value (`None` for a histogram).
+fn newest_stored(store: &Storage, labels: &Labels, from: i64) -> Option<(i64, Option<f64>)> {
+    let matchers: Vec<Matcher> = labels.iter().map(|l| Matcher::equal(&l.name, &l.value)).collect();
+    let s = store
+        .select_all(&matchers, from, i64::MAX)
+        .into_iter()
+        .find(|s| &s.labels == labels)?;
+    let float = s.floats.last().map(|x| (x.t, Some(x.v)));
+    let hist = s.histograms.last().map(|x| (x.t, None));
+    match (float, hist) {
+        (Some(f), Some(h)) => Some(if h.0 >= f.0 { h } else { f }),
+        (f, h) => f.or(h),
+    }
+}
+
+/// Decodes a remote-write 1.0 body and appends its samples to `store`; see the module docs.
+pub fn append_remote_write(store: &mut Storage, body: &[u8]) -> Result<WriteStats, IngestError> {
+    let req = decode_write_request(body)?;
+    let mut stats = WriteStats::default();
+    let mut valid: Vec<(Labels, &TimeSeries, Vec<FloatHistogram>)> = Vec::with_capacity(req.timeseries.len());
+    for ts in &req.timeseries {
+        let Some(labels) = series_labels(ts) else {
+            stats.invalid_series += 1;
+            continue;
+        };
+        let mut hs = Vec::with_capacity(ts.histograms.len());
+        for (j, h) in ts.histograms.iter().enumerate() {
+            let fh = to_float_histogram(h).map_err(|reason| IngestError::InvalidHistogram {
+                series: labels.to_string(),
+                index: j,
+                reason,
+            })?;
+            hs.push(fh);
+        }
+        valid.push((labels, ts, hs));
+    }
+
+    // Check pass: the newest sample per series, from the store or earlier in this request.
+    // Prometheus appends a series' float samples, then its histograms.
+    let mut last: HashMap<&Labels, Option<(i64, Option<f64>)>> = HashMap::new();
+    let mut bad = 0usize;
+    let mut first: Option<AppendError> = None;
+    for (labels, ts, _) in &valid {
+        let points = ts
+            .samples
+            .iter()
+            .map(|s| (s.timestamp, Some(s.value)))
+            .chain(ts.histograms.iter().map(|h| (h.timestamp, None)));
+        let Some(from) = points.clone().map(|p| p.0).min() else {
+            continue;
+        };
+        let newest = last
+            .entry(labels)
+            .or_insert_with(|| newest_stored(store, labels, from));
+        for (t, v) in points {
+            let refusal = match (*newest, v) {
+                (Some((last_t, _)), _) if t < last_t => Some(AppendError::OutOfOrder {
+                    series: labels.to_string(),
+                    t,
+                    last: last_t,
+                }),
+                // A float equal to the newest float is a harmless duplicate; any other point at
+                // the newest timestamp conflicts with it.
+                (Some((last_t, Some(old))), Some(new)) if t == last_t && old.to_bits() != new.to_bits() => {
+                    Some(AppendError::Duplicate {
+                        series: labels.to_string(),
+                        t,
+                        stored: old,
+                        refused: new,
+                    })
+                }
+                (Some((last_t, old)), new) if t == last_t && (old.is_none() || new.is_none()) => {
+                    Some(AppendError::OutOfOrder {
+                        series: labels.to_string(),
+                        t,
+                        last: last_t,
+                    })
+                }
+                _ => None,
+            };
+            match refusal {
+                Some(e) => {
+                    bad += 1;
+                    first.get_or_insert(e);
+                }
+                None => *newest = Some((t, v)),
+            }
+        }
+    }
+    if let Some(first) = first {
+        return Err(IngestError::OutOfOrder { count: bad, first });
+    }
+
+    for (labels, ts, hs) in valid {
+        if ts.samples.is_empty() && hs.is_empty() {
+            continue;
+        }
+        stats.series += 1;
+        // The check pass makes these appends succeed (an exact duplicate of the newest float is
+        // accepted without a second copy); a refusal here is logged and counted.
+        for s in &ts.samples {
+            match store.append(&labels, s.timestamp, s.value) {
+                Ok(_) => stats.samples += 1,
+                Err(error) => {
+                    stats.refused += 1;
+                    tracing::warn!(error = %error, "The store refused a remote-write sample.");
+                }
+            }
+        }
+        for (h, fh) in ts.histograms.iter().zip(hs) {
+            match store.append_histogram(&labels, h.timestamp, fh) {
+                Ok(_) => stats.histograms += 1,
+                Err(error) => {
+                    stats.refused += 1;
+                    tracing::warn!(error = %error, "The store refused a remote-write histogram.");
+                }
+            }
+        }
+    }
+    Ok(stats)
+}

@@ -1,0 +1,152 @@
+//! `burnwatch serve`: the embedded store and PromQL engine behind Prometheus's HTTP API.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use burnwatch_slo::api::{self, ApiState, params};
+use burnwatch_slo::ingest::{self, ScrapeConfigFile};
+use burnwatch_slo::promql::EngineOptions;
+use burnwatch_slo::shared::{SharedStorage, new_shared};
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address for the Prometheus-compatible HTTP API.
+    #[arg(long, default_value = "127.0.0.1:9090", value_name = "HOST:PORT")]
+    listen: String,
+    /// An OpenMetrics / Prometheus text file with timestamps to import before serving (the input of
+    /// `promtool tsdb create-blocks-from openmetrics`). Repeatable.
+    #[arg(long = "load", value_name = "FILE")]
+    load: Vec<PathBuf>,
+    /// A Prometheus-style file with `scrape_configs` to scrape on their intervals.
+    #[arg(long, value_name = "FILE")]
+    scrape_config: Option<PathBuf>,
+    /// Directory for durable data. Not built yet: the store lives in memory only, so burnwatch
+    /// refuses this flag rather than pretend to keep data across restarts.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Longest a query may run (Prometheus's --query.timeout).
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    query_timeout: Duration,
+    /// Most samples a query may hold in memory (Prometheus's --query.max-samples).
+    #[arg(long, default_value_t = 50_000_000)]
+    query_max_samples: usize,
+    /// How far back an instant selector looks for a sample (Prometheus's --query.lookback-delta).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    query_lookback_delta: Duration,
+    /// Log level (`RUST_LOG` overrides it).
+    #[arg(long, default_value = "info")]
+    log_level: String,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    params::parse_prometheus_duration_ms(s)
+        .and_then(|ms| u64::try_from(ms).ok())
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("{s:?} is not a duration such as 30s, 5m or 1h30m"))
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if let Some(dir) = &args.data_dir {
+        bail!(
+            "--data-dir {}: persistence is not built yet; `burnwatch serve` keeps its data in memory \
+             only and would lose it on restart. Run without --data-dir (and reload with --load).",
+            dir.display()
+        );
+    }
+    crate::cli_collector::init_logging(&args.log_level);
+    let store = new_shared();
+    load_files(&store, &args.load)?;
+    let scrape = match &args.scrape_config {
+        Some(path) => Some(
+            ScrapeConfigFile::load(path).with_context(|| format!("in --scrape-config {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let engine = EngineOptions {
+        lookback_delta: args.query_lookback_delta,
+        max_samples: args.query_max_samples,
+        timeout: args.query_timeout,
+        ..EngineOptions::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(args.listen, store, engine, scrape))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Imports each file; a file that does not import stops the start, naming the file and line.
+fn load_files(store: &SharedStorage, files: &[PathBuf]) -> anyhow::Result<()> {
+    for path in files {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read --load {}", path.display()))?;
+        let mut guard = store.write().unwrap_or_else(|p| p.into_inner());
+        let stats = ingest::import_text(&mut guard, &text)
+            .with_context(|| format!("in --load {}", path.display()))?;
+        tracing::info!(
+            file = %path.display(),
+            samples = stats.samples,
+            series = stats.series,
+            min_time_ms = ?stats.min_t,
+            max_time_ms = ?stats.max_t,
+            "Loaded the file."
+        );
+    }
+    Ok(())
+}
+
+async fn serve(
+    listen: String,
+    store: SharedStorage,
+    engine: EngineOptions,
+    scrape: Option<ScrapeConfigFile>,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr().map_or(listen.clone(), |a| a.to_string());
+    let shutdown = CancellationToken::new();
+    let scrapes = scrape.map(|cfg| {
+        let jobs = cfg.scrape_configs.len();
+        tracing::info!(jobs, "Starting scrapes.");
+        tokio::spawn(ingest::run_scrapes(cfg, store.clone(), shutdown.clone()))
+    });
+    tracing::info!(
+        endpoint = %format!("http://{addr}"),
+        "Serving the Prometheus HTTP API. The store is in memory only; nothing is persisted yet."
+    );
+    let state = ApiState::new(store, engine);
+    let stop = shutdown.clone();
+    let server = api::serve(listener, state, async move {
+        wait_for_signal().await;
+        stop.cancel();
+    });
+    server.await.context("the HTTP server failed")?;
+    shutdown.cancel();
+    if let Some(task) = scrapes {
+        let _ = task.await;
+    }
+    tracing::info!("Stopped.");
+    Ok(())
+}
+
+/// Waits for Ctrl-C (SIGINT) or SIGTERM.
+async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(err) => {
+            tracing::warn!(error = %err, "Cannot listen for SIGTERM; only Ctrl-C will stop the server.");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("Received SIGINT."),
+        _ = term.recv() => tracing::info!("Received SIGTERM."),
+    }
+}
