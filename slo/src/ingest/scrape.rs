@@ -111,10 +111,6 @@ fn de_interval<'de, D: serde::Deserializer<'de>>(d: D) -> Result<PromDuration, D
     named_duration(d, "scrape_interval")
 }
 
-fn de_timeout<'de, D: serde::Deserializer<'de>>(d: D) -> Result<PromDuration, D::Error> {
-    named_duration(d, "scrape_timeout")
-}
-
 fn de_opt_interval<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<PromDuration>, D::Error> {
     named_duration(d, "scrape_interval").map(Some)
 }
@@ -150,16 +146,26 @@ pub struct GlobalConfig {
     /// How often to scrape targets by default (`1m`).
     #[serde(default = "default_interval", deserialize_with = "de_interval")]
     pub scrape_interval: PromDuration,
-    /// How long a scrape may take by default (`10s`).
-    #[serde(default = "default_timeout", deserialize_with = "de_timeout")]
-    pub scrape_timeout: PromDuration,
+    /// How long a scrape may take by default. Unset, it is 10s, or the global interval when
+    /// that is shorter, as Prometheus does; only an explicit value larger than the interval
+    /// is an error.
+    #[serde(default, deserialize_with = "de_opt_timeout")]
+    pub scrape_timeout: Option<PromDuration>,
+}
+
+impl GlobalConfig {
+    /// The effective default scrape timeout.
+    pub fn timeout(&self) -> Duration {
+        self.scrape_timeout
+            .map_or_else(|| default_timeout().0.min(self.scrape_interval.0), |t| t.0)
+    }
 }
 
 impl Default for GlobalConfig {
     fn default() -> Self {
         GlobalConfig {
             scrape_interval: default_interval(),
-            scrape_timeout: default_timeout(),
+            scrape_timeout: None,
         }
     }
 }
@@ -284,12 +290,13 @@ impl ScrapeConfigFile {
 
     fn validate(&self) -> Result<(), IngestError> {
         let err = |path: String, reason: String| IngestError::Config { path, reason };
-        if self.global.scrape_timeout > self.global.scrape_interval {
+        if self.global.timeout() > self.global.scrape_interval.0 {
             return Err(err(
                 "global.scrape_timeout".into(),
                 format!(
                     "global scrape timeout {:?} is greater than the scrape interval {:?}",
-                    self.global.scrape_timeout.0, self.global.scrape_interval.0
+                    self.global.timeout(),
+                    self.global.scrape_interval.0
                 ),
             ));
         }
@@ -361,7 +368,7 @@ impl ScrapeConfigFile {
         let interval = job.scrape_interval.unwrap_or(self.global.scrape_interval).0;
         let timeout = match job.scrape_timeout {
             Some(t) => t.0,
-            None => self.global.scrape_timeout.0.min(interval),
+            None => self.global.timeout().min(interval),
         };
         (interval, timeout)
     }

@@ -716,6 +716,23 @@ fn remote_write_broken_bodies_get_clear_errors() {
 // scrape config
 
 #[test]
+fn global_interval_below_the_default_timeout_lowers_the_timeout_like_prometheus() {
+    let cfg = ScrapeConfigFile::parse(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: fast\n    static_configs:\n      - targets: [\"localhost:9100\"]\n",
+    )
+    .unwrap();
+    assert_eq!(cfg.targets()[0].timeout, Duration::from_secs(1));
+    let explicit =
+        ScrapeConfigFile::parse("global:\n  scrape_interval: 1s\n  scrape_timeout: 5s\nscrape_configs: []\n");
+    assert!(
+        explicit
+            .unwrap_err()
+            .to_string()
+            .contains("global.scrape_timeout")
+    );
+}
+
+#[test]
 fn scrape_config_round_trip_with_defaults() {
     let yaml = r#"
 global:
@@ -754,7 +771,7 @@ scrape_configs:
 
     let defaults = ScrapeConfigFile::parse("scrape_configs:\n  - job_name: x\n").unwrap();
     assert_eq!(defaults.global.scrape_interval.0, Duration::from_secs(60));
-    assert_eq!(defaults.global.scrape_timeout.0, Duration::from_secs(10));
+    assert_eq!(defaults.global.timeout(), Duration::from_secs(10));
 }
 
 #[test]
