@@ -193,7 +193,28 @@ async fn main() {
     let body = Bytes::from(spans::trace_request(1000, 7).encode_to_vec());
     let per_span = body.len() / 1000;
 
-    // Phase 1: as fast as the collector takes it.
+    // Phase 1: a steady 10k spans/s (ten 1000-span requests a second), on a fresh
+    // collector so its RSS is not inflated by the heavier phase.
+    let (cpu2, _, _) = proc_stat(pid);
+    let steady = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_millis(100));
+    let mut steady_sent = 0u64;
+    while steady.elapsed() < Duration::from_secs(seconds) {
+        ticker.tick().await;
+        if send(&channel, body.clone()).await.is_ok() {
+            steady_sent += 1000;
+        }
+    }
+    let steady_elapsed = steady.elapsed().as_secs_f64();
+    let (cpu3, steady_rss, steady_peak_rss) = proc_stat(pid);
+    // Let the last partial batch reach the sink, so the next phase counts only its own.
+    let drain_deadline = Instant::now() + Duration::from_secs(30);
+    while sink.0.load(Ordering::Relaxed) < steady_sent && Instant::now() < drain_deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let steady_share = (cpu3 - cpu2) / steady_elapsed;
+
+    // Phase 2: as fast as the collector takes it.
     let (cpu0, _, _) = proc_stat(pid);
     let sent0 = sink.0.load(Ordering::Relaxed);
     let accepted = Arc::new(AtomicU64::new(0));
@@ -222,21 +243,6 @@ async fn main() {
     let cpu = cpu1 - cpu0;
     let per_cpu_second = exported as f64 / cpu.max(1e-9);
 
-    // Phase 2: a steady 10k spans/s (ten 1000-span requests a second).
-    let (cpu2, _, _) = proc_stat(pid);
-    let steady = Instant::now();
-    let mut ticker = tokio::time::interval(Duration::from_millis(100));
-    let mut steady_sent = 0u64;
-    while steady.elapsed() < Duration::from_secs(seconds) {
-        ticker.tick().await;
-        if send(&channel, body.clone()).await.is_ok() {
-            steady_sent += 1000;
-        }
-    }
-    let steady_elapsed = steady.elapsed().as_secs_f64();
-    let (cpu3, steady_rss, _) = proc_stat(pid);
-    let steady_share = (cpu3 - cpu2) / steady_elapsed;
-
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status();
@@ -254,9 +260,10 @@ async fn main() {
         exported as f64 / seconds as f64
     );
     println!(
-        "  10k spans/s: sent {steady_sent} spans, collector CPU {:.2}% of a core, RSS {:.1} MiB",
+        "  10k spans/s: sent {steady_sent} spans, collector CPU {:.2}% of a core, RSS {:.1} MiB (peak {:.1} MiB)",
         steady_share * 100.0,
-        mib(steady_rss)
+        mib(steady_rss),
+        mib(steady_peak_rss)
     );
     println!(
         "  idle RSS: {:.1} MiB; peak RSS (VmHWM): {:.1} MiB",

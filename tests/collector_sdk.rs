@@ -363,14 +363,16 @@ fn rust_instrumented_example_app_reaches_the_exposition() {
     let dir = tempfile::tempdir().unwrap();
     let ports = Ports::new();
     let collector = start_collector(dir.path(), &ports);
-    // cargo builds examples for `cargo test`; the binary sits beside the test binaries.
+    // `cargo test` builds the example as a program (it has `test = false`) beside the test
+    // binaries.
     let example = burnwatch_bin()
         .parent()
         .unwrap()
         .join("examples/checkout-service");
     assert!(
         example.exists(),
-        "build the example first: cargo build --example checkout-service"
+        "{} is missing: run the tests with `cargo test` (it builds examples) or `cargo build --example checkout-service`",
+        example.display()
     );
     let out = Command::new(&example)
         .args([

@@ -24,5 +24,5 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import opentelemetry.sdk,
 fi
 export BURNWATCH_PYTHON="$PWD/.venv/bin/python"
 
-echo "== cargo test --workspace --all-targets"
-cargo test --workspace --all-targets
+echo "== cargo test --workspace"
+cargo test --workspace
