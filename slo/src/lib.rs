@@ -12,6 +12,7 @@
 //! ```
 
 pub mod api;
+pub mod duration;
 pub mod ingest;
 pub mod promql;
 pub mod shared;

@@ -12,7 +12,7 @@
 use std::fmt::Write as _;
 
 use crate::promql::{Annotations, Value};
-use crate::tsdb::Labels;
+use crate::tsdb::{FloatHistogram, Labels};
 
 /// Appends `s` as a JSON string with Go `encoding/json` escaping (HTML-safe).
 pub fn write_str(out: &mut String, s: &str) {
@@ -106,6 +106,55 @@ fn write_point(out: &mut String, t: i64, v: f64) {
     out.push_str("\"]");
 }
 
+/// Appends `[ts, {"count","sum","buckets"}]` for a native histogram, as Prometheus's API
+/// writes it: every bucket with a non-zero count as `[boundary_rule, lower, upper, count]`,
+/// where the rule says which bounds are inclusive (0: `(lower, upper]`, 1: `[lower, upper)`,
+/// 2: both open, 3: `[lower, upper]`). Positive buckets are upper-inclusive, negative ones
+/// lower-inclusive, and the zero bucket is closed on both sides.
+fn write_histogram_point(out: &mut String, t: i64, h: &FloatHistogram) {
+    out.push('[');
+    write_timestamp(out, t);
+    out.push_str(",{\"count\":\"");
+    out.push_str(&format_value(h.count));
+    out.push_str("\",\"sum\":\"");
+    out.push_str(&format_value(h.sum));
+    out.push('"');
+    let buckets: Vec<(u8, f64, f64, f64)> = h
+        .all_buckets()
+        .into_iter()
+        .filter(|&(_, _, count)| count != 0.0)
+        .map(|(lo, hi, count)| {
+            let zero_bucket = !h.uses_custom_buckets() && lo == -h.zero_threshold && hi == h.zero_threshold;
+            let rule = if zero_bucket {
+                3
+            } else if hi <= 0.0 && !h.uses_custom_buckets() {
+                1
+            } else {
+                0
+            };
+            (rule, lo, hi, count)
+        })
+        .collect();
+    if !buckets.is_empty() {
+        out.push_str(",\"buckets\":[");
+        for (i, (rule, lo, hi, count)) in buckets.into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push('[');
+            out.push_str(&rule.to_string());
+            for v in [lo, hi, count] {
+                out.push_str(",\"");
+                out.push_str(&format_value(v));
+                out.push('"');
+            }
+            out.push(']');
+        }
+        out.push(']');
+    }
+    out.push_str("}]");
+}
+
 /// Appends a label set as a JSON object, labels in their sorted order.
 pub fn write_labels(out: &mut String, labels: &Labels) {
     out.push('{');
@@ -164,8 +213,16 @@ pub fn write_query_data(out: &mut String, value: &Value) {
                 }
                 out.push_str("{\"metric\":");
                 write_labels(out, &s.labels);
-                out.push_str(",\"value\":");
-                write_point(out, s.t, s.v);
+                match &s.h {
+                    Some(h) => {
+                        out.push_str(",\"histogram\":");
+                        write_histogram_point(out, s.t, h);
+                    }
+                    None => {
+                        out.push_str(",\"value\":");
+                        write_point(out, s.t, s.v);
+                    }
+                }
                 out.push('}');
             }
             out.push(']');
@@ -178,14 +235,28 @@ pub fn write_query_data(out: &mut String, value: &Value) {
                 }
                 out.push_str("{\"metric\":");
                 write_labels(out, &s.labels);
-                out.push_str(",\"values\":[");
-                for (j, p) in s.samples.iter().enumerate() {
-                    if j > 0 {
-                        out.push(',');
+                // Prometheus writes each key only when the series has points of that kind.
+                if !s.samples.is_empty() || s.histograms.is_empty() {
+                    out.push_str(",\"values\":[");
+                    for (j, p) in s.samples.iter().enumerate() {
+                        if j > 0 {
+                            out.push(',');
+                        }
+                        write_point(out, p.t, p.v);
                     }
-                    write_point(out, p.t, p.v);
+                    out.push(']');
                 }
-                out.push_str("]}");
+                if !s.histograms.is_empty() {
+                    out.push_str(",\"histograms\":[");
+                    for (j, p) in s.histograms.iter().enumerate() {
+                        if j > 0 {
+                            out.push(',');
+                        }
+                        write_histogram_point(out, p.t, &p.h);
+                    }
+                    out.push(']');
+                }
+                out.push('}');
             }
             out.push(']');
         }
@@ -232,4 +303,61 @@ pub fn error(error_type: &str, message: &str, warnings: &[String], infos: &[Stri
     write_annotations(&mut out, warnings, infos);
     out.push('}');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::promql::InstantSample;
+    use crate::tsdb::HSample;
+
+    fn histogram() -> FloatHistogram {
+        FloatHistogram {
+            schema: 0,
+            zero_threshold: 0.001,
+            zero_count: 1.0,
+            count: 6.0,
+            sum: 7.5,
+            positive: vec![(1, 2.0), (2, 0.0), (3, 1.0)],
+            negative: vec![(1, 2.0)],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn native_histogram_samples_are_written_as_prometheus_does() {
+        let labels = Labels::from_pairs([("__name__", "latency")]);
+        let vector = Value::Vector(vec![InstantSample {
+            labels: labels.clone(),
+            t: 1_500,
+            v: 0.0,
+            h: Some(Arc::new(histogram())),
+            drop_name: false,
+        }]);
+        let mut out = String::new();
+        write_query_data(&mut out, &vector);
+        assert_eq!(
+            out,
+            r#"{"resultType":"vector","result":[{"metric":{"__name__":"latency"},"histogram":[1.500,{"count":"6","sum":"7.5","buckets":[[1,"-2","-1","2"],[3,"-0.001","0.001","1"],[0,"1","2","2"],[0,"4","8","1"]]}]}]}"#
+        );
+
+        let matrix = Value::Matrix(vec![crate::promql::RangeSeries {
+            labels,
+            samples: Vec::new(),
+            histograms: vec![HSample {
+                t: 2_000,
+                h: Arc::new(histogram()),
+            }],
+            drop_name: false,
+        }]);
+        let mut out = String::new();
+        write_query_data(&mut out, &matrix);
+        assert!(out.contains(r#""histograms":[[2,{"count":"6""#), "{out}");
+        assert!(
+            !out.contains(r#""values""#),
+            "a histogram-only series has no values key: {out}"
+        );
+    }
 }

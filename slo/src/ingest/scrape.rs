@@ -49,47 +49,10 @@ pub struct PromDuration(pub Duration);
 impl PromDuration {
     /// Parses `s`: units `y w d h m s ms` in that order, each at most once, or `0`.
     pub fn parse(s: &str) -> Result<PromDuration, String> {
-        if s == "0" {
-            return Ok(PromDuration(Duration::ZERO));
-        }
-        const UNITS: [(&str, u64); 7] = [
-            ("y", 365 * 86_400_000),
-            ("w", 7 * 86_400_000),
-            ("d", 86_400_000),
-            ("h", 3_600_000),
-            ("m", 60_000),
-            ("s", 1000),
-            ("ms", 1),
-        ];
-        let bad = || format!("invalid duration {s:?} (expected e.g. 15s, 1m30s, 500ms)");
-        let mut rest = s;
-        let mut next_unit = 0;
-        let mut ms: u64 = 0;
-        if rest.is_empty() {
-            return Err(bad());
-        }
-        while !rest.is_empty() {
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            if digits == 0 {
-                return Err(bad());
-            }
-            let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-            rest = &rest[digits..];
-            let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-            let unit = &rest[..unit_len];
-            rest = &rest[unit_len..];
-            let pos = UNITS[next_unit..]
-                .iter()
-                .position(|(u, _)| *u == unit)
-                .ok_or_else(bad)?;
-            let (_, factor) = UNITS[next_unit + pos];
-            next_unit += pos + 1;
-            ms = n
-                .checked_mul(factor)
-                .and_then(|v| ms.checked_add(v))
-                .ok_or_else(bad)?;
-        }
-        Ok(PromDuration(Duration::from_millis(ms)))
+        crate::duration::parse_prometheus_duration_ms(s)
+            .and_then(|ms| u64::try_from(ms).ok())
+            .map(|ms| PromDuration(Duration::from_millis(ms)))
+            .ok_or_else(|| format!("invalid duration {s:?} (expected e.g. 15s, 1m30s, 500ms)"))
     }
 }
 
