@@ -19,7 +19,8 @@ use std::time::Duration;
 use self::config::{OtlpExporterConfig, OtlpHttpExporterConfig};
 use crate::component::{BuildContext, BuildError};
 use crate::consumer::Consumer;
-use crate::exporters::queue::{QueueSettings, QueuedExporter};
+use crate::exporters::helper::{QueueConfig, RetryConfig};
+use crate::exporters::queue::{QueueSettings, QueuedExporter, RequestSender};
 
 /// Builds `exporters: otlp`. Must be called inside a Tokio runtime.
 pub fn build_grpc(config: &OtlpExporterConfig, ctx: &BuildContext) -> Result<Arc<dyn Consumer>, BuildError> {
@@ -30,14 +31,13 @@ pub fn build_grpc(config: &OtlpExporterConfig, ctx: &BuildContext) -> Result<Arc
         compression = ?config.compression,
         "OTLP/gRPC exporter ready; it connects on the first export."
     );
-    let settings = QueueSettings {
-        id: ctx.id.clone(),
-        telemetry: Arc::clone(&ctx.telemetry),
-        retry: config.retry_on_failure.clone(),
-        queue: config.sending_queue.clone(),
-        drain_timeout: drain_timeout(config.timeout.0),
-    };
-    Ok(Arc::new(QueuedExporter::new(settings, Arc::new(sender))))
+    Ok(queued(
+        ctx,
+        &config.retry_on_failure,
+        &config.sending_queue,
+        config.timeout.0,
+        Arc::new(sender),
+    ))
 }
 
 /// Builds `exporters: otlphttp`. Must be called inside a Tokio runtime.
@@ -53,14 +53,31 @@ pub fn build_http(
         compression = ?config.compression,
         "OTLP/HTTP exporter ready."
     );
+    Ok(queued(
+        ctx,
+        &config.retry_on_failure,
+        &config.sending_queue,
+        config.timeout.0,
+        Arc::new(sender),
+    ))
+}
+
+/// Puts `sender` behind the sending queue and retry logic both OTLP exporters share.
+fn queued(
+    ctx: &BuildContext,
+    retry: &RetryConfig,
+    queue: &QueueConfig,
+    request_timeout: Duration,
+    sender: Arc<dyn RequestSender>,
+) -> Arc<dyn Consumer> {
     let settings = QueueSettings {
         id: ctx.id.clone(),
         telemetry: Arc::clone(&ctx.telemetry),
-        retry: config.retry_on_failure.clone(),
-        queue: config.sending_queue.clone(),
-        drain_timeout: drain_timeout(config.timeout.0),
+        retry: retry.clone(),
+        queue: queue.clone(),
+        drain_timeout: drain_timeout(request_timeout),
     };
-    Ok(Arc::new(QueuedExporter::new(settings, Arc::new(sender))))
+    Arc::new(QueuedExporter::new(settings, sender))
 }
 
 /// How long shutdown keeps draining the sending queue: one request timeout, so a healthy
