@@ -4,11 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use burnwatch_slo::api::{self, ApiState, params};
 use burnwatch_slo::ingest::{self, ScrapeConfigFile};
 use burnwatch_slo::promql::EngineOptions;
 use burnwatch_slo::shared::{SharedStorage, new_shared};
+use burnwatch_slo::tsdb::persist::{DurableStore, PersistOptions};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
@@ -24,10 +25,15 @@ pub struct ServeArgs {
     /// A Prometheus-style file with `scrape_configs` to scrape on their intervals.
     #[arg(long, value_name = "FILE")]
     scrape_config: Option<PathBuf>,
-    /// Directory for durable data. Not built yet: the store lives in memory only, so burnwatch
-    /// refuses this flag rather than pretend to keep data across restarts.
+    /// Directory for durable data (created if missing): a write-ahead log flushed every second
+    /// and a snapshot every 5 minutes and on shutdown, so the store survives restarts and
+    /// crashes. Without it the store lives in memory only. One process per directory.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// With --data-dir: remove data older than the newest sample minus this (checked every
+    /// minute and at startup). Prometheus's spelling --storage.tsdb.retention.time works too.
+    #[arg(long, default_value = "35d", value_parser = parse_duration, alias = "storage.tsdb.retention.time")]
+    retention: Duration,
     /// Longest a query may run (Prometheus's --query.timeout).
     #[arg(long, default_value = "2m", value_parser = parse_duration)]
     query_timeout: Duration,
@@ -50,16 +56,17 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    if let Some(dir) = &args.data_dir {
-        bail!(
-            "--data-dir {}: persistence is not built yet; `burnwatch serve` keeps its data in memory \
-             only and would lose it on restart. Run without --data-dir (and reload with --load).",
-            dir.display()
-        );
-    }
     crate::cli_collector::init_logging(&args.log_level);
-    let store = new_shared();
+    let durable = match &args.data_dir {
+        Some(dir) => Some(open_durable(dir, args.retention)?),
+        None => None,
+    };
+    let store = durable.as_ref().map_or_else(new_shared, DurableStore::storage);
     load_files(&store, &args.load)?;
+    if let Some(d) = &durable {
+        // The import is one batch: on disk (in the OS) before the server answers.
+        d.flush().context("after --load")?;
+    }
     let scrape = match &args.scrape_config {
         Some(path) => Some(
             ScrapeConfigFile::load(path).with_context(|| format!("in --scrape-config {}", path.display()))?,
@@ -76,8 +83,41 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(args.listen, store, engine, scrape))?;
+    let durable_note = durable.is_some();
+    runtime.block_on(serve(args.listen, store, engine, scrape, durable_note))?;
+    if let Some(d) = durable {
+        let dir = d.dir().display().to_string();
+        let snap = d
+            .shutdown()
+            .with_context(|| format!("cannot write the shutdown snapshot in --data-dir {dir}"))?;
+        tracing::info!(snapshot = %snap.path.display(), bytes = snap.bytes, series = snap.series,
+            samples = snap.samples, "Wrote the shutdown snapshot.");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Opens the data directory and logs what was recovered from it.
+fn open_durable(dir: &std::path::Path, retention: Duration) -> anyhow::Result<DurableStore> {
+    let options = PersistOptions {
+        retention,
+        ..PersistOptions::default()
+    };
+    let d = DurableStore::open(dir, options).with_context(|| format!("in --data-dir {}", dir.display()))?;
+    let r = d.recovery();
+    let from = match &r.snapshot {
+        Some(p) => format!("{} and {} WAL segments", p.display(), r.segments),
+        None if r.segments > 0 => format!("{} WAL segments (no snapshot yet)", r.segments),
+        None => "nothing (a new data directory)".to_string(),
+    };
+    tracing::info!(
+        data_dir = %dir.display(),
+        wal_records = r.wal_records,
+        truncated_segments = r.truncated.len(),
+        retention_dropped_samples = r.retention.samples,
+        elapsed_ms = r.elapsed.as_millis() as u64,
+        "Recovered {} series and {} samples from {from}.", r.series, r.samples
+    );
+    Ok(d)
 }
 
 /// Imports each file; a file that does not import stops the start, naming the file and line.
@@ -105,6 +145,7 @@ async fn serve(
     store: SharedStorage,
     engine: EngineOptions,
     scrape: Option<ScrapeConfigFile>,
+    durable: bool,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
@@ -116,10 +157,14 @@ async fn serve(
         tracing::info!(jobs, "Starting scrapes.");
         tokio::spawn(ingest::run_scrapes(cfg, store.clone(), shutdown.clone()))
     });
-    tracing::info!(
-        endpoint = %format!("http://{addr}"),
-        "Serving the Prometheus HTTP API. The store is in memory only; nothing is persisted yet."
-    );
+    if durable {
+        tracing::info!(endpoint = %format!("http://{addr}"), "Serving the Prometheus HTTP API.");
+    } else {
+        tracing::info!(
+            endpoint = %format!("http://{addr}"),
+            "Serving the Prometheus HTTP API. The store is in memory only (use --data-dir to keep it)."
+        );
+    }
     let state = ApiState::new(store, engine);
     let stop = shutdown.clone();
     let server = api::serve(listener, state, async move {

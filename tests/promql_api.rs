@@ -601,14 +601,3 @@ fn promql_test_counts_passed_and_failed_evals() {
     assert!(out.contains("bad.test: 0 passed, 1 failed"), "{out}");
     assert!(out.contains("expected:") && out.contains("got:"), "{out}");
 }
-
-#[test]
-fn serve_refuses_data_dir_until_persistence_exists() {
-    let out = Command::new(burnwatch_bin())
-        .args(["serve", "--data-dir", "/tmp/x", "--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("persistence is not built yet"), "{err}");
-}

@@ -406,5 +406,7 @@ pub fn append_remote_write(store: &mut Storage, body: &[u8]) -> Result<WriteStat
             }
         }
     }
+    // One request is one batch for a durable store's write-ahead log.
+    store.end_batch();
     Ok(stats)
 }

@@ -554,5 +554,7 @@ impl ScrapeLoop {
                     "Cannot store a scrape report sample.");
             }
         }
+        // One scrape is one batch for a durable store's write-ahead log.
+        store.end_batch();
     }
 }

@@ -170,42 +170,160 @@ impl XorChunk {
 
     /// Decodes every sample, appending to `out` those in `[mint, maxt]`.
     pub fn decode_into(&self, mint: i64, maxt: i64, out: &mut Vec<Sample>) {
-        let mut r = BitReader {
-            bytes: &self.bits.bytes,
-            pos: 0,
-        };
-        let (mut t, mut v, mut delta) = (0i64, 0u64, 0i64);
-        let (mut leading, mut trailing) = (0u8, 0u8);
-        for i in 0..self.num {
-            let ok = if i == 0 {
-                r.read_bits(64).zip(r.read_bits(64)).map(|(tb, vb)| {
-                    t = tb as i64;
-                    v = vb;
-                })
-            } else {
-                Self::read_dod(&mut r).and_then(|dod| {
-                    delta = delta.wrapping_add(dod);
-                    t = t.wrapping_add(delta);
-                    Self::read_value(&mut r, &mut v, &mut leading, &mut trailing)
-                })
-            };
-            if ok.is_none() {
-                // The writer produced this stream, so a short read means a bug; stop rather than
-                // inventing samples.
+        let mut d = Decoder::new(&self.bits.bytes);
+        for _ in 0..self.num {
+            // The writer produced this stream, so a short read means a bug; stop rather than
+            // inventing samples.
+            let Some(s) = d.next_sample() else { return };
+            if s.t > maxt {
                 return;
             }
-            if t > maxt {
-                return;
-            }
-            if t >= mint {
-                out.push(Sample {
-                    t,
-                    v: f64::from_bits(v),
-                });
+            if s.t >= mint {
+                out.push(s);
             }
         }
     }
 
+    /// The encoded bit stream (what [`XorChunk::from_bytes`] takes back).
+    pub fn bytes(&self) -> &[u8] {
+        &self.bits.bytes
+    }
+
+    /// Oldest and newest timestamp in the chunk (meaningless for an empty chunk).
+    pub fn time_range(&self) -> (i64, i64) {
+        (self.min_t, self.max_t)
+    }
+
+    /// Rebuilds a chunk from the bytes of [`XorChunk::bytes`] and its sample count, as
+    /// persisted by a snapshot. Every sample is decoded, which both validates the stream (it
+    /// must hold exactly `num` samples in strictly increasing time order and nothing after
+    /// them) and restores the appender state, so appending to the rebuilt chunk writes the
+    /// same bits the original would have.
+    pub fn from_bytes(bytes: Vec<u8>, num: u16) -> Result<XorChunk, ChunkError> {
+        if num == 0 || num > SAMPLES_PER_CHUNK {
+            return Err(ChunkError::BadCount { num });
+        }
+        let mut d = Decoder::new(&bytes);
+        let mut chunk = XorChunk {
+            num,
+            ..XorChunk::default()
+        };
+        let mut prev: Option<i64> = None;
+        for i in 0..num {
+            let s = d.next_sample().ok_or(ChunkError::Truncated { sample: i })?;
+            if let Some(p) = prev
+                && s.t <= p
+            {
+                return Err(ChunkError::NotIncreasing {
+                    sample: i,
+                    t: s.t,
+                    prev: p,
+                });
+            }
+            if i == 0 {
+                chunk.min_t = s.t;
+            }
+            prev = Some(s.t);
+        }
+        // The writer pads only the last byte; more bytes than the bits need means garbage.
+        if d.r.pos.div_ceil(8) != bytes.len() {
+            return Err(ChunkError::TrailingBytes {
+                used: d.r.pos.div_ceil(8),
+                len: bytes.len(),
+            });
+        }
+        chunk.max_t = d.t;
+        chunk.last_v = d.v;
+        chunk.last_delta = d.delta;
+        chunk.leading = d.window.map_or(u8::MAX, |w| w.0);
+        chunk.trailing = d.window.map_or(0, |w| w.1);
+        chunk.bits = BitWriter {
+            used: (d.r.pos % 8) as u8,
+            bytes,
+        };
+        Ok(chunk)
+    }
+}
+
+/// Why chunk bytes could not be rebuilt into a chunk.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ChunkError {
+    /// The sample count is 0 or above the 120 a chunk holds.
+    #[error("a chunk holds 1 to 120 samples, not {num}")]
+    BadCount {
+        /// The count given.
+        num: u16,
+    },
+    /// The bit stream ends before sample `sample` (0-based).
+    #[error("the chunk's bit stream ends inside sample {sample}")]
+    Truncated {
+        /// The sample being decoded.
+        sample: u16,
+    },
+    /// A timestamp does not move forward.
+    #[error("sample {sample} of the chunk has timestamp {t}, not after the previous {prev}")]
+    NotIncreasing {
+        /// The sample (0-based).
+        sample: u16,
+        /// Its timestamp.
+        t: i64,
+        /// The previous timestamp.
+        prev: i64,
+    },
+    /// Bytes follow the last sample.
+    #[error("the chunk's samples use {used} bytes but it has {len}")]
+    TrailingBytes {
+        /// Bytes the samples use.
+        used: usize,
+        /// Bytes given.
+        len: usize,
+    },
+}
+
+/// Sequential decoder of a chunk's bit stream; after each sample its fields hold exactly the
+/// state the appender had after writing that sample.
+struct Decoder<'a> {
+    r: BitReader<'a>,
+    /// Samples decoded so far.
+    n: usize,
+    t: i64,
+    v: u64,
+    delta: i64,
+    /// Leading/trailing zeros of the current XOR window; `None` until the first `11` value.
+    window: Option<(u8, u8)>,
+}
+
+impl<'a> Decoder<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            r: BitReader { bytes, pos: 0 },
+            n: 0,
+            t: 0,
+            v: 0,
+            delta: 0,
+            window: None,
+        }
+    }
+
+    fn next_sample(&mut self) -> Option<Sample> {
+        if self.n == 0 {
+            self.t = self.r.read_bits(64)? as i64;
+            self.v = self.r.read_bits(64)?;
+        } else {
+            let dod = XorChunk::read_dod(&mut self.r)?;
+            self.delta = self.delta.wrapping_add(dod);
+            self.t = self.t.wrapping_add(self.delta);
+            XorChunk::read_value(&mut self.r, &mut self.v, &mut self.window)?;
+        }
+        self.n += 1;
+        Some(Sample {
+            t: self.t,
+            v: f64::from_bits(self.v),
+        })
+    }
+}
+
+impl XorChunk {
     fn read_dod(r: &mut BitReader<'_>) -> Option<i64> {
         if !r.read_bit()? {
             return Some(0);
@@ -218,21 +336,25 @@ impl XorChunk {
         Some(r.read_bits(64)? as i64)
     }
 
-    fn read_value(r: &mut BitReader<'_>, v: &mut u64, leading: &mut u8, trailing: &mut u8) -> Option<()> {
+    fn read_value(r: &mut BitReader<'_>, v: &mut u64, window: &mut Option<(u8, u8)>) -> Option<()> {
         if !r.read_bit()? {
             return Some(());
         }
         if r.read_bit()? {
-            *leading = r.read_bits(5)? as u8;
+            let leading = r.read_bits(5)? as u8;
             let mut sig = r.read_bits(6)? as u8;
             if sig == 0 {
                 sig = 64;
             }
-            *trailing = 64 - *leading - sig;
+            // Only a corrupted stream has leading + significant bits above 64.
+            let trailing = 64u8.checked_sub(leading + sig)?;
+            *window = Some((leading, trailing));
         }
-        let sig = 64 - *leading - *trailing;
+        // A `10` value before any `11` one cannot come from the writer.
+        let (leading, trailing) = (*window)?;
+        let sig = 64 - leading - trailing;
         let bits = r.read_bits(sig)?;
-        *v ^= bits << *trailing;
+        *v ^= bits.checked_shl(u32::from(trailing)).unwrap_or(0);
         Some(())
     }
 }
@@ -249,7 +371,22 @@ impl SeriesChunks {
     pub fn push(&mut self, s: Sample) {
         let need_new = self.chunks.last().is_none_or(|c| c.num >= SAMPLES_PER_CHUNK);
         if need_new {
-            self.chunks.push(XorChunk::default());
+            // A full chunk takes no more appends: give back the slack its byte vector grew
+            // by doubling, and start the next one at about the size the last one needed, so
+            // a long-lived series holds little more than its encoded bytes.
+            let mut next = XorChunk::default();
+            if let Some(full) = self.chunks.last_mut() {
+                full.bits.bytes.shrink_to_fit();
+                next.bits
+                    .bytes
+                    .reserve_exact(full.bits.bytes.len() + full.bits.bytes.len() / 8);
+            }
+            if self.chunks.len() == self.chunks.capacity() {
+                // Series grow by one chunk every 30 minutes at 15 s: grow the list by one or
+                // two rather than doubling it.
+                self.chunks.reserve_exact(self.chunks.len() / 4 + 1);
+            }
+            self.chunks.push(next);
         }
         if let Some(c) = self.chunks.last_mut() {
             c.append(s);
@@ -272,6 +409,50 @@ impl SeriesChunks {
         self.chunks.iter().map(XorChunk::byte_size).sum()
     }
 
+    /// The chunks, oldest first (the last one is the open chunk taking appends).
+    pub fn chunks(&self) -> &[XorChunk] {
+        &self.chunks
+    }
+
+    /// Rebuilds a series' samples from its chunks (oldest first), as a snapshot stores them.
+    /// Empty chunks are refused, and each chunk must start after the previous one ends, so the
+    /// rebuilt series keeps the time order appends rely on.
+    pub fn from_chunks(chunks: Vec<XorChunk>) -> Result<SeriesChunks, SeriesChunksError> {
+        let mut prev_max: Option<i64> = None;
+        for (i, c) in chunks.iter().enumerate() {
+            if c.is_empty() {
+                return Err(SeriesChunksError::EmptyChunk { chunk: i });
+            }
+            if let Some(p) = prev_max
+                && c.min_t <= p
+            {
+                return Err(SeriesChunksError::Overlap {
+                    chunk: i,
+                    min_t: c.min_t,
+                    prev_max: p,
+                });
+            }
+            prev_max = Some(c.max_t);
+        }
+        let last = chunks.last().map(|c| Sample {
+            t: c.max_t,
+            v: f64::from_bits(c.last_v),
+        });
+        Ok(SeriesChunks { chunks, last })
+    }
+
+    /// Drops the chunks whose samples are all older than `t` (whole chunks, as Prometheus's
+    /// retention drops whole blocks) and returns how many samples went. Once every chunk is
+    /// gone the series is empty and has no newest sample.
+    pub fn drop_before(&mut self, t: i64) -> usize {
+        let n = self.chunks.partition_point(|c| c.max_t < t);
+        let dropped = self.chunks.drain(..n).map(|c| c.len()).sum();
+        if self.chunks.is_empty() {
+            self.last = None;
+        }
+        dropped
+    }
+
     /// Appends to `out` the samples with timestamps in `[mint, maxt]`, in time order.
     pub fn samples_in(&self, mint: i64, maxt: i64, out: &mut Vec<Sample>) {
         // Chunks are time-ordered: skip those ending before the window.
@@ -283,4 +464,25 @@ impl SeriesChunks {
             c.decode_into(mint, maxt, out);
         }
     }
+}
+
+/// Why a list of chunks is not a valid series.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SeriesChunksError {
+    /// A chunk without samples.
+    #[error("chunk {chunk} holds no samples")]
+    EmptyChunk {
+        /// Its position (0-based).
+        chunk: usize,
+    },
+    /// A chunk starts at or before the end of the previous one.
+    #[error("chunk {chunk} starts at {min_t} ms, not after the previous chunk's end at {prev_max} ms")]
+    Overlap {
+        /// Its position (0-based).
+        chunk: usize,
+        /// Its first timestamp.
+        min_t: i64,
+        /// The previous chunk's last timestamp.
+        prev_max: i64,
+    },
 }

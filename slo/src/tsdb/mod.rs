@@ -7,12 +7,17 @@
 //!
 //! Staleness markers are stored like any other sample, as the NaN with bit pattern
 //! [`STALE_NAN_BITS`]; the query engine treats them as "series ended here".
+//!
+//! Durability is optional and lives in [`persist`]: a store with an [`AppendLog`] attached
+//! reports every accepted sample and every new series to it (the write-ahead log), and a store
+//! without one pays a single `None` check per append.
 
 pub mod chunk;
 pub mod histogram;
 pub mod index;
 pub mod labels;
 pub mod matcher;
+pub mod persist;
 #[cfg(test)]
 mod tests;
 
@@ -70,6 +75,56 @@ pub struct SeriesPoints {
 /// Index of a series inside a [`Storage`].
 pub type SeriesRef = u32;
 
+/// Receives every change a [`Storage`] accepts, in order, so it can be made durable (the
+/// write-ahead log of [`persist`]). Calls happen under the store's write lock, once the
+/// change is accepted; a refused or ignored (exact duplicate) sample is not reported.
+pub trait AppendLog: std::fmt::Debug + Send + Sync {
+    /// A series was created with reference `r` (references are dense: `r` is the count of
+    /// series before it).
+    fn series(&mut self, r: SeriesRef, labels: &Labels);
+    /// A float sample was stored for series `r`.
+    fn sample(&mut self, r: SeriesRef, t: i64, v: f64);
+    /// A native-histogram sample was stored for series `r`, as stored (counter-reset hint set).
+    fn histogram(&mut self, r: SeriesRef, t: i64, h: &FloatHistogram);
+    /// Series were removed and the rest renumbered: `kept[old]` says whether the series with
+    /// reference `old` survived; survivors keep their order, so the new references are dense.
+    fn compact(&mut self, kept: &[bool]);
+    /// An ingest batch (a scrape, a remote-write request, an import) ended: hand what is
+    /// buffered to the OS.
+    fn flush(&mut self);
+}
+
+/// What [`Storage::drop_before`] removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetentionStats {
+    /// Float and histogram samples removed.
+    pub samples: usize,
+    /// Series removed because nothing of them was left.
+    pub series: usize,
+}
+
+/// Why [`Storage::restore_series`] refused a series.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The store already has a series with these labels.
+    #[error("series {series} appears twice")]
+    DuplicateSeries {
+        /// The series, in Prometheus text form.
+        series: String,
+    },
+    /// Histogram samples are not in strictly increasing time order.
+    #[error("histogram samples of series {series} are not in time order at {t} ms")]
+    HistogramOrder {
+        /// The series, in Prometheus text form.
+        series: String,
+        /// The first out-of-order timestamp.
+        t: i64,
+    },
+    /// No labels, or more series than references can number.
+    #[error(transparent)]
+    Append(#[from] AppendError),
+}
+
 /// Why an append was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum AppendError {
@@ -122,6 +177,16 @@ impl MemSeries {
         self.data.num_samples() + self.histograms.len()
     }
 
+    /// The float samples as compressed chunks.
+    pub fn chunks(&self) -> &chunk::SeriesChunks {
+        &self.data
+    }
+
+    /// The native-histogram samples, in time order.
+    pub fn histograms(&self) -> &[HSample] {
+        &self.histograms
+    }
+
     /// Newest timestamp over float and histogram samples.
     fn last_t(&self) -> Option<i64> {
         match (self.data.last().map(|s| s.t), self.histograms.last().map(|h| h.t)) {
@@ -166,6 +231,8 @@ pub struct Storage {
     series: Vec<MemSeries>,
     by_labels: HashMap<Labels, SeriesRef>,
     index: index::Index,
+    /// Where accepted changes are reported when the store is durable.
+    log: Option<Box<dyn AppendLog>>,
 }
 
 impl Storage {
@@ -211,6 +278,9 @@ impl Storage {
             }
         }
         s.data.push(Sample { t, v });
+        if let Some(log) = &mut self.log {
+            log.sample(r, t, v);
+        }
         Ok(r)
     }
 
@@ -249,7 +319,11 @@ impl Storage {
                 CounterResetHint::NotCounterReset
             };
         }
-        s.histograms.push(HSample { t, h: Arc::new(h) });
+        let h = Arc::new(h);
+        if let Some(log) = &mut self.log {
+            log.histogram(r, t, &h);
+        }
+        s.histograms.push(HSample { t, h });
         Ok(r)
     }
 
@@ -269,15 +343,118 @@ impl Storage {
                 });
                 self.by_labels.insert(labels.clone(), r);
                 self.index.add(r, labels);
+                if let Some(log) = &mut self.log {
+                    log.series(r, labels);
+                }
                 r
             }
         };
         Ok(r)
     }
 
-    /// Removes every series.
+    /// Removes every series (an attached [`AppendLog`] stays attached and is told).
     pub fn clear(&mut self) {
+        let log = self.log.take();
+        let kept = vec![false; self.series.len()];
         *self = Storage::default();
+        self.log = log;
+        if let Some(log) = &mut self.log {
+            log.compact(&kept);
+        }
+    }
+
+    /// Attaches `log`, which from now on hears of every accepted change; returns the one it
+    /// replaces. The log is expected to know the series already stored (see [`AppendLog`]).
+    pub fn set_append_log(&mut self, log: Option<Box<dyn AppendLog>>) -> Option<Box<dyn AppendLog>> {
+        std::mem::replace(&mut self.log, log)
+    }
+
+    /// Marks the end of an ingest batch: an attached [`AppendLog`] hands its buffer to the OS,
+    /// so the batch survives a crash of the process. Without a log this does nothing.
+    pub fn end_batch(&mut self) {
+        if let Some(log) = &mut self.log {
+            log.flush();
+        }
+    }
+
+    /// Every series in reference order: `all_series()[r]` has reference `r`.
+    pub fn all_series(&self) -> &[MemSeries] {
+        &self.series
+    }
+
+    /// Adds a whole series at once, as a snapshot stored it, without the per-sample checks of
+    /// [`append`](Storage::append) (the chunks were validated when they were rebuilt). Not
+    /// reported to an attached [`AppendLog`]: restoring happens before one is attached.
+    pub fn restore_series(
+        &mut self,
+        labels: Labels,
+        data: chunk::SeriesChunks,
+        histograms: Vec<HSample>,
+    ) -> Result<SeriesRef, RestoreError> {
+        if labels.is_empty() {
+            return Err(AppendError::EmptyLabels.into());
+        }
+        if self.by_labels.contains_key(&labels) {
+            return Err(RestoreError::DuplicateSeries {
+                series: labels.to_string(),
+            });
+        }
+        if let Some(w) = histograms.windows(2).find(|w| w[1].t <= w[0].t) {
+            return Err(RestoreError::HistogramOrder {
+                series: labels.to_string(),
+                t: w[1].t,
+            });
+        }
+        let r = SeriesRef::try_from(self.series.len()).map_err(|_| AppendError::EmptyLabels)?;
+        self.by_labels.insert(labels.clone(), r);
+        self.index.add(r, &labels);
+        self.series.push(MemSeries {
+            labels,
+            data,
+            histograms,
+        });
+        Ok(r)
+    }
+
+    /// The newest timestamp over all samples, float or histogram.
+    pub fn max_time(&self) -> Option<i64> {
+        self.series.iter().filter_map(MemSeries::last_t).max()
+    }
+
+    /// Removes data older than `cutoff` (ms): float chunks whose samples are all older, and
+    /// older histogram samples. Series left without samples are removed and the others
+    /// renumbered (an attached [`AppendLog`] is told through [`AppendLog::compact`]).
+    pub fn drop_before(&mut self, cutoff: i64) -> RetentionStats {
+        let mut stats = RetentionStats::default();
+        let mut kept = Vec::with_capacity(self.series.len());
+        for s in &mut self.series {
+            stats.samples += s.data.drop_before(cutoff);
+            let n = s.histograms.partition_point(|h| h.t < cutoff);
+            stats.samples += n;
+            s.histograms.drain(..n);
+            kept.push(s.num_samples() > 0);
+        }
+        stats.series = kept.iter().filter(|k| !**k).count();
+        if stats.series == 0 {
+            return stats;
+        }
+        // References are positions, so removing series means rebuilding the index around the
+        // survivors (rare: at most once per retention check).
+        let old = std::mem::take(&mut self.series);
+        self.by_labels.clear();
+        self.index = index::Index::default();
+        for (s, keep) in old.into_iter().zip(&kept) {
+            if *keep {
+                let r = self.series.len() as SeriesRef;
+                self.by_labels.insert(s.labels.clone(), r);
+                self.index.add(r, &s.labels);
+                self.series.push(s);
+            }
+        }
+        if let Some(log) = &mut self.log {
+            log.compact(&kept);
+        }
+        stats
     }
 
     /// Number of series.
