@@ -1,0 +1,550 @@
+//! Prometheus recording and alerting rules for SLOs, in the shape Sloth generates
+//! (<https://sloth.dev/introduction/>, the `_gen` examples of the Sloth repository).
+//!
+//! Per SLO, three rule groups:
+//!
+//! * `sloth-slo-sli-recordings-<id>`: `slo:sli_error:ratio_rate<window>` for every window of the
+//!   alert table and for the period, labelled `sloth_id`, `sloth_service`, `sloth_slo`,
+//!   `sloth_window` plus the SLO's labels.
+//! * `sloth-slo-meta-recordings-<id>`: `slo:objective:ratio`, `slo:error_budget:ratio`,
+//!   `slo:time_period:days`, `slo:current_burn_rate:ratio` (the 5m, i.e. shortest page window,
+//!   burn), `slo:period_burn_rate:ratio`, `slo:period_error_budget_remaining:ratio`,
+//!   `sloth_slo_info`.
+//! * `sloth-slo-alerts-<id>`: the page and the ticket alert, each the `or` of two multiwindow
+//!   conditions, `max(short > (factor * budget)) without (sloth_window) and max(long > …) …`.
+//!
+//! Deliberate divergences from Sloth, so that `burnwatch slo status` computes *exactly* the values
+//! these rules record (it evaluates the same expressions with the same numbers):
+//!
+//! * The period window (`slo:sli_error:ratio_rate30d`) is the SLI query with the period as its
+//!   range, which is what Sloth generates with its `sli_rules` optimisation disabled. Sloth's
+//!   default averages the 5m recording with `sum_over_time / count_over_time`, a value that
+//!   depends on the rule history Prometheus happened to record and that no one can recompute from
+//!   the raw series.
+//! * The budget is written as a number (`vector(0.001)`, `(14.4 * 0.001)`), the spec's
+//!   [`SloSpec::error_budget_ratio`], not as `1-0.999` (which is 0.0010000000000000009 in binary
+//!   floating point): thresholds, burn rates and `slo status` all divide by the same number.
+//! * `sloth_version` is `burnwatch-<version>`; the `sloth_*` identity labels always win over an
+//!   SLO label of the same name, so a spec cannot detach a series from its SLO.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::SloSpec;
+use super::math::prometheus_duration;
+use super::windows::{AlertWindow, Severity};
+use crate::tsdb::labels::escape_label_value;
+
+/// The label holding the SLO id (`<service>-<name>`).
+pub const ID_LABEL: &str = "sloth_id";
+/// The label holding the service.
+pub const SERVICE_LABEL: &str = "sloth_service";
+/// The label holding the SLO name.
+pub const SLO_LABEL: &str = "sloth_slo";
+/// The label holding an SLI recording's window (`5m`).
+pub const WINDOW_LABEL: &str = "sloth_window";
+/// The label holding an alert's severity (`page`, `ticket`).
+pub const SEVERITY_LABEL: &str = "sloth_severity";
+
+/// Settings that do not come from the spec.
+#[derive(Clone, Debug)]
+pub struct GenerateOptions {
+    /// The `sloth_version` label of `sloth_slo_info` (`burnwatch-0.1.0`).
+    pub version: String,
+    /// The `sloth_mode` label of `sloth_slo_info` (Sloth writes `cli-gen-prom`).
+    pub mode: String,
+    /// The `sloth_spec` label of `sloth_slo_info` (`prometheus/v1`, `openslo/v1`).
+    pub spec: String,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions {
+            version: format!("burnwatch-{}", env!("CARGO_PKG_VERSION")),
+            mode: "cli-gen-prom".to_string(),
+            spec: "prometheus/v1".to_string(),
+        }
+    }
+}
+
+/// A Prometheus rule file (`groups:`), serialised with serde.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct RuleFile {
+    /// The groups, three per SLO (two when its alerts are disabled).
+    pub groups: Vec<RuleGroup>,
+}
+
+/// One rule group.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct RuleGroup {
+    /// `sloth-slo-sli-recordings-<id>` and so on.
+    pub name: String,
+    /// The rules, evaluated in order.
+    pub rules: Vec<Rule>,
+}
+
+/// One recording or alerting rule.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Rule {
+    /// The recorded series name, for a recording rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
+    /// The alert name, for an alerting rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert: Option<String>,
+    /// The PromQL expression.
+    pub expr: String,
+    /// Labels added to the result.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Alert annotations.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Why rules could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    /// The YAML serialiser failed.
+    #[error("cannot write the rules as YAML: {0}")]
+    Yaml(String),
+    /// The JSON serialiser failed.
+    #[error("cannot write the rules as JSON: {0}")]
+    Json(String),
+}
+
+/// The name of the SLI error-ratio recording for `window`: `slo:sli_error:ratio_rate5m`.
+pub fn sli_metric(window: Duration) -> String {
+    format!("slo:sli_error:ratio_rate{}", prometheus_duration(window))
+}
+
+/// The objective as written in `slo:objective:ratio`: the percentage over 100, rounded to 12
+/// decimals as [`super::math::error_budget`] rounds the budget (so 99.9 gives `0.999`, not
+/// `0.9990000000000001`).
+pub fn objective_ratio(slo: &SloSpec) -> f64 {
+    (slo.objective_ratio() * 1e12).round() / 1e12
+}
+
+/// The period in days, the value of `slo:time_period:days`.
+pub fn period_days(slo: &SloSpec) -> f64 {
+    slo.period.length().as_secs_f64() / 86_400.0
+}
+
+/// The windows recorded for an SLO: every window of the alert table, shortest first, then the
+/// period (once, even if the table already has a window of that length).
+pub fn recorded_windows(slo: &SloSpec) -> Vec<Duration> {
+    let mut all = slo.windows.all_windows();
+    let period = slo.period.length();
+    all.retain(|w| *w != period);
+    all.push(period);
+    all
+}
+
+/// The window of `slo:current_burn_rate:ratio`: the short window of the first page row (5m), as
+/// Sloth uses its "page quick" short window.
+pub fn current_burn_window(slo: &SloSpec) -> Duration {
+    slo.windows
+        .of(Severity::Page)
+        .next()
+        .or(slo.windows.windows.first())
+        .map_or(Duration::from_secs(300), |w| w.short)
+}
+
+/// The error-ratio expression recorded for `window`, exactly as it appears in the rule.
+pub fn sli_expr(slo: &SloSpec, window: Duration) -> String {
+    slo.sli.error_ratio_expr(&prometheus_duration(window))
+}
+
+/// The `sloth_id`, `sloth_service`, `sloth_slo` labels.
+pub fn id_labels(slo: &SloSpec) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (ID_LABEL.to_string(), slo.id()),
+        (SERVICE_LABEL.to_string(), slo.service.clone()),
+        (SLO_LABEL.to_string(), slo.name.clone()),
+    ])
+}
+
+/// The labels of every meta recording: the SLO's labels, then the identity labels over them.
+pub fn meta_labels(slo: &SloSpec) -> BTreeMap<String, String> {
+    let mut labels = slo.labels.clone();
+    labels.extend(id_labels(slo));
+    labels
+}
+
+/// The labels the SLI recording rule for `window` sets.
+pub fn sli_rule_labels(slo: &SloSpec, window: Duration) -> BTreeMap<String, String> {
+    let mut labels = meta_labels(slo);
+    labels.insert(WINDOW_LABEL.to_string(), prometheus_duration(window));
+    labels
+}
+
+/// `{sloth_id="…", sloth_service="…", sloth_slo="…"}`, the selector of one SLO's recordings.
+pub fn id_filter(slo: &SloSpec) -> String {
+    let parts: Vec<String> = id_labels(slo)
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape_label_value(v)))
+        .collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
+/// Whether the rules contain the alert of `severity`: it is not disabled and the SLO names its
+/// alerts (Sloth requires `alerting.name` for enabled alerts).
+pub fn alert_enabled(slo: &SloSpec, severity: Severity) -> bool {
+    let spec = match severity {
+        Severity::Page => &slo.alerting.page,
+        Severity::Ticket => &slo.alerting.ticket,
+    };
+    !spec.disable && !slo.alerting.name.trim().is_empty() && slo.windows.of(severity).next().is_some()
+}
+
+/// The error-ratio threshold of one alert row: burn-rate factor × budget. The rule writes the two
+/// factors (`(14.4 * 0.001)`) and PromQL multiplies them in `f64`; this is the same product.
+pub fn row_threshold(slo: &SloSpec, row: &AlertWindow) -> f64 {
+    row.burn_rate_threshold(slo.period.length()) * slo.error_budget_ratio()
+}
+
+/// The labels an alerting rule adds: `alerting.labels`, the severity's labels over them, then
+/// `sloth_severity`.
+pub fn alert_rule_labels(slo: &SloSpec, severity: Severity) -> BTreeMap<String, String> {
+    let spec = match severity {
+        Severity::Page => &slo.alerting.page,
+        Severity::Ticket => &slo.alerting.ticket,
+    };
+    let mut labels = slo.alerting.labels.clone();
+    labels.extend(spec.labels.clone());
+    labels.insert(SEVERITY_LABEL.to_string(), severity.to_string());
+    labels
+}
+
+/// The annotations of an alerting rule: Sloth's default `title` and `summary`, then
+/// `alerting.annotations`, then the severity's annotations.
+pub fn alert_rule_annotations(slo: &SloSpec, severity: Severity) -> BTreeMap<String, String> {
+    let spec = match severity {
+        Severity::Page => &slo.alerting.page,
+        Severity::Ticket => &slo.alerting.ticket,
+    };
+    let mut out = BTreeMap::from([
+        (
+            "title".to_string(),
+            format!(
+                "({severity}) {{{{$labels.{SERVICE_LABEL}}}}} {{{{$labels.{SLO_LABEL}}}}} SLO error budget burn rate \
+                 is too fast."
+            ),
+        ),
+        (
+            "summary".to_string(),
+            format!(
+                "{{{{$labels.{SERVICE_LABEL}}}}} {{{{$labels.{SLO_LABEL}}}}} SLO error budget burn rate is over \
+                 expected."
+            ),
+        ),
+    ]);
+    out.extend(slo.alerting.annotations.clone());
+    out.extend(spec.annotations.clone());
+    out
+}
+
+/// A number as PromQL source: the shortest text that parses back to the same `f64` (Rust's
+/// `Display`, never an exponent), so Prometheus and burnwatch hold bit-identical values.
+pub fn promql_number(v: f64) -> String {
+    format!("{v}")
+}
+
+/// The alert expression of one severity (Sloth's multiwindow, multi-burn-rate template): each row
+/// is `max(short > (factor * budget)) without (sloth_window) and max(long > …) without (…)`, and
+/// the rows are joined with `or`.
+pub fn alert_expr(slo: &SloSpec, severity: Severity) -> String {
+    let filter = id_filter(slo);
+    let budget = promql_number(slo.error_budget_ratio());
+    let rows: Vec<String> = slo
+        .windows
+        .of(severity)
+        .map(|row| {
+            let factor = promql_number(row.burn_rate_threshold(slo.period.length()));
+            let cond = |w: Duration| {
+                format!(
+                    "    max({}{filter} > ({factor} * {budget})) without ({WINDOW_LABEL})",
+                    sli_metric(w)
+                )
+            };
+            format!("(\n{}\n    and\n{}\n)", cond(row.short), cond(row.long))
+        })
+        .collect();
+    format!("{}\n", rows.join("\nor\n"))
+}
+
+/// The three rule groups of one SLO (two when both alerts are disabled).
+pub fn slo_groups(slo: &SloSpec, opts: &GenerateOptions) -> Vec<RuleGroup> {
+    let id = slo.id();
+    let record = |name: &str, expr: String, labels: BTreeMap<String, String>| Rule {
+        record: Some(name.to_string()),
+        alert: None,
+        expr,
+        labels,
+        annotations: BTreeMap::new(),
+    };
+
+    let sli_rules = recorded_windows(slo)
+        .into_iter()
+        .map(|w| {
+            record(
+                &sli_metric(w),
+                format!("{}\n", sli_expr(slo, w)),
+                sli_rule_labels(slo, w),
+            )
+        })
+        .collect();
+
+    let filter = id_filter(slo);
+    let labels = meta_labels(slo);
+    let burn = |window: Duration| {
+        format!(
+            "{}{filter}\n/ on({ID_LABEL}, {SLO_LABEL}, {SERVICE_LABEL}) group_left\nslo:error_budget:ratio{filter}\n",
+            sli_metric(window)
+        )
+    };
+    let mut info = labels.clone();
+    info.extend([
+        ("sloth_version".to_string(), opts.version.clone()),
+        ("sloth_mode".to_string(), opts.mode.clone()),
+        ("sloth_spec".to_string(), opts.spec.clone()),
+        (
+            "sloth_objective".to_string(),
+            promql_number(slo.objective_percent),
+        ),
+    ]);
+    let meta_rules = vec![
+        record(
+            "slo:objective:ratio",
+            format!("vector({})", promql_number(objective_ratio(slo))),
+            labels.clone(),
+        ),
+        record(
+            "slo:error_budget:ratio",
+            format!("vector({})", promql_number(slo.error_budget_ratio())),
+            labels.clone(),
+        ),
+        record(
+            "slo:time_period:days",
+            format!("vector({})", promql_number(period_days(slo))),
+            labels.clone(),
+        ),
+        record(
+            "slo:current_burn_rate:ratio",
+            burn(current_burn_window(slo)),
+            labels.clone(),
+        ),
+        record(
+            "slo:period_burn_rate:ratio",
+            burn(slo.period.length()),
+            labels.clone(),
+        ),
+        record(
+            "slo:period_error_budget_remaining:ratio",
+            format!("1 - slo:period_burn_rate:ratio{filter}"),
+            labels.clone(),
+        ),
+        record("sloth_slo_info", "vector(1)".to_string(), info),
+    ];
+
+    let mut groups = vec![
+        RuleGroup {
+            name: format!("sloth-slo-sli-recordings-{id}"),
+            rules: sli_rules,
+        },
+        RuleGroup {
+            name: format!("sloth-slo-meta-recordings-{id}"),
+            rules: meta_rules,
+        },
+    ];
+    let alerts: Vec<Rule> = [Severity::Page, Severity::Ticket]
+        .into_iter()
+        .filter(|s| alert_enabled(slo, *s))
+        .map(|s| Rule {
+            record: None,
+            alert: Some(slo.alerting.name.clone()),
+            expr: alert_expr(slo, s),
+            labels: alert_rule_labels(slo, s),
+            annotations: alert_rule_annotations(slo, s),
+        })
+        .collect();
+    if !alerts.is_empty() {
+        groups.push(RuleGroup {
+            name: format!("sloth-slo-alerts-{id}"),
+            rules: alerts,
+        });
+    }
+    groups
+}
+
+/// The rule file for `slos`.
+pub fn rule_file(slos: &[SloSpec], opts: &GenerateOptions) -> RuleFile {
+    RuleFile {
+        groups: slos.iter().flat_map(|s| slo_groups(s, opts)).collect(),
+    }
+}
+
+/// The rule file as YAML, with a header naming the generator.
+pub fn to_yaml(slos: &[SloSpec], opts: &GenerateOptions) -> Result<String, RulesError> {
+    let body =
+        serde_norway::to_string(&rule_file(slos, opts)).map_err(|e| RulesError::Yaml(e.to_string()))?;
+    Ok(format!(
+        "# Code generated by burnwatch ({}) from Sloth-style SLO specs.\n# DO NOT EDIT.\n\n{body}",
+        opts.version
+    ))
+}
+
+/// The rule file as pretty-printed JSON (Prometheus reads JSON rule files too).
+pub fn to_json(slos: &[SloSpec], opts: &GenerateOptions) -> Result<String, RulesError> {
+    serde_json::to_string_pretty(&rule_file(slos, opts)).map_err(|e| RulesError::Json(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slo::spec::parse_str;
+
+    const SPEC: &str = r##"
+version: "prometheus/v1"
+service: "myservice"
+labels: {owner: "myteam", tier: "2"}
+slos:
+  - name: "requests-availability"
+    objective: 99.9
+    sli:
+      events:
+        error_query: sum(rate(http_requests_total{job="myservice",code=~"(5..|429)"}[{{.window}}]))
+        total_query: sum(rate(http_requests_total{job="myservice"}[{{.window}}]))
+    alerting:
+      name: MyServiceHighErrorRate
+      labels: {category: "availability"}
+      annotations: {summary: "High error rate"}
+      page_alert: {labels: {severity: pageteam}}
+      ticket_alert: {labels: {severity: "slack", slack_channel: "#alerts"}}
+  - name: "quiet"
+    objective: 99
+    sli:
+      raw:
+        error_ratio_query: 1 - avg_over_time(up[{{.window}}])
+"##;
+
+    fn groups() -> Vec<RuleGroup> {
+        let slos = parse_str(SPEC, "t.yaml").unwrap();
+        rule_file(&slos, &GenerateOptions::default()).groups
+    }
+
+    #[test]
+    fn groups_are_named_as_sloth_names_them() {
+        let names: Vec<String> = groups().into_iter().map(|g| g.name).collect();
+        assert_eq!(
+            names,
+            [
+                "sloth-slo-sli-recordings-myservice-requests-availability",
+                "sloth-slo-meta-recordings-myservice-requests-availability",
+                "sloth-slo-alerts-myservice-requests-availability",
+                "sloth-slo-sli-recordings-myservice-quiet",
+                "sloth-slo-meta-recordings-myservice-quiet",
+            ]
+        );
+    }
+
+    #[test]
+    fn sli_recordings_cover_every_window_and_the_period_from_the_raw_query() {
+        let g = &groups()[0];
+        let records: Vec<&str> = g.rules.iter().filter_map(|r| r.record.as_deref()).collect();
+        assert_eq!(
+            records,
+            [
+                "slo:sli_error:ratio_rate5m",
+                "slo:sli_error:ratio_rate30m",
+                "slo:sli_error:ratio_rate1h",
+                "slo:sli_error:ratio_rate2h",
+                "slo:sli_error:ratio_rate6h",
+                "slo:sli_error:ratio_rate1d",
+                "slo:sli_error:ratio_rate3d",
+                "slo:sli_error:ratio_rate30d",
+            ]
+        );
+        let period = g.rules.last().unwrap();
+        // The divergence from Sloth's default: the period is the SLI query itself, not an average
+        // of the 5m recording.
+        assert!(
+            period.expr.contains(r#"code=~"(5..|429)"}[30d]))"#),
+            "{}",
+            period.expr
+        );
+        assert!(!period.expr.contains("sum_over_time"));
+        assert_eq!(period.labels["sloth_window"], "30d");
+        assert_eq!(period.labels["sloth_id"], "myservice-requests-availability");
+        assert_eq!(period.labels["owner"], "myteam");
+    }
+
+    #[test]
+    fn meta_rules_use_the_budget_as_a_number() {
+        let g = &groups()[1];
+        let expr = |name: &str| {
+            g.rules
+                .iter()
+                .find(|r| r.record.as_deref() == Some(name))
+                .unwrap()
+                .expr
+                .clone()
+        };
+        assert_eq!(expr("slo:objective:ratio"), "vector(0.999)");
+        assert_eq!(expr("slo:error_budget:ratio"), "vector(0.001)");
+        assert_eq!(expr("slo:time_period:days"), "vector(30)");
+        assert_eq!(
+            expr("slo:current_burn_rate:ratio"),
+            "slo:sli_error:ratio_rate5m{sloth_id=\"myservice-requests-availability\", sloth_service=\"myservice\", \
+             sloth_slo=\"requests-availability\"}\n/ on(sloth_id, sloth_slo, sloth_service) group_left\n\
+             slo:error_budget:ratio{sloth_id=\"myservice-requests-availability\", sloth_service=\"myservice\", \
+             sloth_slo=\"requests-availability\"}\n"
+        );
+        assert!(expr("slo:period_burn_rate:ratio").starts_with("slo:sli_error:ratio_rate30d{"));
+        assert!(
+            expr("slo:period_error_budget_remaining:ratio").starts_with("1 - slo:period_burn_rate:ratio{")
+        );
+        let info = g
+            .rules
+            .iter()
+            .find(|r| r.record.as_deref() == Some("sloth_slo_info"))
+            .unwrap();
+        assert_eq!(info.labels["sloth_objective"], "99.9");
+    }
+
+    #[test]
+    fn alerts_follow_the_multiwindow_template() {
+        let g = &groups()[2];
+        let page = &g.rules[0];
+        assert_eq!(page.alert.as_deref(), Some("MyServiceHighErrorRate"));
+        let f = r#"{sloth_id="myservice-requests-availability", sloth_service="myservice", sloth_slo="requests-availability"}"#;
+        let want = format!(
+            "(\n    max(slo:sli_error:ratio_rate5m{f} > (14.4 * 0.001)) without (sloth_window)\n    and\n    \
+             max(slo:sli_error:ratio_rate1h{f} > (14.4 * 0.001)) without (sloth_window)\n)\nor\n(\n    \
+             max(slo:sli_error:ratio_rate30m{f} > (6 * 0.001)) without (sloth_window)\n    and\n    \
+             max(slo:sli_error:ratio_rate6h{f} > (6 * 0.001)) without (sloth_window)\n)\n"
+        );
+        assert_eq!(page.expr, want);
+        assert_eq!(page.labels["sloth_severity"], "page");
+        assert_eq!(page.labels["severity"], "pageteam");
+        assert_eq!(page.labels["category"], "availability");
+        assert_eq!(page.annotations["summary"], "High error rate");
+        assert_eq!(
+            page.annotations["title"],
+            "(page) {{$labels.sloth_service}} {{$labels.sloth_slo}} SLO error budget burn rate is too fast."
+        );
+        let ticket = &g.rules[1];
+        assert!(ticket.expr.contains("ratio_rate2h") && ticket.expr.contains("(1 * 0.001)"));
+        assert_eq!(ticket.labels["slack_channel"], "#alerts");
+    }
+
+    #[test]
+    fn yaml_has_a_header_and_block_expressions() {
+        let slos = parse_str(SPEC, "t.yaml").unwrap();
+        let yaml = to_yaml(&slos, &GenerateOptions::default()).unwrap();
+        assert!(yaml.starts_with("# Code generated by burnwatch"), "{yaml}");
+        let back: serde_norway::Value = serde_norway::from_str(&yaml).unwrap();
+        let expr = back["groups"][2]["rules"][0]["expr"].as_str().unwrap();
+        assert_eq!(expr, groups()[2].rules[0].expr);
+    }
+}

@@ -1,0 +1,386 @@
+//! `burnwatch slo generate` (Prometheus rules in Sloth's shape) and `burnwatch slo status` (the
+//! values those rules record, computed now from the raw series, with the alerts that fire).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use burnwatch_slo::api::params;
+use burnwatch_slo::promql::Engine;
+use burnwatch_slo::slo::SloSpec;
+use burnwatch_slo::slo::rules::{self, GenerateOptions};
+use burnwatch_slo::slo::status::{
+    self, DataState, EngineSource, HttpSource, SliSource, SloStatus, format_burn, format_percent,
+};
+use burnwatch_slo::tsdb::Storage;
+use clap::Args;
+
+use crate::cli_slo;
+
+/// `burnwatch slo generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Sloth (`version: prometheus/v1`) or OpenSLO (`apiVersion: openslo/v1`) spec files.
+    #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
+    spec: Vec<PathBuf>,
+    /// AlertWindows files (repeatable, one per period); each applies to the SLOs with its period.
+    #[arg(long, value_name = "FILE")]
+    windows: Vec<PathBuf>,
+    /// The period of SLOs whose file sets none (Sloth's --default-slo-period).
+    #[arg(long, default_value = "30d")]
+    period: String,
+    /// Write the rules to FILE instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Write the rule file as JSON (Prometheus reads JSON rule files too) instead of YAML.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `burnwatch slo status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Sloth (`version: prometheus/v1`) or OpenSLO (`apiVersion: openslo/v1`) spec files.
+    #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
+    spec: Vec<PathBuf>,
+    /// AlertWindows files (repeatable, one per period); each applies to the SLOs with its period.
+    #[arg(long, value_name = "FILE")]
+    windows: Vec<PathBuf>,
+    /// The period of SLOs whose file sets none (Sloth's --default-slo-period).
+    #[arg(long, default_value = "30d")]
+    period: String,
+    /// An OpenMetrics / Prometheus text file with timestamps to evaluate over (repeatable).
+    #[arg(long = "load", value_name = "FILE", conflicts_with = "prometheus_url")]
+    load: Vec<PathBuf>,
+    /// Ask this Prometheus-compatible server instead (such as http://localhost:9090).
+    #[arg(long, value_name = "URL")]
+    prometheus_url: Option<String>,
+    /// Evaluation time: RFC 3339 or Unix seconds (default: the newest loaded sample, or now).
+    #[arg(long, value_name = "T")]
+    at: Option<String>,
+    /// Print JSON (one object per SLO, `null` where there is no number) instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The SLOs of the spec files, with the same `--windows` / `--period` handling as the other `slo`
+/// commands.
+fn load(spec: &[PathBuf], windows: &[PathBuf], period: &str) -> anyhow::Result<Vec<SloSpec>> {
+    let period = cli_slo::duration_flag("--period", period)?;
+    cli_slo::load_specs(spec, windows, period)
+}
+
+/// Runs `slo generate`.
+pub fn run_generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
+    let slos = load(&args.spec, &args.windows, &args.period)?;
+    let opts = GenerateOptions::default();
+    let text = if args.json {
+        let mut s = rules::to_json(&slos, &opts)?;
+        s.push('\n');
+        s
+    } else {
+        rules::to_yaml(&slos, &opts)?
+    };
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!(
+                "wrote {} rule groups for {} SLOs to {}",
+                rules::rule_file(&slos, &opts).groups.len(),
+                slos.len(),
+                path.display()
+            );
+        }
+        None => emit(&text)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `slo status`.
+pub fn run_status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let slos = load(&args.spec, &args.windows, &args.period)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let at_flag = match &args.at {
+        Some(t) => Some(
+            params::parse_time(t).map_err(|e| anyhow::anyhow!("--at: {e} (use RFC 3339 or Unix seconds)"))?,
+        ),
+        None => None,
+    };
+    let statuses = match (args.load.is_empty(), &args.prometheus_url) {
+        (true, None) => {
+            bail!("give --load FILE (data to evaluate) or --prometheus-url URL (a server to ask)")
+        }
+        (false, Some(_)) => bail!("give either --load FILE or --prometheus-url URL, not both"),
+        (true, Some(url)) => {
+            let source = HttpSource::new(url.clone(), Duration::from_secs(130));
+            let at = at_flag.unwrap_or_else(now_ms);
+            runtime.block_on(status::evaluate(&slos, &source as &dyn SliSource, at))
+        }
+        (false, None) => {
+            let mut store = Storage::new();
+            let mut newest: Option<i64> = None;
+            for path in &args.load {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read --load {}", path.display()))?;
+                let stats = burnwatch_slo::ingest::import_text(&mut store, &text)
+                    .with_context(|| format!("in --load {}", path.display()))?;
+                newest = newest.max(stats.max_t);
+            }
+            let at = at_flag.or(newest).unwrap_or_else(now_ms);
+            let source = EngineSource::new(Engine::default(), &store);
+            runtime.block_on(status::evaluate(&slos, &source as &dyn SliSource, at))
+        }
+    };
+    if args.json {
+        emit(&format!("{}\n", status::to_json(&statuses)))?;
+    } else {
+        emit(&render(&statuses))?;
+    }
+    let failed: Vec<&SloStatus> = statuses.iter().filter(|s| s.error.is_some()).collect();
+    for s in &failed {
+        if !args.json {
+            eprintln!("error: {}: {}", s.id, s.error.as_deref().unwrap_or(""));
+        }
+    }
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Writes to standard output; a reader that went away (`| head`) is not an error.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("cannot write to standard output")
+        }
+        _ => Ok(()),
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A millisecond timestamp as RFC 3339 UTC (Howard Hinnant's `civil_from_days`).
+fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let frac = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let base = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    );
+    if frac == 0 {
+        format!("{base}Z")
+    } else {
+        format!("{base}.{frac:03}Z")
+    }
+}
+
+/// Left-aligned columns, two spaces apart.
+fn table(rows: &[Vec<String>], indent: &str) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = indent.to_string();
+        for (c, cell) in r.iter().enumerate() {
+            if c + 1 == r.len() {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<w$}  ", w = widths[c]);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn no_number(state: DataState) -> &'static str {
+    match state {
+        DataState::Ok => "",
+        DataState::NoTraffic => "no traffic",
+        DataState::NoData => "no data",
+    }
+}
+
+/// The readable report: a header, budget lines, the window table and the alert table per SLO.
+fn render(statuses: &[SloStatus]) -> String {
+    let mut out = String::new();
+    for (i, s) in statuses.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let _ = writeln!(
+            out,
+            "{}  objective {}  period {}  at {}",
+            s.id,
+            format_percent(Some(s.objective)),
+            s.period,
+            rfc3339(s.at_ms)
+        );
+        if let Some(e) = &s.error {
+            let _ = writeln!(out, "  cannot evaluate: {e}");
+            continue;
+        }
+        let policy = match (s.policy, &s.policy_action) {
+            (Some(p), Some(a)) => format!("{p} ({a})"),
+            _ => "N/A (no traffic in the period)".to_string(),
+        };
+        let exhaustion = match (&s.exhaustion.human, s.exhaustion.burn_rate) {
+            (Some(h), Some(b)) => format!(
+                "{h} at the {} burn rate ({})",
+                s.exhaustion.burn_window,
+                format_burn(Some(b))
+            ),
+            (None, Some(b)) => format!(
+                "never at the {} burn rate ({})",
+                s.exhaustion.burn_window,
+                format_burn(Some(b))
+            ),
+            _ => format!("N/A (no {} burn rate)", s.exhaustion.burn_window),
+        };
+        out.push_str(&table(
+            &[
+                vec!["budget remaining".into(), format_percent(s.budget_remaining)],
+                vec!["policy".into(), policy],
+                vec!["period burn rate".into(), format_burn(s.period_burn_rate)],
+                vec!["current burn rate".into(), format_burn(s.current_burn_rate)],
+                vec!["time to exhaustion".into(), exhaustion],
+            ],
+            "  ",
+        ));
+        let mut rows = vec![vec![
+            "WINDOW".to_string(),
+            "ERROR RATIO".into(),
+            "BURN RATE".into(),
+            String::new(),
+        ]];
+        for w in &s.windows {
+            let note = match (w.period, w.state) {
+                (true, DataState::Ok) => "period".to_string(),
+                (true, st) => format!("period, {}", no_number(st)),
+                (false, st) => no_number(st).to_string(),
+            };
+            rows.push(vec![
+                w.window.clone(),
+                format_percent(w.error_ratio),
+                format_burn(w.burn_rate),
+                note,
+            ]);
+        }
+        out.push('\n');
+        out.push_str(&table(&rows, "  "));
+        let mut rows = vec![vec![
+            "ALERT".to_string(),
+            "SEVERITY".into(),
+            "LONG/SHORT".into(),
+            "THRESHOLD".into(),
+            "LONG".into(),
+            "SHORT".into(),
+            "STATE".into(),
+        ]];
+        for a in &s.alerts {
+            let name = if a.name.is_empty() {
+                "(unnamed)".to_string()
+            } else {
+                a.name.clone()
+            };
+            for (j, r) in a.rows.iter().enumerate() {
+                let state = if !a.enabled {
+                    "disabled".to_string()
+                } else if r.firing {
+                    "FIRING".to_string()
+                } else {
+                    "ok".to_string()
+                };
+                rows.push(vec![
+                    if j == 0 { name.clone() } else { String::new() },
+                    if j == 0 {
+                        a.severity.to_string()
+                    } else {
+                        String::new()
+                    },
+                    format!("{}/{}", r.long, r.short),
+                    format!(
+                        "{} ({})",
+                        format_burn(Some(r.burn_rate_threshold)),
+                        format_percent(Some(r.error_ratio_threshold))
+                    ),
+                    format_percent(r.long_error_ratio),
+                    format_percent(r.short_error_ratio),
+                    state,
+                ]);
+            }
+        }
+        out.push('\n');
+        out.push_str(&table(&rows, "  "));
+        let firing: Vec<String> = s
+            .alerts
+            .iter()
+            .filter(|a| a.firing)
+            .map(|a| format!("{} ({})", a.name, a.severity))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  firing: {}",
+            if firing.is_empty() {
+                "none".to_string()
+            } else {
+                firing.join(", ")
+            }
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_and_times_read_as_utc() {
+        let t = table(
+            &[
+                vec!["a".into(), "bb".into(), "c".into()],
+                vec!["ddd".into(), "e".into(), "f".into()],
+            ],
+            "  ",
+        );
+        assert_eq!(t, "  a    bb  c\n  ddd  e   f\n");
+        assert_eq!(rfc3339(14_400_000), "1970-01-01T04:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+    }
+}
