@@ -3,8 +3,11 @@
 //! library crates.
 
 mod cli_collector;
+mod cli_dora;
 mod cli_promql;
 mod cli_serve;
+mod cli_slo;
+mod cli_slo_eval;
 
 use std::process::ExitCode;
 
@@ -26,6 +29,10 @@ enum Command {
     Serve(cli_serve::ServeArgs),
     /// Practise PromQL: run a query, run test scripts, or (without a subcommand) an interactive shell.
     Promql(cli_promql::PromqlArgs),
+    /// DORA metrics from deployment and incident events: a report with tiers, or series to load.
+    Dora(cli_dora::DoraArgs),
+    /// SLO arithmetic and specs: budgets, burn rates, the alert window table, spec validation.
+    Slo(cli_slo::SloArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +41,8 @@ fn main() -> ExitCode {
         Command::Collector(args) => cli_collector::run(args),
         Command::Serve(args) => cli_serve::run(args),
         Command::Promql(args) => cli_promql::run(args),
+        Command::Dora(args) => cli_dora::run(args),
+        Command::Slo(args) => cli_slo::run(args),
     };
     match result {
         Ok(code) => code,

@@ -12,8 +12,10 @@
 //! ```
 
 pub mod api;
+pub mod dora;
 pub mod duration;
 pub mod ingest;
 pub mod promql;
 pub mod shared;
+pub mod slo;
 pub mod tsdb;

@@ -10,6 +10,8 @@
 //!   `end`, `limit`;
 //! - `/api/v1/write`: the remote-write 1.0 receiver (snappy protobuf), 204 on success, 400 with the
 //!   reason for a body it cannot take;
+//! - `/api/v1/dora/events` (POST): DORA deployment and incident events into `dora_*` series
+//!   (see [`dora`]);
 //! - `/api/v1/status/buildinfo`, `/-/healthy`, `/-/ready`.
 //!
 //! Responses are `{"status":"success","data":...}` or `{"status":"error","errorType":...,"error":...}`
@@ -20,6 +22,7 @@
 //! not stall the async workers that serve other requests and ingest.
 
 pub mod client;
+pub mod dora;
 pub mod json;
 pub mod params;
 pub mod position;
@@ -82,6 +85,9 @@ impl ApiState {
 
 /// The API's routes over `state`.
 pub fn router(state: ApiState) -> Router {
+    // DORA events (`POST /api/v1/dora/events`) have their own state: the writer that remembers
+    // what it has counted.
+    let dora_routes = dora::routes(state.store.clone());
     Router::new()
         .route("/api/v1/query", get(query).post(query))
         .route("/api/v1/query_range", get(query_range).post(query_range))
@@ -98,6 +104,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/-/healthy", get(healthy).head(healthy))
         .route("/-/ready", get(ready).head(ready))
         .with_state(state)
+        .merge(dora_routes)
 }
 
 /// Prometheus's error classes (`web/api/v1.errorType`).

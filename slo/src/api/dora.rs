@@ -1,0 +1,125 @@
+//! `POST /api/v1/dora/events`: DORA deployment and incident events into the store.
+//!
+//! The body is JSON lines (one event per line) or a JSON array of events, in the schema of
+//! [`crate::dora`]. Good events are counted into the `dora_*` series at their own times (see
+//! [`crate::dora::series`] for the series and the time-order rule); bad ones are skipped and
+//! listed. The reply is JSON:
+//!
+//! ```json
+//! {"accepted": 2, "rejected": 1, "samples": 40,
+//!  "errors": [{"line": 3, "error": "field `time`: \"yesterday\" is not an RFC 3339 timestamp ..."}]}
+//! ```
+//!
+//! (`"item"` instead of `"line"` for an array body). The status is 200 when at least one event
+//! was counted, 400 when nothing in the body was usable (no events, or every one refused) or
+//! the body is not UTF-8 / not a JSON array although it starts with `[`.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+use crate::dora::events::{EventError, Position, parse_body};
+use crate::dora::series::{SeriesWriter, append_events};
+use crate::shared::SharedStorage;
+
+/// Largest events body taken (bytes).
+pub const DORA_EVENTS_MAX_BODY: usize = 16 << 20;
+
+/// What the DORA handler shares: the store and the writer that remembers what was counted.
+#[derive(Clone, Debug)]
+pub struct DoraState {
+    store: SharedStorage,
+    writer: Arc<Mutex<SeriesWriter>>,
+}
+
+impl DoraState {
+    /// A state writing into `store`, having counted nothing yet.
+    pub fn new(store: SharedStorage) -> Self {
+        DoraState {
+            store,
+            writer: Arc::new(Mutex::new(SeriesWriter::new())),
+        }
+    }
+}
+
+/// The DORA routes over `store`.
+pub fn routes(store: SharedStorage) -> Router {
+    Router::new()
+        .route(
+            "/api/v1/dora/events",
+            post(events).layer(DefaultBodyLimit::max(DORA_EVENTS_MAX_BODY)),
+        )
+        .with_state(DoraState::new(store))
+}
+
+fn json_reply(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn error_json(e: &EventError) -> Value {
+    match e.position {
+        Position::Line(n) => json!({"line": n, "error": e.reason}),
+        Position::Item(n) => json!({"item": n, "error": e.reason}),
+    }
+}
+
+async fn events(State(state): State<DoraState>, body: Bytes) -> Response {
+    let (log, mut errors) = match parse_body(&body) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            return json_reply(
+                StatusCode::BAD_REQUEST,
+                &json!({"accepted": 0, "rejected": 0, "samples": 0, "errors": [], "error": e.to_string()}),
+            );
+        }
+    };
+    let res = tokio::task::spawn_blocking(move || {
+        // A panicked holder cannot have left the writer half-updated in a way that breaks the
+        // counters' monotony: its maps only grow. Keep serving.
+        let mut writer = state.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut store = state.store.write().unwrap_or_else(|p| p.into_inner());
+        append_events(&mut store, &mut writer, &log)
+    })
+    .await;
+    let outcome = match res {
+        Ok(o) => o,
+        Err(e) => {
+            return json_reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &json!({"error": format!("the DORA ingest task failed: {e}")}),
+            );
+        }
+    };
+    for e in &outcome.store_errors {
+        tracing::warn!(error = %e, "The store refused a DORA sample.");
+    }
+    errors.extend(outcome.batch.errors.iter().cloned());
+    errors.sort_by_key(|e| e.position);
+    let accepted = outcome.batch.accepted;
+    let status = if accepted == 0 {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let mut reply = json!({
+        "accepted": accepted,
+        "rejected": errors.len(),
+        "samples": outcome.stored,
+        "errors": errors.iter().map(error_json).collect::<Vec<_>>(),
+    });
+    if accepted == 0 && errors.is_empty() {
+        reply["error"] = json!("the body holds no events");
+    }
+    json_reply(status, &reply)
+}
