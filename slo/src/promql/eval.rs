@@ -65,6 +65,9 @@ pub(crate) struct Evaluator<'a> {
     /// Warnings and infos gathered so far.
     pub annotations: Annotations,
     cache: HashMap<usize, Rc<Vec<SeriesPoints>>>,
+    /// Per selector (by address), per cached series: where its last window started and ended,
+    /// so the next step's window is found by stepping forward instead of two binary searches.
+    cursors: HashMap<usize, Vec<Cursor>>,
     /// Memoised subquery inner results: subquery address → inner time → value.
     sub_memo: HashMap<usize, BTreeMap<i64, Rc<Value>>>,
     empty_labels: crate::tsdb::Labels,
@@ -100,6 +103,7 @@ impl<'a> Evaluator<'a> {
             samples_now: 0,
             annotations: Annotations::default(),
             cache: HashMap::new(),
+            cursors: HashMap::new(),
             sub_memo: HashMap::new(),
             empty_labels: crate::tsdb::Labels::empty(),
             ranges,
@@ -269,9 +273,18 @@ impl<'a> Evaluator<'a> {
         let te = self.effective_time(&vs.at, &vs.offset, t);
         let lo = te.saturating_sub(self.lookback);
         let mut out = Vec::new();
-        for s in series.iter() {
-            let idx = s.floats.partition_point(|p| p.t <= te);
-            let hidx = s.histograms.partition_point(|p| p.t <= te);
+        let cursors = cursors_for(
+            &mut self.cursors,
+            vs as *const VectorSelector as usize,
+            series.len(),
+        );
+        for (s, cur) in series.iter().zip(cursors.iter_mut()) {
+            let (_, idx) = cur.window(&s.floats, lo, te);
+            let hidx = if s.histograms.is_empty() {
+                0
+            } else {
+                s.histograms.partition_point(|p| p.t <= te)
+            };
             let f = idx.checked_sub(1).map(|i| s.floats[i]);
             let h = hidx.checked_sub(1).map(|i| &s.histograms[i]);
             // The newest sample of either kind wins; a staleness marker is a float sample.
@@ -309,20 +322,27 @@ impl<'a> Evaluator<'a> {
         let lo = te.saturating_sub(range);
         let mut out = Vec::new();
         let mut n = 0;
-        for s in series.iter() {
-            let a = s.floats.partition_point(|p| p.t <= lo);
-            let b = s.floats.partition_point(|p| p.t <= te);
-            let pts: Vec<Sample> = s
-                .floats
-                .get(a..b)
-                .unwrap_or_default()
-                .iter()
-                .filter(|p| !is_stale_nan(p.v))
-                .copied()
-                .collect();
-            let ha = s.histograms.partition_point(|p| p.t <= lo);
-            let hb = s.histograms.partition_point(|p| p.t <= te);
-            let hs: Vec<HSample> = s.histograms.get(ha..hb).unwrap_or_default().to_vec();
+        // `+ 1`: a matrix selector starts with its vector selector, so their addresses match.
+        let cursors = cursors_for(
+            &mut self.cursors,
+            ms as *const MatrixSelector as usize + 1,
+            series.len(),
+        );
+        for (s, cur) in series.iter().zip(cursors.iter_mut()) {
+            let (a, b) = cur.window(&s.floats, lo, te);
+            let window = s.floats.get(a..b).unwrap_or_default();
+            let pts: Vec<Sample> = if window.iter().any(|p| is_stale_nan(p.v)) {
+                window.iter().filter(|p| !is_stale_nan(p.v)).copied().collect()
+            } else {
+                window.to_vec()
+            };
+            let hs: Vec<HSample> = if s.histograms.is_empty() {
+                Vec::new()
+            } else {
+                let ha = s.histograms.partition_point(|p| p.t <= lo);
+                let hb = s.histograms.partition_point(|p| p.t <= te);
+                s.histograms.get(ha..hb).unwrap_or_default().to_vec()
+            };
             if pts.is_empty() && hs.is_empty() {
                 continue;
             }
@@ -413,6 +433,68 @@ impl<'a> Evaluator<'a> {
         self.add_samples(n)?;
         Ok((out, RangeWindow { range, end: te }))
     }
+}
+
+/// Where a series' previous window lay, for stepping to the next one.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cursor {
+    /// Index of the first sample after the window start (`t > lo`).
+    a: usize,
+    /// Index of the first sample after the window end (`t > te`).
+    b: usize,
+    lo: i64,
+    te: i64,
+}
+
+impl Cursor {
+    const FRESH: Cursor = Cursor {
+        a: 0,
+        b: 0,
+        lo: i64::MIN,
+        te: i64::MIN,
+    };
+
+    /// The index range of samples with `lo < t <= te`. Range queries move the window forward by
+    /// one step, usually a sample or two: walk a few samples from the previous bounds, and fall
+    /// back to a binary search for long jumps or when the window moved backwards (subqueries and
+    /// `@` can do that).
+    fn window(&mut self, pts: &[Sample], lo: i64, te: i64) -> (usize, usize) {
+        let forward = lo >= self.lo && te >= self.te;
+        self.a = if forward {
+            advance(pts, self.a, lo)
+        } else {
+            pts.partition_point(|p| p.t <= lo)
+        };
+        self.b = if forward {
+            advance(pts, self.b.max(self.a), te)
+        } else {
+            pts.partition_point(|p| p.t <= te)
+        };
+        self.lo = lo;
+        self.te = te;
+        (self.a, self.b)
+    }
+}
+
+/// `partition_point(|p| p.t <= bound)` for a sorted slice, knowing the answer is at least `from`.
+fn advance(pts: &[Sample], from: usize, bound: i64) -> usize {
+    let mut i = from.min(pts.len());
+    for _ in 0..8 {
+        match pts.get(i) {
+            Some(p) if p.t <= bound => i += 1,
+            _ => return i,
+        }
+    }
+    i + pts[i..].partition_point(|p| p.t <= bound)
+}
+
+/// The cursors of one selector, created (fresh) on first use.
+fn cursors_for(map: &mut HashMap<usize, Vec<Cursor>>, key: usize, n: usize) -> &mut Vec<Cursor> {
+    let v = map.entry(key).or_default();
+    if v.len() != n {
+        *v = vec![Cursor::FRESH; n];
+    }
+    v
 }
 
 /// A stored histogram as an instant selector returns it: a counter-reset hint relates a

@@ -231,6 +231,7 @@ pub(crate) fn linear_regression(samples: &[Sample], intercept_t: i64) -> (f64, f
 /// Evaluates the rate-like function `name` over every series of `m`.
 pub(super) fn eval(ev: &mut Evaluator<'_>, name: &str, m: Matrix, w: RangeWindow, t: i64) -> Vector {
     let mut out = Vec::with_capacity(m.len());
+    let mut noted: Option<String> = None;
     for s in m {
         if !s.histograms.is_empty() && matches!(name, "rate" | "increase" | "delta" | "irate" | "idelta") {
             let metric = s.labels.metric_name().unwrap_or("").to_string();
@@ -296,10 +297,14 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, name: &str, m: Matrix, w: RangeWindow
         }
         if matches!(name, "rate" | "increase")
             && let Some(n) = s.labels.metric_name()
+            && noted.as_deref() != Some(n)
             && !["_total", "_sum", "_count", "_bucket"]
                 .iter()
                 .any(|suf| n.ends_with(suf))
         {
+            // Series of one call usually share a name: format the info once per name run,
+            // not once per series.
+            noted = Some(n.to_string());
             ev.annotations.info(format!(
                 "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}"
             ));
