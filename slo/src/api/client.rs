@@ -286,7 +286,7 @@ pub fn decode_response(body: &str) -> Result<(Value, Annotations), Decoded> {
                 }
                 out.push(RangeSeries {
                     labels: labels(s.get("metric")),
-                    samples,
+                    samples: samples.into(),
                     histograms: Vec::new(),
                     drop_name: false,
                 });

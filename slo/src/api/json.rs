@@ -345,7 +345,7 @@ mod tests {
 
         let matrix = Value::Matrix(vec![crate::promql::RangeSeries {
             labels,
-            samples: Vec::new(),
+            samples: Default::default(),
             histograms: vec![HSample {
                 t: 2_000,
                 h: Arc::new(histogram()),

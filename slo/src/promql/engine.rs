@@ -248,15 +248,15 @@ pub(crate) fn finish_matrix(m: Matrix) -> Result<Matrix, QueryError> {
                 out.push(s);
             }
             Some(&i) => {
-                let mut merged = std::mem::take(&mut out[i].samples);
-                merged.extend(s.samples);
+                let mut merged = std::mem::take(&mut out[i].samples).into_vec();
+                merged.extend(s.samples.iter().copied());
                 merged.sort_by_key(|p| p.t);
                 if merged.windows(2).any(|w| w[0].t == w[1].t) {
                     return Err(QueryError::Execution(
                         "vector cannot contain metrics with the same labelset".to_string(),
                     ));
                 }
-                out[i].samples = merged;
+                out[i].samples = merged.into();
                 let mut hs = std::mem::take(&mut out[i].histograms);
                 hs.extend(s.histograms);
                 hs.sort_by_key(|p| p.t);

@@ -7,13 +7,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{AtModifier, Expr, MatrixSelector, Offset, SubqueryExpr, VectorSelector};
 
 use super::QueryError;
-use super::value::{Annotations, InstantSample, Matrix, RangeSeries, SeriesIndex, Value, Vector};
+use super::value::{Annotations, InstantSample, Matrix, RangeSeries, Samples, SeriesIndex, Value, Vector};
 use crate::tsdb::{HSample, Matcher, Queryable, Sample, SeriesPoints, is_stale_nan};
 
 /// Milliseconds in a `std::time::Duration`, saturating.
@@ -64,7 +65,7 @@ pub(crate) struct Evaluator<'a> {
     pub samples_now: usize,
     /// Warnings and infos gathered so far.
     pub annotations: Annotations,
-    cache: HashMap<usize, Rc<Vec<SeriesPoints>>>,
+    cache: HashMap<usize, Arc<Vec<SeriesPoints>>>,
     /// Per selector (by address), per cached series: where its last window started and ended,
     /// so the next step's window is found by stepping forward instead of two binary searches.
     cursors: HashMap<usize, Vec<Cursor>>,
@@ -246,15 +247,15 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The cached series of a selector.
-    fn series_of(&mut self, vs: &VectorSelector) -> Result<Rc<Vec<SeriesPoints>>, QueryError> {
+    fn series_of(&mut self, vs: &VectorSelector) -> Result<Arc<Vec<SeriesPoints>>, QueryError> {
         let key = vs as *const VectorSelector as usize;
         if let Some(c) = self.cache.get(&key) {
-            return Ok(Rc::clone(c));
+            return Ok(Arc::clone(c));
         }
         let matchers = to_matchers(vs)?;
         let (mint, maxt) = self.ranges.get(&key).copied().unwrap_or((i64::MIN, i64::MAX));
-        let data = Rc::new(self.q.select_all(&matchers, mint, maxt));
-        self.cache.insert(key, Rc::clone(&data));
+        let data = Arc::new(self.q.select_all(&matchers, mint, maxt));
+        self.cache.insert(key, Arc::clone(&data));
         Ok(data)
     }
 
@@ -328,13 +329,19 @@ impl<'a> Evaluator<'a> {
             ms as *const MatrixSelector as usize + 1,
             series.len(),
         );
-        for (s, cur) in series.iter().zip(cursors.iter_mut()) {
+        for (i, (s, cur)) in series.iter().zip(cursors.iter_mut()).enumerate() {
             let (a, b) = cur.window(&s.floats, lo, te);
             let window = s.floats.get(a..b).unwrap_or_default();
-            let pts: Vec<Sample> = if window.iter().any(|p| is_stale_nan(p.v)) {
-                window.iter().filter(|p| !is_stale_nan(p.v)).copied().collect()
+            let pts: Samples = if window.iter().any(|p| is_stale_nan(p.v)) {
+                Samples::from(
+                    window
+                        .iter()
+                        .filter(|p| !is_stale_nan(p.v))
+                        .copied()
+                        .collect::<Vec<_>>(),
+                )
             } else {
-                window.to_vec()
+                Samples::window(&series, i, a..b)
             };
             let hs: Vec<HSample> = if s.histograms.is_empty() {
                 Vec::new()

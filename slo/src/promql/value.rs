@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::tsdb::{CounterResetHint, FloatHistogram, HSample, Labels, Sample};
+use crate::tsdb::{CounterResetHint, FloatHistogram, HSample, Labels, Sample, SeriesPoints};
 
 /// One element of an instant vector.
 #[derive(Clone, Debug, PartialEq)]
@@ -32,11 +32,112 @@ pub struct RangeSeries {
     /// The series labels.
     pub labels: Labels,
     /// Float points in time order.
-    pub samples: Vec<Sample>,
+    pub samples: Samples,
     /// Native-histogram points in time order.
     pub histograms: Vec<HSample>,
     /// See [`InstantSample::drop_name`].
     pub drop_name: bool,
+}
+
+/// The float points of a range-vector series: either owned, or a window of a selector's
+/// cached series. A range selector is evaluated at every step of a range query; lending the
+/// window instead of copying it saves an allocation and a copy per series and step.
+#[derive(Clone)]
+pub struct Samples(SamplesRepr);
+
+#[derive(Clone)]
+enum SamplesRepr {
+    Owned(Vec<Sample>),
+    Window {
+        src: Arc<Vec<SeriesPoints>>,
+        series: usize,
+        range: std::ops::Range<usize>,
+    },
+}
+
+impl Samples {
+    /// The samples `src[series].floats[range]`, borrowed.
+    pub(crate) fn window(src: &Arc<Vec<SeriesPoints>>, series: usize, range: std::ops::Range<usize>) -> Self {
+        Samples(SamplesRepr::Window {
+            src: Arc::clone(src),
+            series,
+            range,
+        })
+    }
+
+    /// Appends a point (copying a borrowed window first).
+    pub fn push(&mut self, s: Sample) {
+        self.to_mut().push(s);
+    }
+
+    /// The points as an owned vector.
+    pub fn into_vec(self) -> Vec<Sample> {
+        match self.0 {
+            SamplesRepr::Owned(v) => v,
+            SamplesRepr::Window { .. } => self.to_vec(),
+        }
+    }
+
+    fn to_mut(&mut self) -> &mut Vec<Sample> {
+        if let SamplesRepr::Window { .. } = self.0 {
+            self.0 = SamplesRepr::Owned(self.to_vec());
+        }
+        match &mut self.0 {
+            SamplesRepr::Owned(v) => v,
+            SamplesRepr::Window { .. } => unreachable!("converted to owned above"),
+        }
+    }
+}
+
+impl Default for Samples {
+    fn default() -> Self {
+        Samples(SamplesRepr::Owned(Vec::new()))
+    }
+}
+
+impl From<Vec<Sample>> for Samples {
+    fn from(v: Vec<Sample>) -> Self {
+        Samples(SamplesRepr::Owned(v))
+    }
+}
+
+impl std::ops::Deref for Samples {
+    type Target = [Sample];
+    fn deref(&self) -> &[Sample] {
+        match &self.0 {
+            SamplesRepr::Owned(v) => v,
+            SamplesRepr::Window { src, series, range } => src
+                .get(*series)
+                .and_then(|s| s.floats.get(range.clone()))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Samples {
+    type Item = &'a Sample;
+    type IntoIter = std::slice::Iter<'a, Sample>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl fmt::Debug for Samples {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for Samples {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl PartialEq<Vec<Sample>> for Samples {
+    fn eq(&self, other: &Vec<Sample>) -> bool {
+        **self == other[..]
+    }
 }
 
 /// A range vector, or the result of a range query.
@@ -228,7 +329,7 @@ impl SeriesIndex {
             .or_insert_with(|| {
                 out.push(RangeSeries {
                     labels: labels.clone(),
-                    samples: Vec::new(),
+                    samples: Samples::default(),
                     histograms: Vec::new(),
                     drop_name,
                 });

@@ -53,7 +53,12 @@ impl Labels {
 
     /// The metric name, if the set has one.
     pub fn metric_name(&self) -> Option<&str> {
-        self.get(METRIC_NAME)
+        // `__name__` sorts before every lowercase label name, so it is nearly always first; the
+        // engine asks for it per series and step.
+        match self.0.first() {
+            Some(l) if l.name == METRIC_NAME => Some(&l.value),
+            _ => self.get(METRIC_NAME),
+        }
     }
 
     /// Whether the set has a label called `name`.

@@ -191,22 +191,30 @@ fn bucket_fraction(lower: f64, upper: f64, buckets: Vec<Bucket>) -> f64 {
 
 /// Groups bucket series by their labels without `le`, warning about unparsable `le` values.
 fn groups(ev: &mut Evaluator<'_>, vec: Vector) -> Vec<Group> {
+    use std::hash::{Hash as _, Hasher as _};
+    let le_name = ["le".to_string()];
     let mut out: Vec<Group> = Vec::new();
-    let mut idx: HashMap<Labels, usize> = HashMap::new();
+    // Keyed by a hash of the labels without `le` (as Prometheus keys by signature): the label set
+    // itself is built once per group, not once per bucket series and step.
+    let mut idx: HashMap<u64, usize> = HashMap::new();
     for s in vec {
-        let name = s.labels.metric_name().unwrap_or("").to_string();
         let le = s.labels.get("le").unwrap_or("");
         let Some(upper) = parse_le(le) else {
+            let name = s.labels.metric_name().unwrap_or("");
             ev.annotations.warn(format!(
                 "bucket label \"le\" is missing or has a malformed value of {le:?} for metric name {name:?}"
             ));
             continue;
         };
-        let key = s.labels.drop_names(&["le".to_string()]);
-        let i = *idx.entry(key.clone()).or_insert_with(|| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for l in s.labels.iter().filter(|l| l.name != "le") {
+            l.name.hash(&mut h);
+            l.value.hash(&mut h);
+        }
+        let i = *idx.entry(h.finish()).or_insert_with(|| {
             out.push(Group {
-                labels: key,
-                name,
+                labels: s.labels.drop_names(&le_name),
+                name: s.labels.metric_name().unwrap_or("").to_string(),
                 buckets: Vec::new(),
             });
             out.len() - 1
