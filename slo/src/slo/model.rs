@@ -34,6 +34,9 @@ pub struct SloSpec {
     pub windows: WindowTable,
     /// Where the spec came from (`file` and a path inside it such as `slos[1]`), for messages.
     pub origin: String,
+    /// The spec format it was read from, as Sloth's `sloth_spec` label names it:
+    /// `prometheus/v1` or `openslo/v1`.
+    pub spec_format: &'static str,
 }
 
 impl SloSpec {

@@ -53,8 +53,6 @@ pub struct GenerateOptions {
     pub version: String,
     /// The `sloth_mode` label of `sloth_slo_info` (Sloth writes `cli-gen-prom`).
     pub mode: String,
-    /// The `sloth_spec` label of `sloth_slo_info` (`prometheus/v1`, `openslo/v1`).
-    pub spec: String,
 }
 
 impl Default for GenerateOptions {
@@ -62,7 +60,6 @@ impl Default for GenerateOptions {
         GenerateOptions {
             version: format!("burnwatch-{}", env!("CARGO_PKG_VERSION")),
             mode: "cli-gen-prom".to_string(),
-            spec: "prometheus/v1".to_string(),
         }
     }
 }
@@ -307,7 +304,7 @@ pub fn slo_groups(slo: &SloSpec, opts: &GenerateOptions) -> Vec<RuleGroup> {
     info.extend([
         ("sloth_version".to_string(), opts.version.clone()),
         ("sloth_mode".to_string(), opts.mode.clone()),
-        ("sloth_spec".to_string(), opts.spec.clone()),
+        ("sloth_spec".to_string(), slo.spec_format.to_string()),
         (
             "sloth_objective".to_string(),
             promql_number(slo.objective_percent),
@@ -431,6 +428,32 @@ slos:
     fn groups() -> Vec<RuleGroup> {
         let slos = parse_str(SPEC, "t.yaml").unwrap();
         rule_file(&slos, &GenerateOptions::default()).groups
+    }
+
+    fn info_spec_label(slos: &[SloSpec]) -> String {
+        let file = rule_file(slos, &GenerateOptions::default());
+        let info = file
+            .groups
+            .iter()
+            .flat_map(|g| &g.rules)
+            .find(|r| r.record.as_deref() == Some("sloth_slo_info"))
+            .expect("sloth_slo_info rule");
+        info.labels["sloth_spec"].clone()
+    }
+
+    #[test]
+    fn info_names_the_spec_format_it_came_from() {
+        assert_eq!(
+            info_spec_label(&parse_str(SPEC, "t.yaml").unwrap()),
+            "prometheus/v1"
+        );
+        let openslo = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/slos/checkout-openslo.yaml"
+        ))
+        .unwrap();
+        let slos = parse_str(&openslo, "checkout-openslo.yaml").unwrap();
+        assert_eq!(info_spec_label(&slos), "openslo/v1");
     }
 
     #[test]

@@ -527,6 +527,7 @@ impl Reader<'_> {
                 budgeting,
                 windows: WindowTable::default(),
                 origin: format!("{}: {} {at}", self.file, ctx.label),
+                spec_format: "openslo/v1",
             });
         }
         Ok(out)

@@ -218,6 +218,7 @@ pub fn parse_with_period(
             },
             windows: WindowTable::default(),
             origin: format!("{file}: slos[{i}]"),
+            spec_format: VERSION,
         });
     }
     Ok(out)
