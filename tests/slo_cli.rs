@@ -375,3 +375,45 @@ fn example_queries_return_data_for_the_demo_metrics() {
         }
     }
 }
+
+/// The rule file shipped in dashboards/rules/ is exactly what `slo generate` writes for the
+/// example specs today, and Prometheus's promtool accepts it.
+#[test]
+fn shipped_rule_file_is_current_and_passes_promtool() {
+    let generated = ok(&[
+        "slo",
+        "generate",
+        "--spec",
+        &example("checkout-sloth.yaml"),
+        &example("checkout-openslo.yaml"),
+    ]);
+    let path = repo_root().join("dashboards/rules/checkout-slos.yml");
+    let shipped = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        generated == shipped,
+        "{} is stale; regenerate it with `burnwatch slo generate --spec \
+         examples/slos/checkout-sloth.yaml examples/slos/checkout-openslo.yaml -o {}`",
+        path.display(),
+        path.display()
+    );
+    let Some(promtool) = require_tool("promtool", "apt-get install prometheus") else {
+        return;
+    };
+    let out = Command::new(promtool)
+        .args(["check", "rules"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check rules {}:\n{}{}",
+        path.display(),
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("SUCCESS: 119 rules found"),
+        "{}",
+        stdout(&out)
+    );
+}
