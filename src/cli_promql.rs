@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use burnwatch_slo::api::client::{self, ClientError, QueryKind};
+use burnwatch_slo::api::params::format_rfc3339 as rfc3339;
 use burnwatch_slo::api::{ApiError, json, params, position};
 use burnwatch_slo::promql::testscript;
 use burnwatch_slo::promql::{Annotations, Engine, EngineOptions, QueryError, Value, value::format_float};
@@ -325,35 +326,6 @@ fn series_name(l: &Labels) -> String {
         name.to_string()
     } else {
         format!("{name}{{{}}}", rest.join(", "))
-    }
-}
-
-/// A millisecond timestamp as RFC 3339 UTC, with milliseconds only when not zero.
-fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let frac = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let base = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60
-    );
-    if frac == 0 {
-        format!("{base}Z")
-    } else {
-        format!("{base}.{frac:03}Z")
     }
 }
 
