@@ -142,19 +142,14 @@ pub fn prometheus_duration(d: Duration) -> String {
         return "0s".to_string();
     }
     let mut out = String::new();
+    // Days are the largest unit, as Sloth users write periods (`28d`, not `4w`).
     for (unit, len) in [
-        ("w", 7 * 86_400_000u128),
-        ("d", 86_400_000),
+        ("d", 86_400_000u128),
         ("h", 3_600_000),
         ("m", 60_000),
         ("s", 1000),
         ("ms", 1),
     ] {
-        // Prometheus prints days rather than weeks unless the whole value is weeks (`14d` stays
-        // `2w` there; Sloth users write `28d`, so keep days for anything under a year).
-        if unit == "w" {
-            continue;
-        }
         if ms >= len {
             out.push_str(&format!("{}{unit}", ms / len));
             ms %= len;
