@@ -156,7 +156,7 @@ pub fn run_status(args: StatusArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Writes to standard output; a reader that went away (`| head`) is not an error.
-fn emit(text: &str) -> anyhow::Result<()> {
+pub fn emit(text: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
@@ -171,6 +171,58 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The dashboard's SLO table as text (`burnwatch tui --once`): one line per SLO, least budget
+/// first as given, with the burn rate over every alert window and the firing alerts.
+pub fn slo_table(statuses: &[SloStatus], errors: &[String]) -> String {
+    let windows: Vec<String> = statuses
+        .iter()
+        .flat_map(|s| s.windows.iter().filter(|w| !w.period).map(|w| (w.seconds, w.window.clone())))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(|(_, w)| w)
+        .collect();
+    let mut header: Vec<String> = ["SERVICE", "SLO", "OBJECTIVE", "SLI", "BUDGET LEFT", "POLICY"]
+        .map(String::from)
+        .to_vec();
+    header.extend(windows.iter().map(|w| format!("BURN {w}")));
+    header.push("FIRING".to_string());
+    let mut rows = vec![header];
+    for s in statuses {
+        let period = s.windows.iter().find(|w| w.period);
+        let sli = period.and_then(|w| w.error_ratio).map(|r| 1.0 - r);
+        let mut row = vec![
+            s.service.clone(),
+            s.slo.clone(),
+            format_percent(Some(s.objective)),
+            if s.error.is_some() { "error".to_string() } else { format_percent(sli) },
+            format_percent(s.budget_remaining),
+            s.policy.map_or("N/A".to_string(), |p| p.to_string()),
+        ];
+        for w in &windows {
+            let burn = s.windows.iter().find(|x| &x.window == w).and_then(|x| x.burn_rate);
+            row.push(format_burn(burn));
+        }
+        let firing: Vec<String> = s
+            .alerts
+            .iter()
+            .filter(|a| a.firing)
+            .map(|a| format!("{} ({})", a.name, a.severity))
+            .collect();
+        row.push(if firing.is_empty() { "-".to_string() } else { firing.join(", ") });
+        rows.push(row);
+    }
+    let mut out = table(&rows, "");
+    for s in statuses {
+        if let Some(e) = &s.error {
+            let _ = writeln!(out, "{}: {}", s.id, e.lines().next().unwrap_or_default());
+        }
+    }
+    for e in errors {
+        let _ = writeln!(out, "error: {e}");
+    }
+    out
 }
 
 /// Left-aligned columns, two spaces apart.

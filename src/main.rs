@@ -8,6 +8,8 @@ mod cli_promql;
 mod cli_serve;
 mod cli_slo;
 mod cli_slo_eval;
+mod cli_up;
+mod demo;
 
 use std::process::ExitCode;
 
@@ -33,6 +35,11 @@ enum Command {
     Dora(cli_dora::DoraArgs),
     /// SLO arithmetic and specs: budgets, burn rates, the alert window table, spec validation.
     Slo(cli_slo::SloArgs),
+    /// Everything in one process: the collector, the store scraping it, the API on :9090, the SLO
+    /// engine and the burn-rate dashboard (`--demo` adds traffic, `--headless` drops the dashboard).
+    Up(cli_up::UpArgs),
+    /// The burn-rate dashboard against any Prometheus-compatible API.
+    Tui(cli_up::TuiArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +50,8 @@ fn main() -> ExitCode {
         Command::Promql(args) => cli_promql::run(args),
         Command::Dora(args) => cli_dora::run(args),
         Command::Slo(args) => cli_slo::run(args),
+        Command::Up(args) => cli_up::run_up(args),
+        Command::Tui(args) => cli_up::run_tui(args),
     };
     match result {
         Ok(code) => code,

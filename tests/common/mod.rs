@@ -255,3 +255,38 @@ pub fn sample_value(exposition: &str, name: &str, labels: &[(&str, &str)]) -> Op
             if all { value.parse().ok() } else { None }
         })
 }
+
+/// A collector configuration like the embedded default, but on ports the OS picks, so tests run
+/// side by side. `burnwatch up` finds the real ports itself.
+pub const EPHEMERAL_CONFIG: &str = "\
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:0
+      http:
+        endpoint: 127.0.0.1:0
+processors:
+  memory_limiter:
+    check_interval: 1s
+    limit_mib: 512
+  batch:
+    timeout: 1s
+exporters:
+  prometheus:
+    endpoint: 127.0.0.1:0
+  debug: {}
+service:
+  telemetry:
+    metrics:
+      address: 127.0.0.1:0
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [memory_limiter, batch]
+      exporters: [debug]
+    metrics:
+      receivers: [otlp]
+      processors: [memory_limiter, batch]
+      exporters: [prometheus]
+";

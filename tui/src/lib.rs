@@ -1,6 +1,13 @@
 //! burnwatch's burn-rate terminal dashboard (ratatui).
 //!
-//! The dashboard reads SLO results computed by `burnwatch-slo` and renders them; it is
-//! built in the issue that adds `burnwatch up` and `burnwatch tui`. Until then this crate
-//! only reserves its place in the workspace, so the layout matches the architecture:
-//! receiver → processors → exporter → store → engine → SLO → TUI.
+//! The dashboard is a pure function of a [`model::Snapshot`] and the [`app::App`] state: the
+//! snapshot comes from a [`model::Backend`] (a Prometheus-compatible API through
+//! [`fetch::HttpBackend`]), keys change the state, and [`ui::draw`] renders both. [`run`] owns
+//! the terminal: raw mode, the event loop, background refreshes, and restoring the terminal
+//! however the loop ends.
+
+pub mod app;
+pub mod fetch;
+pub mod model;
+pub mod run;
+pub mod ui;

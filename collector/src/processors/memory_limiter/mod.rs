@@ -381,6 +381,22 @@ impl MemoryLimiter {
                 &labels,
             )
         });
+        // The limits as gauges, so a dashboard can draw the process's RSS against them. The OTel
+        // Collector only logs them; these names are burnwatch's own.
+        ctx.telemetry
+            .gauge(
+                "burnwatch_memory_limiter_limit_bytes",
+                "The memory_limiter's hard limit in bytes.",
+                &labels,
+            )
+            .set(i64::try_from(limits.hard_bytes).unwrap_or(i64::MAX));
+        ctx.telemetry
+            .gauge(
+                "burnwatch_memory_limiter_soft_limit_bytes",
+                "The memory_limiter's soft limit in bytes: at or above it new data is refused.",
+                &labels,
+            )
+            .set(i64::try_from(limits.soft_bytes()).unwrap_or(i64::MAX));
         Ok(MemoryLimiter {
             next,
             refusing,

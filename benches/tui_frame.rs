@@ -1,0 +1,52 @@
+//! One frame of the dashboard's SLO view with 200 SLOs, rendered into ratatui's TestBackend at
+//! 160×48 and 80×24: the UI work of a redraw (layout, building the visible rows, rendering the
+//! widgets, diffing against the previous frame), without a real terminal's I/O. Goal: ≤ 5 ms a
+//! frame. The detail view (a braille chart and sparklines) is measured next to it.
+//!
+//! `cargo bench --bench tui_frame`
+
+#[path = "../tui/tests/common/mod.rs"]
+mod common;
+
+use std::hint::black_box;
+
+use burnwatch_tui::app::{App, View};
+use criterion::{Criterion, criterion_group, criterion_main};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+/// Renders frames of `app` on a `w`×`h` terminal. With `moving`, each frame first moves the
+/// selection a row down or up, so every frame differs from the one before (a redraw after a key
+/// press, not an unchanged buffer).
+fn bench_view(c: &mut Criterion, name: &str, app: &mut App, (w, h): (u16, u16), moving: bool) {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    let down = common::ch('j');
+    let up = common::ch('k');
+    let mut flip = false;
+    c.bench_function(name, |b| {
+        b.iter(|| {
+            if moving {
+                flip = !flip;
+                app.on_key(if flip { down } else { up });
+            }
+            terminal
+                .draw(|f| burnwatch_tui::ui::draw(f, black_box(&*app), Some(0.005)))
+                .unwrap();
+        })
+    });
+}
+
+fn frames(c: &mut Criterion) {
+    let snapshot = common::many(200);
+    assert_eq!(snapshot.slos.len(), 200);
+    let mut app = common::app_with(snapshot);
+    for (w, h) in [(160, 48), (80, 24)] {
+        bench_view(c, &format!("slo_view_200_slos_{w}x{h}"), &mut app, (w, h), true);
+    }
+    let mut detail = common::app_with(common::snapshot());
+    detail.set_view(View::Detail);
+    bench_view(c, "detail_view_160x48", &mut detail, (160, 48), false);
+}
+
+criterion_group!(benches, frames);
+criterion_main!(benches);

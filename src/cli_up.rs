@@ -1,0 +1,491 @@
+//! `burnwatch up`: the whole pipeline in one process, and `burnwatch tui`: the dashboard against
+//! any Prometheus-compatible API.
+//!
+//! `up` starts, in this order: the durable store (its directory lock stops a second `up` before
+//! anything binds), the collector, the store's scrapes of the collector's Prometheus exporters and
+//! its self-telemetry, the Prometheus-compatible API, the demo traffic when asked, then the
+//! dashboard (or, with `--headless`, a loop that logs SLO alerts as they start and stop firing).
+//! Shutdown runs the other way: the demo flushes its SDK, the collector flushes its batches, the
+//! scrapes and the API stop, and the store writes its snapshot.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use burnwatch_collector::config::Config;
+use burnwatch_collector::service::Collector;
+use burnwatch_slo::api::{self, ApiState};
+use burnwatch_slo::ingest::scrape::{PromDuration, ScrapeConfig, StaticConfig};
+use burnwatch_slo::ingest::{self, ScrapeConfigFile};
+use burnwatch_slo::promql::{Engine, EngineOptions};
+use burnwatch_slo::shared::SharedStorage;
+use burnwatch_slo::slo::spec::{self, windows_spec};
+use burnwatch_slo::slo::status::{self, SharedEngineSource, SliSource};
+use burnwatch_slo::slo::SloSpec;
+use burnwatch_slo::tsdb::persist::{DurableStore, PersistOptions};
+use burnwatch_tui::fetch::{DEFAULT_COLLECTOR_JOB, HttpBackend};
+use burnwatch_tui::model::{Backend, DemoKnob};
+use burnwatch_tui::run::RunOptions;
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use crate::demo::{self, DemoControl, DemoOptions};
+
+/// The SLO specs `up` and `tui` use without `--slos`: the demo checkout service's, written
+/// against what the collector exports from its OpenTelemetry metrics. Embedded, so the binary
+/// works from any directory.
+const BUNDLED_SLOS: [(&str, &str); 2] = [
+    (
+        "examples/demo-slos/checkout-sloth.yaml",
+        include_str!("../examples/demo-slos/checkout-sloth.yaml"),
+    ),
+    (
+        "examples/demo-slos/payment-openslo.yaml",
+        include_str!("../examples/demo-slos/payment-openslo.yaml"),
+    ),
+];
+
+/// The job the collector's Prometheus exporters are scraped under. Their series keep their own
+/// `job` and `instance` (`honor_labels`), as the OTel Collector's documentation advises.
+const EXPORTER_JOB: &str = "otelcol-prometheus-exporter";
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// An OTel Collector-style YAML configuration for the collector (default: the embedded one:
+    /// OTLP on localhost:4317/4318, Prometheus exposition on localhost:8889).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Directory for the store's write-ahead log and snapshots (created if missing), and, with
+    /// the dashboard, the log file `burnwatch.log`. One process per directory.
+    #[arg(long, default_value = "./burnwatch-data", value_name = "DIR")]
+    data_dir: PathBuf,
+    /// Remove data older than the newest sample minus this.
+    #[arg(long, default_value = "35d", value_parser = prom_duration, alias = "storage.tsdb.retention.time")]
+    retention: Duration,
+    /// Address for the Prometheus-compatible HTTP API.
+    #[arg(long, default_value = "127.0.0.1:9090", value_name = "HOST:PORT")]
+    listen: String,
+    /// SLO specs: a Sloth or OpenSLO file, or a directory of them (`*.yaml`, `*.yml`; a Sloth
+    /// `AlertWindows` file among them replaces the alert window table). Default: the bundled
+    /// specs of the demo checkout service.
+    #[arg(long, value_name = "PATH")]
+    slos: Option<PathBuf>,
+    /// Run the built-in demo: a checkout service instrumented with OpenTelemetry sending to the
+    /// collector, with drifting errors and latency and occasional spikes.
+    #[arg(long)]
+    demo: bool,
+    /// No dashboard (the sidecar mode): logs go to stderr, SLO alerts are logged as they start
+    /// and stop firing.
+    #[arg(long)]
+    headless: bool,
+    /// How often the store scrapes the collector.
+    #[arg(long, default_value = "15s", value_parser = prom_duration)]
+    scrape_interval: Duration,
+    /// How often the dashboard (or the headless alert log) re-evaluates.
+    #[arg(long, default_value = "5s", value_parser = prom_duration)]
+    refresh: Duration,
+    /// How long to wait at shutdown for batches to flush.
+    #[arg(long, default_value = "10s", value_parser = prom_duration)]
+    shutdown_timeout: Duration,
+    /// Log level (`RUST_LOG` overrides it).
+    #[arg(long, default_value = "info")]
+    log_level: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TuiArgs {
+    /// The Prometheus-compatible API to read (a real Prometheus, `burnwatch serve`, `burnwatch up`).
+    #[arg(long, default_value = "http://127.0.0.1:9090", value_name = "URL")]
+    prometheus_url: String,
+    /// SLO specs: a file or a directory of them (default: the bundled demo specs).
+    #[arg(long, value_name = "PATH")]
+    slos: Option<PathBuf>,
+    /// The scrape job holding the collector's own `otelcol_*` metrics.
+    #[arg(long, default_value = DEFAULT_COLLECTOR_JOB)]
+    collector_job: String,
+    /// How often to refresh.
+    #[arg(long, default_value = "5s", value_parser = prom_duration)]
+    refresh: Duration,
+    /// Longest a query may take.
+    #[arg(long, default_value = "30s", value_parser = prom_duration)]
+    timeout: Duration,
+    /// Print one snapshot and exit: the SLO table as text, or everything with --json.
+    #[arg(long)]
+    once: bool,
+    /// With --once: print every view's data as JSON.
+    #[arg(long, requires = "once")]
+    json: bool,
+}
+
+fn prom_duration(s: &str) -> Result<Duration, String> {
+    burnwatch_slo::api::params::parse_prometheus_duration_ms(s)
+        .and_then(|ms| u64::try_from(ms).ok())
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("{s:?} is not a positive duration such as 5s, 15s or 1m"))
+}
+
+/// Loads the SLO specs from `path` (a file or a directory), or the bundled ones.
+pub fn load_slos(path: Option<&Path>) -> anyhow::Result<Vec<SloSpec>> {
+    let period = Duration::from_secs(30 * 86_400);
+    let mut specs = Vec::new();
+    let mut tables = Vec::new();
+    let mut add = |name: &str, text: &str| -> anyhow::Result<()> {
+        if text.lines().any(|l| l.trim_start().starts_with("kind:") && l.contains("AlertWindows")) {
+            tables.push(windows_spec::parse_str(text, name)?);
+        } else {
+            specs.extend(spec::parse_str_with(text, name, period)?);
+        }
+        Ok(())
+    };
+    match path {
+        None => {
+            for (name, text) in BUNDLED_SLOS {
+                add(name, text)?;
+            }
+        }
+        Some(p) if p.is_dir() => {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("cannot read --slos {}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                bail!("--slos {}: no *.yaml or *.yml files in the directory", p.display());
+            }
+            for f in files {
+                let text = std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?;
+                add(&f.display().to_string(), &text)?;
+            }
+        }
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read --slos {}", p.display()))?;
+            add(&p.display().to_string(), &text)?;
+        }
+    }
+    windows_spec::apply(&mut specs, &tables)?;
+    if specs.is_empty() {
+        bail!("no SLOs in the specs given");
+    }
+    Ok(specs)
+}
+
+pub fn run_tui(args: TuiArgs) -> anyhow::Result<ExitCode> {
+    let slos = load_slos(args.slos.as_deref())?;
+    let backend = Arc::new(HttpBackend::new(
+        args.prometheus_url.clone(),
+        slos,
+        args.timeout,
+        &args.collector_job,
+    ));
+    let runtime = runtime()?;
+    if args.once {
+        // The detail of the SLO the dashboard selects first: the one with the least budget.
+        let mut snap = runtime.block_on(backend.snapshot(None));
+        if let Some(first) = snap.slos.first().map(|s| s.id.clone()) {
+            snap = runtime.block_on(backend.snapshot(Some(&first)));
+        }
+        let text = if args.json {
+            let mut s = serde_json::to_string_pretty(&snap).context("cannot encode the snapshot")?;
+            s.push('\n');
+            s
+        } else {
+            crate::cli_slo_eval::slo_table(&snap.slos, &snap.errors)
+        };
+        crate::cli_slo_eval::emit(&text)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let shutdown = CancellationToken::new();
+    let signals = runtime.spawn(cancel_on_signal(shutdown.clone()));
+    let options = RunOptions {
+        refresh: args.refresh,
+        title: format!("burnwatch tui — {}", args.prometheus_url),
+    };
+    let result = burnwatch_tui::run::run(backend, None, options, shutdown.clone(), runtime.handle().clone());
+    shutdown.cancel();
+    signals.abort();
+    result.context("the terminal failed")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
+    let config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default_config(),
+    };
+    let slos = load_slos(args.slos.as_deref())?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create --data-dir {}", args.data_dir.display()))?;
+    if args.headless {
+        crate::cli_collector::init_logging(&args.log_level);
+    } else {
+        // The dashboard owns the terminal: logs go to a file beside the data.
+        init_file_logging(&args.data_dir.join("burnwatch.log"), &args.log_level)?;
+    }
+    let durable = DurableStore::open(
+        &args.data_dir,
+        PersistOptions {
+            retention: args.retention,
+            ..PersistOptions::default()
+        },
+    )
+    .with_context(|| format!("in --data-dir {}", args.data_dir.display()))?;
+    let r = durable.recovery();
+    tracing::info!(data_dir = %args.data_dir.display(), series = r.series, samples = r.samples,
+        "Opened the store.");
+    let store = durable.storage();
+    let runtime = runtime()?;
+    let shutdown = CancellationToken::new();
+    let started = runtime.block_on(start(&args, config, store.clone(), shutdown.clone()));
+    let mut parts = match started {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = durable.shutdown();
+            return Err(e);
+        }
+    };
+    let signals = runtime.spawn(cancel_on_signal(shutdown.clone()));
+    let ui_result = if args.headless {
+        eprintln!(
+            "burnwatch up: API on {}, collector OTLP on {}; Ctrl-C or SIGTERM stops it.",
+            parts.api_url, parts.otlp_grpc
+        );
+        runtime.block_on(watch_alerts(slos, store.clone(), args.refresh, shutdown.clone()));
+        Ok(())
+    } else {
+        let backend: Arc<dyn Backend> = Arc::new(HttpBackend::new(
+            parts.api_url.clone(),
+            slos,
+            Duration::from_secs(30),
+            DEFAULT_COLLECTOR_JOB,
+        ));
+        let knob = parts.demo_control.clone().map(|k| k as Arc<dyn DemoKnob>);
+        let options = RunOptions {
+            refresh: args.refresh,
+            title: format!("burnwatch up — {}", parts.api_url),
+        };
+        burnwatch_tui::run::run(backend, knob, options, shutdown.clone(), runtime.handle().clone())
+    };
+    shutdown.cancel();
+    signals.abort();
+    runtime.block_on(parts.stop(args.shutdown_timeout));
+    drop(runtime);
+    let snap = durable.shutdown().context("cannot write the shutdown snapshot")?;
+    tracing::info!(snapshot = %snap.path.display(), series = snap.series, samples = snap.samples,
+        "Wrote the shutdown snapshot.");
+    ui_result.context("the terminal failed")?;
+    eprintln!(
+        "burnwatch up stopped; {} series kept in {}.",
+        snap.series,
+        args.data_dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `up` started, to stop in reverse.
+struct Running {
+    collector: Option<burnwatch_collector::service::RunningCollector>,
+    demo: Option<demo::DemoHandle>,
+    demo_control: Option<Arc<DemoControl>>,
+    scrapes: tokio::task::JoinHandle<()>,
+    api: tokio::task::JoinHandle<std::io::Result<()>>,
+    api_url: String,
+    otlp_grpc: String,
+}
+
+impl Running {
+    async fn stop(&mut self, timeout: Duration) {
+        if let Some(d) = self.demo.take() {
+            d.stop().await;
+        }
+        if let Some(c) = self.collector.take() {
+            c.shutdown(timeout).await;
+        }
+        let _ = (&mut self.scrapes).await;
+        match (&mut self.api).await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "The API server failed."),
+            Err(e) => tracing::warn!(error = %e, "The API server task failed."),
+            Ok(Ok(())) => {}
+        }
+    }
+}
+
+async fn start(
+    args: &UpArgs,
+    config: Config,
+    store: SharedStorage,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Running> {
+    // The API first: a busy port fails before anything else starts.
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on --listen {}", args.listen))?;
+    let api_addr = listener.local_addr().context("the API listener has no address")?;
+    let collector = Collector::start(config)
+        .await
+        .context("the collector could not start")?;
+    let bound = collector.bound().all();
+    let host = |a: std::net::SocketAddr| {
+        // A wildcard bind is reached on loopback.
+        if a.ip().is_unspecified() {
+            format!("127.0.0.1:{}", a.port())
+        } else {
+            a.to_string()
+        }
+    };
+    let exporters: Vec<String> = bound
+        .iter()
+        .filter(|(label, _)| label.starts_with("exporters.prometheus"))
+        .map(|(_, a)| host(*a))
+        .collect();
+    let telemetry: Vec<String> = bound
+        .iter()
+        .filter(|(label, _)| label == "service.telemetry.metrics")
+        .map(|(_, a)| host(*a))
+        .collect();
+    let otlp_grpc = bound
+        .iter()
+        .find(|(label, _)| label.starts_with("receivers.otlp") && label.ends_with(".grpc"))
+        .map(|(_, a)| host(*a));
+    let interval = PromDuration(args.scrape_interval);
+    let job = |name: &str, targets: Vec<String>, honor_labels: bool| ScrapeConfig {
+        job_name: name.to_string(),
+        scrape_interval: Some(interval),
+        scrape_timeout: None,
+        metrics_path: "/metrics".to_string(),
+        scheme: "http".to_string(),
+        honor_labels,
+        honor_timestamps: true,
+        static_configs: vec![StaticConfig {
+            targets,
+            labels: Default::default(),
+        }],
+    };
+    let mut scrape_configs = Vec::new();
+    if !exporters.is_empty() {
+        scrape_configs.push(job(EXPORTER_JOB, exporters, true));
+    }
+    if !telemetry.is_empty() {
+        scrape_configs.push(job(DEFAULT_COLLECTOR_JOB, telemetry, false));
+    }
+    if scrape_configs.is_empty() {
+        tracing::warn!("The collector has no Prometheus exporter and no self-telemetry endpoint: nothing to scrape.");
+    }
+    let scrape_file = ScrapeConfigFile {
+        global: Default::default(),
+        scrape_configs,
+    };
+    let scrapes = tokio::spawn(ingest::run_scrapes(scrape_file, store.clone(), shutdown.clone()));
+    let state = ApiState::new(store, EngineOptions::default());
+    let stop = shutdown.clone();
+    let api = tokio::spawn(api::serve(listener, state, async move { stop.cancelled().await }));
+    let api_url = format!("http://{}", host(api_addr));
+    tracing::info!(endpoint = %api_url, "Serving the Prometheus HTTP API.");
+
+    let (demo, demo_control) = if args.demo {
+        let Some(grpc) = &otlp_grpc else {
+            bail!("--demo sends OTLP/gRPC, but the collector configuration has no otlp receiver with grpc");
+        };
+        let control = Arc::new(DemoControl::default());
+        let handle = demo::start(
+            DemoOptions {
+                otlp_endpoint: format!("http://{grpc}"),
+                api_url: Some(api_url.clone()),
+                ..DemoOptions::default()
+            },
+            control.clone(),
+        )
+        .await
+        .context("the demo could not start")?;
+        (Some(handle), Some(control))
+    } else {
+        (None, None)
+    };
+    Ok(Running {
+        collector: Some(collector),
+        demo,
+        demo_control,
+        scrapes,
+        api,
+        api_url,
+        otlp_grpc: otlp_grpc.unwrap_or_else(|| "(no gRPC receiver)".to_string()),
+    })
+}
+
+/// The headless SLO engine: evaluates every SLO on each tick and logs each alert when it starts
+/// and stops firing, so a sidecar's logs carry them.
+async fn watch_alerts(slos: Vec<SloSpec>, store: SharedStorage, every: Duration, stop: CancellationToken) {
+    let source = SharedEngineSource::new(Engine::new(EngineOptions::default()), store);
+    let mut firing: std::collections::BTreeSet<(String, String)> = Default::default();
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let now = burnwatch_tui::fetch::now_ms();
+        for s in status::evaluate(&slos, &source as &dyn SliSource, now).await {
+            for a in &s.alerts {
+                let key = (s.id.clone(), a.severity.to_string());
+                let was = firing.contains(&key);
+                if a.firing && !was {
+                    let burn = s.exhaustion.burn_rate.map_or("N/A".to_string(), |b| format!("{b:.2}"));
+                    tracing::warn!(slo = %s.id, alert = %a.name, severity = %a.severity,
+                        budget_remaining = ?s.budget_remaining, burn_rate_1h = %burn,
+                        "SLO alert firing.");
+                    firing.insert(key);
+                } else if !a.firing && was {
+                    tracing::info!(slo = %s.id, alert = %a.name, severity = %a.severity, "SLO alert resolved.");
+                    firing.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+/// Cancels `token` on Ctrl-C or SIGTERM (with the dashboard in raw mode, Ctrl-C arrives as a key
+/// instead, and the dashboard handles it).
+async fn cancel_on_signal(token: CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(err) => {
+            tracing::warn!(error = %err, "Cannot listen for SIGTERM; only Ctrl-C will stop burnwatch.");
+            let _ = tokio::signal::ctrl_c().await;
+            token.cancel();
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("Received SIGINT."),
+        _ = term.recv() => tracing::info!("Received SIGTERM."),
+        _ = token.cancelled() => return,
+    }
+    token.cancel();
+}
+
+fn init_file_logging(path: &Path, level: &str) -> anyhow::Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot open the log file {}", path.display()))?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init();
+    Ok(())
+}

@@ -1,0 +1,199 @@
+//! What the dashboard shows: one [`Snapshot`] of every view, fetched from a Prometheus-compatible
+//! API by [`crate::fetch`] and drawn by the views. `--once --json` prints this structure.
+//!
+//! Every number that may be missing is an `Option` (`null` in JSON): no traffic and no data are
+//! shown as `N/A`, never as 0% or 100%. Values may still be NaN, infinite or negative (an
+//! overspent budget); the views must draw them without panicking.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use burnwatch_slo::slo::status::SloStatus;
+use serde::Serialize;
+
+/// One refresh of everything the dashboard shows.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Snapshot {
+    /// Where the data came from (`http://127.0.0.1:9090`).
+    pub source: String,
+    /// Evaluation time, milliseconds since the epoch.
+    pub at_ms: i64,
+    /// Every SLO's status, sorted by budget remaining (least first; SLOs without a number last).
+    pub slos: Vec<SloStatus>,
+    /// The time series of the SLO the detail view shows (the selected one), when fetched.
+    pub detail: Option<SloDetail>,
+    /// The DORA view.
+    pub dora: DoraView,
+    /// The collector view.
+    pub collector: CollectorView,
+    /// Problems met while fetching (a query that failed, an unreachable server), for the status bar.
+    pub errors: Vec<String>,
+}
+
+/// The series behind the SLO detail view.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SloDetail {
+    /// The SLO's id (`checkout-requests-availability`), matching [`SloStatus::id`].
+    pub id: String,
+    /// The error-budget burndown over the period, oldest first.
+    pub burndown: Vec<BurndownPoint>,
+    /// SLI sparklines, one per span (5m, 1h, 6h), shortest first.
+    pub sparklines: Vec<Sparkline>,
+}
+
+/// One point of the burndown.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct BurndownPoint {
+    /// Time, ms since the epoch.
+    pub t_ms: i64,
+    /// Share of the period's budget left at `t_ms` (1 = untouched, below 0 = overspent); `None`
+    /// without traffic.
+    pub remaining: Option<f64>,
+    /// Where an SLO spending its budget evenly over the period would be: 1 at the period's start,
+    /// 0 at its end.
+    pub ideal: f64,
+}
+
+/// The SLI (good / valid, 1 = every event good) over a recent span.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Sparkline {
+    /// The span shown (`5m`, `1h`, `6h`).
+    pub span: String,
+    /// The rate window each point uses (`1m`).
+    pub rate_window: String,
+    /// `(t_ms, sli)`, oldest first; `None` where there was no traffic.
+    pub points: Vec<(i64, Option<f64>)>,
+}
+
+/// The DORA view: the five metrics over a window, with the previous window for the trend.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DoraView {
+    /// The window (`30d`).
+    pub window: String,
+    /// Whether any `dora_*` series exist.
+    pub has_data: bool,
+    /// Deployment frequency, lead time, change failure rate, recovery time, rework rate.
+    pub metrics: Vec<DoraMetric>,
+}
+
+/// One DORA metric.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DoraMetric {
+    /// `Deployment frequency`.
+    pub name: String,
+    /// The value in the window; `None` without events.
+    pub value: Option<f64>,
+    /// The value for people (`2.4/day`, `3h12m`, `12.5%`, `N/A`).
+    pub display: String,
+    /// The DORA 2024 tier (`elite`, `high`, `medium`, `low`); `None` without a value or a tier
+    /// table (rework rate).
+    pub tier: Option<String>,
+    /// The same metric over the window before.
+    pub previous: Option<f64>,
+    /// Whether the change from `previous` is for the better.
+    pub trend: Trend,
+}
+
+/// The direction of a DORA metric compared to the window before.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trend {
+    /// Better than before.
+    Better,
+    /// Worse than before.
+    Worse,
+    /// Within 1% of before.
+    Same,
+    /// One of the two is missing.
+    #[default]
+    Unknown,
+}
+
+/// The collector view, from the collector's own metrics (`otelcol_*`).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CollectorView {
+    /// Whether the self-telemetry target answered its last scrape (`up`); `None` when it is not
+    /// scraped at all.
+    pub up: Option<bool>,
+    /// Per signal (`spans`, `metric_points`, `log_records`), per second over the last minute.
+    pub signals: Vec<SignalRates>,
+    /// Exporter sending queues.
+    pub queues: Vec<QueueFill>,
+    /// Resident memory of the collector process, bytes.
+    pub rss_bytes: Option<f64>,
+    /// The `memory_limiter` hard limit, bytes.
+    pub memory_limit_bytes: Option<f64>,
+    /// The `memory_limiter` soft limit (where it starts refusing), bytes.
+    pub memory_soft_limit_bytes: Option<f64>,
+}
+
+/// Item rates of one signal.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SignalRates {
+    /// `spans`, `metric_points` or `log_records`.
+    pub signal: String,
+    /// Accepted by receivers, per second.
+    pub accepted_per_s: Option<f64>,
+    /// Refused by receivers or the memory limiter, per second.
+    pub refused_per_s: Option<f64>,
+    /// Failed to export (send or enqueue), per second.
+    pub failed_per_s: Option<f64>,
+}
+
+/// One exporter's queue.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct QueueFill {
+    /// The exporter (`otlp/jaeger`).
+    pub exporter: String,
+    /// Items queued.
+    pub size: f64,
+    /// Capacity.
+    pub capacity: f64,
+}
+
+/// The answer to a query typed in the PromQL view.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum QueryOutcome {
+    /// An instant vector or scalar: one row per series.
+    Table {
+        /// `(labels as {a="b"}, value as Prometheus prints it)`, in the server's order.
+        rows: Vec<(String, String)>,
+    },
+    /// A range query: one line per series.
+    Lines {
+        /// `(labels, [(t_ms, value)])`.
+        series: Vec<(String, Vec<(i64, f64)>)>,
+    },
+    /// The query failed.
+    Error {
+        /// The server's message.
+        message: String,
+        /// The 0-based character position of a parse error, when the message names one.
+        position: Option<usize>,
+    },
+}
+
+/// A boxed future, so [`Backend`] stays object safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where the dashboard gets its data. [`crate::fetch::HttpBackend`] asks a Prometheus-compatible
+/// API; tests use fixed data.
+pub trait Backend: Send + Sync {
+    /// Everything the views show, at the current time; `detail` names the SLO id whose detail
+    /// series to fetch (the selected one), if any.
+    fn snapshot<'a>(&'a self, detail: Option<&'a str>) -> BoxFuture<'a, Snapshot>;
+
+    /// Runs a query typed in the PromQL view: an instant query, or a range query over the last
+    /// `range_ms` milliseconds when given (the chart).
+    fn query<'a>(&'a self, expr: &'a str, range_ms: Option<i64>) -> BoxFuture<'a, QueryOutcome>;
+}
+
+/// The demo traffic generator's error-rate knob (`burnwatch up --demo`), turned by keys in the
+/// dashboard.
+pub trait DemoKnob: Send + Sync {
+    /// The base error share now (0.0 to 1.0).
+    fn error_rate(&self) -> f64;
+    /// Raises (`up`) or lowers the base error share by one step; returns the new value.
+    fn adjust(&self, up: bool) -> f64;
+}

@@ -1,0 +1,295 @@
+//! The loop driven by scripted events on a TestBackend, against a backend that records what it
+//! was asked: fetches on start, on `r` and on selection changes, queries, the knob, quitting,
+//! and an outside shutdown.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+
+use burnwatch_slo::slo::PolicyStatus;
+use burnwatch_slo::slo::status::{Exhaustion, SloStatus};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+
+use super::*;
+use crate::model::BoxFuture;
+
+fn status(id: &str, budget: f64) -> SloStatus {
+    SloStatus {
+        id: id.into(),
+        service: id.into(),
+        slo: "availability".into(),
+        at_ms: 0,
+        objective: 0.999,
+        error_budget: 0.001,
+        period: "30d".into(),
+        period_days: 30.0,
+        windows: Vec::new(),
+        current_burn_rate: None,
+        period_burn_rate: Some(1.0 - budget),
+        budget_remaining: Some(budget),
+        policy: PolicyStatus::from_consumed(1.0 - budget),
+        policy_action: None,
+        exhaustion: Exhaustion {
+            burn_window: "1h".into(),
+            burn_rate: None,
+            seconds: None,
+            human: None,
+        },
+        alerts: Vec::new(),
+        error: None,
+    }
+}
+
+#[derive(Default)]
+struct Recorder {
+    snapshots: Mutex<Vec<Option<String>>>,
+    queries: Mutex<Vec<(String, Option<i64>)>>,
+    /// Panic in the next `n` snapshot fetches.
+    panics: AtomicU64,
+}
+
+impl Backend for Recorder {
+    fn snapshot<'a>(&'a self, detail: Option<&'a str>) -> BoxFuture<'a, Snapshot> {
+        self.snapshots.lock().unwrap().push(detail.map(str::to_string));
+        let panic = self
+            .panics
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        Box::pin(async move {
+            assert!(!panic, "a fetch that blows up");
+            Snapshot {
+                source: "test://recorder".into(),
+                slos: vec![status("alpha", 0.2), status("beta", 0.9)],
+                ..Snapshot::default()
+            }
+        })
+    }
+
+    fn query<'a>(&'a self, expr: &'a str, range_ms: Option<i64>) -> BoxFuture<'a, QueryOutcome> {
+        self.queries.lock().unwrap().push((expr.to_string(), range_ms));
+        Box::pin(async move {
+            QueryOutcome::Table {
+                rows: vec![(format!("{{answer=\"{expr}\"}}"), "42".into())],
+            }
+        })
+    }
+}
+
+struct Knob(Mutex<f64>);
+
+impl DemoKnob for Knob {
+    fn error_rate(&self) -> f64 {
+        *self.0.lock().unwrap()
+    }
+    fn adjust(&self, up: bool) -> f64 {
+        let mut v = self.0.lock().unwrap();
+        *v += if up { 0.01 } else { -0.01 };
+        *v
+    }
+}
+
+enum Step {
+    Key(KeyEvent),
+    /// Let background tasks finish (no event for this long).
+    Idle(Duration),
+    Resize(u16, u16),
+}
+
+struct Script(VecDeque<Step>);
+
+impl EventSource for Script {
+    fn next(&mut self, timeout: Duration) -> io::Result<Option<Event>> {
+        match self.0.pop_front() {
+            Some(Step::Key(k)) => Ok(Some(Event::Key(k))),
+            Some(Step::Resize(w, h)) => Ok(Some(Event::Resize(w, h))),
+            Some(Step::Idle(d)) => {
+                std::thread::sleep(d.min(timeout.max(Duration::from_millis(1))));
+                // Keep idling until the whole duration has passed.
+                if d > timeout {
+                    self.0.push_front(Step::Idle(d - timeout));
+                }
+                Ok(None)
+            }
+            // Out of script: wait as a quiet terminal would.
+            None => {
+                std::thread::sleep(timeout);
+                Ok(None)
+            }
+        }
+    }
+}
+
+fn k(c: char) -> Step {
+    Step::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+}
+
+fn code(c: KeyCode) -> Step {
+    Step::Key(KeyEvent::new(c, KeyModifiers::NONE))
+}
+
+fn idle() -> Step {
+    Step::Idle(Duration::from_millis(300))
+}
+
+struct Run {
+    exit: Exit,
+    screen: String,
+    recorder: Arc<Recorder>,
+    shutdown: CancellationToken,
+}
+
+fn drive(steps: Vec<Step>, knob: Option<Arc<dyn DemoKnob>>, refresh: Duration, panics: u64) -> Run {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let recorder = Arc::new(Recorder::default());
+    recorder.panics.store(panics, Ordering::SeqCst);
+    let shutdown = CancellationToken::new();
+    let services = Services {
+        backend: recorder.clone(),
+        knob,
+        options: RunOptions {
+            refresh,
+            title: "test".into(),
+        },
+        shutdown: shutdown.clone(),
+        rt: rt.handle().clone(),
+    };
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    let exit = run_loop(&mut terminal, &mut Script(steps.into()), &services).unwrap();
+    let buf = terminal.backend().buffer();
+    let mut screen = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            screen.push_str(buf[(x, y)].symbol());
+        }
+        screen.push('\n');
+    }
+    Run {
+        exit,
+        screen,
+        recorder,
+        shutdown,
+    }
+}
+
+const SLOW: Duration = Duration::from_secs(3600);
+
+#[test]
+fn fetches_on_start_on_r_and_for_the_detail_then_quits_and_cancels() {
+    let run = drive(
+        vec![
+            idle(),
+            k('r'),
+            idle(),
+            code(KeyCode::Down),
+            code(KeyCode::Enter),
+            idle(),
+            Step::Resize(60, 20),
+            idle(),
+            k('q'),
+        ],
+        None,
+        SLOW,
+        0,
+    );
+    assert_eq!(run.exit, Exit::Quit);
+    assert!(run.shutdown.is_cancelled(), "quitting stops the caller's tasks");
+    let asked = run.recorder.snapshots.lock().unwrap().clone();
+    // Start, `r` (no detail: the table is shown), Enter on the second row (its detail).
+    assert_eq!(asked, vec![None, None, Some("beta".to_string())]);
+    assert!(run.screen.contains("beta / availability"), "{}", run.screen);
+}
+
+#[test]
+fn the_refresh_timer_fetches_again() {
+    let run = drive(
+        vec![Step::Idle(Duration::from_millis(900)), k('q')],
+        None,
+        Duration::from_millis(200),
+        0,
+    );
+    let n = run.recorder.snapshots.lock().unwrap().len();
+    assert!(n >= 3, "{n} fetches in 900ms at a 200ms refresh");
+}
+
+#[test]
+fn queries_run_on_enter_and_show_their_answer() {
+    let run = drive(
+        vec![
+            idle(),
+            k('5'),
+            k('u'),
+            k('p'),
+            code(KeyCode::Enter),
+            idle(),
+            Step::Key(KeyEvent::new(KeyCode::Char('g'), KeyModifiers::CONTROL)),
+            idle(),
+            code(KeyCode::Esc),
+            k('q'),
+        ],
+        None,
+        SLOW,
+        0,
+    );
+    assert_eq!(
+        *run.recorder.queries.lock().unwrap(),
+        vec![("up".to_string(), None), ("up".to_string(), Some(3_600_000))]
+    );
+    assert!(run.screen.contains("{answer=\"up\"}"), "{}", run.screen);
+}
+
+#[test]
+fn the_knob_turns_and_the_status_bar_follows() {
+    let knob = Arc::new(Knob(Mutex::new(0.005)));
+    let run = drive(
+        vec![idle(), k('+'), k('+'), k('-'), k('+'), idle(), k('q')],
+        Some(knob.clone()),
+        SLOW,
+        0,
+    );
+    assert!((knob.error_rate() - 0.025).abs() < 1e-12);
+    assert!(run.screen.contains("demo errors 2.50%  [+/-]"), "{}", run.screen);
+}
+
+#[test]
+fn an_outside_shutdown_ends_the_loop() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let shutdown = CancellationToken::new();
+    let services = Services {
+        backend: Arc::new(Recorder::default()),
+        knob: None,
+        options: RunOptions::default(),
+        shutdown: shutdown.clone(),
+        rt: rt.handle().clone(),
+    };
+    let canceller = shutdown.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        canceller.cancel();
+    });
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    // An empty script: the terminal stays quiet until the shutdown.
+    let exit = run_loop(&mut terminal, &mut Script(VecDeque::new()), &services).unwrap();
+    assert_eq!(exit, Exit::Shutdown);
+}
+
+#[test]
+fn a_fetch_that_panics_is_reported_and_the_next_one_works() {
+    let run = drive(vec![idle(), idle(), k('q')], None, SLOW, 1);
+    assert!(
+        run.screen.contains("1 error: the snapshot fetch ended"),
+        "{}",
+        run.screen
+    );
+    let run = drive(vec![idle(), k('r'), idle(), k('q')], None, SLOW, 1);
+    assert!(run.screen.contains("alpha"), "{}", run.screen);
+    assert!(!run.screen.contains("snapshot fetch ended"), "{}", run.screen);
+}
