@@ -566,7 +566,7 @@ async fn labels(
         } else {
             let set: std::collections::BTreeSet<String> = selected_labels(s, &mq)
                 .iter()
-                .flat_map(|l| l.iter().map(|x| x.name.clone()).collect::<Vec<_>>())
+                .flat_map(|l| l.iter().map(|x| x.name.to_string()).collect::<Vec<_>>())
                 .collect();
             set.into_iter().collect()
         };

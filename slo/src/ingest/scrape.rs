@@ -344,12 +344,12 @@ impl ScrapeConfigFile {
             for sc in &job.static_configs {
                 for addr in &sc.targets {
                     let mut b = LabelsBuilder::new(&Labels::empty());
-                    b.set("job".into(), job.job_name.clone());
+                    b.set("job", job.job_name.clone());
                     for (k, v) in &sc.labels {
                         b.set(k.clone(), v.clone());
                     }
                     if b.get("instance").is_none() {
-                        b.set("instance".into(), addr.clone());
+                        b.set("instance", addr.clone());
                     }
                     out.push(Target {
                         url: format!("{}://{}{}", job.scheme, addr, job.metrics_path),

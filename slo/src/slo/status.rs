@@ -414,7 +414,7 @@ async fn compute(
                     .labels
                     .iter()
                     .filter(|l| l.name != METRIC_NAME)
-                    .map(|l| (l.name.clone(), l.value.clone()))
+                    .map(|l| (l.name.to_string(), l.value.to_string()))
                     .collect();
                 match finite(s.value) {
                     Some(v) => (Some(v), DataState::Ok, labels),

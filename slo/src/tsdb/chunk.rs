@@ -13,17 +13,21 @@ use super::Sample;
 /// Samples per chunk before a new one is cut (Prometheus uses 120 as well).
 const SAMPLES_PER_CHUNK: u16 = 120;
 
-/// An append-only bit stream.
-#[derive(Clone, Debug, Default)]
-struct BitWriter {
-    bytes: Vec<u8>,
-    /// Number of bits used in the last byte (0 means the last byte is full or there is none).
-    used: u8,
-}
+/// Smallest growth of an open chunk's byte vector.
+const MIN_GROWTH: usize = 16;
 
-impl BitWriter {
+/// The append-only bit stream of a chunk (its fields sit in [`XorChunk`] directly: a separate
+/// struct would pad the one-byte bit count to 8 bytes).
+impl XorChunk {
     fn write_bit(&mut self, bit: bool) {
         if self.used == 0 {
+            if self.bytes.len() == self.bytes.capacity() {
+                // Grow by a quarter rather than doubling: the open chunk's final size is not
+                // known, and doubling leaves up to half of its bytes unused (the store keeps
+                // one open chunk per series; `SeriesChunks::push` sizes the next chunk from the
+                // previous one, so this is rarely reached after the first chunk).
+                self.bytes.reserve_exact((self.bytes.len() / 4).max(MIN_GROWTH));
+            }
             self.bytes.push(0);
         }
         if bit && let Some(b) = self.bytes.last_mut() {
@@ -40,7 +44,7 @@ impl BitWriter {
     }
 }
 
-/// Reads a [`BitWriter`]'s stream.
+/// Reads the bit stream a chunk writes.
 struct BitReader<'a> {
     bytes: &'a [u8],
     pos: usize,
@@ -73,11 +77,16 @@ fn sign_extend(v: u64, n: u8) -> i64 {
 }
 
 /// One chunk of up to `SAMPLES_PER_CHUNK` (120) samples.
+///
+/// The first timestamp (the chunk's start) is not kept as a field: the stream begins with it
+/// as 64 raw bits, and a chunk is 8 bytes smaller without it (one store holds millions).
 #[derive(Clone, Debug, Default)]
 pub struct XorChunk {
-    bits: BitWriter,
+    /// The bit stream.
+    bytes: Vec<u8>,
+    /// Number of bits used in the last byte (0 means the last byte is full or there is none).
+    used: u8,
     num: u16,
-    min_t: i64,
     max_t: i64,
     // Appender state.
     last_v: u64,
@@ -99,7 +108,14 @@ impl XorChunk {
 
     /// Encoded size in bytes.
     pub fn byte_size(&self) -> usize {
-        self.bits.bytes.len()
+        self.bytes.len()
+    }
+
+    /// The oldest timestamp, read from the stream's first 64 bits (0 for an empty chunk).
+    fn min_t(&self) -> i64 {
+        self.bytes
+            .first_chunk::<8>()
+            .map_or(0, |b| i64::from_be_bytes(*b))
     }
 
     /// Appends a sample; the caller guarantees `s.t` is after the previous sample.
@@ -107,9 +123,8 @@ impl XorChunk {
         let vbits = s.v.to_bits();
         match self.num {
             0 => {
-                self.bits.write_bits(s.t as u64, 64);
-                self.bits.write_bits(vbits, 64);
-                self.min_t = s.t;
+                self.write_bits(s.t as u64, 64);
+                self.write_bits(vbits, 64);
                 self.leading = u8::MAX;
             }
             _ => {
@@ -127,50 +142,50 @@ impl XorChunk {
 
     fn write_dod(&mut self, dod: i64) {
         if dod == 0 {
-            self.bits.write_bit(false);
+            self.write_bit(false);
             return;
         }
         for (prefix, plen, n) in DOD_BUCKETS {
             let lim = 1i64 << (n - 1);
             if dod >= -lim && dod < lim {
-                self.bits.write_bits(prefix, plen);
-                self.bits.write_bits(dod as u64, n);
+                self.write_bits(prefix, plen);
+                self.write_bits(dod as u64, n);
                 return;
             }
         }
-        self.bits.write_bits(0b1111, 4);
-        self.bits.write_bits(dod as u64, 64);
+        self.write_bits(0b1111, 4);
+        self.write_bits(dod as u64, 64);
     }
 
     fn write_value(&mut self, vbits: u64) {
         let xor = vbits ^ self.last_v;
         if xor == 0 {
-            self.bits.write_bit(false);
+            self.write_bit(false);
             return;
         }
-        self.bits.write_bit(true);
+        self.write_bit(true);
         // Leading zeros are capped at 31 so they fit the 5-bit field.
         let leading = (xor.leading_zeros() as u8).min(31);
         let trailing = xor.trailing_zeros() as u8;
         if self.leading != u8::MAX && leading >= self.leading && trailing >= self.trailing {
-            self.bits.write_bit(false);
+            self.write_bit(false);
             let sig = 64 - self.leading - self.trailing;
-            self.bits.write_bits(xor >> self.trailing, sig);
+            self.write_bits(xor >> self.trailing, sig);
             return;
         }
         self.leading = leading;
         self.trailing = trailing;
-        self.bits.write_bit(true);
-        self.bits.write_bits(u64::from(leading), 5);
+        self.write_bit(true);
+        self.write_bits(u64::from(leading), 5);
         let sig = 64 - leading - trailing;
         // 64 significant bits are stored as 0 in the 6-bit field.
-        self.bits.write_bits(u64::from(sig & 63), 6);
-        self.bits.write_bits(xor >> trailing, sig);
+        self.write_bits(u64::from(sig & 63), 6);
+        self.write_bits(xor >> trailing, sig);
     }
 
     /// Decodes every sample, appending to `out` those in `[mint, maxt]`.
     pub fn decode_into(&self, mint: i64, maxt: i64, out: &mut Vec<Sample>) {
-        let mut d = Decoder::new(&self.bits.bytes);
+        let mut d = Decoder::new(&self.bytes);
         for _ in 0..self.num {
             // The writer produced this stream, so a short read means a bug; stop rather than
             // inventing samples.
@@ -186,12 +201,12 @@ impl XorChunk {
 
     /// The encoded bit stream (what [`XorChunk::from_bytes`] takes back).
     pub fn bytes(&self) -> &[u8] {
-        &self.bits.bytes
+        &self.bytes
     }
 
     /// Oldest and newest timestamp in the chunk (meaningless for an empty chunk).
     pub fn time_range(&self) -> (i64, i64) {
-        (self.min_t, self.max_t)
+        (self.min_t(), self.max_t)
     }
 
     /// Rebuilds a chunk from the bytes of [`XorChunk::bytes`] and its sample count, as
@@ -220,9 +235,6 @@ impl XorChunk {
                     prev: p,
                 });
             }
-            if i == 0 {
-                chunk.min_t = s.t;
-            }
             prev = Some(s.t);
         }
         // The writer pads only the last byte; more bytes than the bits need means garbage.
@@ -237,10 +249,8 @@ impl XorChunk {
         chunk.last_delta = d.delta;
         chunk.leading = d.window.map_or(u8::MAX, |w| w.0);
         chunk.trailing = d.window.map_or(0, |w| w.1);
-        chunk.bits = BitWriter {
-            used: (d.r.pos % 8) as u8,
-            bytes,
-        };
+        chunk.used = (d.r.pos % 8) as u8;
+        chunk.bytes = bytes;
         Ok(chunk)
     }
 }
@@ -363,7 +373,6 @@ impl XorChunk {
 #[derive(Clone, Debug, Default)]
 pub struct SeriesChunks {
     chunks: Vec<XorChunk>,
-    last: Option<Sample>,
 }
 
 impl SeriesChunks {
@@ -376,10 +385,8 @@ impl SeriesChunks {
             // a long-lived series holds little more than its encoded bytes.
             let mut next = XorChunk::default();
             if let Some(full) = self.chunks.last_mut() {
-                full.bits.bytes.shrink_to_fit();
-                next.bits
-                    .bytes
-                    .reserve_exact(full.bits.bytes.len() + full.bits.bytes.len() / 8);
+                full.bytes.shrink_to_fit();
+                next.bytes.reserve_exact(full.bytes.len() + full.bytes.len() / 8);
             }
             if self.chunks.len() == self.chunks.capacity() {
                 // Series grow by one chunk every 30 minutes at 15 s: grow the list by one or
@@ -391,12 +398,14 @@ impl SeriesChunks {
         if let Some(c) = self.chunks.last_mut() {
             c.append(s);
         }
-        self.last = Some(s);
     }
 
-    /// The newest sample.
+    /// The newest sample (the open chunk's appender state holds it).
     pub fn last(&self) -> Option<Sample> {
-        self.last
+        self.chunks.last().map(|c| Sample {
+            t: c.max_t,
+            v: f64::from_bits(c.last_v),
+        })
     }
 
     /// Number of samples.
@@ -424,21 +433,17 @@ impl SeriesChunks {
                 return Err(SeriesChunksError::EmptyChunk { chunk: i });
             }
             if let Some(p) = prev_max
-                && c.min_t <= p
+                && c.min_t() <= p
             {
                 return Err(SeriesChunksError::Overlap {
                     chunk: i,
-                    min_t: c.min_t,
+                    min_t: c.min_t(),
                     prev_max: p,
                 });
             }
             prev_max = Some(c.max_t);
         }
-        let last = chunks.last().map(|c| Sample {
-            t: c.max_t,
-            v: f64::from_bits(c.last_v),
-        });
-        Ok(SeriesChunks { chunks, last })
+        Ok(SeriesChunks { chunks })
     }
 
     /// Drops the chunks whose samples are all older than `t` (whole chunks, as Prometheus's
@@ -446,11 +451,7 @@ impl SeriesChunks {
     /// gone the series is empty and has no newest sample.
     pub fn drop_before(&mut self, t: i64) -> usize {
         let n = self.chunks.partition_point(|c| c.max_t < t);
-        let dropped = self.chunks.drain(..n).map(|c| c.len()).sum();
-        if self.chunks.is_empty() {
-            self.last = None;
-        }
-        dropped
+        self.chunks.drain(..n).map(|c| c.len()).sum()
     }
 
     /// Appends to `out` the samples with timestamps in `[mint, maxt]`, in time order.
@@ -458,7 +459,7 @@ impl SeriesChunks {
         // Chunks are time-ordered: skip those ending before the window.
         let start = self.chunks.partition_point(|c| c.max_t < mint);
         for c in &self.chunks[start..] {
-            if c.min_t > maxt {
+            if c.min_t() > maxt {
                 break;
             }
             c.decode_into(mint, maxt, out);

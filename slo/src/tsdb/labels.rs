@@ -4,21 +4,158 @@
 //! treats a label with an empty value as absent), and the metric name stored as the `__name__` label.
 //! The pairs sit behind an `Arc`, so cloning a label set (the engine does so for every sample it
 //! outputs) is a reference-count increment.
+//!
+//! Names and values are [`LabelStr`]s, shared immutable strings: the store interns them through
+//! its index, so a million series carrying `job="api"` hold one copy of `job` and one of `api`
+//! (label strings were the largest part of the per-series memory before, see NOTES-engine.md).
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::ops::Deref;
 use std::sync::Arc;
 
 /// The label that holds the metric name.
 pub const METRIC_NAME: &str = "__name__";
 
+/// A label name or value: an immutable string behind an `Arc`, so copies share one allocation.
+///
+/// It reads like a `&str` (it derefs to one, and compares with `str`, `&str` and `String`), and
+/// hashes and orders exactly as the same text in a `String` does, so label-set hashes and the
+/// sort order of query results do not depend on how the strings are stored.
+#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LabelStr(Arc<str>);
+
+impl LabelStr {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `self` and `other` share one allocation (then they are equal; the converse does
+    /// not hold).
+    pub fn ptr_eq(&self, other: &LabelStr) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Deref for LabelStr {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for LabelStr {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Lets maps keyed by `LabelStr` be searched with a `&str` (the `Hash`/`Ord` of both agree).
+impl Borrow<str> for LabelStr {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for LabelStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for LabelStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl From<&str> for LabelStr {
+    fn from(s: &str) -> Self {
+        LabelStr(Arc::from(s))
+    }
+}
+
+impl From<&String> for LabelStr {
+    fn from(s: &String) -> Self {
+        LabelStr(Arc::from(s.as_str()))
+    }
+}
+
+impl From<String> for LabelStr {
+    fn from(s: String) -> Self {
+        LabelStr(Arc::from(s))
+    }
+}
+
+impl From<Arc<str>> for LabelStr {
+    fn from(s: Arc<str>) -> Self {
+        LabelStr(s)
+    }
+}
+
+impl From<&LabelStr> for LabelStr {
+    fn from(s: &LabelStr) -> Self {
+        s.clone()
+    }
+}
+
+impl From<LabelStr> for String {
+    fn from(s: LabelStr) -> Self {
+        String::from(&*s.0)
+    }
+}
+
+impl From<&LabelStr> for String {
+    fn from(s: &LabelStr) -> Self {
+        String::from(&*s.0)
+    }
+}
+
+impl PartialEq<str> for LabelStr {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for LabelStr {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl PartialEq<String> for LabelStr {
+    fn eq(&self, other: &String) -> bool {
+        &*self.0 == other.as_str()
+    }
+}
+
+impl PartialEq<LabelStr> for str {
+    fn eq(&self, other: &LabelStr) -> bool {
+        self == &*other.0
+    }
+}
+
+impl PartialEq<LabelStr> for &str {
+    fn eq(&self, other: &LabelStr) -> bool {
+        *self == &*other.0
+    }
+}
+
+impl PartialEq<LabelStr> for String {
+    fn eq(&self, other: &LabelStr) -> bool {
+        self.as_str() == &*other.0
+    }
+}
+
 /// One name/value pair.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Label {
     /// The label name, such as `job`.
-    pub name: String,
+    pub name: LabelStr,
     /// The label value; never empty inside a [`Labels`].
-    pub value: String,
+    pub value: LabelStr,
 }
 
 /// A sorted set of labels identifying one series.
@@ -35,7 +172,7 @@ impl Labels {
 
     /// Builds a label set from pairs in any order; empty values are dropped, and for a repeated
     /// name the last pair wins.
-    pub fn from_pairs<N: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (N, V)>) -> Self {
+    pub fn from_pairs<N: Into<LabelStr>, V: Into<LabelStr>>(pairs: impl IntoIterator<Item = (N, V)>) -> Self {
         let mut b = LabelsBuilder::new(&Labels::empty());
         for (n, v) in pairs {
             b.set(n.into(), v.into());
@@ -56,7 +193,7 @@ impl Labels {
         // `__name__` sorts before every lowercase label name, so it is nearly always first; the
         // engine asks for it per series and step.
         match self.0.first() {
-            Some(l) if l.name == METRIC_NAME => Some(&l.value),
+            Some(l) if l.name == METRIC_NAME => Some(l.value.as_str()),
             _ => self.get(METRIC_NAME),
         }
     }
@@ -101,7 +238,7 @@ impl Labels {
         Labels(
             self.0
                 .iter()
-                .filter(|l| names.contains(&l.name))
+                .filter(|l| listed(names, &l.name))
                 .cloned()
                 .collect(),
         )
@@ -112,7 +249,7 @@ impl Labels {
         Labels(
             self.0
                 .iter()
-                .filter(|l| !names.contains(&l.name))
+                .filter(|l| !listed(names, &l.name))
                 .cloned()
                 .collect(),
         )
@@ -124,7 +261,7 @@ impl Labels {
     pub fn signature(&self, on: bool, names: &[String]) -> u64 {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         for l in self.0.iter() {
-            let listed = names.contains(&l.name);
+            let listed = listed(names, &l.name);
             let keep = if on {
                 listed
             } else {
@@ -144,12 +281,22 @@ impl Labels {
         Arc::as_ptr(&self.0) as *const Label as usize
     }
 
-    /// Approximate heap size in bytes, for memory accounting.
+    /// Approximate heap size in bytes, for memory accounting: the pairs plus the text of
+    /// every name and value, as if no string were shared with another label set (an upper
+    /// bound for interned sets).
     pub fn byte_size(&self) -> usize {
         self.0
             .iter()
-            .map(|l| l.name.len() + l.value.len() + 2 * std::mem::size_of::<String>())
+            .map(|l| l.name.len() + l.value.len() + std::mem::size_of::<Label>())
             .sum()
+    }
+
+    /// Builds a label set from pairs already sorted by name, with distinct names and no empty
+    /// values (the invariants of [`Labels`]): how the store rebuilds a set with its interned
+    /// strings without re-sorting.
+    pub(crate) fn from_sorted(pairs: Vec<Label>) -> Labels {
+        debug_assert!(pairs.windows(2).all(|w| w[0].name < w[1].name));
+        Labels(pairs.into())
     }
 }
 
@@ -173,6 +320,11 @@ impl fmt::Display for Labels {
         }
         f.write_str("}")
     }
+}
+
+/// Whether `name` is one of `names`.
+fn listed(names: &[String], name: &str) -> bool {
+    names.iter().any(|n| n == name)
 }
 
 /// Escapes a label value the way Go's `strconv.Quote` does for the characters that matter.
@@ -206,7 +358,8 @@ impl LabelsBuilder {
     }
 
     /// Sets `name` to `value`; an empty value deletes the label.
-    pub fn set(&mut self, name: String, value: String) -> &mut Self {
+    pub fn set(&mut self, name: impl Into<LabelStr>, value: impl Into<LabelStr>) -> &mut Self {
+        let (name, value) = (name.into(), value.into());
         match self.labels.binary_search_by(|l| l.name.cmp(&name)) {
             Ok(i) if value.is_empty() => {
                 self.labels.remove(i);

@@ -21,12 +21,12 @@ pub mod persist;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 pub use histogram::{CounterResetHint, FloatHistogram};
 
-pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
+pub use labels::{Label, LabelStr, Labels, LabelsBuilder, METRIC_NAME};
 pub use matcher::{MatchOp, Matcher, MatcherError};
 
 /// Bit pattern of Prometheus's staleness marker, a signalling-free NaN (`value.StaleNaN`).
@@ -162,8 +162,13 @@ pub enum AppendError {
 pub struct MemSeries {
     labels: Labels,
     data: chunk::SeriesChunks,
-    /// Native-histogram samples, uncompressed.
-    histograms: Vec<HSample>,
+    /// Native-histogram samples, uncompressed. Most series have none, so the list is boxed and
+    /// absent until the first one: 8 bytes per series instead of an empty vector's 24.
+    #[expect(
+        clippy::box_collection,
+        reason = "the box makes an absent list 8 bytes, not 24"
+    )]
+    histograms: Option<Box<Vec<HSample>>>,
 }
 
 impl MemSeries {
@@ -174,7 +179,7 @@ impl MemSeries {
 
     /// Number of stored samples.
     pub fn num_samples(&self) -> usize {
-        self.data.num_samples() + self.histograms.len()
+        self.data.num_samples() + self.histograms().len()
     }
 
     /// The float samples as compressed chunks.
@@ -184,12 +189,15 @@ impl MemSeries {
 
     /// The native-histogram samples, in time order.
     pub fn histograms(&self) -> &[HSample] {
-        &self.histograms
+        self.histograms.as_deref().map_or(&[], Vec::as_slice)
     }
 
     /// Newest timestamp over float and histogram samples.
     fn last_t(&self) -> Option<i64> {
-        match (self.data.last().map(|s| s.t), self.histograms.last().map(|h| h.t)) {
+        match (
+            self.data.last().map(|s| s.t),
+            self.histograms().last().map(|h| h.t),
+        ) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         }
@@ -229,7 +237,12 @@ pub trait Queryable {
 #[derive(Debug, Default)]
 pub struct Storage {
     series: Vec<MemSeries>,
-    by_labels: HashMap<Labels, SeriesRef>,
+    /// Series references by the hash of their labels (with `hasher`). The labels themselves are
+    /// looked up in `series`, so each series costs this table 4 bytes rather than a second
+    /// copy of its key as a `HashMap<Labels, SeriesRef>` would hold (about 50 bytes per series
+    /// counting the table's spare buckets).
+    by_labels: hashbrown::HashTable<SeriesRef>,
+    hasher: std::hash::RandomState,
     index: index::Index,
     /// Where accepted changes are reported when the store is durable.
     log: Option<Box<dyn AppendLog>>,
@@ -248,7 +261,7 @@ impl Storage {
     pub fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<SeriesRef, AppendError> {
         let r = self.series_ref(labels)?;
         let s = &mut self.series[r as usize];
-        if let Some(last) = s.histograms.last()
+        if let Some(last) = s.histograms().last()
             && t <= last.t
         {
             return Err(AppendError::OutOfOrder {
@@ -310,7 +323,7 @@ impl Storage {
         // A histogram right after another one gets it here; after a float or as the first
         // sample it stays unknown.
         if h.counter_reset_hint == CounterResetHint::Unknown
-            && let Some(prev) = s.histograms.last()
+            && let Some(prev) = s.histograms().last()
             && s.data.last().is_none_or(|f| f.t < prev.t)
         {
             h.counter_reset_hint = if h.detect_reset(&prev.h) {
@@ -323,7 +336,7 @@ impl Storage {
         if let Some(log) = &mut self.log {
             log.histogram(r, t, &h);
         }
-        s.histograms.push(HSample { t, h });
+        s.histograms.get_or_insert_default().push(HSample { t, h });
         Ok(r)
     }
 
@@ -332,24 +345,54 @@ impl Storage {
         if labels.is_empty() {
             return Err(AppendError::EmptyLabels);
         }
-        let r = match self.by_labels.get(labels) {
-            Some(r) => *r,
-            None => {
-                let r = SeriesRef::try_from(self.series.len()).map_err(|_| AppendError::EmptyLabels)?;
-                self.series.push(MemSeries {
-                    labels: labels.clone(),
-                    data: chunk::SeriesChunks::default(),
-                    histograms: Vec::new(),
-                });
-                self.by_labels.insert(labels.clone(), r);
-                self.index.add(r, labels);
-                if let Some(log) = &mut self.log {
-                    log.series(r, labels);
-                }
-                r
-            }
-        };
+        let hash = self.hasher.hash_one(labels);
+        if let Some(r) = self.find(hash, labels) {
+            return Ok(r);
+        }
+        let r = SeriesRef::try_from(self.series.len()).map_err(|_| AppendError::EmptyLabels)?;
+        self.insert(hash, r, labels, chunk::SeriesChunks::default(), None);
+        if let Some(log) = &mut self.log {
+            log.series(r, &self.series[r as usize].labels);
+        }
         Ok(r)
+    }
+
+    /// The series whose labels hash to `hash` (with `self.hasher`) and equal `labels`.
+    fn find(&self, hash: u64, labels: &Labels) -> Option<SeriesRef> {
+        let series = &self.series;
+        self.by_labels
+            .find(hash, |&r| {
+                series.get(r as usize).is_some_and(|s| s.labels == *labels)
+            })
+            .copied()
+    }
+
+    /// Adds series `r` (the next reference) with `labels`, interned through the index, to the
+    /// series list, the hash table and the index; `hash` is the labels' hash.
+    #[expect(
+        clippy::box_collection,
+        reason = "the field's type, see `MemSeries::histograms`"
+    )]
+    fn insert(
+        &mut self,
+        hash: u64,
+        r: SeriesRef,
+        labels: &Labels,
+        data: chunk::SeriesChunks,
+        histograms: Option<Box<Vec<HSample>>>,
+    ) {
+        let labels = self.index.add(r, labels);
+        self.series.push(MemSeries {
+            labels,
+            data,
+            histograms,
+        });
+        let (series, hasher) = (&self.series, &self.hasher);
+        // The table rehashes from the stored references when it grows; every reference it
+        // holds is below `series.len()`, so the fallback hash is never used.
+        self.by_labels.insert_unique(hash, r, |&r| {
+            series.get(r as usize).map_or(0, |s| hasher.hash_one(&s.labels))
+        });
     }
 
     /// Removes every series (an attached [`AppendLog`] stays attached and is told).
@@ -394,7 +437,8 @@ impl Storage {
         if labels.is_empty() {
             return Err(AppendError::EmptyLabels.into());
         }
-        if self.by_labels.contains_key(&labels) {
+        let hash = self.hasher.hash_one(&labels);
+        if self.find(hash, &labels).is_some() {
             return Err(RestoreError::DuplicateSeries {
                 series: labels.to_string(),
             });
@@ -406,13 +450,8 @@ impl Storage {
             });
         }
         let r = SeriesRef::try_from(self.series.len()).map_err(|_| AppendError::EmptyLabels)?;
-        self.by_labels.insert(labels.clone(), r);
-        self.index.add(r, &labels);
-        self.series.push(MemSeries {
-            labels,
-            data,
-            histograms,
-        });
+        let histograms = (!histograms.is_empty()).then(|| Box::new(histograms));
+        self.insert(hash, r, &labels, data, histograms);
         Ok(r)
     }
 
@@ -429,9 +468,14 @@ impl Storage {
         let mut kept = Vec::with_capacity(self.series.len());
         for s in &mut self.series {
             stats.samples += s.data.drop_before(cutoff);
-            let n = s.histograms.partition_point(|h| h.t < cutoff);
-            stats.samples += n;
-            s.histograms.drain(..n);
+            if let Some(hs) = &mut s.histograms {
+                let n = hs.partition_point(|h| h.t < cutoff);
+                stats.samples += n;
+                hs.drain(..n);
+                if hs.is_empty() {
+                    s.histograms = None;
+                }
+            }
             kept.push(s.num_samples() > 0);
         }
         stats.series = kept.iter().filter(|k| !**k).count();
@@ -446,9 +490,9 @@ impl Storage {
         for (s, keep) in old.into_iter().zip(&kept) {
             if *keep {
                 let r = self.series.len() as SeriesRef;
-                self.by_labels.insert(s.labels.clone(), r);
-                self.index.add(r, &s.labels);
-                self.series.push(s);
+                let hash = self.hasher.hash_one(&s.labels);
+                // The labels already use interned strings, so the index keeps them as they are.
+                self.insert(hash, r, &s.labels, s.data, s.histograms);
             }
         }
         if let Some(log) = &mut self.log {
@@ -512,13 +556,10 @@ impl Queryable for Storage {
         for s in self.series(matchers) {
             let mut floats = Vec::new();
             s.data.samples_in(mint, maxt, &mut floats);
-            let a = s.histograms.partition_point(|h| h.t < mint);
-            let b = s.histograms.partition_point(|h| h.t <= maxt);
-            let histograms = s
-                .histograms
-                .get(a..b)
-                .map(<[HSample]>::to_vec)
-                .unwrap_or_default();
+            let hs = s.histograms();
+            let a = hs.partition_point(|h| h.t < mint);
+            let b = hs.partition_point(|h| h.t <= maxt);
+            let histograms = hs.get(a..b).map(<[HSample]>::to_vec).unwrap_or_default();
             if !floats.is_empty() || !histograms.is_empty() {
                 out.push(SeriesPoints {
                     labels: s.labels.clone(),

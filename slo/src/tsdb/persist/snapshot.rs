@@ -232,10 +232,13 @@ fn load_series(d: &mut Dec<'_>, loaded: &mut Loaded) -> DecResult<usize> {
         return Err(format!("bytes follow the samples of {labels}"));
     }
     let n = data.num_samples() + histograms.len();
-    loaded
+    let r = loaded
         .store
-        .restore_series(labels.clone(), data, histograms)
+        .restore_series(labels, data, histograms)
         .map_err(|e| e.to_string())?;
+    // Keep the store's copy of the labels (made of its interned strings), not the decoded one:
+    // holding both would double the label memory of a large store while it recovers.
+    let labels = loaded.store.all_series()[r as usize].labels().clone();
     loaded.series.push((id, labels));
     Ok(n)
 }
