@@ -178,7 +178,12 @@ fn now_ms() -> i64 {
 pub fn slo_table(statuses: &[SloStatus], errors: &[String]) -> String {
     let windows: Vec<String> = statuses
         .iter()
-        .flat_map(|s| s.windows.iter().filter(|w| !w.period).map(|w| (w.seconds, w.window.clone())))
+        .flat_map(|s| {
+            s.windows
+                .iter()
+                .filter(|w| !w.period)
+                .map(|w| (w.seconds, w.window.clone()))
+        })
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .map(|(_, w)| w)
@@ -196,12 +201,20 @@ pub fn slo_table(statuses: &[SloStatus], errors: &[String]) -> String {
             s.service.clone(),
             s.slo.clone(),
             format_percent(Some(s.objective)),
-            if s.error.is_some() { "error".to_string() } else { format_percent(sli) },
+            if s.error.is_some() {
+                "error".to_string()
+            } else {
+                format_percent(sli)
+            },
             format_percent(s.budget_remaining),
             s.policy.map_or("N/A".to_string(), |p| p.to_string()),
         ];
         for w in &windows {
-            let burn = s.windows.iter().find(|x| &x.window == w).and_then(|x| x.burn_rate);
+            let burn = s
+                .windows
+                .iter()
+                .find(|x| &x.window == w)
+                .and_then(|x| x.burn_rate);
             row.push(format_burn(burn));
         }
         let firing: Vec<String> = s
@@ -210,7 +223,11 @@ pub fn slo_table(statuses: &[SloStatus], errors: &[String]) -> String {
             .filter(|a| a.firing)
             .map(|a| format!("{} ({})", a.name, a.severity))
             .collect();
-        row.push(if firing.is_empty() { "-".to_string() } else { firing.join(", ") });
+        row.push(if firing.is_empty() {
+            "-".to_string()
+        } else {
+            firing.join(", ")
+        });
         rows.push(row);
     }
     let mut out = table(&rows, "");

@@ -21,9 +21,9 @@ use burnwatch_slo::ingest::scrape::{PromDuration, ScrapeConfig, StaticConfig};
 use burnwatch_slo::ingest::{self, ScrapeConfigFile};
 use burnwatch_slo::promql::{Engine, EngineOptions};
 use burnwatch_slo::shared::SharedStorage;
+use burnwatch_slo::slo::SloSpec;
 use burnwatch_slo::slo::spec::{self, windows_spec};
 use burnwatch_slo::slo::status::{self, SharedEngineSource, SliSource};
-use burnwatch_slo::slo::SloSpec;
 use burnwatch_slo::tsdb::persist::{DurableStore, PersistOptions};
 use burnwatch_tui::fetch::{DEFAULT_COLLECTOR_JOB, HttpBackend};
 use burnwatch_tui::model::{Backend, DemoKnob};
@@ -133,7 +133,10 @@ pub fn load_slos(path: Option<&Path>) -> anyhow::Result<Vec<SloSpec>> {
     let mut specs = Vec::new();
     let mut tables = Vec::new();
     let mut add = |name: &str, text: &str| -> anyhow::Result<()> {
-        if text.lines().any(|l| l.trim_start().starts_with("kind:") && l.contains("AlertWindows")) {
+        if text
+            .lines()
+            .any(|l| l.trim_start().starts_with("kind:") && l.contains("AlertWindows"))
+        {
             tables.push(windows_spec::parse_str(text, name)?);
         } else {
             specs.extend(spec::parse_str_with(text, name, period)?);
@@ -154,15 +157,20 @@ pub fn load_slos(path: Option<&Path>) -> anyhow::Result<Vec<SloSpec>> {
                 .collect();
             files.sort();
             if files.is_empty() {
-                bail!("--slos {}: no *.yaml or *.yml files in the directory", p.display());
+                bail!(
+                    "--slos {}: no *.yaml or *.yml files in the directory",
+                    p.display()
+                );
             }
             for f in files {
-                let text = std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?;
+                let text =
+                    std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?;
                 add(&f.display().to_string(), &text)?;
             }
         }
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read --slos {}", p.display()))?;
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("cannot read --slos {}", p.display()))?;
             add(&p.display().to_string(), &text)?;
         }
     }
@@ -379,7 +387,9 @@ async fn start(
         scrape_configs.push(job(DEFAULT_COLLECTOR_JOB, telemetry, false));
     }
     if scrape_configs.is_empty() {
-        tracing::warn!("The collector has no Prometheus exporter and no self-telemetry endpoint: nothing to scrape.");
+        tracing::warn!(
+            "The collector has no Prometheus exporter and no self-telemetry endpoint: nothing to scrape."
+        );
     }
     let scrape_file = ScrapeConfigFile {
         global: Default::default(),
@@ -440,7 +450,10 @@ async fn watch_alerts(slos: Vec<SloSpec>, store: SharedStorage, every: Duration,
                 let key = (s.id.clone(), a.severity.to_string());
                 let was = firing.contains(&key);
                 if a.firing && !was {
-                    let burn = s.exhaustion.burn_rate.map_or("N/A".to_string(), |b| format!("{b:.2}"));
+                    let burn = s
+                        .exhaustion
+                        .burn_rate
+                        .map_or("N/A".to_string(), |b| format!("{b:.2}"));
                     tracing::warn!(slo = %s.id, alert = %a.name, severity = %a.severity,
                         budget_remaining = ?s.budget_remaining, burn_rate_1h = %burn,
                         "SLO alert firing.");

@@ -19,6 +19,7 @@
 //! ```
 
 pub mod dora;
+pub mod history;
 pub mod model;
 pub mod traffic;
 
@@ -223,6 +224,12 @@ pub async fn start(options: DemoOptions, control: Arc<DemoControl>) -> anyhow::R
     if let Some(api_url) = &options.api_url {
         let sender = dora::Sender::new(api_url, options.seed, started_wall);
         tasks.push(tokio::spawn(sender.run(started, stop.clone())));
+        tasks.push(tokio::spawn(send_history(
+            api_url.clone(),
+            options.seed,
+            started_wall,
+            stop.clone(),
+        )));
     }
     tracing::info!(
         endpoint = %options.otlp_endpoint,
@@ -236,6 +243,41 @@ pub async fn start(options: DemoOptions, control: Arc<DemoControl>) -> anyhow::R
         meter_provider,
         tracer_provider,
     })
+}
+
+/// Sends the month of traffic history ([`history`]) once the API answers: up to ten tries, two
+/// seconds apart. It ends where the DORA history does, ten minutes before the start, with an
+/// outage at each of that history's incidents.
+async fn send_history(api_url: String, seed: u64, started_wall: SystemTime, stop: CancellationToken) {
+    let started_ms = started_wall
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let end_ms = started_ms - 10 * 60_000;
+    let incidents = history::incident_spans(&dora::history(seed, end_ms));
+    let client = reqwest::Client::new();
+    for attempt in 1..=10 {
+        match history::backfill(&client, &api_url, end_ms, &incidents).await {
+            Ok(history::Outcome::Sent(n)) => {
+                tracing::info!(
+                    series = n,
+                    incidents = incidents.len(),
+                    "Sent the demo's 30-day traffic history."
+                );
+                return;
+            }
+            Ok(history::Outcome::Skipped) => {
+                tracing::info!("The store already has the demo's traffic; no history sent.");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(attempt, error = %format!("{e:#}"), "Cannot send the demo's traffic history yet.")
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
 }
 
 impl DemoHandle {

@@ -19,6 +19,7 @@ use burnwatch_slo::tsdb::Storage;
 use burnwatch_tui::model::DemoKnob as _;
 
 use super::dora::{self, BackfillOutcome, LiveEvent, Sender};
+use super::history;
 use super::model::{LogNormal, ROUTES, Rng, SpikeKind, TrafficModel};
 use super::traffic::{DURATION_BOUNDARIES, draw};
 use super::{DEFAULT_ERROR_RATE, DemoControl, DemoOptions};
@@ -661,4 +662,62 @@ async fn a_malformed_endpoint_is_refused_at_start_with_its_name() {
         .err()
         .unwrap();
     assert!(format!("{err:#}").contains("not a url"), "{err:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_traffic_history_goes_in_once_and_leaves_the_slos_a_partly_spent_budget() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let store = new_shared();
+    let state = ApiState::new(store.clone(), EngineOptions::default());
+    let server = tokio::spawn(serve(listener, state, stop.clone().cancelled_owned()));
+
+    let end = now_ms() - 600_000;
+    let incidents = history::incident_spans(&dora::history(42, end));
+    assert!(incidents.len() >= 3, "about one incident a week: {incidents:?}");
+    let client = reqwest::Client::new();
+    let sent = history::backfill(&client, &url, end, &incidents).await.unwrap();
+    let series = history::series(end, &incidents);
+    assert_eq!(sent, history::Outcome::Sent(series.len()));
+    assert_eq!(
+        history::backfill(&client, &url, end, &incidents).await.unwrap(),
+        history::Outcome::Skipped,
+        "a second start on the same store sends nothing"
+    );
+
+    // Counters only go up, and each bucket holds at most the next one's count.
+    for s in &series {
+        assert!(
+            s.samples
+                .windows(2)
+                .all(|w| w[0].value <= w[1].value && w[0].timestamp < w[1].timestamp)
+        );
+    }
+    let slos = demo_slos();
+    let source = status::SharedEngineSource::new(Engine::default(), store.clone());
+    let statuses = status::evaluate(&slos, &source as &dyn SliSource, end).await;
+    for s in &statuses {
+        assert_eq!(s.error, None, "{}", s.id);
+        let left = s
+            .budget_remaining
+            .unwrap_or_else(|| panic!("{}: no budget figure", s.id));
+        // The month spends some budget (the base rate and the incidents) but not all of it.
+        assert!((0.1..0.97).contains(&left), "{}: budget left {left}", s.id);
+        assert!(
+            !s.alerts.iter().any(|a| a.firing),
+            "{}: the month ends quiet",
+            s.id
+        );
+    }
+    stop.cancel();
+    server.await.unwrap().unwrap();
+}
+
+#[test]
+fn the_normal_cdf_of_the_history_matches_the_tests_tail() {
+    for z in [-3.0, -1.0, 0.0, 0.5, 2.0] {
+        let ours = history::normal_cdf(z);
+        assert!((ours - (1.0 - normal_tail(z))).abs() < 1e-6, "{z}: {ours}");
+    }
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use burnwatch_slo::api::client::{self, ClientError, QueryKind};
 use burnwatch_slo::api::json::format_value;
 use burnwatch_slo::dora::metrics::format_seconds;
-use burnwatch_slo::dora::tiers;
+use burnwatch_slo::dora::{self, tiers};
 use burnwatch_slo::promql::Value;
 use burnwatch_slo::slo::math::prometheus_duration;
 use burnwatch_slo::slo::status::{self, HttpSource, SliSource, SloStatus};
@@ -56,7 +56,12 @@ pub struct HttpBackend {
 impl HttpBackend {
     /// Asks the API at `base_url` (`http://127.0.0.1:9090`) about `slos`; each query waits at most
     /// `timeout`. The collector's metrics are looked up under `collector_job`.
-    pub fn new(base_url: impl Into<String>, slos: Vec<SloSpec>, timeout: Duration, collector_job: &str) -> Self {
+    pub fn new(
+        base_url: impl Into<String>,
+        slos: Vec<SloSpec>,
+        timeout: Duration,
+        collector_job: &str,
+    ) -> Self {
         HttpBackend {
             base_url: base_url.into().trim_end_matches('/').to_string(),
             slos,
@@ -78,7 +83,11 @@ impl HttpBackend {
         let mut slos = status::evaluate(&self.slos, &source as &dyn SliSource, at_ms).await;
         sort_by_budget(&mut slos);
         // An unreachable server fails every query the same way: say it once.
-        if !slos.is_empty() && slos.iter().all(|s| s.error.as_deref().is_some_and(is_transport_message)) {
+        if !slos.is_empty()
+            && slos
+                .iter()
+                .all(|s| s.error.as_deref().is_some_and(is_transport_message))
+        {
             errors.push(format!("cannot reach {}", self.base_url));
         }
         let detail = match detail.and_then(|id| self.slos.iter().find(|s| s.id() == id)) {
@@ -101,7 +110,13 @@ impl HttpBackend {
 
     /// One instant query; `Ok(None)` for an empty result, the first series' value otherwise.
     async fn scalar(&self, expr: &str, at_ms: i64) -> Result<Option<f64>, ClientError> {
-        let res = client::query(&self.base_url, expr, &QueryKind::Instant { time: at_ms }, self.timeout).await?;
+        let res = client::query(
+            &self.base_url,
+            expr,
+            &QueryKind::Instant { time: at_ms },
+            self.timeout,
+        )
+        .await?;
         Ok(match res.value {
             Value::Scalar { v, .. } => Some(v),
             Value::Vector(v) => v.first().map(|s| s.v),
@@ -127,8 +142,7 @@ impl HttpBackend {
                 .as_ref()
                 .filter(|d| {
                     d.id == id
-                        && d
-                            .burndown
+                        && d.burndown
                             .last()
                             .is_some_and(|p| at_ms >= p.t_ms && at_ms - p.t_ms < DETAIL_REUSE_MS)
                 })
@@ -220,7 +234,11 @@ impl HttpBackend {
         let window = prometheus_duration(DORA_WINDOW);
         let days = DORA_WINDOW.as_secs_f64() / 86_400.0;
         let has_data = self
-            .scalar_or_note(&format!("count(last_over_time(dora_deployments_total[{DORA_LOOKBACK}]))"), at_ms, errors)
+            .scalar_or_note(
+                &format!("count(last_over_time(dora_deployments_total[{DORA_LOOKBACK}]))"),
+                at_ms,
+                errors,
+            )
             .await
             .is_some();
         let mut metrics = Vec::new();
@@ -239,69 +257,85 @@ impl HttpBackend {
         };
         let deployments = |off: &str| count_in_window("dora_deployments_total", &window, off);
         let (freq_now, freq_before) = pair(&|off| format!("({}) / {days}", deployments(off)), errors).await;
-        let (lead_now, lead_before) = pair(&|off| median_in_window("dora_lead_time_seconds_bucket", &window, off), errors).await;
-        let (cfr_now, cfr_before) = pair(&|off| {
-            format!(
-                "({}) / ({})",
-                count_in_window("dora_failed_deployments_total", &window, off),
-                deployments(off)
-            )
-        }, errors)
+        let (lead_now, lead_before) = pair(
+            &|off| median_in_window("dora_lead_time_seconds_bucket", &window, off),
+            errors,
+        )
         .await;
-        let (rec_now, rec_before) =
-            pair(&|off| median_in_window("dora_recovery_time_seconds_bucket", &window, off), errors).await;
-        let (rework_now, rework_before) = pair(&|off| {
-            format!(
-                "({}) / ({})",
-                count_in_window("dora_rework_deployments_total", &window, off),
-                deployments(off)
-            )
-        }, errors)
+        let (cfr_now, cfr_before) = pair(
+            &|off| {
+                format!(
+                    "({}) / ({})",
+                    count_in_window("dora_failed_deployments_total", &window, off),
+                    deployments(off)
+                )
+            },
+            errors,
+        )
+        .await;
+        let (rec_now, rec_before) = pair(
+            &|off| median_in_window("dora_recovery_time_seconds_bucket", &window, off),
+            errors,
+        )
+        .await;
+        let (rework_now, rework_before) = pair(
+            &|off| {
+                format!(
+                    "({}) / ({})",
+                    count_in_window("dora_rework_deployments_total", &window, off),
+                    deployments(off)
+                )
+            },
+            errors,
+        )
         .await;
         // No deployments in a window: the frequency is a real 0, the ratios have no value.
         let freq_now = freq_now.or(Some(0.0));
-        metrics.push(DoraMetric {
-            name: "Deployment frequency".into(),
-            value: freq_now,
-            display: freq_now.map_or("N/A".into(), per_day),
-            tier: freq_now
-                .filter(|v| *v > 0.0)
-                .map(|v| tiers::frequency_bucket(v).tier().as_str().to_string()),
-            previous: freq_before,
-            trend: trend(freq_now, freq_before, true),
-        });
-        metrics.push(DoraMetric {
-            name: "Lead time for changes".into(),
-            value: lead_now,
-            display: lead_now.map_or("N/A".into(), format_seconds),
-            tier: lead_now.map(|v| tiers::lead_time_tier(v).as_str().to_string()),
-            previous: lead_before,
-            trend: trend(lead_now, lead_before, false),
-        });
-        metrics.push(DoraMetric {
-            name: "Change failure rate".into(),
-            value: cfr_now,
-            display: cfr_now.map_or("N/A".into(), percent),
-            tier: cfr_now.map(|v| tiers::change_fail_rate_tier(v).as_str().to_string()),
-            previous: cfr_before,
-            trend: trend(cfr_now, cfr_before, false),
-        });
-        metrics.push(DoraMetric {
-            name: "Failed deployment recovery time".into(),
-            value: rec_now,
-            display: rec_now.map_or("N/A".into(), format_seconds),
-            tier: rec_now.map(|v| tiers::recovery_time_tier(v).as_str().to_string()),
-            previous: rec_before,
-            trend: trend(rec_now, rec_before, false),
-        });
-        metrics.push(DoraMetric {
-            name: "Deployment rework rate".into(),
-            value: rework_now,
-            display: rework_now.map_or("N/A".into(), percent),
-            tier: None,
-            previous: rework_before,
-            trend: trend(rework_now, rework_before, false),
-        });
+        let tier = |t: dora::Tier| Some(t.as_str().to_string());
+        metrics.push(dora_metric(
+            "Deployment frequency",
+            freq_now,
+            freq_before,
+            per_day,
+            true,
+            |v| {
+                // No deployment at all has no tier, not the lowest.
+                (v > 0.0).then(|| tiers::frequency_bucket(v).tier().as_str().to_string())
+            },
+        ));
+        metrics.push(dora_metric(
+            "Lead time for changes",
+            lead_now,
+            lead_before,
+            format_seconds,
+            false,
+            |v| tier(tiers::lead_time_tier(v)),
+        ));
+        metrics.push(dora_metric(
+            "Change failure rate",
+            cfr_now,
+            cfr_before,
+            percent,
+            false,
+            |v| tier(tiers::change_fail_rate_tier(v)),
+        ));
+        metrics.push(dora_metric(
+            "Failed deployment recovery time",
+            rec_now,
+            rec_before,
+            format_seconds,
+            false,
+            |v| tier(tiers::recovery_time_tier(v)),
+        ));
+        // The DORA 2024 report has no levels for the rework rate.
+        metrics.push(dora_metric(
+            "Deployment rework rate",
+            rework_now,
+            rework_before,
+            percent,
+            false,
+            |_| None,
+        ));
         DoraView {
             window,
             has_data,
@@ -317,14 +351,20 @@ impl HttpBackend {
             .map(|v| v >= 1.0);
         let mut signals = Vec::new();
         for signal in ["spans", "metric_points", "log_records"] {
-            let rate = |names: &str| {
-                format!("sum(rate({{__name__=~\"{names}\",job=\"{job}\"}}[1m]))")
-            };
+            let rate = |names: &str| format!("sum(rate({{__name__=~\"{names}\",job=\"{job}\"}}[1m]))");
             let accepted = self
-                .scalar_or_note(&rate(&format!("otelcol_receiver_accepted_{signal}_total")), at_ms, errors)
+                .scalar_or_note(
+                    &rate(&format!("otelcol_receiver_accepted_{signal}_total")),
+                    at_ms,
+                    errors,
+                )
                 .await;
             let refused = self
-                .scalar_or_note(&rate(&format!("otelcol_(receiver|processor)_refused_{signal}_total")), at_ms, errors)
+                .scalar_or_note(
+                    &rate(&format!("otelcol_(receiver|processor)_refused_{signal}_total")),
+                    at_ms,
+                    errors,
+                )
                 .await;
             let failed = self
                 .scalar_or_note(
@@ -350,10 +390,18 @@ impl HttpBackend {
             }
         };
         let rss_bytes = self
-            .scalar_or_note(&format!("max(otelcol_process_memory_rss{{job=\"{job}\"}})"), at_ms, errors)
+            .scalar_or_note(
+                &format!("max(otelcol_process_memory_rss{{job=\"{job}\"}})"),
+                at_ms,
+                errors,
+            )
             .await;
         let memory_limit_bytes = self
-            .scalar_or_note(&format!("min(burnwatch_memory_limiter_limit_bytes{{job=\"{job}\"}})"), at_ms, errors)
+            .scalar_or_note(
+                &format!("min(burnwatch_memory_limiter_limit_bytes{{job=\"{job}\"}})"),
+                at_ms,
+                errors,
+            )
             .await;
         let memory_soft_limit_bytes = self
             .scalar_or_note(
@@ -374,8 +422,12 @@ impl HttpBackend {
 
     async fn queues(&self, job: &str, at_ms: i64) -> Result<Vec<QueueFill>, ClientError> {
         let by_exporter = |name: &str| format!("sum by (exporter) ({name}{{job=\"{job}\"}})");
-        let size = self.vector(&by_exporter("otelcol_exporter_queue_size"), at_ms).await?;
-        let capacity = self.vector(&by_exporter("otelcol_exporter_queue_capacity"), at_ms).await?;
+        let size = self
+            .vector(&by_exporter("otelcol_exporter_queue_size"), at_ms)
+            .await?;
+        let capacity = self
+            .vector(&by_exporter("otelcol_exporter_queue_capacity"), at_ms)
+            .await?;
         // Exporters without a sending queue (prometheus, debug) report a capacity of 0.
         Ok(capacity
             .into_iter()
@@ -396,7 +448,13 @@ impl HttpBackend {
     }
 
     async fn vector(&self, expr: &str, at_ms: i64) -> Result<Vec<(Labels, f64)>, ClientError> {
-        let res = client::query(&self.base_url, expr, &QueryKind::Instant { time: at_ms }, self.timeout).await?;
+        let res = client::query(
+            &self.base_url,
+            expr,
+            &QueryKind::Instant { time: at_ms },
+            self.timeout,
+        )
+        .await?;
         Ok(match res.value {
             Value::Vector(v) => v.into_iter().map(|s| (s.labels, s.v)).collect(),
             _ => Vec::new(),
@@ -499,7 +557,35 @@ fn offset_clause(off: &str, window: Option<&str>) -> String {
     if total <= 0 {
         String::new()
     } else {
-        format!(" offset {}", prometheus_duration(Duration::from_millis(total as u64)))
+        format!(
+            " offset {}",
+            prometheus_duration(Duration::from_millis(total as u64))
+        )
+    }
+}
+
+/// One DORA metric: its value and the window before's, both formatted by `show`, the tier of the
+/// current value, and the trend.
+fn dora_metric(
+    name: &str,
+    now: Option<f64>,
+    before: Option<f64>,
+    show: fn(f64) -> String,
+    higher_is_better: bool,
+    tier: impl Fn(f64) -> Option<String>,
+) -> DoraMetric {
+    let display = |v: Option<f64>| {
+        v.filter(|v| v.is_finite())
+            .map_or_else(|| "N/A".to_string(), show)
+    };
+    DoraMetric {
+        name: name.to_string(),
+        value: now,
+        display: display(now),
+        tier: now.and_then(tier),
+        previous: before,
+        previous_display: display(before),
+        trend: trend(now, before, higher_is_better),
     }
 }
 
@@ -579,7 +665,12 @@ fn outcome(value: Value) -> QueryOutcome {
         Value::Matrix(m) => QueryOutcome::Lines {
             series: m
                 .into_iter()
-                .map(|s| (s.labels.to_string(), s.samples.iter().map(|p| (p.t, p.v)).collect()))
+                .map(|s| {
+                    (
+                        s.labels.to_string(),
+                        s.samples.iter().map(|p| (p.t, p.v)).collect(),
+                    )
+                })
                 .collect(),
         },
     }

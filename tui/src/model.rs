@@ -90,6 +90,8 @@ pub struct DoraMetric {
     pub tier: Option<String>,
     /// The same metric over the window before.
     pub previous: Option<f64>,
+    /// That value for people, in the same unit as `display` (`N/A` without one).
+    pub previous_display: String,
     /// Whether the change from `previous` is for the better.
     pub trend: Trend,
 }

@@ -125,7 +125,11 @@ async fn dora_counts_agree_with_the_report_from_the_events() {
     );
     let report = dora::compute(&log, Window::new(at, 30 * 86_400_000).unwrap(), None);
     let freq = snap.dora.metrics[0].value.unwrap();
-    assert!((freq - report.frequency.per_day).abs() < 1e-9, "{freq} vs {}", report.frequency.per_day);
+    assert!(
+        (freq - report.frequency.per_day).abs() < 1e-9,
+        "{freq} vs {}",
+        report.frequency.per_day
+    );
     assert_eq!(
         snap.dora.metrics[0].tier.as_deref(),
         report.frequency_tier().map(|t| t.as_str())
@@ -177,14 +181,30 @@ async fn collector_view_reads_the_collectors_own_metrics() {
     let spans = &c.signals[0];
     assert_eq!(spans.signal, "spans");
     // 1500 spans per 15 s scrape.
-    assert!((spans.accepted_per_s.unwrap() - 100.0).abs() < 1e-9, "{:?}", spans.accepted_per_s);
-    assert!((spans.refused_per_s.unwrap() - 2.0).abs() < 1e-9, "{:?}", spans.refused_per_s);
-    assert!((spans.failed_per_s.unwrap() - 1.0).abs() < 1e-9, "{:?}", spans.failed_per_s);
+    assert!(
+        (spans.accepted_per_s.unwrap() - 100.0).abs() < 1e-9,
+        "{:?}",
+        spans.accepted_per_s
+    );
+    assert!(
+        (spans.refused_per_s.unwrap() - 2.0).abs() < 1e-9,
+        "{:?}",
+        spans.refused_per_s
+    );
+    assert!(
+        (spans.failed_per_s.unwrap() - 1.0).abs() < 1e-9,
+        "{:?}",
+        spans.failed_per_s
+    );
     // Nothing about metric points: not 0, unknown.
     assert_eq!(c.signals[1].accepted_per_s, None);
     assert_eq!(c.queues.len(), 1, "exporters without a queue are left out");
     assert_eq!(
-        (c.queues[0].exporter.as_str(), c.queues[0].size, c.queues[0].capacity),
+        (
+            c.queues[0].exporter.as_str(),
+            c.queues[0].size,
+            c.queues[0].capacity
+        ),
         ("otlp/jaeger", 250.0, 1000.0)
     );
     assert_eq!(c.rss_bytes, Some(104_857_600.0));
@@ -211,7 +231,11 @@ async fn typed_queries_give_tables_lines_and_positioned_errors() {
         other => panic!("expected a table, got {other:?}"),
     }
     match backend
-        .run_query("sum(rate(http_requests_total[5m]))", Some(3_600_000), CHECKOUT_END_MS)
+        .run_query(
+            "sum(rate(http_requests_total[5m]))",
+            Some(3_600_000),
+            CHECKOUT_END_MS,
+        )
         .await
     {
         QueryOutcome::Lines { series } => {
@@ -227,9 +251,13 @@ async fn typed_queries_give_tables_lines_and_positioned_errors() {
         }
         other => panic!("expected an error, got {other:?}"),
     }
-    assert_eq!(backend.run_query("1 + 1", None, CHECKOUT_END_MS).await.rows_for_test(), vec![
-        ("scalar".to_string(), "2".to_string())
-    ]);
+    assert_eq!(
+        backend
+            .run_query("1 + 1", None, CHECKOUT_END_MS)
+            .await
+            .rows_for_test(),
+        vec![("scalar".to_string(), "2".to_string())]
+    );
 }
 
 #[tokio::test]
@@ -246,8 +274,15 @@ async fn an_unreachable_server_is_said_once_and_nothing_is_made_up() {
         DEFAULT_COLLECTOR_JOB,
     );
     let snap = backend.fetch(None, CHECKOUT_END_MS).await;
-    assert_eq!(snap.errors.first().map(String::as_str), Some(&*format!("cannot reach http://127.0.0.1:{port}")));
-    assert!(snap.slos.iter().all(|s| s.budget_remaining.is_none() && s.error.is_some()));
+    assert_eq!(
+        snap.errors.first().map(String::as_str),
+        Some(&*format!("cannot reach http://127.0.0.1:{port}"))
+    );
+    assert!(
+        snap.slos
+            .iter()
+            .all(|s| s.budget_remaining.is_none() && s.error.is_some())
+    );
     assert_eq!(snap.collector.rss_bytes, None);
     assert!(!snap.dora.has_data);
 }

@@ -113,53 +113,12 @@ fn trend(m: &DoraMetric) -> Span<'static> {
     Span::styled(format!("  {arrow}"), bold(color))
 }
 
-/// How a DORA metric's numbers read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Unit {
-    PerDay,
-    Ratio,
-    Seconds,
-    Plain,
-}
-
-/// The unit of a metric: read off the display string when it has one (`2.4/day`, `12.5%`,
-/// `3h 12m`), else off the metric's name (a missing value displays as `N/A`). The model carries
-/// the previous value as a bare number, so this is how it gets the same unit.
-fn unit_of(m: &DoraMetric) -> Unit {
-    let d = m.display.trim();
-    if d.ends_with("/day") {
-        return Unit::PerDay;
-    }
-    if d.ends_with('%') {
-        return Unit::Ratio;
-    }
-    if d.starts_with(|c: char| c.is_ascii_digit()) && d.ends_with(['s', 'm', 'h', 'd']) {
-        return Unit::Seconds;
-    }
-    let name = m.name.to_lowercase();
-    if name.contains("frequency") {
-        Unit::PerDay
-    } else if name.contains("rate") {
-        Unit::Ratio
-    } else if name.contains("time") {
-        Unit::Seconds
-    } else {
-        Unit::Plain
-    }
-}
-
-/// The previous window's value in the current one's unit.
+/// The previous window's value, formatted by the backend in the current value's unit.
 fn previous(m: &DoraMetric) -> Span<'static> {
-    let Some(p) = real(m.previous) else {
+    if real(m.previous).is_none() || m.previous_display.is_empty() {
         return Span::styled("N/A", Style::new().fg(NA));
-    };
-    let text = match unit_of(m) {
-        Unit::PerDay => format!("{p:.1}/day"),
-        Unit::Ratio => format!("{:.1}%", p * 100.0),
-        Unit::Seconds => burnwatch_slo::dora::metrics::format_seconds(p),
-        Unit::Plain => burnwatch_slo::promql::value::format_float(p),
-    };
-    Span::raw(text)
+    }
+    Span::raw(m.previous_display.clone())
 }
 
 #[cfg(test)]
@@ -173,31 +132,20 @@ mod tests {
             display: display.into(),
             tier: None,
             previous,
+            previous_display: previous.map_or("N/A".into(), |p| format!("{p}/day")),
             trend,
         }
     }
 
     #[test]
-    fn previous_values_take_the_current_values_unit() {
+    fn previous_values_show_the_backends_text_or_n_a() {
         let text = |m: &DoraMetric| previous(m).content.to_string();
         assert_eq!(
             text(&metric("2.4/day", Some(2.4), Some(1.25), Trend::Better)),
-            "1.2/day"
-        );
-        assert_eq!(
-            text(&metric("12.5%", Some(0.125), Some(0.2), Trend::Better)),
-            "20.0%"
-        );
-        assert_eq!(
-            text(&metric("3h 12m", Some(11520.0), Some(7200.0), Trend::Worse)),
-            "2h"
+            "1.25/day"
         );
         assert_eq!(text(&metric("N/A", None, None, Trend::Unknown)), "N/A");
         assert_eq!(text(&metric("N/A", None, Some(f64::NAN), Trend::Unknown)), "N/A");
-        // Without a current value the name tells the unit.
-        let mut rework = metric("N/A", None, Some(0.05), Trend::Unknown);
-        rework.name = "Deployment rework rate".into();
-        assert_eq!(text(&rework), "5.0%");
     }
 
     #[test]

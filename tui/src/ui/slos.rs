@@ -279,8 +279,18 @@ pub(crate) fn budget_cell(slo: &SloStatus, bar: u16) -> Cell<'static> {
     let style = Style::new().fg(color);
     Cell::from(Line::from(vec![
         Span::styled(text_bar(remaining.unwrap_or(0.0), bar as usize), style),
-        Span::styled(format!(" {:>8}", pct(remaining)), style),
+        Span::styled(format!(" {:>8}", budget_text(remaining)), style),
     ]))
+}
+
+/// Budget left in at most eight characters: two decimals down to -999.99%, whole percents
+/// beyond, and `<-9999%` past that (a store holding minutes of a bad spike can get there).
+pub(crate) fn budget_text(remaining: Option<f64>) -> String {
+    match remaining {
+        Some(v) if v.is_finite() && v < -99.99 => "<-9999%".to_string(),
+        Some(v) if v.is_finite() && v.abs() >= 10.0 => format!("{:.0}%", v * 100.0),
+        v => pct(v),
+    }
 }
 
 /// The colour a burn rate over `window` deserves: that of the most severe alert row guarding this
@@ -351,7 +361,19 @@ fn alerts_cell(slo: &SloStatus, width_cells: usize) -> Cell<'static> {
 
 #[cfg(test)]
 mod tests {
-    use super::keep_visible;
+    use super::{budget_text, keep_visible};
+
+    #[test]
+    fn budgets_fit_eight_characters() {
+        assert_eq!(budget_text(Some(0.4435)), "44.35%");
+        assert_eq!(budget_text(Some(-3.9199)), "-391.99%");
+        assert_eq!(budget_text(Some(-23.8428)), "-2384%");
+        assert_eq!(budget_text(Some(-1e9)), "<-9999%");
+        assert_eq!(budget_text(None), "N/A");
+        for v in [0.0, -9.99, -10.0, -99.99, -100.0, 1.0] {
+            assert!(budget_text(Some(v)).chars().count() <= 8, "{v}");
+        }
+    }
 
     #[test]
     fn the_table_scrolls_only_when_the_selection_leaves_the_screen() {

@@ -198,14 +198,25 @@ pub fn checkout_detail() -> SloDetail {
 
 /// The five DORA metrics, one of each tier and trend, rework rate without a value.
 pub fn dora() -> DoraView {
-    let m = |name: &str, value: Option<f64>, display: &str, tier: Option<&str>, previous, trend| DoraMetric {
-        name: name.into(),
-        value,
-        display: display.into(),
-        tier: tier.map(str::to_string),
-        previous,
-        trend,
-    };
+    let m =
+        |name: &str, value: Option<f64>, display: &str, tier: Option<&str>, previous: Option<f64>, trend| {
+            // The backend formats the previous value in the current one's unit.
+            let previous_display = match previous {
+                None => "N/A".to_string(),
+                Some(p) if display.ends_with("/day") => format!("{p:.1}/day"),
+                Some(p) if name.contains("rate") => format!("{:.1}%", p * 100.0),
+                Some(p) => burnwatch_slo::dora::metrics::format_seconds(p),
+            };
+            DoraMetric {
+                name: name.into(),
+                value,
+                display: display.into(),
+                tier: tier.map(str::to_string),
+                previous,
+                previous_display,
+                trend,
+            }
+        };
     DoraView {
         window: "30d".into(),
         has_data: true,
