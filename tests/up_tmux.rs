@@ -29,7 +29,11 @@ impl Tmux {
     fn keys(&self, keys: &[&str]) {
         for k in keys {
             let out = self.cmd(&["send-keys", "-t", &self.session, k]);
-            assert!(out.status.success(), "send-keys {k}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "send-keys {k}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             std::thread::sleep(Duration::from_millis(150));
         }
     }
@@ -124,7 +128,11 @@ fn up_demo_in_a_terminal_shows_moving_burn_rates_and_quits_cleanly() {
         "48",
         script_path.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "tmux: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "tmux: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let log = || std::fs::read_to_string(data_dir.join("burnwatch.log")).unwrap_or_default();
 
     // 1. The SLO table fills with the three bundled SLOs and budget figures.
@@ -133,11 +141,21 @@ fn up_demo_in_a_terminal_shows_moving_burn_rates_and_quits_cleanly() {
         rows.len() == 3 && rows.iter().all(|r| has_percent_figure(r) && has_burn_figure(r))
     });
     assert!(ok, "no SLO table with numbers:\n{first}\n--- log:\n{}", log());
-    for name in ["requests-availability", "requests-latency", "payment-availability"] {
+    for name in [
+        "requests-availability",
+        "requests-latency",
+        "payment-availability",
+    ] {
         assert!(first.contains(name), "{name} missing:\n{first}");
     }
-    assert!(first.contains("1 SLOs") && first.contains("5 PromQL"), "tab bar:\n{first}");
-    assert!(first.contains("demo errors"), "the demo knob in the status bar:\n{first}");
+    assert!(
+        first.contains("1 SLOs") && first.contains("5 PromQL"),
+        "tab bar:\n{first}"
+    );
+    assert!(
+        first.contains("demo errors"),
+        "the demo knob in the status bar:\n{first}"
+    );
 
     // 2. The numbers move: burn rates and budgets change as new scrapes arrive.
     let rows_before = slo_rows(&first);
@@ -185,24 +203,36 @@ fn up_demo_in_a_terminal_shows_moving_burn_rates_and_quits_cleanly() {
     tmux.keys(&["5"]);
     tmux.type_text("sum by (http_route) (rate(http_server_requests_total[1m]))");
     tmux.keys(&["Enter"]);
-    let (ok, result) = tmux.wait_screen(Duration::from_secs(30), |s| s.contains("{http_route=\"/api/payment\"}"));
+    let (ok, result) = tmux.wait_screen(Duration::from_secs(30), |s| {
+        s.contains("{http_route=\"/api/payment\"}")
+    });
     assert!(ok, "query result:\n{result}");
     tmux.keys(&["C-u"]);
     tmux.type_text("sum(rate(x[5m])");
     tmux.keys(&["Enter"]);
-    let (ok, error) = tmux.wait_screen(Duration::from_secs(30), |s| s.contains("parse error") && s.contains('^'));
+    let (ok, error) = tmux.wait_screen(Duration::from_secs(30), |s| {
+        s.contains("parse error") && s.contains('^')
+    });
     assert!(ok, "positioned parse error:\n{error}");
 
     // 8. Quit: leave the input with Esc, then `q`.
     tmux.keys(&["Escape", "q"]);
-    let (ok, end) = tmux.wait_screen(Duration::from_secs(60), |s| s.contains("EXIT=") && s.contains("speed"));
+    let (ok, end) = tmux.wait_screen(Duration::from_secs(60), |s| {
+        s.contains("EXIT=") && s.contains("speed")
+    });
     assert!(ok, "burnwatch did not exit:\n{end}\n--- log:\n{}", log());
     assert!(end.contains("EXIT=0"), "{end}\n--- log:\n{}", log());
     // The terminal is back in cooked mode with echo (raw mode turns both off).
     let modes: Vec<&str> = end.split_whitespace().collect();
-    assert!(modes.contains(&"icanon") && modes.contains(&"echo"), "terminal not restored:\n{end}");
+    assert!(
+        modes.contains(&"icanon") && modes.contains(&"echo"),
+        "terminal not restored:\n{end}"
+    );
     // The alternate screen is gone: the dashboard's frame is not on the screen any more.
-    assert!(!end.contains("1 SLOs"), "the dashboard is still on screen:\n{end}");
+    assert!(
+        !end.contains("1 SLOs"),
+        "the dashboard is still on screen:\n{end}"
+    );
     assert!(log().contains("Wrote the shutdown snapshot"), "{}", log());
 }
 

@@ -505,19 +505,28 @@ impl ScrapeLoop {
                 let mut added = 0usize;
                 for s in &samples {
                     let labels = self.with_target_labels(&s.labels);
-                    let t = match s.timestamp_ms {
-                        Some(t) if self.target.honor_timestamps => t,
+                    let (t, tracked) = match s.timestamp_ms {
+                        Some(t) if self.target.honor_timestamps => (t, false),
                         _ => {
                             if !self.previous.contains(&labels) {
                                 added += 1;
                             }
-                            current.insert(labels.clone());
-                            ts
+                            (ts, true)
                         }
                     };
-                    if let Err(e) = store.append(&labels, t, s.value) {
-                        refused += 1;
-                        first_refusal.get_or_insert(e);
+                    match store.append(&labels, t, s.value) {
+                        Ok(r) if tracked => {
+                            // Keep the store's label set (shared strings), not a second copy.
+                            current.insert(store.labels_of(r).cloned().unwrap_or(labels));
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            if tracked {
+                                current.insert(labels);
+                            }
+                            refused += 1;
+                            first_refusal.get_or_insert(e);
+                        }
                     }
                 }
                 if let Some(error) = first_refusal {

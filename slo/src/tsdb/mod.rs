@@ -526,6 +526,13 @@ impl Storage {
         self.index.label_values(name)
     }
 
+    /// The stored label set of series `r` (a cheap clone sharing the store's strings), so a
+    /// caller that keeps label sets around (the scrape loop's staleness set) holds the store's
+    /// copy rather than a second one.
+    pub fn labels_of(&self, r: SeriesRef) -> Option<&Labels> {
+        self.series.get(r as usize).map(|s| &s.labels)
+    }
+
     /// The series matching all `matchers`, sorted by labels (without samples).
     pub fn series(&self, matchers: &[Matcher]) -> Vec<&MemSeries> {
         let refs = self.index.select(matchers, |r| &self.series[r as usize].labels);
