@@ -141,6 +141,10 @@ impl Default for DemoOptions {
     }
 }
 
+/// The time between the end of the traffic history and the demo's start: more than the page
+/// alert's long window (1h).
+const HISTORY_GAP_MS: i64 = 65 * 60_000;
+
 /// How long one OTLP export may take before the SDK gives up on it. Short, so that a stop with
 /// an unreachable collector does not hang for the SDK's default 10 s.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -246,14 +250,19 @@ pub async fn start(options: DemoOptions, control: Arc<DemoControl>) -> anyhow::R
 }
 
 /// Sends the month of traffic history ([`history`]) once the API answers: up to ten tries, two
-/// seconds apart. It ends where the DORA history does, ten minutes before the start, with an
-/// outage at each of that history's incidents.
+/// seconds apart, with an outage at each incident of the DORA history.
+///
+/// It ends 65 minutes before the start, so the page alert's one-hour window holds live traffic
+/// only: against an hour of calm history a two-minute spike would never page (which is what
+/// multiwindow alerts are for), and the demo is meant to show an alert within minutes. The longer
+/// windows and the period are the month's.
 async fn send_history(api_url: String, seed: u64, started_wall: SystemTime, stop: CancellationToken) {
     let started_ms = started_wall
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    let end_ms = started_ms - 10 * 60_000;
-    let incidents = history::incident_spans(&dora::history(seed, end_ms));
+    let end_ms = started_ms - HISTORY_GAP_MS;
+    // The DORA history ends ten minutes before the start (dora::Sender).
+    let incidents = history::incident_spans(&dora::history(seed, started_ms - 10 * 60_000));
     let client = reqwest::Client::new();
     for attempt in 1..=10 {
         match history::backfill(&client, &api_url, end_ms, &incidents).await {
