@@ -271,7 +271,9 @@ fn draw_burndown(frame: &mut Frame, area: Rect, slo: &SloStatus, detail: Option<
                 .style(dim()),
         )
         .y_axis(Axis::default().bounds(y).labels(ylabels).style(dim()))
-        .legend_position(Some(LegendPosition::TopRight))
+        // Bottom left: both lines start at the top left (a full budget) and the newest points,
+        // the ones a reader looks at, are at the right.
+        .legend_position(Some(LegendPosition::BottomLeft))
         .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)));
     frame.render_widget(chart, area);
 }
