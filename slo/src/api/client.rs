@@ -1,10 +1,12 @@
 //! A client of the Prometheus HTTP API (a real Prometheus or `burnwatch serve`), reading query
 //! results back into [`Value`]s so callers print remote and local results the same way.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::promql::{Annotations, InstantSample, RangeSeries, Value};
-use crate::tsdb::{Labels, Sample};
+use crate::tsdb::histogram::{CUSTOM_BUCKETS_SCHEMA, FloatHistogram};
+use crate::tsdb::{HSample, Labels, Sample};
 
 /// Why a remote query gave no result.
 #[derive(Debug, thiserror::Error)]
@@ -255,9 +257,20 @@ pub fn decode_response(body: &str) -> Result<(Value, Annotations), Decoded> {
                 .as_array()
                 .ok_or_else(|| bad("vector result is not an array"))?
             {
+                if let Some(p) = s.get("histogram") {
+                    let (t, h) = histogram_point(p)?;
+                    out.push(InstantSample {
+                        labels: labels(s.get("metric")),
+                        t,
+                        v: 0.0,
+                        h: Some(Arc::new(h)),
+                        drop_name: false,
+                    });
+                    continue;
+                }
                 let (t, v) = point(
                     s.get("value")
-                        .ok_or_else(|| bad("vector sample without \"value\""))?,
+                        .ok_or_else(|| bad("vector sample without \"value\" or \"histogram\""))?,
                 )?;
                 out.push(InstantSample {
                     labels: labels(s.get("metric")),
@@ -275,19 +288,25 @@ pub fn decode_response(body: &str) -> Result<(Value, Annotations), Decoded> {
                 .as_array()
                 .ok_or_else(|| bad("matrix result is not an array"))?
             {
+                let values = s.get("values").and_then(J::as_array);
+                let hists = s.get("histograms").and_then(J::as_array);
+                if values.is_none() && hists.is_none() {
+                    return Err(bad("matrix series without \"values\" or \"histograms\""));
+                }
                 let mut samples = Vec::new();
-                for p in s
-                    .get("values")
-                    .and_then(J::as_array)
-                    .ok_or_else(|| bad("matrix series without \"values\""))?
-                {
+                for p in values.into_iter().flatten() {
                     let (t, v) = point(p)?;
                     samples.push(Sample { t, v: float(&v)? });
+                }
+                let mut histograms = Vec::new();
+                for p in hists.into_iter().flatten() {
+                    let (t, h) = histogram_point(p)?;
+                    histograms.push(HSample { t, h: Arc::new(h) });
                 }
                 out.push(RangeSeries {
                     labels: labels(s.get("metric")),
                     samples: samples.into(),
-                    histograms: Vec::new(),
+                    histograms,
                     drop_name: false,
                 });
             }
@@ -296,4 +315,239 @@ pub fn decode_response(body: &str) -> Result<(Value, Annotations), Decoded> {
         other => return Err(Decoded::Malformed(format!("unknown resultType {other:?}"))),
     };
     Ok((value, annotations))
+}
+
+/// Reads `[time, {"count", "sum", "buckets"}]`, a native histogram as the API writes it
+/// (`api::json`), back into a histogram.
+///
+/// The JSON lists only non-empty buckets by their bounds, so the layout is recovered from them:
+/// exponential buckets when one schema (-4..=8) reproduces every bound exactly, custom bounds
+/// otherwise (their `custom_values` are then the bounds that appear). The zero bucket is the one
+/// straddling 0; without one the zero threshold reads as 0. Counts, sum and every listed bucket's
+/// bounds and count come back exactly, which is what printing and comparing results need.
+fn histogram_point(p: &serde_json::Value) -> Result<(i64, FloatHistogram), Decoded> {
+    use serde_json::Value as J;
+    let bad = |m: String| Decoded::Malformed(m);
+    let a = p
+        .as_array()
+        .filter(|a| a.len() == 2)
+        .ok_or_else(|| bad("a histogram point is not [time, histogram]".into()))?;
+    let t = a[0]
+        .as_f64()
+        .ok_or_else(|| bad("a histogram point's time is not a number".into()))?;
+    let obj = &a[1];
+    let num = |v: Option<&J>, what: &str| -> Result<f64, Decoded> {
+        let s = v
+            .and_then(J::as_str)
+            .ok_or_else(|| bad(format!("histogram {what} is not a string")))?;
+        match s {
+            "+Inf" | "Inf" => Ok(f64::INFINITY),
+            "-Inf" => Ok(f64::NEG_INFINITY),
+            "NaN" => Ok(f64::NAN),
+            _ => s
+                .parse()
+                .map_err(|_| bad(format!("histogram {what} {s:?} is not a number"))),
+        }
+    };
+    let mut h = FloatHistogram {
+        count: num(obj.get("count"), "count")?,
+        sum: num(obj.get("sum"), "sum")?,
+        ..FloatHistogram::default()
+    };
+    let mut buckets = Vec::new();
+    for b in obj.get("buckets").and_then(J::as_array).into_iter().flatten() {
+        let b = b
+            .as_array()
+            .filter(|b| b.len() == 4)
+            .ok_or_else(|| bad("a histogram bucket is not [rule, lower, upper, count]".into()))?;
+        let (lo, hi, c) = (
+            num(b.get(1), "bucket bound")?,
+            num(b.get(2), "bucket bound")?,
+            num(b.get(3), "bucket count")?,
+        );
+        if lo.is_nan() || hi.is_nan() || lo > hi {
+            return Err(bad(format!("histogram bucket [{lo}, {hi}] has no valid bounds")));
+        }
+        buckets.push((lo, hi, c));
+    }
+    // The zero bucket straddles 0 symmetrically; other buckets lie on one side.
+    let mut sided = Vec::new();
+    for (lo, hi, c) in buckets {
+        if lo < 0.0 && hi > 0.0 && lo == -hi && hi.is_finite() {
+            h.zero_threshold = hi;
+            h.zero_count = c;
+        } else {
+            sided.push((lo, hi, c));
+        }
+    }
+    match exponential_schema(&sided) {
+        Some(schema) => {
+            h.schema = schema;
+            let scale = 2f64.powi(schema);
+            let index = |upper: f64| (upper.log2() * scale).round() as i32;
+            for &(lo, hi, c) in &sided {
+                if hi <= 0.0 {
+                    h.negative.push((index(-lo), c));
+                } else {
+                    h.positive.push((index(hi), c));
+                }
+            }
+            h.negative.sort_by_key(|b| b.0);
+            h.positive.sort_by_key(|b| b.0);
+        }
+        None => {
+            h.schema = CUSTOM_BUCKETS_SCHEMA;
+            let mut bounds: Vec<f64> = sided
+                .iter()
+                .flat_map(|&(lo, hi, _)| [lo, hi])
+                .filter(|b| b.is_finite())
+                .collect();
+            bounds.sort_by(f64::total_cmp);
+            bounds.dedup();
+            for &(_, hi, c) in &sided {
+                // Bucket i is (bounds[i-1], bounds[i]]; the last, (bounds[n-1], +Inf], is n.
+                let i = bounds.iter().position(|b| *b == hi).unwrap_or(bounds.len());
+                h.positive.push((i32::try_from(i).unwrap_or(i32::MAX), c));
+            }
+            h.positive.sort_by_key(|b| b.0);
+            h.custom_values = bounds;
+        }
+    }
+    Ok(((t * 1000.0).round() as i64, h))
+}
+
+/// The exponential schema whose bucket bounds are exactly these buckets' (all on one side of 0,
+/// finite and non-zero), if there is one.
+fn exponential_schema(buckets: &[(f64, f64, f64)]) -> Option<i32> {
+    let abs: Vec<(f64, f64)> = buckets
+        .iter()
+        .map(|&(lo, hi, _)| if hi <= 0.0 { (-hi, -lo) } else { (lo, hi) })
+        .collect();
+    if abs
+        .iter()
+        .any(|&(lo, hi)| !(lo > 0.0 && hi.is_finite() && hi > lo))
+    {
+        return None;
+    }
+    let Some(&(lo, hi)) = abs.first() else {
+        // Only a zero bucket (or nothing): any schema describes it; Prometheus's default is 0.
+        return Some(0);
+    };
+    let schema = (-(hi / lo).log2().log2()).round();
+    if !(-4.0..=8.0).contains(&schema) {
+        return None;
+    }
+    let schema = schema as i32;
+    let probe = FloatHistogram {
+        schema,
+        ..FloatHistogram::default()
+    };
+    let scale = 2f64.powi(schema);
+    let exact = |want: f64, got: f64| (want - got).abs() <= 1e-12 * want.abs();
+    abs.iter()
+        .all(|&(lo, hi)| {
+            let (l, u) = probe.bucket_bounds((hi.log2() * scale).round() as i32);
+            exact(lo, l) && exact(hi, u)
+        })
+        .then_some(schema)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::json::write_query_data;
+
+    fn response(value: &Value) -> String {
+        let mut data = String::new();
+        write_query_data(&mut data, value);
+        format!("{{\"status\":\"success\",\"data\":{data}}}")
+    }
+
+    fn hist(schema: i32, positive: &[(i32, f64)], negative: &[(i32, f64)]) -> FloatHistogram {
+        let count = positive.iter().chain(negative).map(|b| b.1).sum();
+        FloatHistogram {
+            schema,
+            count,
+            sum: 12.5,
+            positive: positive.to_vec(),
+            negative: negative.to_vec(),
+            ..FloatHistogram::default()
+        }
+    }
+
+    /// What the API writes for a histogram reads back into a histogram the API writes the same
+    /// way: every listed bucket's bounds and count, the count and the sum.
+    #[test]
+    fn native_histograms_read_back_as_written() {
+        let mut with_zero = hist(0, &[(1, 3.0), (2, 0.0), (4, 5.0)], &[(0, 2.0), (3, 1.0)]);
+        with_zero.zero_threshold = 0.001;
+        with_zero.zero_count = 1.0;
+        let custom = FloatHistogram {
+            schema: CUSTOM_BUCKETS_SCHEMA,
+            custom_values: vec![0.1, 0.5, 1.0],
+            ..hist(0, &[(0, 2.0), (2, 1.0), (3, 4.0)], &[])
+        };
+        // Custom bounds that happen to be powers of two read as schema 0: the same buckets.
+        let custom_pow2 = FloatHistogram {
+            schema: CUSTOM_BUCKETS_SCHEMA,
+            custom_values: vec![1.0, 2.0, 4.0],
+            ..hist(0, &[(1, 1.0), (2, 1.0)], &[])
+        };
+        let cases = [
+            with_zero,
+            hist(3, &[(-5, 1.0), (10, 2.0)], &[]),
+            hist(-2, &[(1, 1.0)], &[(2, 4.0)]),
+            hist(8, &[(700, 1.5)], &[]),
+            custom,
+            custom_pow2,
+            hist(0, &[], &[]),
+        ];
+        for h in cases {
+            let vector = Value::Vector(vec![InstantSample {
+                labels: Labels::from_pairs([("__name__", "req_seconds")]),
+                t: 1_500,
+                v: 0.0,
+                h: Some(Arc::new(h.clone())),
+                drop_name: false,
+            }]);
+            let body = response(&vector);
+            let (back, _) = decode_response(&body).unwrap_or_else(|e| panic!("{e:?}\n{body}"));
+            assert_eq!(response(&back), body, "{h:?}");
+            let Value::Vector(v) = &back else {
+                panic!("{back:?}")
+            };
+            let got = v[0].h.as_deref().unwrap();
+            assert_eq!((got.count, got.sum), (h.count, h.sum));
+
+            let matrix = Value::Matrix(vec![RangeSeries {
+                labels: Labels::from_pairs([("__name__", "req_seconds")]),
+                samples: Vec::new().into(),
+                histograms: vec![
+                    HSample {
+                        t: 1_000,
+                        h: Arc::new(h.clone()),
+                    },
+                    HSample {
+                        t: 2_000,
+                        h: Arc::new(h),
+                    },
+                ],
+                drop_name: false,
+            }]);
+            let body = response(&matrix);
+            let (back, _) = decode_response(&body).unwrap_or_else(|e| panic!("{e:?}\n{body}"));
+            assert_eq!(response(&back), body);
+        }
+    }
+
+    #[test]
+    fn a_broken_histogram_names_what_is_wrong() {
+        let body = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"histogram":[1,{"count":"x","sum":"1"}]}]}}"#;
+        match decode_response(body) {
+            Err(Decoded::Malformed(m)) => assert!(m.contains("count") && m.contains("\"x\""), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let body = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"histogram":[1,{"count":"1","sum":"1","buckets":[[0,"2","1","1"]]}]}]}}"#;
+        assert!(matches!(decode_response(body), Err(Decoded::Malformed(m)) if m.contains("no valid bounds")));
+    }
 }
