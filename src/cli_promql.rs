@@ -13,7 +13,7 @@ use burnwatch_slo::api::params::format_rfc3339 as rfc3339;
 use burnwatch_slo::api::{ApiError, json, params, position};
 use burnwatch_slo::promql::testscript;
 use burnwatch_slo::promql::{Annotations, Engine, EngineOptions, QueryError, Value, value::format_float};
-use burnwatch_slo::tsdb::{Labels, METRIC_NAME, Storage};
+use burnwatch_slo::tsdb::Storage;
 use clap::{Args, Subcommand};
 
 #[derive(Debug, Args)]
@@ -308,27 +308,6 @@ fn print_annotations(a: &Annotations) {
     }
 }
 
-/// `name{a="1", b="2"}` as Prometheus shows series, `{}` for none.
-fn series_name(l: &Labels) -> String {
-    let name = l.metric_name().unwrap_or("");
-    let rest: Vec<String> = l
-        .iter()
-        .filter(|x| x.name != METRIC_NAME)
-        .map(|x| {
-            format!(
-                "{}=\"{}\"",
-                x.name,
-                burnwatch_slo::tsdb::labels::escape_label_value(&x.value)
-            )
-        })
-        .collect();
-    if rest.is_empty() && !name.is_empty() {
-        name.to_string()
-    } else {
-        format!("{name}{{{}}}", rest.join(", "))
-    }
-}
-
 fn print_value(v: &Value) {
     print!("{}", render(v));
 }
@@ -348,7 +327,7 @@ fn render(v: &Value) -> String {
                 out.push_str("(no series)\n");
                 return out;
             }
-            let names: Vec<String> = vec.iter().map(|s| series_name(&s.labels)).collect();
+            let names: Vec<String> = vec.iter().map(|s| s.labels.series_name()).collect();
             let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0).max(6);
             out.push_str(&format!(
                 "{:<width$}  VALUE   (at {})\n",
@@ -365,7 +344,7 @@ fn render(v: &Value) -> String {
                 return out;
             }
             for s in m {
-                out.push_str(&series_name(&s.labels));
+                out.push_str(&s.labels.series_name());
                 out.push('\n');
                 for p in &s.samples {
                     out.push_str(&format!("  {:<24}  {}\n", rfc3339(p.t), format_float(p.v)));
@@ -514,6 +493,7 @@ fn repl(source: &Source) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burnwatch_slo::tsdb::Labels;
 
     #[test]
     fn carets_point_at_the_byte() {

@@ -649,10 +649,15 @@ fn outcome(value: Value) -> QueryOutcome {
                 .into_iter()
                 .map(|s| {
                     let value = match &s.h {
-                        Some(_) => "(native histogram)".to_string(),
+                        // A native histogram: its count and sum, as a one-line summary.
+                        Some(h) => format!(
+                            "histogram count={} sum={}",
+                            format_value(h.count),
+                            format_value(h.sum)
+                        ),
                         None => format_value(s.v),
                     };
-                    (s.labels.to_string(), value)
+                    (s.labels.series_name(), value)
                 })
                 .collect(),
         },
@@ -667,7 +672,7 @@ fn outcome(value: Value) -> QueryOutcome {
                 .into_iter()
                 .map(|s| {
                     (
-                        s.labels.to_string(),
+                        s.labels.series_name(),
                         s.samples.iter().map(|p| (p.t, p.v)).collect(),
                     )
                 })

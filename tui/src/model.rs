@@ -159,7 +159,9 @@ pub struct QueueFill {
 pub enum QueryOutcome {
     /// An instant vector or scalar: one row per series.
     Table {
-        /// `(labels as {a="b"}, value as Prometheus prints it)`, in the server's order.
+        /// `(series as Prometheus shows it, `name{a="b"}`, value as Prometheus prints it)`, in the
+        /// server's order; a native
+        /// histogram's value reads `histogram count=N sum=S`.
         rows: Vec<(String, String)>,
     },
     /// A range query: one line per series.

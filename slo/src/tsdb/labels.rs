@@ -180,6 +180,22 @@ impl Labels {
         b.build()
     }
 
+    /// The series as Prometheus shows it to people: `name{a="1", b="2"}`, just `name` without
+    /// other labels, `{a="1"}` without a name, `{}` for none.
+    pub fn series_name(&self) -> String {
+        let name = self.metric_name().unwrap_or("");
+        let rest: Vec<String> = self
+            .iter()
+            .filter(|x| x.name != METRIC_NAME)
+            .map(|x| format!("{}=\"{}\"", x.name, escape_label_value(&x.value)))
+            .collect();
+        if rest.is_empty() && !name.is_empty() {
+            name.to_string()
+        } else {
+            format!("{name}{{{}}}", rest.join(", "))
+        }
+    }
+
     /// The value of `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0

@@ -314,3 +314,26 @@ impl QueryOutcome {
         }
     }
 }
+
+#[test]
+fn a_native_histogram_shows_its_count_and_sum() {
+    use burnwatch_slo::promql::InstantSample;
+    use burnwatch_slo::tsdb::histogram::FloatHistogram;
+    let h = FloatHistogram {
+        count: 12.0,
+        sum: 3.5,
+        positive: vec![(1, 12.0)],
+        ..FloatHistogram::default()
+    };
+    let v = Value::Vector(vec![InstantSample {
+        labels: Labels::from_pairs([("__name__", "req")]),
+        t: 0,
+        v: 0.0,
+        h: Some(std::sync::Arc::new(h)),
+        drop_name: false,
+    }]);
+    assert_eq!(
+        outcome(v).rows_for_test(),
+        vec![("req".to_string(), "histogram count=12 sum=3.5".to_string())]
+    );
+}
