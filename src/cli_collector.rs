@@ -84,12 +84,13 @@ async fn serve(config: Config, shutdown_timeout: Duration) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Waits for Ctrl-C (SIGINT) or SIGTERM, the signal Kubernetes sends a sidecar.
-async fn wait_for_signal() {
+/// Waits for Ctrl-C (SIGINT) or SIGTERM, the signal Kubernetes sends a sidecar. Shared by
+/// `collector`, `serve` and `up`.
+pub(crate) async fn wait_for_signal() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(err) => {
-            tracing::warn!(error = %err, "Cannot listen for SIGTERM; only Ctrl-C will stop the collector.");
+            tracing::warn!(error = %err, "Cannot listen for SIGTERM; only Ctrl-C will stop burnwatch.");
             let _ = tokio::signal::ctrl_c().await;
             return;
         }
@@ -102,12 +103,17 @@ async fn wait_for_signal() {
 
 /// Logs go to stderr through `tracing`; `RUST_LOG` overrides the configured level.
 pub fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let filter = log_filter(level);
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         // Colour only for a person at a terminal, not in a pod's log stream.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// The log filter: `RUST_LOG` when set, else `level`.
+pub(crate) fn log_filter(level: &str) -> tracing_subscriber::EnvFilter {
+    tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level))
 }

@@ -168,7 +168,7 @@ async fn serve(
     let state = ApiState::new(store, engine);
     let stop = shutdown.clone();
     let server = api::serve(listener, state, async move {
-        wait_for_signal().await;
+        crate::cli_collector::wait_for_signal().await;
         stop.cancel();
     });
     server.await.context("the HTTP server failed")?;
@@ -178,20 +178,4 @@ async fn serve(
     }
     tracing::info!("Stopped.");
     Ok(())
-}
-
-/// Waits for Ctrl-C (SIGINT) or SIGTERM.
-async fn wait_for_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(err) => {
-            tracing::warn!(error = %err, "Cannot listen for SIGTERM; only Ctrl-C will stop the server.");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("Received SIGINT."),
-        _ = term.recv() => tracing::info!("Received SIGTERM."),
-    }
 }

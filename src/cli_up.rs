@@ -470,21 +470,10 @@ async fn watch_alerts(slos: Vec<SloSpec>, store: SharedStorage, every: Duration,
 /// Cancels `token` on Ctrl-C or SIGTERM (with the dashboard in raw mode, Ctrl-C arrives as a key
 /// instead, and the dashboard handles it).
 async fn cancel_on_signal(token: CancellationToken) {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(err) => {
-            tracing::warn!(error = %err, "Cannot listen for SIGTERM; only Ctrl-C will stop burnwatch.");
-            let _ = tokio::signal::ctrl_c().await;
-            token.cancel();
-            return;
-        }
-    };
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("Received SIGINT."),
-        _ = term.recv() => tracing::info!("Received SIGTERM."),
-        _ = token.cancelled() => return,
+        _ = crate::cli_collector::wait_for_signal() => token.cancel(),
+        _ = token.cancelled() => {}
     }
-    token.cancel();
 }
 
 fn init_file_logging(path: &Path, level: &str) -> anyhow::Result<()> {
@@ -493,10 +482,8 @@ fn init_file_logging(path: &Path, level: &str) -> anyhow::Result<()> {
         .append(true)
         .open(path)
         .with_context(|| format!("cannot open the log file {}", path.display()))?;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(crate::cli_collector::log_filter(level))
         .with_ansi(false)
         .with_writer(std::sync::Mutex::new(file))
         .try_init();
