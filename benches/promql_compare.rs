@@ -80,6 +80,14 @@ fn main() {
         eprintln!("promql_compare needs Prometheus and promtool: apt-get install prometheus");
         std::process::exit(2);
     };
+    // `PROMQL_BENCH_WRITE=FILE` only writes the data set (for profiling `serve --load FILE`).
+    if let Ok(path) = std::env::var("PROMQL_BENCH_WRITE") {
+        let samples = write_data(Path::new(&path));
+        eprintln!("wrote {samples} samples to {path}");
+        return;
+    }
+    // `PROMQL_BENCH_FILTER=text` runs only the queries containing `text`.
+    let filter = std::env::var("PROMQL_BENCH_FILTER").unwrap_or_default();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("bench.om");
     let samples = write_data(&data);
@@ -150,7 +158,7 @@ fn main() {
 
     let end = START_S + (POINTS - 1) * INTERVAL_S;
     let mut rows = Vec::new();
-    for query in QUERIES {
+    for query in QUERIES.iter().filter(|q| q.contains(filter.as_str())) {
         for steps in STEPS {
             // Steps of 10 s ending at the last sample: 1000 steps span 2.8 of the 3 hours.
             let start = end - (steps as i64 - 1) * INTERVAL_S;

@@ -43,10 +43,16 @@ pub fn write_timestamp(out: &mut String, t_ms: i64) {
     if t_ms < 0 {
         out.push('-');
     }
-    let _ = write!(out, "{}", abs / 1000);
+    out.push_str(itoa::Buffer::new().format(abs / 1000));
     let frac = abs % 1000;
     if frac != 0 {
-        let _ = write!(out, ".{frac:03}");
+        out.push('.');
+        let ms = [
+            b'0' + (frac / 100) as u8,
+            b'0' + (frac / 10 % 10) as u8,
+            b'0' + (frac % 10) as u8,
+        ];
+        out.push_str(std::str::from_utf8(&ms).unwrap_or("000"));
     }
 }
 
@@ -54,30 +60,101 @@ pub fn write_timestamp(out: &mut String, t_ms: i64) {
 /// `NaN`, `+Inf`, `-Inf`, shortest round-trip digits, exponent form below 1e-6 and from 1e21 on
 /// (Go's `strconv.AppendFloat(f, 'e', -1, 64)`: `1e-07`, `1.5e+21`).
 pub fn format_value(v: f64) -> String {
+    let mut s = String::new();
+    write_value(&mut s, v);
+    s
+}
+
+/// Appends [`format_value`]`(v)`. A range query's answer is mostly these numbers, so they are
+/// written in place: integers (counters) through `itoa`, other values from `ryu`'s shortest
+/// digits laid out as Go lays them out.
+pub fn write_value(out: &mut String, v: f64) {
     if v.is_nan() {
-        return "NaN".to_string();
+        out.push_str("NaN");
+    } else if v.is_infinite() {
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        // Exact in an i64, and Go's shortest form of an integer below 1e21 is its digits.
+        if v == 0.0 && v.is_sign_negative() {
+            out.push('-');
+        }
+        out.push_str(itoa::Buffer::new().format(v as i64));
+    } else {
+        let abs = v.abs();
+        write_go_float(out, v, !(1e-6..1e21).contains(&abs));
     }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_string();
+}
+
+/// The shortest round-trip decimal digits of a finite, non-zero `|v|` and the exponent `e` with
+/// `|v| = 0.d1d2… × 10^e`.
+fn shortest_digits(v: f64) -> ([u8; 24], usize, i32) {
+    let mut buf = ryu::Buffer::new();
+    // ryu's layouts: "1234567.8", "0.0001", "1e-7", "1.5e16"; the digits and the position of
+    // the decimal point are all that is taken from them.
+    let s = buf.format_finite(v.abs()).as_bytes();
+    let (mantissa, exp) = match s.iter().position(|&b| b == b'e') {
+        Some(e) => (
+            &s[..e],
+            std::str::from_utf8(&s[e + 1..])
+                .ok()
+                .and_then(|x| x.parse::<i32>().ok())
+                .unwrap_or(0),
+        ),
+        None => (s, 0),
+    };
+    let point = mantissa.iter().position(|&b| b == b'.').unwrap_or(mantissa.len()) as i32;
+    let mut digits = [0u8; 24];
+    let mut n = 0;
+    let mut lead = 0;
+    for &b in mantissa.iter().filter(|b| b.is_ascii_digit()) {
+        if n == 0 && b == b'0' {
+            lead += 1;
+        } else if n < digits.len() {
+            digits[n] = b;
+            n += 1;
+        }
     }
-    let abs = v.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        // Rust's `{:e}` gives the same shortest mantissa as Go; only the exponent differs: Go
-        // writes a sign and at least two digits.
-        let s = format!("{v:e}");
-        return match s.split_once('e') {
-            Some((mant, exp)) => {
-                let (sign, digits) = match exp.strip_prefix('-') {
-                    Some(d) => ('-', d),
-                    None => ('+', exp),
-                };
-                format!("{mant}e{sign}{digits:0>2}")
-            }
-            None => s,
-        };
+    while n > 1 && digits[n - 1] == b'0' {
+        n -= 1;
     }
-    // Rust's Display for f64 is the shortest round-trip decimal without an exponent, as Go's 'f', -1.
-    format!("{v}")
+    (digits, n, point - lead + exp)
+}
+
+/// Go's `strconv.FormatFloat(v, 'f' or 'e', -1, 64)` for a finite, non-zero `v`.
+fn write_go_float(out: &mut String, v: f64, exponent: bool) {
+    let (digits, n, e) = shortest_digits(v);
+    let d = |r: std::ops::Range<usize>| std::str::from_utf8(&digits[r]).unwrap_or("");
+    if v < 0.0 {
+        out.push('-');
+    }
+    if exponent {
+        out.push_str(d(0..1));
+        if n > 1 {
+            out.push('.');
+            out.push_str(d(1..n));
+        }
+        let x = e - 1;
+        out.push_str(if x < 0 { "e-" } else { "e+" });
+        if x.abs() < 10 {
+            out.push('0');
+        }
+        out.push_str(itoa::Buffer::new().format(x.unsigned_abs()));
+    } else if e <= 0 {
+        out.push_str("0.");
+        for _ in 0..-e {
+            out.push('0');
+        }
+        out.push_str(d(0..n));
+    } else if e as usize >= n {
+        out.push_str(d(0..n));
+        for _ in n..e as usize {
+            out.push('0');
+        }
+    } else {
+        out.push_str(d(0..e as usize));
+        out.push('.');
+        out.push_str(d(e as usize..n));
+    }
 }
 
 /// Appends `t_ms / 1000` as Go's `encoding/json` writes a float64: shortest round-trip digits, no
@@ -102,7 +179,7 @@ fn write_point(out: &mut String, t: i64, v: f64) {
     out.push('[');
     write_timestamp(out, t);
     out.push_str(",\"");
-    out.push_str(&format_value(v));
+    write_value(out, v);
     out.push_str("\"]");
 }
 
@@ -312,6 +389,74 @@ mod tests {
     use super::*;
     use crate::promql::InstantSample;
     use crate::tsdb::HSample;
+    use proptest::prelude::*;
+
+    /// Go's layout built from Rust's own float formatting (shortest round-trip digits too):
+    /// `{}` is Go's `'f', -1`; `{:e}` needs Go's signed, two-digit exponent.
+    fn reference(v: f64) -> String {
+        if v.is_nan() {
+            return "NaN".to_string();
+        }
+        if v.is_infinite() {
+            return if v > 0.0 { "+Inf" } else { "-Inf" }.to_string();
+        }
+        let abs = v.abs();
+        if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+            let s = format!("{v:e}");
+            let (mant, exp) = s.split_once('e').unwrap();
+            let (sign, digits) = match exp.strip_prefix('-') {
+                Some(d) => ('-', d),
+                None => ('+', exp),
+            };
+            return format!("{mant}e{sign}{digits:0>2}");
+        }
+        format!("{v}")
+    }
+
+    proptest! {
+        #[test]
+        fn values_are_written_as_go_writes_them(bits in any::<u64>()) {
+            let v = f64::from_bits(bits);
+            prop_assert_eq!(format_value(v), reference(v));
+        }
+
+        #[test]
+        fn everyday_values_are_written_as_go_writes_them(i in -1_000_000_000i64..1_000_000_000, scale in -12i32..25) {
+            let v = i as f64 * 10f64.powi(scale);
+            prop_assert_eq!(format_value(v), reference(v));
+            let t = i * 1000 + scale as i64;
+            let mut s = String::new();
+            write_timestamp(&mut s, t);
+            prop_assert_eq!(s.parse::<f64>().unwrap(), t as f64 / 1000.0);
+        }
+    }
+
+    #[test]
+    fn edge_values_are_written_as_go_writes_them() {
+        for v in [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.1,
+            1e-6,
+            9.99e-7,
+            1e21,
+            9.99e20,
+            1e15,
+            1e15 + 1.0,
+            123456789.125,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            0.30000000000000004,
+        ] {
+            assert_eq!(format_value(v), reference(v), "{v:?}");
+        }
+        assert_eq!(format_value(1e-7), "1e-07");
+        assert_eq!(format_value(1.5e21), "1.5e+21");
+        assert_eq!(format_value(-0.0), "-0");
+    }
 
     fn histogram() -> FloatHistogram {
         FloatHistogram {

@@ -21,7 +21,7 @@ use super::value::{InstantSample, Value};
 use crate::tsdb::{Labels, LabelsBuilder, METRIC_NAME};
 
 /// The grouping key of a series: its hash and (built only for a group's first member) its labels.
-fn group_hash(l: &Labels, m: &Option<LabelModifier>) -> u64 {
+pub(crate) fn group_hash(l: &Labels, m: &Option<LabelModifier>) -> u64 {
     match m {
         None => 0,
         Some(LabelModifier::Include(by)) => l.signature(true, &by.labels),
@@ -29,7 +29,7 @@ fn group_hash(l: &Labels, m: &Option<LabelModifier>) -> u64 {
     }
 }
 
-fn group_labels(l: &Labels, m: &Option<LabelModifier>) -> Labels {
+pub(crate) fn group_labels(l: &Labels, m: &Option<LabelModifier>) -> Labels {
     match m {
         None => Labels::empty(),
         Some(LabelModifier::Include(by)) => l.keep(&by.labels),

@@ -130,7 +130,7 @@ fn apply(op: u16, l: f64, r: f64) -> Option<f64> {
     }
 }
 
-fn is_comparison(op: u16) -> bool {
+pub(crate) fn is_comparison(op: u16) -> bool {
     matches!(op, T_EQLC | T_NEQ | T_GTR | T_LSS | T_GTE | T_LTE)
 }
 
@@ -412,7 +412,7 @@ fn vector_vector(
 }
 
 /// The value of a vector-vector element: `None` when a filtering comparison drops it.
-fn binop_value(op: u16, l: f64, r: f64, return_bool: bool) -> Option<f64> {
+pub(crate) fn binop_value(op: u16, l: f64, r: f64, return_bool: bool) -> Option<f64> {
     let res = apply(op, l, r);
     if is_comparison(op) {
         match (return_bool, res) {

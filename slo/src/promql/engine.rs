@@ -7,8 +7,10 @@ use promql_parser::parser::{self, Expr};
 
 use super::QueryError;
 use super::eval::{EvalSettings, Evaluator};
+use super::steps::{self, Grid};
 use super::value::{Annotations, Matrix, SeriesIndex, Value, Vector};
 use crate::tsdb::{FloatHistogram, HSample, Labels, Queryable, Sample};
+use std::rc::Rc;
 
 /// Engine settings.
 #[derive(Clone, Debug)]
@@ -22,6 +24,9 @@ pub struct EngineOptions {
     /// Step of subqueries that give none (`x[1h:]`); Prometheus uses the global evaluation
     /// interval, 1m by default.
     pub default_subquery_step: Duration,
+    /// Evaluate range queries one step at a time throughout, never series by series across
+    /// all steps (see `steps`). The results are the same; this exists so tests can show it.
+    pub step_by_step: bool,
 }
 
 impl Default for EngineOptions {
@@ -31,6 +36,7 @@ impl Default for EngineOptions {
             max_samples: 50_000_000,
             timeout: Duration::from_secs(120),
             default_subquery_step: Duration::from_secs(60),
+            step_by_step: false,
         }
     }
 }
@@ -155,6 +161,27 @@ impl Engine {
             }
         }
         let mut ev = self.evaluator(q, expr, start, end, step);
+        let n = usize::try_from((end - start) / step)
+            .ok()
+            .and_then(|n| n.checked_add(1))
+            .unwrap_or(usize::MAX);
+        let grid = Grid { start, step, n };
+        ev.grid = Some(grid);
+        if !self.opts.step_by_step && steps::precompute(&mut ev, expr, grid)? {
+            let key = expr as *const Expr as usize;
+            let m = ev
+                .pre
+                .remove(&key)
+                .map(|m| Rc::try_unwrap(m).unwrap_or_else(|m| (*m).clone()));
+            let m = steps::into_matrix(m.unwrap_or_default(), grid);
+            if m.iter().map(|s| s.samples.len()).sum::<usize>() > self.opts.max_samples {
+                return Err(QueryError::TooManySamples);
+            }
+            return Ok(QueryResult {
+                value: Value::Matrix(finish_matrix(m)?),
+                annotations: ev.annotations,
+            });
+        }
         let mut index = SeriesIndex::default();
         let mut out: Matrix = Vec::new();
         let mut total = 0usize;
@@ -234,7 +261,13 @@ pub(crate) fn finish_vector(mut v: Vector) -> Result<Vector, QueryError> {
 
 /// Applies delayed name removal to a final matrix, merging series that end up with the same labels
 /// when their points do not collide, and sorts it by labels.
-pub(crate) fn finish_matrix(m: Matrix) -> Result<Matrix, QueryError> {
+pub(crate) fn finish_matrix(mut m: Matrix) -> Result<Matrix, QueryError> {
+    // Series come here with distinct (labels, drop_name); only removing a name can make two
+    // label sets equal, so without any removal there is nothing to merge.
+    if m.iter().all(|s| !s.drop_name) {
+        m.sort_by(|a, b| a.labels.cmp(&b.labels));
+        return Ok(m);
+    }
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut out: Matrix = Vec::with_capacity(m.len());
     for mut s in m {

@@ -57,7 +57,7 @@ pub(crate) struct Evaluator<'a> {
     pub end: i64,
     /// Query step in ms (0 for instant queries).
     pub step: i64,
-    lookback: i64,
+    pub(crate) lookback: i64,
     sub_step: i64,
     deadline: Option<Instant>,
     max_samples: usize,
@@ -75,6 +75,10 @@ pub(crate) struct Evaluator<'a> {
     ranges: HashMap<usize, (i64, i64)>,
     /// Evaluation calls since the last deadline check.
     ticks: u32,
+    /// Subexpressions already evaluated for every step of the range query (see
+    /// [`super::steps`]), by expression address, and the query's steps.
+    pub(crate) pre: HashMap<usize, Rc<super::steps::StepMatrix>>,
+    pub(crate) grid: Option<super::steps::Grid>,
 }
 
 /// Settings the evaluator needs from the engine.
@@ -109,7 +113,14 @@ impl<'a> Evaluator<'a> {
             empty_labels: crate::tsdb::Labels::empty(),
             ranges,
             ticks: 0,
+            pre: HashMap::new(),
+            grid: None,
         }
+    }
+
+    /// The most samples the query may hold at once.
+    pub(crate) fn max_samples(&self) -> usize {
+        self.max_samples
     }
 
     /// Accounts for `n` more samples held in memory; errors past the limit.
@@ -121,7 +132,15 @@ impl<'a> Evaluator<'a> {
         Ok(())
     }
 
-    fn check_deadline(&mut self) -> Result<(), QueryError> {
+    /// Checks the deadline now; for loops that each do much work (a series across all steps).
+    pub(crate) fn check_deadline_now(&self) -> Result<(), QueryError> {
+        match self.deadline {
+            Some(d) if Instant::now() > d => Err(QueryError::Timeout),
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn check_deadline(&mut self) -> Result<(), QueryError> {
         self.ticks += 1;
         if self.ticks >= 64 {
             self.ticks = 0;
@@ -137,6 +156,14 @@ impl<'a> Evaluator<'a> {
     /// Evaluates `expr` at time `t` (ms).
     pub(crate) fn eval(&mut self, expr: &Expr, t: i64) -> Result<Value, QueryError> {
         self.check_deadline()?;
+        if !self.pre.is_empty()
+            && let Some(k) = self.grid.and_then(|g| g.index(t))
+            && let Some(m) = self.pre.get(&(expr as *const Expr as usize))
+        {
+            let v = super::steps::vector_at(m, k, t);
+            self.add_samples(v.len())?;
+            return Ok(Value::Vector(v));
+        }
         match expr {
             Expr::NumberLiteral(n) => Ok(Value::Scalar { t, v: n.val }),
             Expr::StringLiteral(s) => Ok(Value::String { t, s: s.val.clone() }),
@@ -236,7 +263,7 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The time a selector or subquery is evaluated at: `@` pins it, `offset` shifts it.
-    fn effective_time(&self, at: &Option<AtModifier>, offset: &Option<Offset>, t: i64) -> i64 {
+    pub(crate) fn effective_time(&self, at: &Option<AtModifier>, offset: &Option<Offset>, t: i64) -> i64 {
         let base = match at {
             None => t,
             Some(AtModifier::Start) => self.start,
@@ -247,7 +274,7 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The cached series of a selector.
-    fn series_of(&mut self, vs: &VectorSelector) -> Result<Arc<Vec<SeriesPoints>>, QueryError> {
+    pub(crate) fn series_of(&mut self, vs: &VectorSelector) -> Result<Arc<Vec<SeriesPoints>>, QueryError> {
         let key = vs as *const VectorSelector as usize;
         if let Some(c) = self.cache.get(&key) {
             return Ok(Arc::clone(c));

@@ -13,6 +13,7 @@ mod binary;
 pub mod engine;
 mod eval;
 mod functions;
+mod steps;
 #[cfg(test)]
 mod tests;
 pub mod testscript;

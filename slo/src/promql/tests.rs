@@ -380,3 +380,167 @@ eval instant at 5m histogram_quantile(0.5, lat)
 "#,
     );
 }
+
+/// Data with the shapes that make whole-range evaluation tricky: counter resets, gaps longer
+/// than the lookback, staleness markers, NaN and infinite values, series that start late or end
+/// early, classic histogram buckets, and a native histogram (which must send its selector back
+/// to the step path).
+fn varied_store() -> Storage {
+    let mut s = Storage::new();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for (i, (job, inst)) in [
+        ("api", "0"),
+        ("api", "1"),
+        ("web", "0"),
+        ("web", "1"),
+        ("db", "0"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let l = Labels::from_pairs([("__name__", "reqs_total"), ("job", job), ("instance", inst)]);
+        let g = Labels::from_pairs([("__name__", "temp"), ("job", job), ("instance", inst)]);
+        let (mut c, first, last) = (0.0, i as i64 * 7, 240 - i as i64 * 11);
+        for k in first..=last {
+            let t = k * 15_000 + (rng.next() % 3_000) as i64;
+            // A gap of 8 minutes in the middle of every other series.
+            if i % 2 == 1 && (100..132).contains(&k) {
+                continue;
+            }
+            c = if rng.next().is_multiple_of(40) {
+                0.0
+            } else {
+                c + (rng.next() % 10) as f64
+            };
+            s.append(&l, t, c).unwrap();
+            let v = match rng.next() % 50 {
+                0 => f64::NAN,
+                1 => f64::INFINITY,
+                2 => stale_nan(),
+                _ => (rng.next() % 1000) as f64 / 7.0 - 50.0,
+            };
+            s.append(&g, t, v).unwrap();
+        }
+        if i == 2 {
+            s.append(&l, (last + 1) * 15_000, stale_nan()).unwrap();
+        }
+        for (b, le) in ["0.1", "0.5", "1", "+Inf"].into_iter().enumerate() {
+            let h = Labels::from_pairs([
+                ("__name__", "lat_seconds_bucket"),
+                ("job", job),
+                ("instance", inst),
+                ("le", le),
+            ]);
+            for k in 0..=240i64 {
+                s.append(&h, k * 15_000, (k * (b as i64 + 1) * (i as i64 + 1)) as f64)
+                    .unwrap();
+            }
+        }
+    }
+    let nh = Labels::from_pairs([("__name__", "temp_native"), ("job", "native"), ("instance", "0")]);
+    let h = crate::tsdb::FloatHistogram {
+        count: 3.0,
+        sum: 1.5,
+        ..Default::default()
+    };
+    s.append_histogram(&nh, 600_000, h).unwrap();
+    s
+}
+
+/// Every range query gives exactly the same matrix and annotations whether evaluated series by
+/// series across all steps or one step at a time.
+#[test]
+fn whole_range_evaluation_matches_step_by_step() {
+    let s = varied_store();
+    let fast = Engine::default();
+    let slow = Engine::new(EngineOptions {
+        step_by_step: true,
+        ..EngineOptions::default()
+    });
+    let queries = [
+        "reqs_total",
+        "temp",
+        "temp offset 3m",
+        "reqs_total @ 1800",
+        "rate(reqs_total[1m])",
+        "rate(reqs_total[5m] offset 2m)",
+        "increase(reqs_total[10m])",
+        "delta(temp[5m])",
+        "irate(reqs_total[2m])",
+        "idelta(temp[2m])",
+        "deriv(temp[10m])",
+        "changes(temp[10m])",
+        "resets(reqs_total[10m])",
+        "avg_over_time(temp[5m])",
+        "min_over_time(temp[5m])",
+        "max_over_time(temp[5m])",
+        "sum_over_time(temp[5m])",
+        "count_over_time(temp[5m])",
+        "last_over_time(temp[5m])",
+        "first_over_time(temp[5m])",
+        "present_over_time(temp[5m])",
+        "stddev_over_time(temp[5m])",
+        "stdvar_over_time(temp[5m])",
+        "mad_over_time(temp[5m])",
+        "ts_of_max_over_time(temp[5m])",
+        "-temp",
+        "abs(temp)",
+        "sqrt(reqs_total)",
+        "temp > 10",
+        "10 < temp",
+        "temp > bool 10",
+        "1 - temp",
+        "reqs_total * 2 / 3",
+        "(temp ^ 2) % 7",
+        "sum(rate(reqs_total[5m]))",
+        "sum by (job) (rate(reqs_total[5m]))",
+        "avg without (instance) (temp)",
+        "min by (job) (temp)",
+        "max(temp)",
+        "count by (job) (temp > 0)",
+        "group by (instance) (reqs_total)",
+        "stddev by (job) (temp)",
+        "stdvar(temp)",
+        "sum by (__name__) (temp)",
+        "sum by (le) (rate(lat_seconds_bucket[5m]))",
+        "histogram_quantile(0.9, sum by (le, job) (rate(lat_seconds_bucket[5m])))",
+        "histogram_quantile(0.5, rate(lat_seconds_bucket[5m]))",
+        "topk(2, rate(reqs_total[5m]))",
+        "rate(reqs_total[5m]) / on(job, instance) group_left temp",
+        "sum(rate(reqs_total[1m])) / sum(rate(reqs_total[5m]))",
+        "abs(temp - reqs_total)",
+        "max_over_time(rate(reqs_total[1m])[10m:1m])",
+        "timestamp(temp)",
+        "label_replace(rate(reqs_total[5m]), \"x\", \"$1\", \"__name__\", \"(.*)\")",
+        "absent(nonexistent)",
+        "vector(1) + sum(temp)",
+        "temp_native",
+        "sum(temp_native)",
+        "count_over_time(temp_native[5m])",
+        "{__name__=~\"temp.*\"}",
+    ];
+    let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+    for q in queries {
+        for (start, end, step) in [
+            (0, 3_600_000, 15_000),
+            (30_000, 3_000_000, 60_000),
+            (1_000, 1_000, 10_000),
+        ] {
+            let a = fast.range_query(&s, q, start, end, step).unwrap();
+            let b = slow.range_query(&s, q, start, end, step).unwrap();
+            assert_eq!(a.annotations, b.annotations, "{q} annotations");
+            let (Value::Matrix(a), Value::Matrix(b)) = (a.value, b.value) else {
+                panic!("{q}: not matrices");
+            };
+            assert_eq!(a.len(), b.len(), "{q} from {start}: series");
+            for (x, y) in a.iter().zip(&b) {
+                assert_eq!(x.labels, y.labels, "{q}");
+                assert_eq!(x.samples.len(), y.samples.len(), "{q} {}", x.labels);
+                for (p, r) in x.samples.iter().zip(y.samples.iter()) {
+                    assert!(p.t == r.t && same(p.v, r.v), "{q} {}: {p:?} vs {r:?}", x.labels);
+                }
+                assert_eq!(x.histograms, y.histograms, "{q}");
+            }
+        }
+    }
+}

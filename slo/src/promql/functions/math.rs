@@ -3,7 +3,7 @@
 
 use crate::promql::value::Vector;
 
-fn apply(name: &str, x: f64) -> f64 {
+pub(crate) fn apply(name: &str, x: f64) -> f64 {
     match name {
         "abs" => x.abs(),
         "ceil" => x.ceil(),

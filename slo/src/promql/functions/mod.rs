@@ -4,9 +4,9 @@
 mod histogram;
 pub(crate) use histogram::{almost_equal, histogram_go_string};
 mod label;
-mod math;
-mod over_time;
-mod rate;
+pub(crate) mod math;
+pub(crate) mod over_time;
+pub(crate) mod rate;
 mod sort;
 mod time;
 

@@ -40,7 +40,7 @@ fn double_exponential_smoothing(samples: &[Sample], sf: f64, tf: f64) -> Option<
     Some(s1)
 }
 
-fn one(name: &str, s: &[Sample], params: &[f64]) -> Option<f64> {
+pub(crate) fn one(name: &str, s: &[Sample], params: &[f64]) -> Option<f64> {
     let first = *s.first()?;
     let last = *s.last()?;
     let vals = || s.iter().map(|p| p.v).collect::<Vec<f64>>();

@@ -136,7 +136,12 @@ fn hist_instant(
 /// Prometheus's `extrapolatedRate`: the change over the window (with counter resets added back for
 /// counters), extrapolated to the window edges when the first/last samples are within 1.1 average
 /// intervals of them (else by half an interval), never extrapolating a counter below zero.
-fn extrapolated(samples: &[Sample], w: RangeWindow, is_counter: bool, is_rate: bool) -> Option<f64> {
+pub(crate) fn extrapolated(
+    samples: &[Sample],
+    w: RangeWindow,
+    is_counter: bool,
+    is_rate: bool,
+) -> Option<f64> {
     if samples.len() < 2 {
         return None;
     }
@@ -180,7 +185,7 @@ fn extrapolated(samples: &[Sample], w: RangeWindow, is_counter: bool, is_rate: b
 }
 
 /// `irate`/`idelta`: the last two samples.
-fn instant(samples: &[Sample], is_rate: bool) -> Option<f64> {
+pub(crate) fn instant(samples: &[Sample], is_rate: bool) -> Option<f64> {
     if samples.len() < 2 {
         return None;
     }

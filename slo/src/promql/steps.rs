@@ -1,0 +1,542 @@
+//! Whole-range evaluation: a subexpression evaluated for every step of a range query at once,
+//! series by series.
+//!
+//! The evaluator in [`super::eval`] works one timestamp at a time, which is what Prometheus's
+//! semantics are written in. For a range query that means building an instant vector per step
+//! and operator: cloning every series' labels, re-finding its window and re-hashing it into
+//! groups at each of up to 11 000 steps. The common building blocks of dashboards do not need
+//! that: a selector, a range function over a selector (`rate(x[5m])`), element-wise math,
+//! arithmetic with a number, and `sum`/`avg`/`min`/`max`/`count` by some labels can be computed
+//! per series across all steps with a window that only moves forward, and grouped once.
+//!
+//! [`precompute`] walks a range query's expression and evaluates each largest subtree of that
+//! kind this way; the step evaluator then takes the subtree's value at a step from the result
+//! (see `Evaluator::eval`) instead of evaluating it. When the whole expression is such a subtree
+//! the range query needs no step loop at all. Anything else (native histograms in the data,
+//! `topk`, vector matching, subqueries, …) keeps the step-by-step path, so the results are the
+//! same by construction: each node below reuses the functions the step path calls, in the same
+//! order of series, and the tests run every range query both ways.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use promql_parser::parser::token::{
+    T_ADD, T_ATAN2, T_AVG, T_COUNT, T_DIV, T_GROUP, T_MAX, T_MIN, T_MOD, T_MUL, T_POW, T_STDDEV, T_STDVAR,
+    T_SUB, T_SUM,
+};
+use promql_parser::parser::{AggregateExpr, BinaryExpr, Call, Expr, MatrixSelector, VectorSelector};
+
+use super::QueryError;
+use super::aggregate::{group_hash, group_labels};
+use super::binary::{binop_value, is_comparison};
+use super::eval::{Evaluator, RangeWindow, dur_ms};
+use super::functions::{KahanMean, kahan_inc, math, over_time, rate};
+use super::value::{InstantSample, Matrix, RangeSeries, Samples};
+use crate::tsdb::{Labels, METRIC_NAME, Sample, is_stale_nan};
+
+/// The evaluation times of a range query: `start + k * step` for `k < n`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Grid {
+    pub start: i64,
+    pub step: i64,
+    pub n: usize,
+}
+
+impl Grid {
+    fn time(&self, k: usize) -> i64 {
+        self.start.saturating_add(self.step.saturating_mul(k as i64))
+    }
+
+    /// The step index of `t`, when `t` is one of the grid's times.
+    pub(crate) fn index(&self, t: i64) -> Option<usize> {
+        let d = t.checked_sub(self.start)?;
+        if d < 0 || d % self.step != 0 {
+            return None;
+        }
+        usize::try_from(d / self.step).ok().filter(|k| *k < self.n)
+    }
+}
+
+/// One series of a whole-range result: its value at each step where it has one.
+#[derive(Clone)]
+pub(crate) struct StepSeries {
+    pub labels: Labels,
+    pub drop_name: bool,
+    pub vals: Vec<f64>,
+    pub has: Vec<bool>,
+}
+
+impl StepSeries {
+    fn empty(labels: Labels, drop_name: bool, n: usize) -> Self {
+        StepSeries {
+            labels,
+            drop_name,
+            vals: vec![0.0; n],
+            has: vec![false; n],
+        }
+    }
+}
+
+/// A whole-range result: series in the order the step evaluator would list them.
+pub(crate) type StepMatrix = Vec<StepSeries>;
+
+/// The instant vector a whole-range result holds at step `k`.
+pub(crate) fn vector_at(m: &StepMatrix, k: usize, t: i64) -> Vec<InstantSample> {
+    m.iter()
+        .filter(|s| s.has[k])
+        .map(|s| InstantSample {
+            labels: s.labels.clone(),
+            t,
+            v: s.vals[k],
+            h: None,
+            drop_name: s.drop_name,
+        })
+        .collect()
+}
+
+/// The range query's matrix from a whole-range result (before name removal and sorting).
+pub(crate) fn into_matrix(m: StepMatrix, grid: Grid) -> Matrix {
+    m.into_iter()
+        .filter_map(|s| {
+            let pts: Vec<Sample> = (0..grid.n)
+                .filter(|&k| s.has[k])
+                .map(|k| Sample {
+                    t: grid.time(k),
+                    v: s.vals[k],
+                })
+                .collect();
+            (!pts.is_empty()).then(|| RangeSeries {
+                labels: s.labels,
+                samples: Samples::from(pts),
+                histograms: Vec::new(),
+                drop_name: s.drop_name,
+            })
+        })
+        .collect()
+}
+
+/// Evaluates every largest whole-range subtree of `expr` into `ev.pre`; returns whether `expr`
+/// itself is one.
+pub(crate) fn precompute(ev: &mut Evaluator<'_>, expr: &Expr, grid: Grid) -> Result<bool, QueryError> {
+    if let Some(m) = eval(ev, expr, grid)? {
+        ev.pre.insert(expr as *const Expr as usize, Rc::new(m));
+        return Ok(true);
+    }
+    match expr {
+        Expr::Paren(p) => {
+            precompute(ev, &p.expr, grid)?;
+        }
+        Expr::Unary(u) => {
+            precompute(ev, &u.expr, grid)?;
+        }
+        Expr::Binary(b) => {
+            precompute(ev, &b.lhs, grid)?;
+            precompute(ev, &b.rhs, grid)?;
+        }
+        Expr::Aggregate(a) => {
+            precompute(ev, &a.expr, grid)?;
+        }
+        // `timestamp()` reads its selector's sample times itself; subqueries evaluate their
+        // inner expression at their own times.
+        Expr::Call(c) if c.func.name != "timestamp" => {
+            for a in &c.args.args {
+                precompute(ev, a, grid)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(false)
+}
+
+/// Whole-range evaluation of `expr`, or `None` when it is not of a supported shape or its data
+/// holds native histograms (the step path then evaluates it).
+fn eval(ev: &mut Evaluator<'_>, expr: &Expr, grid: Grid) -> Result<Option<StepMatrix>, QueryError> {
+    match expr {
+        Expr::Paren(p) => eval(ev, &p.expr, grid),
+        Expr::VectorSelector(vs) => selector(ev, vs, grid),
+        Expr::Unary(u) => Ok(eval(ev, &u.expr, grid)?.map(|mut m| {
+            for s in &mut m {
+                s.vals.iter_mut().for_each(|v| *v = -*v);
+                s.drop_name = true;
+            }
+            m
+        })),
+        Expr::Call(c) => call(ev, c, grid),
+        Expr::Binary(b) => binary(ev, b, grid),
+        Expr::Aggregate(a) => aggregate(ev, a, grid),
+        _ => Ok(None),
+    }
+}
+
+/// Whether a result of `series × steps` points may be built here. Larger ones are left to the
+/// step path, which enforces the query's sample limit exactly as Prometheus counts it.
+fn fits(ev: &Evaluator<'_>, series: usize, grid: Grid) -> bool {
+    series.saturating_mul(grid.n) <= ev.max_samples()
+}
+
+/// An instant selector at every step: the newest sample in `(t' - lookback, t']` unless it is a
+/// staleness marker (as `Evaluator::select_vector`).
+fn selector(
+    ev: &mut Evaluator<'_>,
+    vs: &VectorSelector,
+    grid: Grid,
+) -> Result<Option<StepMatrix>, QueryError> {
+    let series = ev.series_of(vs)?;
+    if series.iter().any(|s| !s.histograms.is_empty()) || !fits(ev, series.len(), grid) {
+        return Ok(None);
+    }
+    let mut out = Vec::with_capacity(series.len());
+    for s in series.iter() {
+        ev.check_deadline_now()?;
+        let mut r = StepSeries::empty(s.labels.clone(), false, grid.n);
+        let pts = &s.floats;
+        // Evaluation times only grow with the step (an `@` pins them), so the index of the
+        // first sample after the time only moves forward.
+        let mut next = 0;
+        for k in 0..grid.n {
+            let te = ev.effective_time(&vs.at, &vs.offset, grid.time(k));
+            while next < pts.len() && pts[next].t <= te {
+                next += 1;
+            }
+            if let Some(p) = next.checked_sub(1).map(|i| pts[i])
+                && p.t > te.saturating_sub(ev.lookback)
+                && !is_stale_nan(p.v)
+            {
+                r.vals[k] = p.v;
+                r.has[k] = true;
+            }
+        }
+        out.push(r);
+    }
+    Ok(Some(out))
+}
+
+/// What a function over a range selector computes from one window.
+type WindowFn = fn(&str, &[Sample], RangeWindow) -> Option<f64>;
+
+fn window_fn(name: &str) -> Option<WindowFn> {
+    Some(match name {
+        "rate" => |_, s, w| rate::extrapolated(s, w, true, true),
+        "increase" => |_, s, w| rate::extrapolated(s, w, true, false),
+        "delta" => |_, s, w| rate::extrapolated(s, w, false, false),
+        "irate" => |_, s, _| rate::instant(s, true),
+        "idelta" => |_, s, _| rate::instant(s, false),
+        "deriv" => |_, s, _| (s.len() >= 2).then(|| rate::linear_regression(s, s[0].t).0),
+        "avg_over_time"
+        | "min_over_time"
+        | "max_over_time"
+        | "sum_over_time"
+        | "count_over_time"
+        | "last_over_time"
+        | "first_over_time"
+        | "present_over_time"
+        | "stddev_over_time"
+        | "stdvar_over_time"
+        | "mad_over_time"
+        | "changes"
+        | "resets"
+        | "ts_of_min_over_time"
+        | "ts_of_max_over_time"
+        | "ts_of_first_over_time"
+        | "ts_of_last_over_time" => |name, s, _| over_time::one(name, s, &[]),
+        _ => return None,
+    })
+}
+
+/// The range selector a function argument is, looking through parentheses.
+fn matrix_arg(e: &Expr) -> Option<&MatrixSelector> {
+    match e {
+        Expr::MatrixSelector(ms) => Some(ms),
+        Expr::Paren(p) => matrix_arg(&p.expr),
+        _ => None,
+    }
+}
+
+fn call(ev: &mut Evaluator<'_>, c: &Call, grid: Grid) -> Result<Option<StepMatrix>, QueryError> {
+    let name = c.func.name;
+    let args = &c.args.args;
+    if args.len() != 1 {
+        return Ok(None);
+    }
+    if let Some(f) = window_fn(name) {
+        let Some(ms) = matrix_arg(&args[0]) else {
+            return Ok(None);
+        };
+        return range_function(ev, name, f, ms, grid);
+    }
+    if matches!(
+        name,
+        "abs"
+            | "ceil"
+            | "floor"
+            | "exp"
+            | "ln"
+            | "log2"
+            | "log10"
+            | "sqrt"
+            | "sgn"
+            | "deg"
+            | "rad"
+            | "sin"
+            | "cos"
+            | "tan"
+            | "asin"
+            | "acos"
+            | "atan"
+            | "sinh"
+            | "cosh"
+            | "tanh"
+            | "asinh"
+            | "acosh"
+            | "atanh"
+    ) {
+        return Ok(eval(ev, &args[0], grid)?.map(|mut m| {
+            for s in &mut m {
+                s.vals.iter_mut().for_each(|v| *v = math::apply(name, *v));
+                s.drop_name = true;
+            }
+            m
+        }));
+    }
+    Ok(None)
+}
+
+/// A function over a range selector at every step: per series, the window `(t' - range, t']`
+/// slides forward over the series' samples (staleness markers removed, as
+/// `Evaluator::select_matrix` does).
+fn range_function(
+    ev: &mut Evaluator<'_>,
+    name: &str,
+    f: WindowFn,
+    ms: &MatrixSelector,
+    grid: Grid,
+) -> Result<Option<StepMatrix>, QueryError> {
+    let series = ev.series_of(&ms.vs)?;
+    if series.iter().any(|s| !s.histograms.is_empty()) || !fits(ev, series.len(), grid) {
+        return Ok(None);
+    }
+    let range = dur_ms(&ms.range);
+    let keeps_name = matches!(name, "last_over_time" | "first_over_time");
+    let counter_info = matches!(name, "rate" | "increase");
+    let mut out = Vec::with_capacity(series.len());
+    let mut noted: Option<&str> = None;
+    for s in series.iter() {
+        ev.check_deadline_now()?;
+        let filtered: Vec<Sample>;
+        let pts: &[Sample] = if s.floats.iter().any(|p| is_stale_nan(p.v)) {
+            filtered = s.floats.iter().filter(|p| !is_stale_nan(p.v)).copied().collect();
+            &filtered
+        } else {
+            &s.floats
+        };
+        let mut r = StepSeries::empty(s.labels.clone(), !keeps_name, grid.n);
+        let (mut a, mut b) = (0, 0);
+        let mut seen = false;
+        for k in 0..grid.n {
+            let te = ev.effective_time(&ms.vs.at, &ms.vs.offset, grid.time(k));
+            let lo = te.saturating_sub(range);
+            while a < pts.len() && pts[a].t <= lo {
+                a += 1;
+            }
+            b = b.max(a);
+            while b < pts.len() && pts[b].t <= te {
+                b += 1;
+            }
+            if a == b {
+                continue;
+            }
+            seen = true;
+            if let Some(v) = f(name, &pts[a..b], RangeWindow { range, end: te }) {
+                r.vals[k] = v;
+                r.has[k] = true;
+            }
+        }
+        if counter_info
+            && seen
+            && let Some(n) = s.labels.metric_name()
+            && noted != Some(n)
+            && !["_total", "_sum", "_count", "_bucket"]
+                .iter()
+                .any(|suf| n.ends_with(suf))
+        {
+            ev.annotations.info(format!(
+                "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}"
+            ));
+            noted = Some(n);
+        }
+        out.push(r);
+    }
+    Ok(Some(out))
+}
+
+/// The number a binary operand is, looking through parentheses and signs.
+fn number(e: &Expr) -> Option<f64> {
+    match e {
+        Expr::NumberLiteral(n) => Some(n.val),
+        Expr::Paren(p) => number(&p.expr),
+        Expr::Unary(u) => number(&u.expr).map(|v| -v),
+        _ => None,
+    }
+}
+
+/// A vector and a number (`x * 8`, `x > 5000`, `1 - x`), as `binary::vector_scalar` does it.
+fn binary(ev: &mut Evaluator<'_>, b: &BinaryExpr, grid: Grid) -> Result<Option<StepMatrix>, QueryError> {
+    let op = b.op.id();
+    if !(is_comparison(op) || matches!(op, T_ADD | T_SUB | T_MUL | T_DIV | T_POW | T_MOD | T_ATAN2)) {
+        return Ok(None);
+    }
+    let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
+    let (vec_side, s, swapped) = match (number(&b.lhs), number(&b.rhs)) {
+        (None, Some(r)) => (&b.lhs, r, false),
+        (Some(l), None) => (&b.rhs, l, true),
+        _ => return Ok(None),
+    };
+    let Some(mut m) = eval(ev, vec_side, grid)? else {
+        return Ok(None);
+    };
+    let keep_value = is_comparison(op) && !return_bool;
+    for series in &mut m {
+        for k in 0..grid.n {
+            if !series.has[k] {
+                continue;
+            }
+            let e = series.vals[k];
+            let (l, r) = if swapped { (s, e) } else { (e, s) };
+            match binop_value(op, l, r, return_bool) {
+                None => series.has[k] = false,
+                Some(v) if !keep_value => series.vals[k] = v,
+                Some(_) => {}
+            }
+        }
+        if !keep_value {
+            series.drop_name = true;
+        }
+    }
+    Ok(Some(m))
+}
+
+/// Per group and step: the state of one aggregation.
+enum Acc {
+    /// `sum`: Kahan sum and compensation.
+    Sum(Vec<(f64, f64)>),
+    Avg(Vec<KahanMean>),
+    Min(Vec<f64>),
+    Max(Vec<f64>),
+    Count(Vec<f64>),
+    /// `stddev`/`stdvar`: Welford's count, mean and sum of squared deviations.
+    Var(Vec<(f64, f64, f64)>),
+}
+
+impl Acc {
+    fn new(op: u16, n: usize) -> Option<Acc> {
+        Some(match op {
+            T_SUM => Acc::Sum(vec![(0.0, 0.0); n]),
+            T_AVG => Acc::Avg((0..n).map(|_| KahanMean::default()).collect()),
+            T_MIN => Acc::Min(vec![f64::NAN; n]),
+            T_MAX => Acc::Max(vec![f64::NAN; n]),
+            T_COUNT | T_GROUP => Acc::Count(vec![0.0; n]),
+            T_STDDEV | T_STDVAR => Acc::Var(vec![(0.0, 0.0, 0.0); n]),
+            _ => return None,
+        })
+    }
+
+    fn add(&mut self, k: usize, x: f64) {
+        match self {
+            Acc::Sum(v) => v[k] = kahan_inc(x, v[k].0, v[k].1),
+            Acc::Avg(v) => v[k].add(x),
+            Acc::Min(v) => {
+                if v[k].is_nan() || x < v[k] {
+                    v[k] = x;
+                }
+            }
+            Acc::Max(v) => {
+                if v[k].is_nan() || x > v[k] {
+                    v[k] = x;
+                }
+            }
+            Acc::Count(v) => v[k] += 1.0,
+            Acc::Var(v) => {
+                let (n, mean, m2) = &mut v[k];
+                *n += 1.0;
+                let d = x - *mean;
+                *mean += d / *n;
+                *m2 += d * (x - *mean);
+            }
+        }
+    }
+
+    fn value(&self, op: u16, k: usize) -> f64 {
+        match self {
+            Acc::Sum(v) => v[k].0 + v[k].1,
+            Acc::Avg(v) => v[k].value(),
+            Acc::Min(v) | Acc::Max(v) => v[k],
+            Acc::Count(_) if op == T_GROUP => 1.0,
+            Acc::Count(v) => v[k],
+            Acc::Var(v) => {
+                let var = v[k].2 / v[k].0;
+                if op == T_STDDEV { var.sqrt() } else { var }
+            }
+        }
+    }
+}
+
+/// `sum`, `avg`, `min`, `max`, `count`, `group`, `stddev`, `stdvar` with `by`/`without`: groups
+/// are found once per series, then each step folds its members in series order, as
+/// `aggregate::eval` folds the members of a step's vector.
+fn aggregate(
+    ev: &mut Evaluator<'_>,
+    a: &AggregateExpr,
+    grid: Grid,
+) -> Result<Option<StepMatrix>, QueryError> {
+    let op = a.op.id();
+    if a.param.is_some() || Acc::new(op, 0).is_none() {
+        return Ok(None);
+    }
+    let Some(input) = eval(ev, &a.expr, grid)? else {
+        return Ok(None);
+    };
+    let mut index: HashMap<u64, usize> = HashMap::new();
+    let mut groups: Vec<(Labels, Acc, Vec<bool>)> = Vec::new();
+    let mut member_of = Vec::with_capacity(input.len());
+    for s in &input {
+        let g = match index.get(&group_hash(&s.labels, &a.modifier)) {
+            Some(g) => *g,
+            None => {
+                let labels = group_labels(&s.labels, &a.modifier);
+                // A group keeping the metric name (`by (__name__)`) would take its members'
+                // delayed name removal per step; the step path handles that.
+                if labels.has(METRIC_NAME) {
+                    return Ok(None);
+                }
+                index.insert(group_hash(&s.labels, &a.modifier), groups.len());
+                let acc = Acc::new(op, grid.n).unwrap_or(Acc::Count(Vec::new()));
+                groups.push((labels, acc, vec![false; grid.n]));
+                groups.len() - 1
+            }
+        };
+        member_of.push(g);
+    }
+    for (s, &g) in input.iter().zip(&member_of) {
+        ev.check_deadline_now()?;
+        let (_, acc, has) = &mut groups[g];
+        for (k, (&present, &v)) in s.has.iter().zip(&s.vals).enumerate() {
+            if present {
+                acc.add(k, v);
+                has[k] = true;
+            }
+        }
+    }
+    Ok(Some(
+        groups
+            .into_iter()
+            .map(|(labels, acc, has)| StepSeries {
+                labels,
+                drop_name: false,
+                vals: (0..grid.n)
+                    .map(|k| if has[k] { acc.value(op, k) } else { 0.0 })
+                    .collect(),
+                has,
+            })
+            .collect(),
+    ))
+}
