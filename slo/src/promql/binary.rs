@@ -219,7 +219,7 @@ fn vector_scalar(
 
 /// The match signature of a series: a hash of the `on` labels, or of all labels but the `ignoring`
 /// ones and the metric name.
-fn signature(l: &Labels, matching: &Option<LabelModifier>) -> u64 {
+pub(crate) fn signature(l: &Labels, matching: &Option<LabelModifier>) -> u64 {
     match matching {
         Some(LabelModifier::Include(on)) => l.signature(true, &on.labels),
         Some(LabelModifier::Exclude(ign)) => l.signature(false, &ign.labels),
@@ -428,7 +428,7 @@ pub(crate) fn binop_value(op: u16, l: f64, r: f64, return_bool: bool) -> Option<
 /// The labels of a vector-vector result: the "many" side's labels, cut down to the `on` labels (or
 /// without the `ignoring` ones) for one-to-one matching, plus `group_x(...)` labels copied from the
 /// "one" side.
-fn result_labels(
+pub(crate) fn result_labels(
     many: &Labels,
     one: &Labels,
     m: &BinModifier,

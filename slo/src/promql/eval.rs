@@ -58,7 +58,7 @@ pub(crate) struct Evaluator<'a> {
     /// Query step in ms (0 for instant queries).
     pub step: i64,
     pub(crate) lookback: i64,
-    sub_step: i64,
+    pub(crate) sub_step: i64,
     deadline: Option<Instant>,
     max_samples: usize,
     /// Samples held by the current step's intermediate values.

@@ -24,11 +24,14 @@ use promql_parser::parser::token::{
     T_ADD, T_ATAN2, T_AVG, T_COUNT, T_DIV, T_GROUP, T_MAX, T_MIN, T_MOD, T_MUL, T_POW, T_STDDEV, T_STDVAR,
     T_SUB, T_SUM,
 };
-use promql_parser::parser::{AggregateExpr, BinaryExpr, Call, Expr, MatrixSelector, VectorSelector};
+use promql_parser::parser::{
+    AggregateExpr, AtModifier, BinModifier, BinaryExpr, Call, Expr, MatrixSelector, Offset, SubqueryExpr,
+    VectorMatchCardinality, VectorSelector,
+};
 
 use super::QueryError;
 use super::aggregate::{group_hash, group_labels};
-use super::binary::{binop_value, is_comparison};
+use super::binary::{binop_value, is_comparison, result_labels, signature};
 use super::eval::{Evaluator, RangeWindow, dur_ms};
 use super::functions::{KahanMean, kahan_inc, math, over_time, rate};
 use super::value::{InstantSample, Matrix, RangeSeries, Samples};
@@ -243,12 +246,11 @@ fn window_fn(name: &str) -> Option<WindowFn> {
     })
 }
 
-/// The range selector a function argument is, looking through parentheses.
-fn matrix_arg(e: &Expr) -> Option<&MatrixSelector> {
+/// An expression without its enclosing parentheses.
+fn unwrap_parens(e: &Expr) -> &Expr {
     match e {
-        Expr::MatrixSelector(ms) => Some(ms),
-        Expr::Paren(p) => matrix_arg(&p.expr),
-        _ => None,
+        Expr::Paren(p) => unwrap_parens(&p.expr),
+        other => other,
     }
 }
 
@@ -259,10 +261,11 @@ fn call(ev: &mut Evaluator<'_>, c: &Call, grid: Grid) -> Result<Option<StepMatri
         return Ok(None);
     }
     if let Some(f) = window_fn(name) {
-        let Some(ms) = matrix_arg(&args[0]) else {
-            return Ok(None);
+        return match unwrap_parens(&args[0]) {
+            Expr::MatrixSelector(ms) => range_function(ev, name, f, ms, grid),
+            Expr::Subquery(sq) => subquery_function(ev, name, f, sq, grid),
+            _ => Ok(None),
         };
-        return range_function(ev, name, f, ms, grid);
     }
     if matches!(
         name,
@@ -315,11 +318,14 @@ fn range_function(
     if series.iter().any(|s| !s.histograms.is_empty()) || !fits(ev, series.len(), grid) {
         return Ok(None);
     }
-    let range = dur_ms(&ms.range);
+    let w = Windows {
+        at: &ms.vs.at,
+        offset: &ms.vs.offset,
+        range: dur_ms(&ms.range),
+    };
     let keeps_name = matches!(name, "last_over_time" | "first_over_time");
-    let counter_info = matches!(name, "rate" | "increase");
     let mut out = Vec::with_capacity(series.len());
-    let mut noted: Option<&str> = None;
+    let mut noted = None;
     for s in series.iter() {
         ev.check_deadline_now()?;
         let filtered: Vec<Sample>;
@@ -329,44 +335,169 @@ fn range_function(
         } else {
             &s.floats
         };
-        let mut r = StepSeries::empty(s.labels.clone(), !keeps_name, grid.n);
-        let (mut a, mut b) = (0, 0);
-        let mut seen = false;
-        for k in 0..grid.n {
-            let te = ev.effective_time(&ms.vs.at, &ms.vs.offset, grid.time(k));
-            let lo = te.saturating_sub(range);
-            while a < pts.len() && pts[a].t <= lo {
-                a += 1;
-            }
-            b = b.max(a);
-            while b < pts.len() && pts[b].t <= te {
-                b += 1;
-            }
-            if a == b {
-                continue;
-            }
-            seen = true;
-            if let Some(v) = f(name, &pts[a..b], RangeWindow { range, end: te }) {
-                r.vals[k] = v;
-                r.has[k] = true;
-            }
-        }
-        if counter_info
-            && seen
-            && let Some(n) = s.labels.metric_name()
-            && noted != Some(n)
-            && !["_total", "_sum", "_count", "_bucket"]
-                .iter()
-                .any(|suf| n.ends_with(suf))
-        {
-            ev.annotations.info(format!(
-                "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}"
-            ));
-            noted = Some(n);
+        let (r, seen) = slide(
+            ev,
+            name,
+            f,
+            pts,
+            &w,
+            grid,
+            StepSeries::empty(s.labels.clone(), !keeps_name, grid.n),
+        );
+        if seen {
+            note_counter(ev, name, &s.labels, &mut noted);
         }
         out.push(r);
     }
     Ok(Some(out))
+}
+
+/// A function over a subquery at every step (`max_over_time(rate(x[1m])[10m:1m])`): the inner
+/// expression is evaluated once on the subquery's own step grid across the union of all windows,
+/// then each series' points are windowed as a range selector's samples are. The step path
+/// evaluates the inner expression at the same aligned times (`Evaluator::eval_subquery`).
+fn subquery_function(
+    ev: &mut Evaluator<'_>,
+    name: &str,
+    f: WindowFn,
+    sq: &SubqueryExpr,
+    grid: Grid,
+) -> Result<Option<StepMatrix>, QueryError> {
+    if grid.n == 0 {
+        return Ok(None);
+    }
+    let step = sq
+        .step
+        .as_ref()
+        .map(dur_ms)
+        .filter(|s| *s > 0)
+        .unwrap_or(ev.sub_step);
+    let w = Windows {
+        at: &sq.at,
+        offset: &sq.offset,
+        range: dur_ms(&sq.range),
+    };
+    let lo = ev
+        .effective_time(w.at, w.offset, grid.time(0))
+        .saturating_sub(w.range);
+    let last = ev.effective_time(w.at, w.offset, grid.time(grid.n - 1));
+    // The first step-aligned time after the first window's start (Go's truncating division, as
+    // in `eval_subquery`).
+    let mut first = step.saturating_mul(lo / step);
+    if first <= lo {
+        first = first.saturating_add(step);
+    }
+    let n = if first > last {
+        0
+    } else {
+        usize::try_from((last - first) / step).map_or(usize::MAX, |n| n.saturating_add(1))
+    };
+    let inner_grid = Grid {
+        start: first,
+        step,
+        n,
+    };
+    if !fits(ev, 1, inner_grid) {
+        return Ok(None);
+    }
+    let Some(inner) = eval(ev, &sq.expr, inner_grid)? else {
+        return Ok(None);
+    };
+    let keeps_name = matches!(name, "last_over_time" | "first_over_time");
+    let mut out = Vec::with_capacity(inner.len());
+    let mut noted = None;
+    for s in inner {
+        ev.check_deadline_now()?;
+        let pts: Vec<Sample> = (0..inner_grid.n)
+            .filter(|&k| s.has[k])
+            .map(|k| Sample {
+                t: inner_grid.time(k),
+                v: s.vals[k],
+            })
+            .collect();
+        let drop_name = s.drop_name || !keeps_name;
+        let (r, seen) = slide(
+            ev,
+            name,
+            f,
+            &pts,
+            &w,
+            grid,
+            StepSeries::empty(s.labels.clone(), drop_name, grid.n),
+        );
+        if seen {
+            note_counter(ev, name, &s.labels, &mut noted);
+        }
+        out.push(r);
+    }
+    Ok(Some(out))
+}
+
+/// Where a function argument's windows lie: `(t' - range, t']` with `t'` the step time after
+/// `@` and `offset`.
+struct Windows<'a> {
+    at: &'a Option<AtModifier>,
+    offset: &'a Option<Offset>,
+    range: i64,
+}
+
+/// Applies `f` to the window of `pts` at every step, filling `r`; also says whether any window
+/// held a point. Window times only grow with the step, so both ends only move forward.
+fn slide(
+    ev: &Evaluator<'_>,
+    name: &str,
+    f: WindowFn,
+    pts: &[Sample],
+    w: &Windows<'_>,
+    grid: Grid,
+    mut r: StepSeries,
+) -> (StepSeries, bool) {
+    let (mut a, mut b) = (0, 0);
+    let mut seen = false;
+    for k in 0..grid.n {
+        let te = ev.effective_time(w.at, w.offset, grid.time(k));
+        let lo = te.saturating_sub(w.range);
+        while a < pts.len() && pts[a].t <= lo {
+            a += 1;
+        }
+        b = b.max(a);
+        while b < pts.len() && pts[b].t <= te {
+            b += 1;
+        }
+        if a == b {
+            continue;
+        }
+        seen = true;
+        if let Some(v) = f(
+            name,
+            &pts[a..b],
+            RangeWindow {
+                range: w.range,
+                end: te,
+            },
+        ) {
+            r.vals[k] = v;
+            r.has[k] = true;
+        }
+    }
+    (r, seen)
+}
+
+/// `rate`/`increase` of a series whose name does not look like a counter's: the info
+/// `rate::eval` gives, once per run of one name.
+fn note_counter(ev: &mut Evaluator<'_>, name: &str, labels: &Labels, noted: &mut Option<String>) {
+    if matches!(name, "rate" | "increase")
+        && let Some(n) = labels.metric_name()
+        && noted.as_deref() != Some(n)
+        && !["_total", "_sum", "_count", "_bucket"]
+            .iter()
+            .any(|suf| n.ends_with(suf))
+    {
+        ev.annotations.info(format!(
+            "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}"
+        ));
+        *noted = Some(n.to_string());
+    }
 }
 
 /// The number a binary operand is, looking through parentheses and signs.
@@ -389,6 +520,7 @@ fn binary(ev: &mut Evaluator<'_>, b: &BinaryExpr, grid: Grid) -> Result<Option<S
     let (vec_side, s, swapped) = match (number(&b.lhs), number(&b.rhs)) {
         (None, Some(r)) => (&b.lhs, r, false),
         (Some(l), None) => (&b.rhs, l, true),
+        (None, None) => return vector_vector(ev, b, grid),
         _ => return Ok(None),
     };
     let Some(mut m) = eval(ev, vec_side, grid)? else {
@@ -413,6 +545,88 @@ fn binary(ev: &mut Evaluator<'_>, b: &BinaryExpr, grid: Grid) -> Result<Option<S
         }
     }
     Ok(Some(m))
+}
+
+/// Two vectors with `on`/`ignoring` and `group_left`/`group_right` (no `fill`), as
+/// `binary::vector_vector` does it. The pairs are matched once: when no step could hold a
+/// duplicate match (every signature unique on the "one" side, and on the "many" side too for
+/// one-to-one matching) or two pairs with one result label set, each step just combines the
+/// pairs present at it; otherwise the step path (with its errors) evaluates it.
+fn vector_vector(
+    ev: &mut Evaluator<'_>,
+    b: &BinaryExpr,
+    grid: Grid,
+) -> Result<Option<StepMatrix>, QueryError> {
+    let op = b.op.id();
+    let default = BinModifier::default();
+    let m = b.modifier.as_ref().unwrap_or(&default);
+    if m.fill_values.lhs.is_some() || m.fill_values.rhs.is_some() {
+        return Ok(None);
+    }
+    let return_bool = m.return_bool;
+    let (include, one_to_many) = match &m.card {
+        VectorMatchCardinality::ManyToOne(ls) => (Some(&ls.labels), false),
+        VectorMatchCardinality::OneToMany(ls) => (Some(&ls.labels), true),
+        VectorMatchCardinality::OneToOne => (None, false),
+        VectorMatchCardinality::ManyToMany => return Ok(None),
+    };
+    let one_to_one = include.is_none();
+    let Some(lhs) = eval(ev, &b.lhs, grid)? else {
+        return Ok(None);
+    };
+    let Some(rhs) = eval(ev, &b.rhs, grid)? else {
+        return Ok(None);
+    };
+    let (many, one) = if one_to_many { (&rhs, &lhs) } else { (&lhs, &rhs) };
+    let mut one_by_sig: HashMap<u64, usize> = HashMap::with_capacity(one.len());
+    for (j, s) in one.iter().enumerate() {
+        if one_by_sig.insert(signature(&s.labels, &m.matching), j).is_some() {
+            return Ok(None);
+        }
+    }
+    let mut many_sigs = std::collections::HashSet::new();
+    let mut results = std::collections::HashSet::new();
+    let mut pairs = Vec::new();
+    for (i, s) in many.iter().enumerate() {
+        let sig = signature(&s.labels, &m.matching);
+        if one_to_one && !many_sigs.insert(sig) {
+            return Ok(None);
+        }
+        let Some(&j) = one_by_sig.get(&sig) else { continue };
+        let drop_name = return_bool || !is_comparison(op) || s.drop_name;
+        let labels = result_labels(&s.labels, &one[j].labels, m, include, one_to_one);
+        // Unique results without the name rule out both a repeated `group_left` key and two
+        // pairs with one result label set (errors the step path reports at the steps concerned).
+        if !results.insert(labels.without_metric_name()) {
+            return Ok(None);
+        }
+        pairs.push((i, j, labels, drop_name));
+    }
+    if !fits(ev, pairs.len(), grid) {
+        return Ok(None);
+    }
+    let mut out = Vec::with_capacity(pairs.len());
+    for (i, j, labels, drop_name) in pairs {
+        ev.check_deadline_now()?;
+        let (ms, os) = (&many[i], &one[j]);
+        let mut r = StepSeries::empty(labels, drop_name, grid.n);
+        for k in 0..grid.n {
+            if !(ms.has[k] && os.has[k]) {
+                continue;
+            }
+            let (l, rv) = if one_to_many {
+                (os.vals[k], ms.vals[k])
+            } else {
+                (ms.vals[k], os.vals[k])
+            };
+            if let Some(v) = binop_value(op, l, rv, return_bool) {
+                r.vals[k] = v;
+                r.has[k] = true;
+            }
+        }
+        out.push(r);
+    }
+    Ok(Some(out))
 }
 
 /// Per group and step: the state of one aggregation.
