@@ -21,8 +21,8 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use promql_parser::parser::token::{
-    T_ADD, T_ATAN2, T_AVG, T_COUNT, T_DIV, T_GROUP, T_MAX, T_MIN, T_MOD, T_MUL, T_POW, T_STDDEV, T_STDVAR,
-    T_SUB, T_SUM,
+    T_ADD, T_ATAN2, T_AVG, T_BOTTOMK, T_COUNT, T_DIV, T_GROUP, T_LIMITK, T_MAX, T_MIN, T_MOD, T_MUL, T_POW,
+    T_STDDEV, T_STDVAR, T_SUB, T_SUM, T_TOPK,
 };
 use promql_parser::parser::{
     AggregateExpr, AtModifier, BinModifier, BinaryExpr, Call, Expr, MatrixSelector, Offset, SubqueryExpr,
@@ -33,6 +33,7 @@ use super::QueryError;
 use super::aggregate::{group_hash, group_labels};
 use super::binary::{binop_value, is_comparison, result_labels, signature};
 use super::eval::{Evaluator, RangeWindow, dur_ms};
+use super::functions::histogram::{Bucket, bucket_quantile, parse_le};
 use super::functions::{KahanMean, kahan_inc, math, over_time, rate};
 use super::value::{InstantSample, Matrix, RangeSeries, Samples};
 use crate::tsdb::{Labels, METRIC_NAME, Sample, is_stale_nan};
@@ -121,29 +122,47 @@ pub(crate) fn into_matrix(m: StepMatrix, grid: Grid) -> Matrix {
 /// Evaluates every largest whole-range subtree of `expr` into `ev.pre`; returns whether `expr`
 /// itself is one.
 pub(crate) fn precompute(ev: &mut Evaluator<'_>, expr: &Expr, grid: Grid) -> Result<bool, QueryError> {
+    // `topk`/`bottomk` list a step's members sorted by value; a whole-range result keeps one
+    // order for all steps, which would change the order (and so the last bits of a sum) seen
+    // by an operator above it. So only the query's own result is computed this way.
+    if let Expr::Aggregate(a) = unwrap_parens(expr)
+        && matches!(a.op.id(), T_TOPK | T_BOTTOMK)
+        && let Some(m) = top(ev, a, grid)?
+    {
+        ev.pre.insert(expr as *const Expr as usize, Rc::new(m));
+        return Ok(true);
+    }
+    precompute_below(ev, expr, grid)
+}
+
+/// [`precompute`] for an expression that is not the query's result.
+fn precompute_below(ev: &mut Evaluator<'_>, expr: &Expr, grid: Grid) -> Result<bool, QueryError> {
     if let Some(m) = eval(ev, expr, grid)? {
         ev.pre.insert(expr as *const Expr as usize, Rc::new(m));
         return Ok(true);
     }
     match expr {
         Expr::Paren(p) => {
-            precompute(ev, &p.expr, grid)?;
+            precompute_below(ev, &p.expr, grid)?;
         }
         Expr::Unary(u) => {
-            precompute(ev, &u.expr, grid)?;
+            precompute_below(ev, &u.expr, grid)?;
         }
         Expr::Binary(b) => {
-            precompute(ev, &b.lhs, grid)?;
-            precompute(ev, &b.rhs, grid)?;
+            precompute_below(ev, &b.lhs, grid)?;
+            precompute_below(ev, &b.rhs, grid)?;
         }
-        Expr::Aggregate(a) => {
-            precompute(ev, &a.expr, grid)?;
+        // `limitk` keeps the first members in the order of the step's vector, and a whole-range
+        // aggregation lists its groups in one order for all steps: leave its input to the step
+        // path.
+        Expr::Aggregate(a) if a.op.id() != T_LIMITK => {
+            precompute_below(ev, &a.expr, grid)?;
         }
         // `timestamp()` reads its selector's sample times itself; subqueries evaluate their
         // inner expression at their own times.
         Expr::Call(c) if c.func.name != "timestamp" => {
             for a in &c.args.args {
-                precompute(ev, a, grid)?;
+                precompute_below(ev, a, grid)?;
             }
         }
         _ => {}
@@ -257,6 +276,9 @@ fn unwrap_parens(e: &Expr) -> &Expr {
 fn call(ev: &mut Evaluator<'_>, c: &Call, grid: Grid) -> Result<Option<StepMatrix>, QueryError> {
     let name = c.func.name;
     let args = &c.args.args;
+    if name == "histogram_quantile" && args.len() == 2 {
+        return histogram_quantile(ev, &args[0], &args[1], grid);
+    }
     if args.len() != 1 {
         return Ok(None);
     }
@@ -753,4 +775,165 @@ fn aggregate(
             })
             .collect(),
     ))
+}
+
+/// `topk`/`bottomk` with a number for `k`: per group and step, the members present are ordered
+/// as `aggregate::eval` orders them (NaN last, ties in input order) and the first `k` kept.
+fn top(ev: &mut Evaluator<'_>, a: &AggregateExpr, grid: Grid) -> Result<Option<StepMatrix>, QueryError> {
+    let Some(p) = a.param.as_deref().and_then(number) else {
+        return Ok(None);
+    };
+    // NaN and out-of-range values are errors the step path reports.
+    if p.is_nan() || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&p) {
+        return Ok(None);
+    }
+    let Some(input) = eval(ev, &a.expr, grid)? else {
+        return Ok(None);
+    };
+    let k = p as i64;
+    if k < 1 {
+        return Ok(Some(Vec::new()));
+    }
+    let k = usize::try_from(k).unwrap_or(usize::MAX);
+    let mut index: HashMap<u64, usize> = HashMap::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (i, s) in input.iter().enumerate() {
+        let g = *index
+            .entry(group_hash(&s.labels, &a.modifier))
+            .or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+        groups[g].push(i);
+    }
+    let descending = a.op.id() == T_TOPK;
+    // Whether series `i` is kept at step `k`: `kept[i * grid.n + k]`.
+    let mut kept = vec![false; input.len().saturating_mul(grid.n)];
+    let mut present: Vec<(f64, usize)> = Vec::new();
+    for members in &groups {
+        ev.check_deadline_now()?;
+        for step in 0..grid.n {
+            present.clear();
+            present.extend(
+                members
+                    .iter()
+                    .filter(|&&i| input[i].has[step])
+                    .map(|&i| (input[i].vals[step], i)),
+            );
+            present.sort_by(|x, y| {
+                use std::cmp::Ordering::*;
+                match (x.0.is_nan(), y.0.is_nan()) {
+                    (true, true) => Equal,
+                    (true, false) => Greater,
+                    (false, true) => Less,
+                    _ if descending => y.0.partial_cmp(&x.0).unwrap_or(Equal),
+                    _ => x.0.partial_cmp(&y.0).unwrap_or(Equal),
+                }
+            });
+            for &(_, i) in present.iter().take(k) {
+                kept[i * grid.n + step] = true;
+            }
+        }
+    }
+    Ok(Some(
+        input
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| StepSeries {
+                has: kept[i * grid.n..(i + 1) * grid.n].to_vec(),
+                ..s
+            })
+            .collect(),
+    ))
+}
+
+/// The bucket series of one classic histogram.
+struct BucketGroup {
+    /// Their labels without `le`.
+    labels: Labels,
+    /// Their metric name, for annotations.
+    name: String,
+    /// Each bucket's series (an index into the input) and upper bound.
+    members: Vec<(usize, f64)>,
+}
+
+/// `histogram_quantile` of classic buckets with a number for the quantile: buckets are grouped
+/// once (by their labels without `le`, as `histogram::groups` groups a step's vector), then each
+/// step computes the quantile of the buckets present at it, in series order.
+fn histogram_quantile(
+    ev: &mut Evaluator<'_>,
+    q: &Expr,
+    buckets: &Expr,
+    grid: Grid,
+) -> Result<Option<StepMatrix>, QueryError> {
+    // An out-of-range quantile gets a warning at every step; the step path gives it.
+    let Some(q) = number(q).filter(|q| (0.0..=1.0).contains(q)) else {
+        return Ok(None);
+    };
+    let Some(input) = eval(ev, buckets, grid)? else {
+        return Ok(None);
+    };
+    let le = ["le".to_string()];
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut groups: Vec<BucketGroup> = Vec::new();
+    for (i, s) in input.iter().enumerate() {
+        if !s.has.iter().any(|h| *h) {
+            continue;
+        }
+        let le_value = s.labels.get("le").unwrap_or("");
+        let Some(upper) = parse_le(le_value) else {
+            let name = s.labels.metric_name().unwrap_or("");
+            ev.annotations.warn(format!(
+                "bucket label \"le\" is missing or has a malformed value of {le_value:?} for metric name {name:?}"
+            ));
+            continue;
+        };
+        let key = s.labels.drop_names(&le);
+        let g = *index.entry(key.clone()).or_insert_with(|| {
+            groups.push(BucketGroup {
+                labels: key,
+                name: s.labels.metric_name().unwrap_or("").to_string(),
+                members: Vec::new(),
+            });
+            groups.len() - 1
+        });
+        groups[g].members.push((i, upper));
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for BucketGroup {
+        labels,
+        name,
+        members,
+    } in groups
+    {
+        ev.check_deadline_now()?;
+        let mut r = StepSeries::empty(labels, true, grid.n);
+        let mut forced_any = false;
+        for k in 0..grid.n {
+            let b: Vec<Bucket> = members
+                .iter()
+                .filter(|(i, _)| input[*i].has[k])
+                .map(|&(i, upper)| Bucket {
+                    upper,
+                    count: input[i].vals[k],
+                })
+                .collect();
+            if b.is_empty() {
+                continue;
+            }
+            let (v, forced) = bucket_quantile(q, b);
+            forced_any |= forced;
+            r.vals[k] = v;
+            r.has[k] = true;
+        }
+        if forced_any {
+            ev.annotations.info(format!(
+                "input to histogram_quantile needed to be fixed for monotonicity (see \
+                 https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) \
+                 for metric name {name:?}"
+            ));
+        }
+        out.push(r);
+    }
+    Ok(Some(out))
 }

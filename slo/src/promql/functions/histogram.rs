@@ -12,9 +12,9 @@ use crate::promql::value::{InstantSample, Vector};
 use crate::tsdb::{FloatHistogram, Labels};
 
 #[derive(Clone, Copy)]
-struct Bucket {
-    upper: f64,
-    count: f64,
+pub(crate) struct Bucket {
+    pub(crate) upper: f64,
+    pub(crate) count: f64,
 }
 
 struct Group {
@@ -80,7 +80,7 @@ fn ensure_monotonic(b: &mut [Bucket]) -> bool {
     forced
 }
 
-fn bucket_quantile(q: f64, buckets: Vec<Bucket>) -> (f64, bool) {
+pub(crate) fn bucket_quantile(q: f64, buckets: Vec<Bucket>) -> (f64, bool) {
     if q.is_nan() {
         return (f64::NAN, false);
     }
@@ -225,7 +225,7 @@ fn groups(ev: &mut Evaluator<'_>, vec: Vector) -> Vec<Group> {
 }
 
 /// Parses an `le` value as Go's `strconv.ParseFloat` would for the forms exporters write.
-fn parse_le(s: &str) -> Option<f64> {
+pub(crate) fn parse_le(s: &str) -> Option<f64> {
     match s {
         "+Inf" | "Inf" | "+inf" | "inf" => Some(f64::INFINITY),
         "-Inf" | "-inf" => Some(f64::NEG_INFINITY),

@@ -1,7 +1,7 @@
 //! PromQL functions, one file per family; this file dispatches by name and holds the numeric
 //! helpers the families share (Kahan summation, means, quantiles, Go number formatting).
 
-mod histogram;
+pub(crate) mod histogram;
 pub(crate) use histogram::{almost_equal, histogram_go_string};
 mod label;
 pub(crate) mod math;
