@@ -72,7 +72,9 @@ struct BitReader<'a> {
     bytes: &'a [u8],
     /// The next byte to load into `buf`.
     next: usize,
-    /// Unread bits, most significant first; the bits below `avail` are zero.
+    /// Unread bits, most significant first. Bits below the first `avail` are either zero or
+    /// already the stream's next bits (a refill may load a byte partly), so loading that byte
+    /// again with `|=` changes nothing.
     buf: u64,
     /// How many bits of `buf` are unread.
     avail: u32,
@@ -93,8 +95,19 @@ impl<'a> BitReader<'a> {
         self.next * 8 - self.avail as usize
     }
 
-    /// Loads whole bytes while they fit in the buffer.
+    /// Loads whole bytes while they fit in the buffer: eight at once away from the end.
+    #[inline]
     fn refill(&mut self) {
+        if let Some(word) = self.bytes.get(self.next..self.next + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            // `avail` is below 32 here (refills happen before reads of at most 32 bits).
+            self.buf |= u64::from_be_bytes(w) >> self.avail;
+            let take = (64 - self.avail) / 8;
+            self.next += take as usize;
+            self.avail += take * 8;
+            return;
+        }
         while self.avail <= 56 {
             let Some(&b) = self.bytes.get(self.next) else {
                 break;
@@ -105,11 +118,22 @@ impl<'a> BitReader<'a> {
         }
     }
 
+    #[inline]
     fn read_bit(&mut self) -> Option<bool> {
-        Some(self.read_bits(1)? == 1)
+        if self.avail == 0 {
+            self.refill();
+            if self.avail == 0 {
+                return None;
+            }
+        }
+        let bit = self.buf >> 63 == 1;
+        self.buf <<= 1;
+        self.avail -= 1;
+        Some(bit)
     }
 
     /// Reads `n` (at most 64) bits, most significant first.
+    #[inline]
     fn read_bits(&mut self, n: u8) -> Option<u64> {
         let n = u32::from(n);
         if n > 32 {
@@ -383,6 +407,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    #[inline]
     fn next_sample(&mut self) -> Option<Sample> {
         if self.n == 0 {
             self.t = self.r.read_bits(64)? as i64;
@@ -526,10 +551,10 @@ impl SeriesChunks {
     pub fn samples_in(&self, mint: i64, maxt: i64, out: &mut Vec<Sample>) {
         // Chunks are time-ordered: skip those ending before the window.
         let start = self.chunks.partition_point(|c| c.max_t < mint);
-        for c in &self.chunks[start..] {
-            if c.min_t() > maxt {
-                break;
-            }
+        let end = start + self.chunks[start..].partition_point(|c| c.min_t() <= maxt);
+        let chunks = &self.chunks[start..end];
+        out.reserve(chunks.iter().map(|c| usize::from(c.num)).sum());
+        for c in chunks {
             c.decode_into(mint, maxt, out);
         }
     }
