@@ -17,12 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf as _, BufMut as _, Bytes};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message as _;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
@@ -30,12 +25,68 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 #[derive(Clone, Default)]
 struct CountingSink(Arc<AtomicU64>);
 
-#[tonic::async_trait]
-impl TraceService for CountingSink {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+/// `ExportTraceServiceRequest` decoded only down to its spans, which stay unparsed bytes:
+/// the sink shares the machine with the collector, and decoding every span (about as much
+/// CPU as the collector spends on it) would slow the sink until the collector's sending
+/// queue, not the collector, set the peak memory and the pace.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ShallowRequest {
+    #[prost(message, repeated, tag = "1")]
+    resource_spans: Vec<ShallowResourceSpans>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ShallowResourceSpans {
+    #[prost(message, repeated, tag = "2")]
+    scope_spans: Vec<ShallowScopeSpans>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ShallowScopeSpans {
+    #[prost(bytes = "bytes", repeated, tag = "2")]
+    spans: Vec<Bytes>,
+}
+
+/// The sink's server side: requests decoded shallowly, responses encoded by prost.
+#[derive(Clone, Default)]
+struct SinkCodec;
+
+impl Codec for SinkCodec {
+    type Encode = ExportTraceServiceResponse;
+    type Decode = ShallowRequest;
+    type Encoder = SinkCodec;
+    type Decoder = SinkCodec;
+    fn encoder(&mut self) -> Self::Encoder {
+        SinkCodec
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        SinkCodec
+    }
+}
+
+impl Encoder for SinkCodec {
+    type Item = ExportTraceServiceResponse;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        item.encode(dst)
+            .map_err(|e| tonic::Status::internal(e.to_string()))
+    }
+}
+
+impl Decoder for SinkCodec {
+    type Item = ShallowRequest;
+    type Error = tonic::Status;
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<ShallowRequest>, tonic::Status> {
+        ShallowRequest::decode(src)
+            .map(Some)
+            .map_err(|e| tonic::Status::invalid_argument(e.to_string()))
+    }
+}
+
+impl tonic::server::UnaryService<ShallowRequest> for CountingSink {
+    type Response = ExportTraceServiceResponse;
+    type Future = std::future::Ready<Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status>>;
+    fn call(&mut self, request: tonic::Request<ShallowRequest>) -> Self::Future {
         let n: usize = request
             .get_ref()
             .resource_spans
@@ -44,10 +95,31 @@ impl TraceService for CountingSink {
             .map(|s| s.spans.len())
             .sum();
         self.0.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(tonic::Response::new(ExportTraceServiceResponse {
+        std::future::ready(Ok(tonic::Response::new(ExportTraceServiceResponse {
             partial_success: None,
-        }))
+        })))
     }
+}
+
+impl tonic::codegen::Service<http::Request<tonic::body::Body>> for CountingSink {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let sink = self.clone();
+        Box::pin(async move {
+            let mut grpc = tonic::server::Grpc::new(SinkCodec).max_decoding_message_size(256 << 20);
+            Ok(grpc.unary(sink, request).await)
+        })
+    }
+}
+
+impl tonic::server::NamedService for CountingSink {
+    const NAME: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
 }
 
 /// A gRPC codec that sends bytes already encoded and ignores the response body, so the
@@ -147,7 +219,7 @@ async fn main() {
     let service = sink.clone();
     tokio::spawn(async move {
         tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(service).max_decoding_message_size(256 << 20))
+            .add_service(service)
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(sink_listener))
             .await
             .unwrap();

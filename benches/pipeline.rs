@@ -1,8 +1,10 @@
 //! Decoding a pre-encoded `ExportTraceServiceRequest` (1000 spans of about 250 bytes) with
-//! prost alone, against pushing the same bytes through the whole pipeline: decode →
-//! memory_limiter → batch (timeout 10ms so a short sample is not dominated by the last partial
-//! batch) → exporter (`debug`, basic verbosity), waiting until the exporter
+//! prost alone, against pushing the same bytes through the whole pipeline as the receivers
+//! do: the wire walk that validates and counts them (`TracesPayload::from_wire`, no decode)
+//! → memory_limiter → batch (timeout 10ms so a short sample is not dominated by the last
+//! partial batch) → exporter (`debug`, basic verbosity), waiting until the exporter
 //! has taken every span. Goal: the pipeline reaches at least half the decode-only rate.
+//! `walk_only` is the receivers' validation alone, for comparison with `decode_only`.
 //!
 //! `cargo bench --bench pipeline`
 
@@ -14,10 +16,11 @@ use std::time::{Duration, Instant};
 
 use burnwatch_collector::component::{BoundAddrs, BuildContext};
 use burnwatch_collector::config::{ComponentId, Config, ExporterConfig, ProcessorConfig};
-use burnwatch_collector::consumer::{Consumer, Telemetry};
+use burnwatch_collector::consumer::{Consumer, Telemetry, TracesPayload};
 use burnwatch_collector::exporters;
 use burnwatch_collector::processors;
 use burnwatch_collector::telemetry::SelfTelemetry;
+use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message as _;
@@ -46,6 +49,10 @@ fn bench(c: &mut Criterion) {
 
     group.bench_function("decode_only", |b| {
         b.iter(|| ExportTraceServiceRequest::decode(encoded.as_slice()).expect("valid request"))
+    });
+    let bytes = Bytes::from(encoded.clone());
+    group.bench_function("walk_only", |b| {
+        b.iter(|| TracesPayload::from_wire(bytes.clone()).expect("valid request"))
     });
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -81,14 +88,14 @@ fn bench(c: &mut Criterion) {
         Some(ExporterConfig::Debug(_))
     ));
 
-    group.bench_function("decode_memory_limiter_batch_exporter", |b| {
+    group.bench_function("walk_memory_limiter_batch_exporter", |b| {
         b.iter_custom(|iters| {
             let target = sent.get() + iters * SPANS as u64;
             let start = Instant::now();
             runtime.block_on(async {
                 for _ in 0..iters {
-                    let request =
-                        ExportTraceServiceRequest::decode(encoded.as_slice()).expect("valid request");
+                    // What the receivers do with a request's bytes: validate, count, keep.
+                    let request = TracesPayload::from_wire(bytes.clone()).expect("valid request");
                     head.consume(Telemetry::Traces(request)).await.expect("accepted");
                 }
                 // The batch processor holds up to 200ms of data: the clock stops only when the

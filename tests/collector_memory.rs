@@ -1,8 +1,9 @@
 //! The memory limit holds under overload, and nothing accepted is lost.
 //!
 //! A load generator pushes spans over gRPC far faster than a deliberately slow OTLP sink
-//! (one request at a time, 100 ms each) can take them from the collector's `otlp`
-//! exporter. With `memory_limiter.limit_mib: 64`, the collector must keep its resident
+//! (one request at a time, 100 ms each, and batches of 1000 spans: 10k spans/s) can take
+//! them from the collector's `otlp` exporter. Spans travel as their protobuf bytes (about
+//! 250 bytes each), so the sink must be this slow for the queue to reach the limit. With `memory_limiter.limit_mib: 64`, the collector must keep its resident
 //! memory under 64 MiB + 10%, refuse the excess with `RESOURCE_EXHAUSTED` (which the
 //! load generator counts), and, once the load stops, export every span it accepted.
 
@@ -116,7 +117,7 @@ fn memory_limit_holds_under_overload_and_accepted_equals_exported() {
         let (grpc, tel) = (free_port(), free_port());
         let yaml = format!(
             "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:{grpc}\n\
-             processors:\n  memory_limiter:\n    check_interval: 100ms\n    limit_mib: 64\n  batch: {{}}\n\
+             processors:\n  memory_limiter:\n    check_interval: 100ms\n    limit_mib: 64\n  batch:\n    send_batch_size: 1000\n    send_batch_max_size: 1000\n\
              exporters:\n  otlp:\n    endpoint: http://{sink_addr}\n    tls:\n      insecure: true\n    compression: none\n\
              service:\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{tel}\n  pipelines:\n    traces:\n      receivers: [otlp]\n      processors: [memory_limiter, batch]\n      exporters: [otlp]\n"
         );

@@ -4,7 +4,9 @@
 //! synchronous-looking call per signal (`ConsumeTraces(ctx, data) error`). burnwatch
 //! does the same with [`Consumer::consume`], carrying a [`Telemetry`] payload: the
 //! OTLP export request itself, so a request received over gRPC or HTTP reaches the
-//! exporters without conversion.
+//! exporters without conversion. Traces and logs travel as a [`Payload`]: usually the
+//! request's validated protobuf bytes, decoded only by a component that needs the
+//! structure (see [`crate::pdata`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +16,8 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+
+pub use crate::pdata::{LogsPayload, Payload, TracesPayload};
 
 /// The three signals a pipeline can carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -67,17 +71,30 @@ impl std::fmt::Display for Signal {
 }
 
 /// One unit of data flowing through a pipeline: an OTLP export request.
+///
+/// Metrics stay decoded: the Prometheus exporter, their main consumer, needs every data
+/// point anyway. Spans and log records usually travel as validated protobuf bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Telemetry {
     /// Spans.
-    Traces(ExportTraceServiceRequest),
+    Traces(TracesPayload),
     /// Metrics.
     Metrics(ExportMetricsServiceRequest),
     /// Log records.
-    Logs(ExportLogsServiceRequest),
+    Logs(LogsPayload),
 }
 
 impl Telemetry {
+    /// Decoded spans.
+    pub fn traces(request: ExportTraceServiceRequest) -> Telemetry {
+        Telemetry::Traces(request.into())
+    }
+
+    /// Decoded log records.
+    pub fn logs(request: ExportLogsServiceRequest) -> Telemetry {
+        Telemetry::Logs(request.into())
+    }
+
     /// Which signal this payload carries.
     pub fn signal(&self) -> Signal {
         match self {
@@ -88,15 +105,10 @@ impl Telemetry {
     }
 
     /// The number of items the OTel Collector counts for this payload: spans, metric
-    /// data points, or log records.
+    /// data points, or log records. O(1) for raw traces and logs.
     pub fn item_count(&self) -> usize {
         match self {
-            Telemetry::Traces(r) => r
-                .resource_spans
-                .iter()
-                .flat_map(|rs| &rs.scope_spans)
-                .map(|ss| ss.spans.len())
-                .sum(),
+            Telemetry::Traces(p) => p.item_count(),
             Telemetry::Metrics(r) => r
                 .resource_metrics
                 .iter()
@@ -104,12 +116,7 @@ impl Telemetry {
                 .flat_map(|sm| &sm.metrics)
                 .map(|m| data_point_count(m.data.as_ref()))
                 .sum(),
-            Telemetry::Logs(r) => r
-                .resource_logs
-                .iter()
-                .flat_map(|rl| &rl.scope_logs)
-                .map(|sl| sl.log_records.len())
-                .sum(),
+            Telemetry::Logs(p) => p.item_count(),
         }
     }
 

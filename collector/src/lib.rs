@@ -2,7 +2,9 @@
 //!
 //! The configuration has the OTel Collector's shape ([`config::Config`]): receivers,
 //! processors and exporters wired into pipelines per signal. Components talk through one
-//! trait, [`consumer::Consumer`], carrying OTLP export requests ([`consumer::Telemetry`]).
+//! trait, [`consumer::Consumer`], carrying OTLP export requests ([`consumer::Telemetry`]);
+//! spans and log records travel as validated protobuf bytes ([`pdata::Payload`]) and are
+//! decoded only where a component needs their structure.
 //! [`service::Collector`] builds the pipelines, starts the servers and shuts everything
 //! down in order: receivers stop, batches flush, queues drain.
 //!
@@ -24,6 +26,7 @@ pub mod config;
 pub mod consumer;
 pub mod exporters;
 pub mod extensions;
+pub mod pdata;
 pub mod process;
 pub mod processors;
 pub mod receivers;

@@ -32,7 +32,8 @@ pub(super) struct Summary {
 
 pub(super) fn summary(data: &Telemetry) -> Summary {
     let (resources, metrics) = match data {
-        Telemetry::Traces(r) => (r.resource_spans.len(), 0),
+        // O(1) for raw payloads: the wire walker counted resources.
+        Telemetry::Traces(p) => (p.counts().resources, 0),
         Telemetry::Metrics(r) => (
             r.resource_metrics.len(),
             r.resource_metrics
@@ -41,7 +42,7 @@ pub(super) fn summary(data: &Telemetry) -> Summary {
                 .map(|sm| sm.metrics.len())
                 .sum(),
         ),
-        Telemetry::Logs(r) => (r.resource_logs.len(), 0),
+        Telemetry::Logs(p) => (p.counts().resources, 0),
     };
     Summary {
         resources,
@@ -54,7 +55,15 @@ pub(super) fn summary(data: &Telemetry) -> Summary {
 pub(super) fn normal(data: &Telemetry) -> Vec<String> {
     let mut lines = Vec::new();
     match data {
-        Telemetry::Traces(r) => {
+        Telemetry::Traces(p) => {
+            // Raw payloads are decoded here, the one place that reads every field.
+            let r = match p.decoded() {
+                Ok(r) => r,
+                Err(err) => {
+                    lines.push(format!("<cannot decode the request: {err}>"));
+                    return lines;
+                }
+            };
             for (i, rs) in r.resource_spans.iter().enumerate() {
                 lines.push(format!(
                     "ResourceSpans #{i}{}",
@@ -85,7 +94,15 @@ pub(super) fn normal(data: &Telemetry) -> Vec<String> {
                 }
             }
         }
-        Telemetry::Logs(r) => {
+        Telemetry::Logs(p) => {
+            // Raw payloads are decoded here, the one place that reads every field.
+            let r = match p.decoded() {
+                Ok(r) => r,
+                Err(err) => {
+                    lines.push(format!("<cannot decode the request: {err}>"));
+                    return lines;
+                }
+            };
             for (i, rl) in r.resource_logs.iter().enumerate() {
                 lines.push(format!(
                     "ResourceLog #{i}{}",
@@ -272,7 +289,15 @@ fn json<T: Serialize>(value: &T) -> String {
 pub(super) fn detailed(data: &Telemetry) -> Vec<String> {
     let mut lines = Vec::new();
     match data {
-        Telemetry::Traces(r) => {
+        Telemetry::Traces(p) => {
+            // Raw payloads are decoded here, the one place that reads every field.
+            let r = match p.decoded() {
+                Ok(r) => r,
+                Err(err) => {
+                    lines.push(format!("<cannot decode the request: {err}>"));
+                    return lines;
+                }
+            };
             for (i, rs) in r.resource_spans.iter().enumerate() {
                 lines.push(format!(
                     "ResourceSpans #{i} schema_url={:?} resource={}",
@@ -319,7 +344,15 @@ pub(super) fn detailed(data: &Telemetry) -> Vec<String> {
                 }
             }
         }
-        Telemetry::Logs(r) => {
+        Telemetry::Logs(p) => {
+            // Raw payloads are decoded here, the one place that reads every field.
+            let r = match p.decoded() {
+                Ok(r) => r,
+                Err(err) => {
+                    lines.push(format!("<cannot decode the request: {err}>"));
+                    return lines;
+                }
+            };
             for (i, rl) in r.resource_logs.iter().enumerate() {
                 lines.push(format!(
                     "ResourceLog #{i} schema_url={:?} resource={}",

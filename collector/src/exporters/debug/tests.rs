@@ -57,7 +57,7 @@ fn traces() -> Telemetry {
         ],
         ..Default::default()
     };
-    Telemetry::Traces(ExportTraceServiceRequest {
+    Telemetry::traces(ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: resource(),
             scope_spans: vec![ScopeSpans {
@@ -140,7 +140,7 @@ fn metrics() -> Telemetry {
 }
 
 fn logs() -> Telemetry {
-    Telemetry::Logs(ExportLogsServiceRequest {
+    Telemetry::logs(ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             resource: resource(),
             scope_logs: vec![ScopeLogs {
@@ -226,6 +226,26 @@ fn basic_writes_one_summary_line_per_request() {
         ),
         (2, 5, 1)
     );
+}
+
+/// `data` as the receivers hand it on: its validated encoding.
+fn raw(data: Telemetry) -> Telemetry {
+    match data {
+        Telemetry::Traces(p) => {
+            Telemetry::Traces(crate::pdata::TracesPayload::from_wire(p.encode()).unwrap())
+        }
+        Telemetry::Logs(p) => Telemetry::Logs(crate::pdata::LogsPayload::from_wire(p.encode()).unwrap()),
+        other => other,
+    }
+}
+
+#[test]
+fn raw_payloads_are_decoded_only_for_the_verbosities_that_show_items() {
+    for v in [Verbosity::Basic, Verbosity::Normal, Verbosity::Detailed] {
+        let decoded = logged(&verbosity(v), &ctx(), vec![traces(), logs()]);
+        let from_raw = logged(&verbosity(v), &ctx(), vec![raw(traces()), raw(logs())]);
+        assert_eq!(from_raw, decoded, "{v:?}");
+    }
 }
 
 #[test]

@@ -9,6 +9,7 @@ use std::io::Write as _;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
@@ -114,25 +115,30 @@ impl HttpSender {
     }
 }
 
-/// Encodes a request as the configured body format.
-fn encode(data: &Telemetry, encoding: HttpEncoding) -> Result<Vec<u8>, SendError> {
+/// Encodes a request as the configured body format. Raw traces and logs are their own
+/// protobuf body; OTLP/JSON needs them decoded.
+fn encode(data: &Telemetry, encoding: HttpEncoding) -> Result<Bytes, SendError> {
     match encoding {
         HttpEncoding::Proto => Ok(match data {
-            Telemetry::Traces(r) => r.encode_to_vec(),
-            Telemetry::Metrics(r) => r.encode_to_vec(),
-            Telemetry::Logs(r) => r.encode_to_vec(),
+            Telemetry::Traces(p) => p.encode(),
+            Telemetry::Metrics(r) => Bytes::from(r.encode_to_vec()),
+            Telemetry::Logs(p) => p.encode(),
         }),
-        HttpEncoding::Json => match data {
-            Telemetry::Traces(r) => serde_json::to_vec(r),
-            Telemetry::Metrics(r) => serde_json::to_vec(r),
-            Telemetry::Logs(r) => serde_json::to_vec(r),
+        HttpEncoding::Json => {
+            let undecodable = |e: crate::pdata::PayloadError| SendError::permanent(e.to_string());
+            match data {
+                Telemetry::Traces(p) => serde_json::to_vec(&*p.decoded().map_err(undecodable)?),
+                Telemetry::Metrics(r) => serde_json::to_vec(r),
+                Telemetry::Logs(p) => serde_json::to_vec(&*p.decoded().map_err(undecodable)?),
+            }
+            .map(Bytes::from)
+            .map_err(|e| SendError::permanent(format!("cannot encode the request as OTLP/JSON: {e}")))
         }
-        .map_err(|e| SendError::permanent(format!("cannot encode the request as OTLP/JSON: {e}"))),
     }
 }
 
 /// Compresses a body, returning the `Content-Encoding` to announce.
-fn compress(body: Vec<u8>, compression: Compression) -> Result<(Vec<u8>, Option<&'static str>), SendError> {
+fn compress(body: Bytes, compression: Compression) -> Result<(Bytes, Option<&'static str>), SendError> {
     let failed = |e: std::io::Error| SendError::permanent(format!("cannot compress the request body: {e}"));
     match compression {
         Compression::None => Ok((body, None)),
@@ -142,9 +148,12 @@ fn compress(body: Vec<u8>, compression: Compression) -> Result<(Vec<u8>, Option<
                 flate2::Compression::default(),
             );
             encoder.write_all(&body).map_err(failed)?;
-            Ok((encoder.finish().map_err(failed)?, Some("gzip")))
+            Ok((Bytes::from(encoder.finish().map_err(failed)?), Some("gzip")))
         }
-        Compression::Zstd => Ok((zstd::bulk::compress(&body, 0).map_err(failed)?, Some("zstd"))),
+        Compression::Zstd => Ok((
+            Bytes::from(zstd::bulk::compress(&body, 0).map_err(failed)?),
+            Some("zstd"),
+        )),
     }
 }
 

@@ -95,7 +95,7 @@ fn spans(n: usize, tag: &str) -> ExportTraceServiceRequest {
 }
 
 fn traces(n: usize, tag: &str) -> Telemetry {
-    Telemetry::Traces(spans(n, tag))
+    Telemetry::traces(spans(n, tag))
 }
 
 /// A metrics request with three data points: a gauge with two, a sum with one.
@@ -434,6 +434,50 @@ async fn grpc_gzip_is_the_default_compression() {
     assert_eq!(metrics(&ctx, Signal::Traces).sent.get(), 4);
 }
 
+/// `spans(n, tag)` as the receivers hand it on: its validated encoding.
+fn raw_traces(n: usize, tag: &str) -> Telemetry {
+    Telemetry::Traces(crate::pdata::TracesPayload::from_wire(spans(n, tag).encode_to_vec().into()).unwrap())
+}
+
+fn raw_logs() -> Telemetry {
+    Telemetry::Logs(crate::pdata::LogsPayload::from_wire(log_records().encode_to_vec().into()).unwrap())
+}
+
+#[tokio::test]
+async fn grpc_raw_traces_and_logs_are_sent_as_they_arrived_plain_and_gzip() {
+    for gzip in [false, true] {
+        let backend = Backend::default();
+        let addr = serve_grpc(&backend, gzip).await;
+        let ctx = ctx("otlp");
+        let compression = if gzip { "gzip" } else { "none" };
+        let config = grpc_yaml(
+            addr,
+            &format!(
+                "{SYNC}
+compression: {compression}"
+            ),
+        );
+        let exporter = build_grpc(&config, &ctx).unwrap();
+
+        exporter.consume(raw_traces(3, "raw")).await.unwrap();
+        exporter.consume(raw_logs()).await.unwrap();
+
+        let received = backend.traces();
+        assert_eq!(received.len(), 1);
+        assert_eq!(received[0].1, spans(3, "raw"));
+        assert_eq!(
+            received[0]
+                .0
+                .get("grpc-encoding")
+                .map(|v| v.to_str().unwrap().to_string()),
+            gzip.then(|| "gzip".to_string())
+        );
+        assert_eq!(backend.state.lock().unwrap().logs, vec![log_records()]);
+        assert_eq!(metrics(&ctx, Signal::Traces).sent.get(), 3);
+        assert_eq!(metrics(&ctx, Signal::Logs).sent.get(), 2);
+    }
+}
+
 #[tokio::test]
 async fn grpc_metrics_and_logs_are_exported_and_counted_per_signal() {
     let backend = Backend::default();
@@ -445,7 +489,7 @@ async fn grpc_metrics_and_logs_are_exported_and_counted_per_signal() {
         .consume(Telemetry::Metrics(metric_points()))
         .await
         .unwrap();
-    exporter.consume(Telemetry::Logs(log_records())).await.unwrap();
+    exporter.consume(Telemetry::logs(log_records())).await.unwrap();
 
     let state = backend.state.lock().unwrap();
     assert_eq!(state.metrics, vec![metric_points()]);
@@ -836,7 +880,7 @@ async fn http_json_with_zstd_uses_the_otlp_json_mapping_and_per_signal_urls() {
     let exporter = build_http(&http_yaml(addr, &extra), &ctx).unwrap();
 
     exporter.consume(traces(2, "j")).await.unwrap();
-    exporter.consume(Telemetry::Logs(log_records())).await.unwrap();
+    exporter.consume(Telemetry::logs(log_records())).await.unwrap();
 
     let received = state.lock().unwrap().received.clone();
     assert_eq!(received[0].path, "/custom/traces");
@@ -854,6 +898,46 @@ async fn http_json_with_zstd_uses_the_otlp_json_mapping_and_per_signal_urls() {
     let decoded: ExportLogsServiceRequest = serde_json::from_slice(&received[1].body).unwrap();
     assert_eq!(decoded, log_records());
     assert_eq!(metrics(&ctx, Signal::Logs).sent.get(), 2);
+}
+
+#[tokio::test]
+async fn http_raw_payloads_are_posted_as_their_bytes_or_decoded_for_json() {
+    let (addr, state) = serve_http([]).await;
+    let ctx = ctx("otlphttp");
+    let proto = build_http(
+        &http_yaml(
+            addr,
+            &format!(
+                "compression: none
+{SYNC}"
+            ),
+        ),
+        &ctx,
+    )
+    .unwrap();
+    proto.consume(raw_traces(2, "p")).await.unwrap();
+    let json = build_http(
+        &http_yaml(
+            addr,
+            &format!(
+                "encoding: json
+{SYNC}"
+            ),
+        ),
+        &ctx,
+    )
+    .unwrap();
+    json.consume(raw_logs()).await.unwrap();
+
+    let received = state.lock().unwrap().received.clone();
+    assert_eq!(
+        received[0].body,
+        spans(2, "p").encode_to_vec(),
+        "the raw bytes, unchanged"
+    );
+    assert_eq!(received[1].headers["content-type"], "application/json");
+    let decoded: ExportLogsServiceRequest = serde_json::from_slice(&received[1].body).unwrap();
+    assert_eq!(decoded, log_records());
 }
 
 #[tokio::test]

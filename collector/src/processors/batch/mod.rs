@@ -3,6 +3,7 @@
 
 mod split;
 
+use std::mem;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -247,7 +248,9 @@ fn index(signal: Signal) -> usize {
 /// The batch being assembled for one signal.
 #[derive(Default)]
 struct Pending {
-    data: Option<Telemetry>,
+    /// The requests taken so far, merged only when the batch goes out, so raw requests
+    /// are copied once (into the merged encoding) rather than once per merge.
+    parts: Vec<Telemetry>,
     items: usize,
     /// When the batch must go out: `timeout` after its first item arrived.
     deadline: Option<Instant>,
@@ -300,23 +303,11 @@ impl Batcher {
             return;
         }
         let pending = &mut self.pending[index(signal)];
-        match pending.data.as_mut() {
-            None => {
-                pending.data = Some(data);
-                if !self.timeout.is_zero() {
-                    // A timeout too large to represent as an instant never fires.
-                    pending.deadline = Instant::now().checked_add(self.timeout);
-                }
-            }
-            Some(batch) => {
-                if let Err(data) = split::append(batch, data) {
-                    // Unreachable (batches are kept per signal), but if it ever were,
-                    // sending the data on its own still delivers it.
-                    self.send(data, Trigger::Size).await;
-                    return;
-                }
-            }
+        if pending.parts.is_empty() && !self.timeout.is_zero() {
+            // A timeout too large to represent as an instant never fires.
+            pending.deadline = Instant::now().checked_add(self.timeout);
         }
+        pending.parts.push(data);
         pending.items += items;
         if self.timeout.is_zero() {
             // No timer: every request goes out at once, only cut to the maximum size.
@@ -340,40 +331,33 @@ impl Batcher {
     /// the timeout (whose deadline, set by the oldest item, stays).
     async fn send_by_size(&mut self, signal: Signal) {
         let pending = &mut self.pending[index(signal)];
-        let Some(data) = pending.data.take() else { return };
+        let parts = mem::take(&mut pending.parts);
         let mut remaining = pending.items;
         let max = self.send_batch_max_size;
         if max == 0 || remaining <= max {
             pending.items = 0;
             pending.deadline = None;
-            self.send(data, Trigger::Size).await;
+            for data in split::merge(parts) {
+                self.send(data, Trigger::Size).await;
+            }
             return;
         }
         // Every piece but the last holds exactly `max` >= `send_batch_size` items, so
         // what stays behind is at most the last piece.
-        let mut pieces = split::chunk(data, max).into_iter();
+        let mut pieces = split::merge(parts)
+            .into_iter()
+            .flat_map(|data| split::chunk(data, max));
         let mut to_send = Vec::new();
         while remaining > 0 && remaining >= self.send_batch_size {
             let Some(piece) = pieces.next() else { break };
             remaining = remaining.saturating_sub(piece.item_count());
             to_send.push(piece);
         }
-        let mut rest: Option<Telemetry> = None;
-        for piece in pieces {
-            match rest.as_mut() {
-                None => rest = Some(piece),
-                Some(r) => {
-                    if let Err(piece) = split::append(r, piece) {
-                        to_send.push(piece);
-                    }
-                }
-            }
-        }
-        pending.items = rest.as_ref().map_or(0, Telemetry::item_count);
+        pending.parts = pieces.collect();
+        pending.items = pending.parts.iter().map(Telemetry::item_count).sum();
         if pending.items == 0 {
             pending.deadline = None;
         }
-        pending.data = rest;
         for piece in to_send {
             self.send(piece, Trigger::Size).await;
         }
@@ -385,13 +369,15 @@ impl Batcher {
         let items = pending.items;
         pending.items = 0;
         pending.deadline = None;
-        let Some(data) = pending.data.take() else { return };
+        let parts = mem::take(&mut pending.parts);
         let max = self.send_batch_max_size;
-        if max == 0 || items <= max {
-            self.send(data, trigger).await;
-        } else {
-            for piece in split::chunk(data, max) {
-                self.send(piece, trigger).await;
+        for data in split::merge(parts) {
+            if max == 0 || items <= max {
+                self.send(data, trigger).await;
+            } else {
+                for piece in split::chunk(data, max) {
+                    self.send(piece, trigger).await;
+                }
             }
         }
     }

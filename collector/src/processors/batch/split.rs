@@ -6,9 +6,16 @@
 //! description onto both sides; items themselves are moved, never copied. The OTel
 //! Collector's batch processor splits the same way (`SplitTraces`, `SplitMetrics` — for
 //! metrics by data points, copying the metric's name, unit and type onto each piece).
+//!
+//! Traces and logs carried raw ([`crate::pdata`]) are merged by concatenating their
+//! encodings and cut the same way on an index of byte ranges: each piece re-emits the
+//! resource's and scope's own fields (`resource`, `scope`, `schema_url`) around a subset
+//! of the items' bytes, which are copied, never decoded.
 
 use std::mem;
+use std::ops::Range;
 
+use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -21,6 +28,8 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
 use crate::consumer::{Telemetry, data_point_count};
+use crate::pdata::wire::{self, Counts, ITEMS_FIELD, LEN, RESOURCES_FIELD, SCOPES_FIELD};
+use crate::pdata::{OtlpRequest, Payload, WireError, concat};
 
 /// A node of the request tree that can be cut by item count.
 trait Group: Sized {
@@ -187,29 +196,229 @@ impl Group for Metric {
 pub(super) fn chunk(data: Telemetry, max: usize) -> Vec<Telemetry> {
     let max = max.max(1);
     match data {
-        Telemetry::Traces(r) => chunk_with(r.resource_spans, max, max)
-            .into_iter()
-            .map(|resource_spans| Telemetry::Traces(ExportTraceServiceRequest { resource_spans }))
-            .collect(),
+        Telemetry::Traces(p) if p.is_raw() => chunk_raw(p, max, Telemetry::Traces),
+        Telemetry::Logs(p) if p.is_raw() => chunk_raw(p, max, Telemetry::Logs),
+        Telemetry::Traces(p) => match p.into_decoded() {
+            Ok(r) => chunk_with(r.resource_spans, max, max)
+                .into_iter()
+                .map(|resource_spans| Telemetry::Traces(ExportTraceServiceRequest { resource_spans }.into()))
+                .collect(),
+            // Only a raw payload can fail to decode, and raw ones took the branch above.
+            Err(err) => unsplittable(err.to_string(), Telemetry::Traces(Payload::default())),
+        },
         Telemetry::Metrics(r) => chunk_with(r.resource_metrics, max, max)
             .into_iter()
             .map(|resource_metrics| Telemetry::Metrics(ExportMetricsServiceRequest { resource_metrics }))
             .collect(),
-        Telemetry::Logs(r) => chunk_with(r.resource_logs, max, max)
-            .into_iter()
-            .map(|resource_logs| Telemetry::Logs(ExportLogsServiceRequest { resource_logs }))
-            .collect(),
+        Telemetry::Logs(p) => match p.into_decoded() {
+            Ok(r) => chunk_with(r.resource_logs, max, max)
+                .into_iter()
+                .map(|resource_logs| Telemetry::Logs(ExportLogsServiceRequest { resource_logs }.into()))
+                .collect(),
+            Err(err) => unsplittable(err.to_string(), Telemetry::Logs(Payload::default())),
+        },
     }
 }
 
-/// Appends `from`'s resources to `into`'s, as the OTel Collector's batcher does (it does
-/// not merge equal resources). Gives `from` back if the signals differ.
-pub(super) fn append(into: &mut Telemetry, from: Telemetry) -> Result<(), Telemetry> {
-    match (into, from) {
-        (Telemetry::Traces(a), Telemetry::Traces(b)) => a.resource_spans.extend(b.resource_spans),
-        (Telemetry::Metrics(a), Telemetry::Metrics(b)) => a.resource_metrics.extend(b.resource_metrics),
-        (Telemetry::Logs(a), Telemetry::Logs(b)) => a.resource_logs.extend(b.resource_logs),
-        (_, from) => return Err(from),
+fn unsplittable(reason: String, data: Telemetry) -> Vec<Telemetry> {
+    tracing::error!(error = %reason, "A batch could not be cut to send_batch_max_size; it is sent whole.");
+    vec![data]
+}
+
+/// Merges payloads into as few requests as possible: one per signal, in order. A
+/// signal's raw and decoded payloads merge into one raw request (the decoded ones are
+/// encoded, see [`concat`]); decoded ones alone stay decoded, their resources appended
+/// as the OTel Collector's batcher does (it does not merge equal resources).
+pub(super) fn merge(parts: Vec<Telemetry>) -> Vec<Telemetry> {
+    let mut traces = Vec::new();
+    let mut metrics: Option<ExportMetricsServiceRequest> = None;
+    let mut logs = Vec::new();
+    for part in parts {
+        match part {
+            Telemetry::Traces(p) => traces.push(p),
+            Telemetry::Metrics(r) => match metrics.as_mut() {
+                None => metrics = Some(r),
+                Some(m) => m.resource_metrics.extend(r.resource_metrics),
+            },
+            Telemetry::Logs(p) => logs.push(p),
+        }
     }
-    Ok(())
+    let mut out = Vec::new();
+    if let Some(p) = merge_payloads(traces, |r, next| r.resource_spans.extend(next.resource_spans)) {
+        out.push(Telemetry::Traces(p));
+    }
+    if let Some(m) = metrics {
+        out.push(Telemetry::Metrics(m));
+    }
+    if let Some(p) = merge_payloads(logs, |r, next| r.resource_logs.extend(next.resource_logs)) {
+        out.push(Telemetry::Logs(p));
+    }
+    out
+}
+
+fn merge_payloads<R: OtlpRequest>(mut parts: Vec<Payload<R>>, append: fn(&mut R, R)) -> Option<Payload<R>> {
+    if parts.len() <= 1 {
+        return parts.pop();
+    }
+    if parts.iter().any(Payload::is_raw) {
+        return Some(concat(&parts));
+    }
+    let mut iter = parts.into_iter().filter_map(|p| p.into_decoded().ok());
+    let mut first = iter.next()?;
+    for next in iter {
+        append(&mut first, next);
+    }
+    Some(first.into())
+}
+
+/// One resource of a raw request: its own fields (everything but its scopes) as byte
+/// ranges of the request, and its scopes.
+#[derive(Clone)]
+struct RawResource {
+    envelope: Vec<Range<usize>>,
+    scopes: Vec<RawScope>,
+}
+
+/// One scope of a raw request: its own fields and its items.
+#[derive(Clone)]
+struct RawScope {
+    envelope: Vec<Range<usize>>,
+    items: Vec<RawItem>,
+}
+
+/// One item (span or log record): the byte range of its whole field, key included.
+#[derive(Clone)]
+struct RawItem(Range<usize>);
+
+leaf!(RawItem);
+parent!(RawResource, scopes);
+parent!(RawScope, items);
+
+/// Indexes a validated raw request down to its items.
+fn index(bytes: &[u8]) -> Result<Vec<RawResource>, WireError> {
+    let mut resources = Vec::new();
+    for field in wire::fields(bytes, 0..bytes.len()) {
+        let field = field?;
+        // The request's only field; others are unknown and, as a decoder would, dropped.
+        if field.tag != RESOURCES_FIELD || field.wire != LEN {
+            continue;
+        }
+        let mut resource = RawResource {
+            envelope: Vec::new(),
+            scopes: Vec::new(),
+        };
+        for field in wire::fields(bytes, field.value) {
+            let field = field?;
+            if field.tag != SCOPES_FIELD || field.wire != LEN {
+                resource.envelope.push(field.whole);
+                continue;
+            }
+            let mut scope = RawScope {
+                envelope: Vec::new(),
+                items: Vec::new(),
+            };
+            for field in wire::fields(bytes, field.value) {
+                let field = field?;
+                if field.tag == ITEMS_FIELD && field.wire == LEN {
+                    scope.items.push(RawItem(field.whole));
+                } else {
+                    scope.envelope.push(field.whole);
+                }
+            }
+            resource.scopes.push(scope);
+        }
+        resources.push(resource);
+    }
+    Ok(resources)
+}
+
+fn ranges_len<'a>(ranges: impl Iterator<Item = &'a Range<usize>>) -> usize {
+    ranges.map(|r| r.end.saturating_sub(r.start)).sum()
+}
+
+fn scope_len(scope: &RawScope) -> usize {
+    ranges_len(scope.envelope.iter()) + ranges_len(scope.items.iter().map(|i| &i.0))
+}
+
+fn resource_len(resource: &RawResource) -> usize {
+    ranges_len(resource.envelope.iter())
+        + resource
+            .scopes
+            .iter()
+            .map(|s| wire::len_field_size(SCOPES_FIELD, scope_len(s)))
+            .sum::<usize>()
+}
+
+/// The bytes of `range`; the index only holds ranges inside `bytes`, so this is the
+/// whole range, but a bad index must not panic.
+fn slice(bytes: &[u8], range: Range<usize>) -> &[u8] {
+    bytes.get(range).unwrap_or_default()
+}
+
+/// Encodes the resources of one piece as a request: each resource and scope re-emitted
+/// with its own fields first, then its children.
+fn encode_piece(bytes: &[u8], resources: &[RawResource]) -> (Bytes, Counts) {
+    let total: usize = resources
+        .iter()
+        .map(|r| wire::len_field_size(RESOURCES_FIELD, resource_len(r)))
+        .sum();
+    let mut out = Vec::with_capacity(total);
+    let mut counts = Counts {
+        resources: resources.len(),
+        items: 0,
+    };
+    for resource in resources {
+        wire::put_len_prefix(&mut out, RESOURCES_FIELD, resource_len(resource));
+        for range in &resource.envelope {
+            out.extend_from_slice(slice(bytes, range.clone()));
+        }
+        for scope in &resource.scopes {
+            wire::put_len_prefix(&mut out, SCOPES_FIELD, scope_len(scope));
+            for range in &scope.envelope {
+                out.extend_from_slice(slice(bytes, range.clone()));
+            }
+            counts.items += scope.items.len();
+            // Items of a scope are usually adjacent: copy each run of them at once.
+            let mut run: Option<Range<usize>> = None;
+            for item in &scope.items {
+                match run.as_mut() {
+                    Some(r) if r.end == item.0.start => r.end = item.0.end,
+                    _ => {
+                        if let Some(r) = run.take() {
+                            out.extend_from_slice(slice(bytes, r));
+                        }
+                        run = Some(item.0.clone());
+                    }
+                }
+            }
+            if let Some(r) = run {
+                out.extend_from_slice(slice(bytes, r));
+            }
+        }
+    }
+    (Bytes::from(out), counts)
+}
+
+/// Cuts a raw request into raw requests of at most `max` items, by the same rules as
+/// decoded ones ([`chunk_with`] over the index).
+fn chunk_raw<R: OtlpRequest>(
+    payload: Payload<R>,
+    max: usize,
+    wrap: fn(Payload<R>) -> Telemetry,
+) -> Vec<Telemetry> {
+    // Cutting needs the request in one buffer: a batch of several parts is joined here,
+    // a copy only `send_batch_max_size` asks for.
+    let Some(bytes) = payload.raw() else {
+        return vec![wrap(payload)];
+    };
+    match index(&bytes) {
+        Ok(resources) => chunk_with(resources, max, max)
+            .iter()
+            .map(|piece| {
+                let (piece, counts) = encode_piece(&bytes, piece);
+                wrap(Payload::from_validated(piece, counts))
+            })
+            .collect(),
+        Err(err) => unsplittable(err.to_string(), wrap(payload)),
+    }
 }

@@ -56,7 +56,7 @@ fn scope_name(s: &Option<InstrumentationScope>) -> String {
 
 /// `shape[r][s]` spans under resource r, scope s.
 fn traces(tag: &str, shape: &[&[usize]]) -> Telemetry {
-    Telemetry::Traces(ExportTraceServiceRequest {
+    Telemetry::traces(ExportTraceServiceRequest {
         resource_spans: shape
             .iter()
             .enumerate()
@@ -173,7 +173,7 @@ fn metrics(per_metric: usize) -> Telemetry {
 
 fn logs(shape: &[&[usize]]) -> Telemetry {
     let mut t = 0u64;
-    Telemetry::Logs(ExportLogsServiceRequest {
+    Telemetry::logs(ExportLogsServiceRequest {
         resource_logs: shape
             .iter()
             .enumerate()
@@ -202,11 +202,32 @@ fn logs(shape: &[&[usize]]) -> Telemetry {
     })
 }
 
+/// The same request carried raw: its encoding, validated by the wire walker, as the
+/// receivers hand it on.
+fn raw(data: Telemetry) -> Telemetry {
+    match data {
+        Telemetry::Traces(p) => {
+            Telemetry::Traces(crate::pdata::TracesPayload::from_wire(p.encode()).unwrap())
+        }
+        Telemetry::Logs(p) => Telemetry::Logs(crate::pdata::LogsPayload::from_wire(p.encode()).unwrap()),
+        other => other,
+    }
+}
+
+fn is_raw(data: &Telemetry) -> bool {
+    match data {
+        Telemetry::Traces(p) => p.is_raw(),
+        Telemetry::Logs(p) => p.is_raw(),
+        Telemetry::Metrics(_) => false,
+    }
+}
+
 /// Every item with the resource, scope (and metric description) it sits under, in order.
 fn flatten(data: &Telemetry) -> Vec<String> {
     let mut out = Vec::new();
     match data {
-        Telemetry::Traces(r) => {
+        Telemetry::Traces(p) => {
+            let r = p.decoded().expect("pieces decode");
             for rs in &r.resource_spans {
                 for ss in &rs.scope_spans {
                     for span in &ss.spans {
@@ -269,7 +290,8 @@ fn flatten(data: &Telemetry) -> Vec<String> {
                 }
             }
         }
-        Telemetry::Logs(r) => {
+        Telemetry::Logs(p) => {
+            let r = p.decoded().expect("pieces decode");
             for rl in &r.resource_logs {
                 for sl in &rl.scope_logs {
                     for rec in &sl.log_records {
@@ -366,9 +388,20 @@ fn chunks_keep_every_item_once_with_its_resource_and_scope() {
     ];
     for shape in shapes {
         for max in 1..=14 {
-            for data in [traces("", shape), logs(shape)] {
+            let cases = [
+                traces("", shape),
+                logs(shape),
+                raw(traces("", shape)),
+                raw(logs(shape)),
+            ];
+            for data in cases {
                 let expected = flatten(&data);
+                let was_raw = is_raw(&data);
                 let pieces = split::chunk(data, max);
+                assert!(
+                    pieces.iter().all(|p| is_raw(p) == was_raw),
+                    "raw requests are cut into raw pieces"
+                );
                 let got: Vec<String> = pieces.iter().flat_map(flatten).collect();
                 assert_eq!(got, expected, "shape {shape:?}, max {max}");
                 let sizes: Vec<usize> = pieces.iter().map(Telemetry::item_count).collect();
@@ -379,6 +412,34 @@ fn chunks_keep_every_item_once_with_its_resource_and_scope() {
                 );
                 assert!(*last <= max && (*last > 0 || expected.is_empty()), "{sizes:?}");
             }
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+    /// Cutting a raw request gives, piece for piece, the requests cutting it decoded
+    /// gives: same resources, scopes (empty ones riding along as they do decoded) and
+    /// spans, in order, each piece within `max` and all but the last full.
+    #[test]
+    fn raw_chunks_decode_to_the_decoded_chunks(
+        req in crate::pdata::arb::traces(),
+        logs_req in crate::pdata::arb::logs(),
+        max in 1usize..12,
+    ) {
+        for data in [Telemetry::traces(req.clone()), Telemetry::logs(logs_req.clone())] {
+            let items = data.item_count();
+            let decoded_pieces = split::chunk(data.clone(), max);
+            let raw_pieces = split::chunk(raw(data), max);
+            proptest::prop_assert!(raw_pieces.iter().all(is_raw));
+            proptest::prop_assert_eq!(&raw_pieces, &decoded_pieces);
+            let sizes: Vec<usize> = raw_pieces.iter().map(Telemetry::item_count).collect();
+            proptest::prop_assert_eq!(sizes.iter().sum::<usize>(), items);
+            if let Some((_, full)) = sizes.split_last() {
+                proptest::prop_assert!(full.iter().all(|&n| n == max), "{:?}", sizes);
+            }
+            proptest::prop_assert!(sizes.iter().all(|&n| n <= max));
         }
     }
 }
@@ -415,17 +476,51 @@ async fn sends_when_send_batch_size_is_reached() {
     batch.consume(traces("c", &[&[4]])).await.unwrap();
     settle().await;
     assert_eq!(sink.sizes(), vec![12], "requests are merged into one batch");
-    assert_eq!(sink.received.lock().unwrap()[0], {
-        let mut merged = traces("a", &[&[4]]);
-        split::append(&mut merged, traces("b", &[&[4]])).unwrap();
-        split::append(&mut merged, traces("c", &[&[4]])).unwrap();
-        merged
-    });
+    assert_eq!(
+        sink.received.lock().unwrap()[0],
+        split::merge(vec![
+            traces("a", &[&[4]]),
+            traces("b", &[&[4]]),
+            traces("c", &[&[4]])
+        ])
+        .pop()
+        .unwrap()
+    );
     assert_eq!(
         counter(&ctx, "otelcol_processor_batch_batch_size_trigger_send"),
         1
     );
     assert_eq!(counter(&ctx, "otelcol_processor_batch_timeout_trigger_send"), 0);
+    batch.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn raw_requests_are_concatenated_and_cut_without_decoding() {
+    let sink = Arc::new(Sink::default());
+    let ctx = ctx();
+    // 4 + 4 + 4 spans with a size of 10 and a maximum of 5: at 12, pieces of 5 go out
+    // while 10 or more are pending (one), and the 7 left go at the timeout as 5 + 2.
+    let batch = build(&config(200, 10, 5), sink.clone(), &ctx).unwrap();
+    let sent = [
+        raw(traces("a", &[&[1, 3]])),
+        raw(traces("b", &[&[4]])),
+        // A decoded request among raw ones is encoded into the merged batch.
+        traces("c", &[&[2], &[2]]),
+    ];
+    let expected: Vec<String> = sent.iter().flat_map(flatten).collect();
+    for data in sent {
+        batch.consume(data).await.unwrap();
+    }
+    settle().await;
+    assert_eq!(sink.sizes(), vec![5]);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(sink.sizes(), vec![5, 5, 2]);
+    assert!(sink.received.lock().unwrap().iter().all(is_raw));
+    assert_eq!(
+        sink.items(),
+        expected,
+        "every span once, in order, under its resource and scope"
+    );
     batch.shutdown().await;
 }
 

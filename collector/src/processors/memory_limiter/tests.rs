@@ -73,7 +73,7 @@ fn config(limit_mib: u64, spike_limit_mib: u64) -> MemoryLimiterConfig {
 }
 
 fn spans(n: usize) -> Telemetry {
-    Telemetry::Traces(ExportTraceServiceRequest {
+    Telemetry::traces(ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             scope_spans: vec![ScopeSpans {
                 spans: (0..n)

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use prost::Message;
 
 use super::json::JsonRequest;
+use crate::pdata::{OtlpRequest, Payload};
 use crate::status::{BodyFormat, ReceiveError, SizeStage};
 
 /// A `Content-Encoding` the receiver can undo.
@@ -145,6 +146,16 @@ fn bad_encoding(coding: ContentCoding, err: &std::io::Error) -> ReceiveError {
         encoding: coding.name(),
         reason: err.to_string(),
     }
+}
+
+/// Validates a protobuf traces or logs request with the wire walker and keeps its bytes
+/// (see [`crate::pdata`]). The error names the item, field and byte offset.
+pub fn walk<R: OtlpRequest>(body: Bytes) -> Result<Payload<R>, ReceiveError> {
+    Payload::from_wire(body).map_err(|err| ReceiveError::Decode {
+        format: BodyFormat::Protobuf,
+        field: Some(err.field_path()),
+        reason: err.to_string(),
+    })
 }
 
 /// Decodes an export request in `format`.

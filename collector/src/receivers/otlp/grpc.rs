@@ -1,5 +1,10 @@
-//! OTLP/gRPC front-end: the `opentelemetry-proto` generated tonic services over
-//! [`ReceiverCore`].
+//! OTLP/gRPC front-end over [`ReceiverCore`].
+//!
+//! Traces and logs are served by [`RawExportServer`], a hand-built service in the shape of
+//! the generated ones whose codec takes the message as the bytes tonic already holds (no
+//! copy, no decode): the wire walker ([`crate::pdata::wire`]) validates and counts them,
+//! and they travel on raw. Metrics use the generated `MetricsServiceServer`, since their
+//! pipeline needs them decoded.
 //!
 //! Only signals with a pipeline get a service, so a client exporting another signal gets
 //! `UNIMPLEMENTED` from tonic's router, as from the OTel Collector (which registers the
@@ -7,23 +12,24 @@
 //! MUST support `none` and `gzip`); `max_recv_msg_size_mib` bounds the message after
 //! decompression, which tonic enforces while inflating.
 
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
-use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use std::convert::Infallible;
+use std::marker::PhantomData;
+use std::task::{Context, Poll};
+
+use bytes::{Buf as _, Bytes};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tonic::codec::CompressionEncoding;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::BoxFuture;
+use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -32,24 +38,12 @@ use tonic::{Request, Response, Status};
 use super::ReceiverCore;
 use super::config::GrpcServerConfig;
 use crate::component::BuildContext;
-use crate::consumer::{Signal, Telemetry};
+use crate::consumer::{LogsPayload, Signal, Telemetry, TracesPayload};
+use crate::status::{BodyFormat, ReceiveError};
 
-/// The tonic service implementations; one type serves all three signals.
+/// The metrics service implementation (generated server, decoded messages).
 #[derive(Clone)]
 struct OtlpGrpc(ReceiverCore);
-
-#[tonic::async_trait]
-impl TraceService for OtlpGrpc {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        match self.0.consume(Telemetry::Traces(request.into_inner())).await {
-            Ok(()) => Ok(Response::new(ExportTraceServiceResponse::default())),
-            Err(err) => Err(err.to_grpc()),
-        }
-    }
-}
 
 #[tonic::async_trait]
 impl MetricsService for OtlpGrpc {
@@ -64,48 +58,192 @@ impl MetricsService for OtlpGrpc {
     }
 }
 
-#[tonic::async_trait]
-impl LogsService for OtlpGrpc {
-    async fn export(
-        &self,
-        request: Request<ExportLogsServiceRequest>,
-    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        match self.0.consume(Telemetry::Logs(request.into_inner())).await {
-            Ok(()) => Ok(Response::new(ExportLogsServiceResponse::default())),
-            Err(err) => Err(err.to_grpc()),
+/// A signal served raw: its gRPC names, response type, and how its bytes become a
+/// [`Telemetry`].
+trait RawSignal: Send + Sync + 'static {
+    /// The fully qualified service name.
+    const SERVICE: &'static str;
+    /// The `Export` method's path.
+    const PATH: &'static str;
+    /// `Export*ServiceResponse`.
+    type Response: prost::Message + Default + Send + 'static;
+    /// Walks `bytes` and wraps them.
+    fn payload(bytes: Bytes) -> Result<Telemetry, crate::pdata::WireError>;
+}
+
+struct TracesSignal;
+
+impl RawSignal for TracesSignal {
+    const SERVICE: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+    const PATH: &'static str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+    type Response = ExportTraceServiceResponse;
+    fn payload(bytes: Bytes) -> Result<Telemetry, crate::pdata::WireError> {
+        TracesPayload::from_wire(bytes).map(Telemetry::Traces)
+    }
+}
+
+struct LogsSignal;
+
+impl RawSignal for LogsSignal {
+    const SERVICE: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
+    const PATH: &'static str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+    type Response = ExportLogsServiceResponse;
+    fn payload(bytes: Bytes) -> Result<Telemetry, crate::pdata::WireError> {
+        LogsPayload::from_wire(bytes).map(Telemetry::Logs)
+    }
+}
+
+/// A gRPC codec whose requests are taken as raw bytes and whose responses are prost
+/// messages.
+struct RawRequestCodec<Resp>(PhantomData<Resp>);
+
+impl<Resp: prost::Message + Default + Send + 'static> Codec for RawRequestCodec<Resp> {
+    type Encode = Resp;
+    type Decode = Bytes;
+    type Encoder = ResponseEncoder<Resp>;
+    type Decoder = BytesDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ResponseEncoder(PhantomData)
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        BytesDecoder
+    }
+}
+
+/// Takes the whole message out of tonic's buffer. `DecodeBuf::copy_to_bytes` hands on
+/// the buffer's own allocation (a `BytesMut` split), so nothing is copied.
+struct BytesDecoder;
+
+impl Decoder for BytesDecoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        let len = src.remaining();
+        Ok(Some(src.copy_to_bytes(len)))
+    }
+}
+
+/// Encodes the (small) response message.
+struct ResponseEncoder<Resp>(PhantomData<Resp>);
+
+impl<Resp: prost::Message> Encoder for ResponseEncoder<Resp> {
+    type Item = Resp;
+    type Error = Status;
+
+    fn encode(&mut self, item: Resp, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        item.encode(dst)
+            .map_err(|err| Status::internal(format!("cannot encode the export response: {err}")))
+    }
+}
+
+/// The OTLP/gRPC export service of one signal over raw bytes, built as the generated
+/// `TraceServiceServer` is: one path, tonic's unary handling with gzip and the message
+/// size limit, `UNIMPLEMENTED` for other methods of the service.
+struct RawExportServer<S> {
+    core: ReceiverCore,
+    max_recv_msg_bytes: usize,
+    signal: PhantomData<fn() -> S>,
+}
+
+impl<S> Clone for RawExportServer<S> {
+    fn clone(&self) -> Self {
+        RawExportServer {
+            core: self.core.clone(),
+            max_recv_msg_bytes: self.max_recv_msg_bytes,
+            signal: PhantomData,
         }
+    }
+}
+
+impl<S: RawSignal> NamedService for RawExportServer<S> {
+    const NAME: &'static str = S::SERVICE;
+}
+
+/// One `Export` call: walk, consume, answer.
+struct ExportCall<S> {
+    core: ReceiverCore,
+    signal: PhantomData<fn() -> S>,
+}
+
+impl<S: RawSignal> tonic::server::UnaryService<Bytes> for ExportCall<S> {
+    type Response = S::Response;
+    type Future = BoxFuture<Response<S::Response>, Status>;
+
+    fn call(&mut self, request: Request<Bytes>) -> Self::Future {
+        let core = self.core.clone();
+        Box::pin(async move {
+            let data = S::payload(request.into_inner()).map_err(|err| {
+                ReceiveError::Decode {
+                    format: BodyFormat::Protobuf,
+                    field: Some(err.field_path()),
+                    reason: err.to_string(),
+                }
+                .to_grpc()
+            })?;
+            match core.consume(data).await {
+                Ok(()) => Ok(Response::new(S::Response::default())),
+                Err(err) => Err(err.to_grpc()),
+            }
+        })
+    }
+}
+
+impl<S: RawSignal> tower::Service<http::Request<tonic::body::Body>> for RawExportServer<S> {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Infallible>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        if request.uri().path() != S::PATH {
+            return Box::pin(async move { Ok(Status::unimplemented("").into_http()) });
+        }
+        let call = ExportCall::<S> {
+            core: self.core.clone(),
+            signal: PhantomData,
+        };
+        let max = self.max_recv_msg_bytes;
+        Box::pin(async move {
+            let mut grpc = tonic::server::Grpc::new(RawRequestCodec::<S::Response>(PhantomData))
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip)
+                .max_decoding_message_size(max);
+            Ok(grpc.unary(call, request).await)
+        })
     }
 }
 
 /// The OTLP/gRPC services for the signals `core` serves, each accepting gzip and
 /// decoding messages of at most `max_recv_msg_bytes`.
 pub fn grpc_routes(core: &ReceiverCore, max_recv_msg_bytes: usize) -> Routes {
-    let service = OtlpGrpc(core.clone());
     let mut routes = Routes::builder();
-    // Each generated server takes the same settings; a macro would hide less than it saves.
     if core.serves(Signal::Traces) {
-        routes.add_service(
-            TraceServiceServer::new(service.clone())
-                .accept_compressed(CompressionEncoding::Gzip)
-                .send_compressed(CompressionEncoding::Gzip)
-                .max_decoding_message_size(max_recv_msg_bytes),
-        );
+        routes.add_service(RawExportServer::<TracesSignal> {
+            core: core.clone(),
+            max_recv_msg_bytes,
+            signal: PhantomData,
+        });
     }
     if core.serves(Signal::Metrics) {
         routes.add_service(
-            MetricsServiceServer::new(service.clone())
+            MetricsServiceServer::new(OtlpGrpc(core.clone()))
                 .accept_compressed(CompressionEncoding::Gzip)
                 .send_compressed(CompressionEncoding::Gzip)
                 .max_decoding_message_size(max_recv_msg_bytes),
         );
     }
     if core.serves(Signal::Logs) {
-        routes.add_service(
-            LogsServiceServer::new(service)
-                .accept_compressed(CompressionEncoding::Gzip)
-                .send_compressed(CompressionEncoding::Gzip)
-                .max_decoding_message_size(max_recv_msg_bytes),
-        );
+        routes.add_service(RawExportServer::<LogsSignal> {
+            core: core.clone(),
+            max_recv_msg_bytes,
+            signal: PhantomData,
+        });
     }
     routes.routes()
 }

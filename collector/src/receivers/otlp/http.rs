@@ -17,9 +17,11 @@ use bytes::Bytes;
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Method, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use prost::Message;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -155,7 +157,8 @@ async fn export(state: &HttpState, signal: Signal, request: Request) -> Result<R
     Ok(success(signal, format))
 }
 
-/// Decompresses (capped at `limit`) and decodes one export request.
+/// Decompresses (capped at `limit`) and decodes one export request (protobuf traces and
+/// logs: validates it with the wire walker and keeps the bytes).
 fn decode_request(
     signal: Signal,
     format: BodyFormat,
@@ -164,10 +167,15 @@ fn decode_request(
     limit: u64,
 ) -> Result<Telemetry, ReceiveError> {
     let raw = body::decompress(coding, wire, limit)?;
-    Ok(match signal {
-        Signal::Traces => Telemetry::Traces(body::decode(format, &raw)?),
-        Signal::Metrics => Telemetry::Metrics(body::decode(format, &raw)?),
-        Signal::Logs => Telemetry::Logs(body::decode(format, &raw)?),
+    Ok(match (signal, format) {
+        // Protobuf traces and logs are walked, not decoded: they travel on as their bytes.
+        (Signal::Traces, BodyFormat::Protobuf) => Telemetry::Traces(body::walk(raw)?),
+        (Signal::Logs, BodyFormat::Protobuf) => Telemetry::Logs(body::walk(raw)?),
+        (Signal::Traces, _) => {
+            Telemetry::Traces(body::decode::<ExportTraceServiceRequest>(format, &raw)?.into())
+        }
+        (Signal::Logs, _) => Telemetry::Logs(body::decode::<ExportLogsServiceRequest>(format, &raw)?.into()),
+        (Signal::Metrics, _) => Telemetry::Metrics(body::decode(format, &raw)?),
     })
 }
 

@@ -4,8 +4,10 @@
 //! One core, [`ReceiverCore`], holds what both transports share: the consumer of each
 //! signal, the self-telemetry counters, and the rule that an empty request succeeds
 //! without touching the pipeline. The front-ends are thin: [`grpc_routes`] wraps it in
-//! the generated tonic services, [`http_router`] in an axum router that reads, size-checks,
-//! decompresses and decodes the body ([`body`], OTLP/JSON in [`json`]). Every failure is a
+//! tonic services, [`http_router`] in an axum router that reads, size-checks,
+//! decompresses and decodes the body ([`body`], OTLP/JSON in [`json`]). Protobuf traces
+//! and logs are not decoded on either transport: the wire walker validates and counts
+//! them, and they travel on as bytes ([`crate::pdata`]). Every failure is a
 //! [`crate::status::ReceiveError`], mapped to gRPC and HTTP answers in one place.
 
 pub mod body;

@@ -263,7 +263,7 @@ fn only_traces(received: &[Telemetry]) -> Vec<ExportTraceServiceRequest> {
     received
         .iter()
         .map(|t| match t {
-            Telemetry::Traces(r) => r.clone(),
+            Telemetry::Traces(r) => r.decoded().unwrap().into_owned(),
             other => panic!("expected traces, got {other:?}"),
         })
         .collect()
@@ -286,6 +286,14 @@ async fn http_protobuf_traces_reach_the_pipeline_and_are_counted() {
     );
     assert_eq!(only_traces(&fx.consumer.received()), vec![traces()]);
     assert_eq!(fx.counters(Signal::Traces), (2, 0));
+    let Telemetry::Traces(payload) = &fx.consumer.received()[0] else {
+        panic!("traces expected")
+    };
+    assert_eq!(
+        payload.raw().map(|b| b.to_vec()),
+        Some(traces().encode_to_vec()),
+        "protobuf bodies are walked, not decoded, and travel on as bytes"
+    );
 }
 
 #[tokio::test]
@@ -303,7 +311,7 @@ async fn http_metrics_and_logs_reach_the_pipeline() {
     );
     assert_eq!(
         fx.consumer.received(),
-        vec![Telemetry::Metrics(metrics()), Telemetry::Logs(logs())]
+        vec![Telemetry::Metrics(metrics()), Telemetry::logs(logs())]
     );
     assert_eq!(fx.counters(Signal::Metrics), (3, 0));
     assert_eq!(fx.counters(Signal::Logs), (1, 0));
@@ -526,9 +534,10 @@ async fn http_json_logs_decode_severity_body_and_ids() {
     }]}]}]}"#;
     let reply = fx.post("/v1/logs", JSON, None, json.as_bytes().to_vec()).await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
-    let Telemetry::Logs(request) = &fx.consumer.received()[0] else {
+    let Telemetry::Logs(payload) = &fx.consumer.received()[0] else {
         panic!("logs expected")
     };
+    let request = payload.decoded().unwrap();
     let record = &request.resource_logs[0].scope_logs[0].log_records[0];
     assert_eq!(record.severity_number, 10);
     assert_eq!(record.time_unix_nano, record.observed_time_unix_nano);
@@ -630,6 +639,11 @@ async fn http_invalid_protobuf_is_400_with_a_protobuf_status() {
     assert!(
         status.message.contains("cannot decode the protobuf request body"),
         "{}",
+        status.message
+    );
+    assert!(
+        status.message.contains("field 1 (resource_spans) at byte 1"),
+        "names the field and the byte: {}",
         status.message
     );
     assert!(fx.consumer.received().is_empty());
@@ -951,16 +965,163 @@ async fn grpc_end_to_end_plain_and_gzip() {
     assert_eq!(
         running.consumer.received(),
         vec![
-            Telemetry::Traces(traces()),
-            Telemetry::Traces(traces()),
+            Telemetry::traces(traces()),
+            Telemetry::traces(traces()),
             Telemetry::Metrics(metrics()),
-            Telemetry::Logs(logs())
+            Telemetry::logs(logs())
         ]
     );
     assert_eq!(running.counters("grpc", Signal::Traces), (4, 0));
     assert_eq!(running.counters("grpc", Signal::Metrics), (3, 0));
     assert_eq!(running.counters("grpc", Signal::Logs), (1, 0));
     assert_eq!(running.counters("http", Signal::Traces), (0, 0));
+    running.stop().await;
+}
+
+/// Sends `body` as the message of a unary call to `path`, as a client with its own
+/// encoder would (malformed bytes included), and returns the status.
+async fn grpc_raw_call(url: String, path: &'static str, body: Vec<u8>) -> Result<(), tonic::Status> {
+    use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+    #[derive(Clone, Copy)]
+    struct RawCodec;
+    impl Codec for RawCodec {
+        type Encode = Vec<u8>;
+        type Decode = ();
+        type Encoder = RawCodec;
+        type Decoder = RawCodec;
+        fn encoder(&mut self) -> RawCodec {
+            RawCodec
+        }
+        fn decoder(&mut self) -> RawCodec {
+            RawCodec
+        }
+    }
+    impl Encoder for RawCodec {
+        type Item = Vec<u8>;
+        type Error = tonic::Status;
+        fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+            use bytes::BufMut as _;
+            dst.put_slice(&item);
+            Ok(())
+        }
+    }
+    impl Decoder for RawCodec {
+        type Item = ();
+        type Error = tonic::Status;
+        fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<()>, tonic::Status> {
+            use bytes::Buf as _;
+            let n = src.remaining();
+            src.advance(n);
+            Ok(Some(()))
+        }
+    }
+    let channel = tonic::transport::Endpoint::from_shared(url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    grpc.unary(
+        tonic::Request::new(body),
+        http::uri::PathAndQuery::from_static(path),
+        RawCodec,
+    )
+    .await
+    .map(|_| ())
+}
+
+const TRACES_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+const LOGS_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+
+#[tokio::test]
+async fn grpc_traces_and_logs_reach_the_pipeline_raw_as_sent() {
+    let running = Running::start(Recording::new(), &Signal::ALL, GrpcServerConfig::default()).await;
+    let mut client = TraceServiceClient::connect(running.grpc_url())
+        .await
+        .unwrap()
+        .send_compressed(CompressionEncoding::Gzip);
+    client.export(traces()).await.unwrap();
+    let mut logs_client = LogsServiceClient::connect(running.grpc_url()).await.unwrap();
+    logs_client.export(logs()).await.unwrap();
+    let received = running.consumer.received();
+    match &received[..] {
+        [Telemetry::Traces(t), Telemetry::Logs(l)] => {
+            assert_eq!(
+                t.raw().map(|b| b.to_vec()),
+                Some(traces().encode_to_vec()),
+                "the bytes travel on as they arrived (after gzip)"
+            );
+            assert_eq!(l.raw().map(|b| b.to_vec()), Some(logs().encode_to_vec()));
+        }
+        other => panic!("expected raw traces then logs, got {other:?}"),
+    }
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn grpc_malformed_protobuf_is_invalid_argument_naming_the_field() {
+    let running = Running::start(Recording::new(), &Signal::ALL, GrpcServerConfig::default()).await;
+    // The first span's name is not UTF-8.
+    let mut bytes = traces().encode_to_vec();
+    let name = traces().resource_spans[0].scope_spans[0].spans[0].name.clone();
+    let at = bytes
+        .windows(name.len())
+        .position(|w| w == name.as_bytes())
+        .unwrap();
+    bytes[at] = 0xff;
+    for path in [TRACES_PATH, LOGS_PATH] {
+        let body = if path == TRACES_PATH {
+            bytes.clone()
+        } else {
+            vec![0x0a, 0xff, 0xff, 0xff, 0x01, 0x02]
+        };
+        let status = grpc_raw_call(running.grpc_url(), path, body).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(
+            status
+                .message()
+                .contains("cannot decode the protobuf request body"),
+            "{}",
+            status.message()
+        );
+        if path == TRACES_PATH {
+            assert!(
+                status
+                    .message()
+                    .contains(&format!("span 0: field 5 (name) at byte {at}: invalid UTF-8")),
+                "{}",
+                status.message()
+            );
+            let violations = status.get_details_bad_request().unwrap().field_violations;
+            assert_eq!(
+                violations[0].field,
+                "resource_spans[0].scope_spans[0].spans[0].name"
+            );
+        }
+    }
+    assert!(running.consumer.received().is_empty());
+    assert_eq!(running.counters("grpc", Signal::Traces), (0, 0));
+    // The connection and service still work.
+    grpc_raw_call(running.grpc_url(), TRACES_PATH, traces().encode_to_vec())
+        .await
+        .unwrap();
+    assert_eq!(running.counters("grpc", Signal::Traces), (2, 0));
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn grpc_unknown_method_of_a_served_service_is_unimplemented() {
+    let running = Running::start(Recording::new(), &Signal::ALL, GrpcServerConfig::default()).await;
+    let status = grpc_raw_call(
+        running.grpc_url(),
+        "/opentelemetry.proto.collector.trace.v1.TraceService/Other",
+        Vec::new(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
     running.stop().await;
 }
 
