@@ -259,43 +259,18 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
                     }
                     continue;
                 }
-                let vals: Vec<f64> = g.members.iter().map(|s| s.v).collect();
-                let v = match op {
-                    T_SUM => {
-                        let (mut s, mut c) = (0.0, 0.0);
-                        for x in &vals {
-                            (s, c) = kahan_inc(*x, s, c);
+                let v = match Acc::new(op, 1) {
+                    Some(mut acc) => {
+                        for s in &g.members {
+                            acc.add(0, s.v);
                         }
-                        s + c
+                        acc.value(op, 0)
                     }
-                    T_AVG => {
-                        let mut m = KahanMean::default();
-                        for x in &vals {
-                            m.add(*x);
-                        }
-                        m.value()
-                    }
-                    T_MIN => vals
-                        .iter()
-                        .fold(f64::NAN, |acc, &x| if acc.is_nan() || x < acc { x } else { acc }),
-                    T_MAX => vals
-                        .iter()
-                        .fold(f64::NAN, |acc, &x| if acc.is_nan() || x > acc { x } else { acc }),
-                    T_COUNT => vals.len() as f64,
-                    T_GROUP => 1.0,
-                    T_STDDEV | T_STDVAR => {
-                        let (mut n, mut mean, mut m2) = (0.0, 0.0, 0.0);
-                        for x in &vals {
-                            n += 1.0;
-                            let d = x - mean;
-                            mean += d / n;
-                            m2 += d * (x - mean);
-                        }
-                        let var = m2 / n;
-                        if op == T_STDDEV { var.sqrt() } else { var }
-                    }
-                    T_QUANTILE => quantile(param_f.unwrap_or(f64::NAN), vals),
-                    _ => {
+                    None if op == T_QUANTILE => quantile(
+                        param_f.unwrap_or(f64::NAN),
+                        g.members.iter().map(|s| s.v).collect(),
+                    ),
+                    None => {
                         return Err(QueryError::Execution(format!("unsupported aggregation {}", a.op)));
                     }
                 };
@@ -370,6 +345,72 @@ fn sum_histograms(
         h.counter_reset_hint = CounterResetHint::Unknown;
     }
     Some(h)
+}
+
+/// Per group (and step, for whole-range evaluation): the running state of one of the folding
+/// aggregations, fed its members in order.
+pub(crate) enum Acc {
+    /// `sum`: Kahan sum and compensation.
+    Sum(Vec<(f64, f64)>),
+    Avg(Vec<KahanMean>),
+    Min(Vec<f64>),
+    Max(Vec<f64>),
+    Count(Vec<f64>),
+    /// `stddev`/`stdvar`: Welford's count, mean and sum of squared deviations.
+    Var(Vec<(f64, f64, f64)>),
+}
+
+impl Acc {
+    pub(crate) fn new(op: u16, n: usize) -> Option<Acc> {
+        Some(match op {
+            T_SUM => Acc::Sum(vec![(0.0, 0.0); n]),
+            T_AVG => Acc::Avg((0..n).map(|_| KahanMean::default()).collect()),
+            T_MIN => Acc::Min(vec![f64::NAN; n]),
+            T_MAX => Acc::Max(vec![f64::NAN; n]),
+            T_COUNT | T_GROUP => Acc::Count(vec![0.0; n]),
+            T_STDDEV | T_STDVAR => Acc::Var(vec![(0.0, 0.0, 0.0); n]),
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn add(&mut self, k: usize, x: f64) {
+        match self {
+            Acc::Sum(v) => v[k] = kahan_inc(x, v[k].0, v[k].1),
+            Acc::Avg(v) => v[k].add(x),
+            Acc::Min(v) => {
+                if v[k].is_nan() || x < v[k] {
+                    v[k] = x;
+                }
+            }
+            Acc::Max(v) => {
+                if v[k].is_nan() || x > v[k] {
+                    v[k] = x;
+                }
+            }
+            Acc::Count(v) => v[k] += 1.0,
+            Acc::Var(v) => {
+                let (n, mean, m2) = &mut v[k];
+                *n += 1.0;
+                let d = x - *mean;
+                *mean += d / *n;
+                *m2 += d * (x - *mean);
+            }
+        }
+    }
+
+    pub(crate) fn value(&self, op: u16, k: usize) -> f64 {
+        match self {
+            Acc::Sum(v) => v[k].0 + v[k].1,
+            Acc::Avg(v) => v[k].value(),
+            Acc::Min(v) | Acc::Max(v) => v[k],
+            Acc::Count(_) if op == T_GROUP => 1.0,
+            Acc::Count(v) => v[k],
+            Acc::Var(v) => {
+                let var = v[k].2 / v[k].0;
+                if op == T_STDDEV { var.sqrt() } else { var }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

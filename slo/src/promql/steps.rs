@@ -21,8 +21,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use promql_parser::parser::token::{
-    T_ADD, T_ATAN2, T_AVG, T_BOTTOMK, T_COUNT, T_DIV, T_GROUP, T_LIMITK, T_MAX, T_MIN, T_MOD, T_MUL, T_POW,
-    T_STDDEV, T_STDVAR, T_SUB, T_SUM, T_TOPK,
+    T_ADD, T_ATAN2, T_BOTTOMK, T_DIV, T_LIMITK, T_MOD, T_MUL, T_POW, T_SUB, T_TOPK,
 };
 use promql_parser::parser::{
     AggregateExpr, AtModifier, BinModifier, BinaryExpr, Call, Expr, MatrixSelector, Offset, SubqueryExpr,
@@ -30,11 +29,11 @@ use promql_parser::parser::{
 };
 
 use super::QueryError;
-use super::aggregate::{group_hash, group_labels};
+use super::aggregate::{Acc, group_hash, group_labels};
 use super::binary::{binop_value, is_comparison, result_labels, signature};
 use super::eval::{Evaluator, RangeWindow, dur_ms};
 use super::functions::histogram::{Bucket, bucket_quantile, parse_le};
-use super::functions::{KahanMean, kahan_inc, math, over_time, rate};
+use super::functions::{math, over_time, rate, unwrap_parens};
 use super::value::{InstantSample, Matrix, RangeSeries, Samples};
 use crate::tsdb::{Labels, METRIC_NAME, Sample, is_stale_nan};
 
@@ -265,14 +264,6 @@ fn window_fn(name: &str) -> Option<WindowFn> {
     })
 }
 
-/// An expression without its enclosing parentheses.
-fn unwrap_parens(e: &Expr) -> &Expr {
-    match e {
-        Expr::Paren(p) => unwrap_parens(&p.expr),
-        other => other,
-    }
-}
-
 fn call(ev: &mut Evaluator<'_>, c: &Call, grid: Grid) -> Result<Option<StepMatrix>, QueryError> {
     let name = c.func.name;
     let args = &c.args.args;
@@ -367,7 +358,7 @@ fn range_function(
             StepSeries::empty(s.labels.clone(), !keeps_name, grid.n),
         );
         if seen {
-            note_counter(ev, name, &s.labels, &mut noted);
+            rate::note_not_counter(ev, name, &s.labels, &mut noted);
         }
         out.push(r);
     }
@@ -448,7 +439,7 @@ fn subquery_function(
             StepSeries::empty(s.labels.clone(), drop_name, grid.n),
         );
         if seen {
-            note_counter(ev, name, &s.labels, &mut noted);
+            rate::note_not_counter(ev, name, &s.labels, &mut noted);
         }
         out.push(r);
     }
@@ -503,23 +494,6 @@ fn slide(
         }
     }
     (r, seen)
-}
-
-/// `rate`/`increase` of a series whose name does not look like a counter's: the info
-/// `rate::eval` gives, once per run of one name.
-fn note_counter(ev: &mut Evaluator<'_>, name: &str, labels: &Labels, noted: &mut Option<String>) {
-    if matches!(name, "rate" | "increase")
-        && let Some(n) = labels.metric_name()
-        && noted.as_deref() != Some(n)
-        && !["_total", "_sum", "_count", "_bucket"]
-            .iter()
-            .any(|suf| n.ends_with(suf))
-    {
-        ev.annotations.info(format!(
-            "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}"
-        ));
-        *noted = Some(n.to_string());
-    }
 }
 
 /// The number a binary operand is, looking through parentheses and signs.
@@ -649,71 +623,6 @@ fn vector_vector(
         out.push(r);
     }
     Ok(Some(out))
-}
-
-/// Per group and step: the state of one aggregation.
-enum Acc {
-    /// `sum`: Kahan sum and compensation.
-    Sum(Vec<(f64, f64)>),
-    Avg(Vec<KahanMean>),
-    Min(Vec<f64>),
-    Max(Vec<f64>),
-    Count(Vec<f64>),
-    /// `stddev`/`stdvar`: Welford's count, mean and sum of squared deviations.
-    Var(Vec<(f64, f64, f64)>),
-}
-
-impl Acc {
-    fn new(op: u16, n: usize) -> Option<Acc> {
-        Some(match op {
-            T_SUM => Acc::Sum(vec![(0.0, 0.0); n]),
-            T_AVG => Acc::Avg((0..n).map(|_| KahanMean::default()).collect()),
-            T_MIN => Acc::Min(vec![f64::NAN; n]),
-            T_MAX => Acc::Max(vec![f64::NAN; n]),
-            T_COUNT | T_GROUP => Acc::Count(vec![0.0; n]),
-            T_STDDEV | T_STDVAR => Acc::Var(vec![(0.0, 0.0, 0.0); n]),
-            _ => return None,
-        })
-    }
-
-    fn add(&mut self, k: usize, x: f64) {
-        match self {
-            Acc::Sum(v) => v[k] = kahan_inc(x, v[k].0, v[k].1),
-            Acc::Avg(v) => v[k].add(x),
-            Acc::Min(v) => {
-                if v[k].is_nan() || x < v[k] {
-                    v[k] = x;
-                }
-            }
-            Acc::Max(v) => {
-                if v[k].is_nan() || x > v[k] {
-                    v[k] = x;
-                }
-            }
-            Acc::Count(v) => v[k] += 1.0,
-            Acc::Var(v) => {
-                let (n, mean, m2) = &mut v[k];
-                *n += 1.0;
-                let d = x - *mean;
-                *mean += d / *n;
-                *m2 += d * (x - *mean);
-            }
-        }
-    }
-
-    fn value(&self, op: u16, k: usize) -> f64 {
-        match self {
-            Acc::Sum(v) => v[k].0 + v[k].1,
-            Acc::Avg(v) => v[k].value(),
-            Acc::Min(v) | Acc::Max(v) => v[k],
-            Acc::Count(_) if op == T_GROUP => 1.0,
-            Acc::Count(v) => v[k],
-            Acc::Var(v) => {
-                let var = v[k].2 / v[k].0;
-                if op == T_STDDEV { var.sqrt() } else { var }
-            }
-        }
-    }
 }
 
 /// `sum`, `avg`, `min`, `max`, `count`, `group`, `stddev`, `stdvar` with `by`/`without`: groups

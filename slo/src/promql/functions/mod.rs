@@ -170,7 +170,7 @@ fn absent_labels(expr: &Expr) -> Labels {
     b.build()
 }
 
-fn unwrap_parens(e: &Expr) -> &Expr {
+pub(crate) fn unwrap_parens(e: &Expr) -> &Expr {
     match e {
         Expr::Paren(p) => unwrap_parens(&p.expr),
         other => other,

@@ -233,6 +233,29 @@ pub(crate) fn linear_regression(samples: &[Sample], intercept_t: i64) -> (f64, f
     (slope, intercept)
 }
 
+/// `rate`/`increase` of a series whose name does not look like a counter's: Prometheus's
+/// info annotation. Series of one call usually share a name, so `noted` keeps the last name
+/// reported and the info is formatted once per run of a name, not once per series.
+pub(crate) fn note_not_counter(
+    ev: &mut Evaluator<'_>,
+    name: &str,
+    labels: &crate::tsdb::Labels,
+    noted: &mut Option<String>,
+) {
+    if matches!(name, "rate" | "increase")
+        && let Some(n) = labels.metric_name()
+        && noted.as_deref() != Some(n)
+        && !["_total", "_sum", "_count", "_bucket"]
+            .iter()
+            .any(|suf| n.ends_with(suf))
+    {
+        *noted = Some(n.to_string());
+        ev.annotations.info(format!(
+            "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}"
+        ));
+    }
+}
+
 /// Evaluates the rate-like function `name` over every series of `m`.
 pub(super) fn eval(ev: &mut Evaluator<'_>, name: &str, m: Matrix, w: RangeWindow, t: i64) -> Vector {
     let mut out = Vec::with_capacity(m.len());
@@ -300,20 +323,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, name: &str, m: Matrix, w: RangeWindow
             }
             continue;
         }
-        if matches!(name, "rate" | "increase")
-            && let Some(n) = s.labels.metric_name()
-            && noted.as_deref() != Some(n)
-            && !["_total", "_sum", "_count", "_bucket"]
-                .iter()
-                .any(|suf| n.ends_with(suf))
-        {
-            // Series of one call usually share a name: format the info once per name run,
-            // not once per series.
-            noted = Some(n.to_string());
-            ev.annotations.info(format!(
-                "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}"
-            ));
-        }
+        note_not_counter(ev, name, &s.labels, &mut noted);
         let v = match name {
             "rate" => extrapolated(&s.samples, w, true, true),
             "increase" => extrapolated(&s.samples, w, true, false),
