@@ -27,6 +27,8 @@
 //! The same reader, [`fields`], lists the top-level fields of a message, which the batch
 //! processor uses to cut requests at item granularity.
 
+mod fast;
+
 use std::fmt;
 use std::ops::Range;
 
@@ -462,6 +464,22 @@ static LOG_RECORD: Message = Message {
     walk: walk_log_record,
 };
 
+/// Every message table, for the fast path's per-message tables ([`fast`]).
+static MESSAGES: [&Message; 12] = [
+    &ANY_VALUE,
+    &ARRAY_VALUE,
+    &KEY_VALUE_LIST,
+    &KEY_VALUE,
+    &INSTRUMENTATION_SCOPE,
+    &ENTITY_REF,
+    &RESOURCE,
+    &SPAN,
+    &EVENT,
+    &LINK,
+    &STATUS,
+    &LOG_RECORD,
+];
+
 /// The three-level tree every OTLP export request of a signal has: the request holds
 /// resources (field 1), a resource holds its `Resource` (1), scopes (2) and `schema_url`
 /// (3), a scope its `InstrumentationScope` (1), items (2) and `schema_url` (3). Traces
@@ -515,6 +533,14 @@ pub(crate) const ITEMS_FIELD: u32 = 2;
 
 /// Validates `bytes` as an encoded request of `shape` and counts its resources and items.
 pub fn walk(shape: &'static Shape, bytes: &[u8]) -> Result<Counts, WireError> {
+    if let Some(counts) = fast::walk(shape, bytes) {
+        return Ok(counts);
+    }
+    walk_fully(shape, bytes)
+}
+
+/// [`walk`] without its fast path: the walker that names what is wrong.
+pub(crate) fn walk_fully(shape: &'static Shape, bytes: &[u8]) -> Result<Counts, WireError> {
     let mut cursor = Cursor { buf: bytes, pos: 0 };
     cursor.request(shape).map_err(|err| *err.shaped(shape))
 }
