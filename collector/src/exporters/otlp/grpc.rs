@@ -4,6 +4,7 @@
 //! `jaeger-collector:4317` that starts after burnwatch) does not fail start-up: each
 //! attempt reconnects, and failures go through the retry sender like any other.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::time::Duration;
@@ -183,27 +184,117 @@ impl GrpcSender {
         path: &'static str,
         body: Vec<Bytes>,
     ) -> Result<R, SendError> {
-        let mut grpc = tonic::client::Grpc::new(self.channel.clone());
-        if let Some(encoding) = self.encoding {
-            grpc = grpc.send_compressed(encoding).accept_compressed(encoding);
-        }
-        let ready = grpc.ready().await;
-        if let Err(err) = ready {
-            return Err(SendError::retryable(format!(
-                "UNAVAILABLE: cannot connect: {err}"
-            )));
-        }
         let path = http::uri::PathAndQuery::from_static(path);
-        self.call(grpc.unary(self.request(body), path, EncodedCodec::<R>(PhantomData)))
+        if let Some(encoding) = self.encoding {
+            // Compression needs the message in one buffer anyway: tonic's encoder.
+            let mut grpc = tonic::client::Grpc::new(self.channel.clone())
+                .send_compressed(encoding)
+                .accept_compressed(encoding);
+            ready(&mut grpc).await?;
+            return self
+                .call(grpc.unary(self.request(body), path, EncodedCodec::<R>(PhantomData)))
+                .await;
+        }
+        let len = body.iter().map(Bytes::len).sum::<usize>();
+        let Ok(len) = u32::try_from(len) else {
+            return Err(SendError::permanent(format!(
+                "a request of {len} bytes is over gRPC's 4 GiB message limit"
+            )));
+        };
+        let mut grpc = tonic::client::Grpc::new(PartsChannel(self.channel.clone()));
+        ready(&mut grpc).await?;
+        let mut request = self.request(());
+        request.extensions_mut().insert(Parts { len, parts: body });
+        self.call(grpc.unary(request, path, PartsCodec::<R>(PhantomData)))
             .await
     }
 }
 
+async fn ready<T>(grpc: &mut tonic::client::Grpc<T>) -> Result<(), SendError>
+where
+    T: tonic::client::GrpcService<tonic::body::Body>,
+    T::Error: Into<tonic::codegen::StdError>,
+{
+    grpc.ready()
+        .await
+        .map_err(|err| SendError::retryable(format!("UNAVAILABLE: cannot connect: {}", err.into())))
+}
+
+/// A message already encoded, in parts: sent as the request body by [`PartsChannel`].
+#[derive(Clone)]
+struct Parts {
+    len: u32,
+    parts: Vec<Bytes>,
+}
+
+/// The channel, letting a request that carries [`Parts`] send them as its body: the
+/// gRPC length prefix, then each part as it is. tonic's client encodes every message
+/// into its own buffer, which for a batch of raw requests was a copy of every byte
+/// (and fresh pages for each batch); h2 writes the parts to the socket as they are.
+/// Everything else (headers, metadata, the deadline, reading the response and its
+/// status) stays tonic's: the request tonic prepared carries an empty message, whose
+/// body is replaced here.
+#[derive(Clone)]
+struct PartsChannel(Channel);
+
+impl tower::Service<http::Request<tonic::body::Body>> for PartsChannel {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = tonic::transport::Error;
+    type Future = tonic::transport::channel::ResponseFuture;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        tower::Service::poll_ready(&mut self.0, cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<tonic::body::Body>) -> Self::Future {
+        if let Some(Parts { len, parts }) = request.extensions_mut().remove::<Parts>() {
+            // gRPC's length-prefixed message: not compressed (0), length, message.
+            let mut prefix = [0u8; 5];
+            prefix[1..].copy_from_slice(&len.to_be_bytes());
+            let frames = std::iter::once(Bytes::copy_from_slice(&prefix))
+                .chain(parts)
+                .map(|data| Ok::<_, Infallible>(hyper::body::Frame::data(data)));
+            *request.body_mut() =
+                tonic::body::Body::new(http_body_util::StreamBody::new(futures::stream::iter(frames)));
+        }
+        self.0.call(request)
+    }
+}
+
+/// The codec of calls through [`PartsChannel`]: the message tonic encodes is empty (the
+/// channel sends the parts instead), and responses decode as `R`.
+struct PartsCodec<R>(PhantomData<R>);
+
+impl<R: prost::Message + Default + Send + 'static> Codec for PartsCodec<R> {
+    type Encode = ();
+    type Decode = R;
+    type Encoder = EmptyEncoder;
+    type Decoder = MessageDecoder<R>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        EmptyEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        MessageDecoder(PhantomData)
+    }
+}
+
+struct EmptyEncoder;
+
+impl Encoder for EmptyEncoder {
+    type Item = ();
+    type Error = Status;
+
+    fn encode(&mut self, (): (), _dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        Ok(())
+    }
+}
+
 /// A gRPC codec whose requests are protobuf bytes encoded by the caller and whose
-/// responses decode as `R`. The generated clients take the request message by value, so
-/// each attempt used to clone the whole request (a deep copy of every span); encoding from
-/// a borrow avoids that copy, which a profile of `benches/loadgen.rs` showed as a large
-/// share of the exporter's allocations.
+/// responses decode as `R`, for compressed calls. The generated clients take the request
+/// message by value, so each attempt used to clone the whole request (a deep copy of
+/// every span); encoding from a borrow avoids that copy.
 struct EncodedCodec<R>(PhantomData<R>);
 
 impl<R: prost::Message + Default + Send + 'static> Codec for EncodedCodec<R> {
@@ -221,8 +312,8 @@ impl<R: prost::Message + Default + Send + 'static> Codec for EncodedCodec<R> {
     }
 }
 
-/// Writes pre-encoded parts one after the other as the gRPC message: tonic's message
-/// buffer is the only copy a batch of raw requests gets on its way out.
+/// Writes pre-encoded parts one after the other as the gRPC message, for tonic to
+/// compress.
 struct BytesEncoder;
 
 impl Encoder for BytesEncoder {

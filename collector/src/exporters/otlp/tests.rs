@@ -454,26 +454,45 @@ async fn grpc_raw_traces_and_logs_are_sent_as_they_arrived_plain_and_gzip() {
             addr,
             &format!(
                 "{SYNC}
-compression: {compression}"
+compression: {compression}
+headers:
+  x-tenant: acme"
             ),
         );
         let exporter = build_grpc(&config, &ctx).unwrap();
 
         exporter.consume(raw_traces(3, "raw")).await.unwrap();
         exporter.consume(raw_logs()).await.unwrap();
+        // A batch of raw requests and a decoded one travels as parts, written one after
+        // the other: the server decodes their concatenation.
+        let parts = [raw_traces(2, "a"), traces(1, "b"), raw_traces(4, "c")].map(|t| match t {
+            Telemetry::Traces(p) => p,
+            _ => unreachable!(),
+        });
+        let batch = crate::pdata::concat(&parts);
+        assert_eq!(batch.raw_parts().map(<[_]>::len), Some(3));
+        exporter.consume(Telemetry::Traces(batch)).await.unwrap();
 
         let received = backend.traces();
-        assert_eq!(received.len(), 1);
+        assert_eq!(received.len(), 2);
         assert_eq!(received[0].1, spans(3, "raw"));
-        assert_eq!(
-            received[0]
-                .0
-                .get("grpc-encoding")
-                .map(|v| v.to_str().unwrap().to_string()),
-            gzip.then(|| "gzip".to_string())
-        );
+        let mut merged = spans(2, "a");
+        for more in [spans(1, "b"), spans(4, "c")] {
+            merged.resource_spans.extend(more.resource_spans);
+        }
+        assert_eq!(received[1].1, merged);
+        for (headers, _) in &received {
+            assert_eq!(
+                headers
+                    .get("grpc-encoding")
+                    .map(|v| v.to_str().unwrap().to_string()),
+                gzip.then(|| "gzip".to_string())
+            );
+            assert_eq!(headers.get("x-tenant").unwrap(), "acme");
+            assert!(headers.get("grpc-timeout").is_some(), "the deadline is sent");
+        }
         assert_eq!(backend.state.lock().unwrap().logs, vec![log_records()]);
-        assert_eq!(metrics(&ctx, Signal::Traces).sent.get(), 3);
+        assert_eq!(metrics(&ctx, Signal::Traces).sent.get(), 10);
         assert_eq!(metrics(&ctx, Signal::Logs).sent.get(), 2);
     }
 }
