@@ -125,14 +125,14 @@ pub(super) fn walk(shape: &Shape, buf: &[u8]) -> Option<Counts> {
                         match key {
                             0x0a if scope(tables, buf, pos, pos + len, 4) => {}
                             0x12 if item(tables, buf, pos, pos + len, 4) => counts.items += 1,
-                            0x1a if utf8(&buf[pos..pos + len]) => {}
+                            0x1a if utf8(buf, pos, len) => {}
                             _ => return None,
                         }
                         pos += len;
                     }
                     continue;
                 }
-                0x1a if utf8(&buf[pos..pos + len]) => {}
+                0x1a if utf8(buf, pos, len) => {}
                 _ => return None,
             }
             pos += len;
@@ -188,9 +188,38 @@ fn varint(buf: &[u8], pos: &mut usize, end: usize) -> Option<u64> {
     None
 }
 
+/// Whether the `len` bytes at `start` of `buf` are UTF-8 (`start + len <= buf.len()`).
 #[inline(always)]
-fn utf8(text: &[u8]) -> bool {
-    text.is_ascii() || std::str::from_utf8(text).is_ok()
+fn utf8(buf: &[u8], start: usize, len: usize) -> bool {
+    ascii(buf, start, len) || std::str::from_utf8(&buf[start..start + len]).is_ok()
+}
+
+/// Whether the `len` bytes at `start` are ASCII. Attribute keys and values are short
+/// and mostly ASCII; `<[u8]>::is_ascii` checks fewer than 8 bytes one at a time, so
+/// strings of up to 16 bytes are checked here with one or two 8-byte loads, reading
+/// past the string's end (inside the request) and masking the extra bytes off.
+#[inline(always)]
+fn ascii(buf: &[u8], start: usize, len: usize) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = |at: usize| -> Option<u64> {
+        let bytes: [u8; 8] = buf.get(at..at + 8)?.try_into().ok()?;
+        Some(u64::from_le_bytes(bytes))
+    };
+    if len <= 8 {
+        if let Some(w) = word(start) {
+            let keep = if len == 8 {
+                u64::MAX
+            } else {
+                (1u64 << (len * 8)) - 1
+            };
+            return w & keep & HIGH == 0;
+        }
+    } else if len <= 16
+        && let (Some(head), Some(tail)) = (word(start), word(start + len - 8))
+    {
+        return (head | tail) & HIGH == 0;
+    }
+    buf[start..start + len].is_ascii()
 }
 
 /// The fields of one message of `MESSAGES[M]` in `buf[pos..end]`, nested `depth` deep.
@@ -231,7 +260,7 @@ fn message<const M: usize>(tables: &Tables, buf: &[u8], mut pos: usize, end: usi
                 let Some(len) = delimited(buf, &mut pos, end) else {
                     return false;
                 };
-                if action == UTF8 && !utf8(&buf[pos..pos + len]) {
+                if action == UTF8 && !utf8(buf, pos, len) {
                     return false;
                 }
                 pos += len;
@@ -280,7 +309,7 @@ macro_rules! step {
     };
     (utf8, $t:ident, $buf:ident, $pos:ident, $end:ident, $depth:ident) => {
         match delimited($buf, &mut $pos, $end) {
-            Some(len) if utf8(&$buf[$pos..$pos + len]) => {
+            Some(len) if utf8($buf, $pos, len) => {
                 $pos += len;
                 true
             }
@@ -306,6 +335,9 @@ macro_rules! step {
 /// place in [`MESSAGES`]; a test checks every key and action against its table.
 macro_rules! ordered {
     ($name:ident, $index:literal, $message:ident, [$($key:literal => $action:ident),* $(,)?]) => {
+        // Inlined into the walkers that contain it: a span's attributes and their values
+        // are walked without calls.
+        #[inline(always)]
         fn $name(tables: &Tables, buf: &[u8], mut pos: usize, end: usize, depth: u32) -> bool {
             if depth > DEPTH_LIMIT {
                 return false;
@@ -471,6 +503,29 @@ mod tests {
         fn the_fast_path_takes_encoded_requests(req in arb::traces(), logs in arb::logs()) {
             prop_assert_eq!(walk(&super::super::TRACES, &req.encode_to_vec()), Some(req.counts()));
             prop_assert_eq!(walk(&super::super::LOGS, &logs.encode_to_vec()), Some(logs.counts()));
+        }
+    }
+
+    #[test]
+    fn the_word_ascii_check_agrees_with_the_standard_one() {
+        // Strings of every length up to 24 with one high byte anywhere in them or just
+        // outside, at the start, middle and end of the buffer.
+        for len in 0..=24 {
+            for high in 0..len + 2 {
+                for (before, after) in [(0, 0), (3, 0), (0, 3), (9, 9)] {
+                    let mut buf = vec![b'a'; before + len + after];
+                    let at = before + high;
+                    if high > 0 && at - 1 < buf.len() {
+                        buf[at - 1] = 0xc3;
+                    }
+                    let text = &buf[before..before + len];
+                    assert_eq!(
+                        ascii(&buf, before, len),
+                        text.is_ascii(),
+                        "len {len}, high byte {high}, {before}+{after}"
+                    );
+                }
+            }
         }
     }
 
