@@ -13,7 +13,8 @@
 //! malformed field, a group, unknown fields at the request's top three levels, or
 //! nesting deeper than [`DEPTH_LIMIT`]. The full walker then runs and either accepts
 //! (the fast path is stricter than prost, never looser) or names the problem. On the
-//! bench request (1000 spans of 253 bytes) it takes about 0.7 of the full walker's time.
+//! bench request (1000 spans of 253 bytes, `cargo bench --bench pipeline -- walk_only`)
+//! the walk went from 295 µs with the full walker alone to 180 µs.
 
 use std::sync::LazyLock;
 
