@@ -20,13 +20,36 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A TCP port that was free a moment ago.
+/// Where [`free_port`] looks: below Linux's default ephemeral range (32768-60999), and
+/// above every default port burnwatch and its peers use (4317, 8889, 9090, 13133, ...).
+const TEST_PORTS: std::ops::Range<u16> = 20_000..32_768;
+
+/// A TCP port on 127.0.0.1 that was free a moment ago, for a child process to bind.
+///
+/// It comes from [`TEST_PORTS`], not from the kernel's ephemeral range: a port from that
+/// range can be taken as the local port of any outgoing connection (another test's
+/// client, Prometheus scraping) between this check and the child's bind, which made
+/// tests fail with "Address already in use". Each port is handed out once per process,
+/// and the search starts at a place that depends on the process, so concurrent test
+/// binaries rarely probe the same ports.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let span = u32::from(TEST_PORTS.end - TEST_PORTS.start);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let start = std::process::id().wrapping_mul(7919).wrapping_add(nanos) % span;
+    for i in 0..span {
+        let port = TEST_PORTS.start + ((start + i) % span) as u16;
+        if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.insert(port);
+            return port;
+        }
+    }
+    panic!("no free TCP port in {TEST_PORTS:?} on 127.0.0.1");
 }
 
 /// Whether tests run in CI, where a missing peer is a failure, not a skip.
