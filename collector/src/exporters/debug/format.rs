@@ -6,6 +6,7 @@
 //! field, as OTLP/JSON (hex ids, camelCase names) on one line per resource, scope,
 //! metric and item, so nothing the sender set is hidden.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
@@ -18,6 +19,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use serde::Serialize;
 
 use crate::consumer::{Telemetry, data_point_count};
+use crate::pdata::{OtlpRequest, Payload};
 
 /// The counts the `basic` line reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,17 +54,22 @@ pub(super) fn summary(data: &Telemetry) -> Summary {
 }
 
 /// One line per resource, scope and item.
+/// The decoded request, for the verbosities that show every item: raw payloads are
+/// decoded here, the one place that reads every field. A request that does not decode
+/// gets a line saying so instead.
+fn decoded<'a, R: OtlpRequest>(payload: &'a Payload<R>, lines: &mut Vec<String>) -> Option<Cow<'a, R>> {
+    payload
+        .decoded()
+        .map_err(|err| lines.push(format!("<cannot decode the request: {err}>")))
+        .ok()
+}
+
 pub(super) fn normal(data: &Telemetry) -> Vec<String> {
     let mut lines = Vec::new();
     match data {
         Telemetry::Traces(p) => {
-            // Raw payloads are decoded here, the one place that reads every field.
-            let r = match p.decoded() {
-                Ok(r) => r,
-                Err(err) => {
-                    lines.push(format!("<cannot decode the request: {err}>"));
-                    return lines;
-                }
+            let Some(r) = decoded(p, &mut lines) else {
+                return lines;
             };
             for (i, rs) in r.resource_spans.iter().enumerate() {
                 lines.push(format!(
@@ -95,13 +102,8 @@ pub(super) fn normal(data: &Telemetry) -> Vec<String> {
             }
         }
         Telemetry::Logs(p) => {
-            // Raw payloads are decoded here, the one place that reads every field.
-            let r = match p.decoded() {
-                Ok(r) => r,
-                Err(err) => {
-                    lines.push(format!("<cannot decode the request: {err}>"));
-                    return lines;
-                }
+            let Some(r) = decoded(p, &mut lines) else {
+                return lines;
             };
             for (i, rl) in r.resource_logs.iter().enumerate() {
                 lines.push(format!(
@@ -290,13 +292,8 @@ pub(super) fn detailed(data: &Telemetry) -> Vec<String> {
     let mut lines = Vec::new();
     match data {
         Telemetry::Traces(p) => {
-            // Raw payloads are decoded here, the one place that reads every field.
-            let r = match p.decoded() {
-                Ok(r) => r,
-                Err(err) => {
-                    lines.push(format!("<cannot decode the request: {err}>"));
-                    return lines;
-                }
+            let Some(r) = decoded(p, &mut lines) else {
+                return lines;
             };
             for (i, rs) in r.resource_spans.iter().enumerate() {
                 lines.push(format!(
@@ -345,13 +342,8 @@ pub(super) fn detailed(data: &Telemetry) -> Vec<String> {
             }
         }
         Telemetry::Logs(p) => {
-            // Raw payloads are decoded here, the one place that reads every field.
-            let r = match p.decoded() {
-                Ok(r) => r,
-                Err(err) => {
-                    lines.push(format!("<cannot decode the request: {err}>"));
-                    return lines;
-                }
+            let Some(r) = decoded(p, &mut lines) else {
+                return lines;
             };
             for (i, rl) in r.resource_logs.iter().enumerate() {
                 lines.push(format!(

@@ -412,22 +412,28 @@ ordered!(scope, 4, INSTRUMENTATION_SCOPE, [
     0x20 => varint,
 ]);
 
-/// Messages walked by their table alone.
-fn array_value(tables: &Tables, buf: &[u8], pos: usize, end: usize, depth: u32) -> bool {
-    message::<1>(tables, buf, pos, end, depth)
+/// Walkers for messages walked by their table alone, by name for [`ordered!`] lists;
+/// `$index` is the message's place in [`MESSAGES`], which a test checks.
+macro_rules! tabled {
+    ($($name:ident = $index:literal: $message:ident),* $(,)?) => {
+        $(
+            fn $name(tables: &Tables, buf: &[u8], pos: usize, end: usize, depth: u32) -> bool {
+                message::<$index>(tables, buf, pos, end, depth)
+            }
+        )*
+
+        #[cfg(test)]
+        const TABLED: &[(usize, &Message)] = &[$(($index, &super::$message)),*];
+    };
 }
-fn key_value_list(tables: &Tables, buf: &[u8], pos: usize, end: usize, depth: u32) -> bool {
-    message::<2>(tables, buf, pos, end, depth)
-}
-fn entity_ref(tables: &Tables, buf: &[u8], pos: usize, end: usize, depth: u32) -> bool {
-    message::<5>(tables, buf, pos, end, depth)
-}
-fn event(tables: &Tables, buf: &[u8], pos: usize, end: usize, depth: u32) -> bool {
-    message::<8>(tables, buf, pos, end, depth)
-}
-fn link(tables: &Tables, buf: &[u8], pos: usize, end: usize, depth: u32) -> bool {
-    message::<9>(tables, buf, pos, end, depth)
-}
+
+tabled!(
+    array_value = 1: ARRAY_VALUE,
+    key_value_list = 2: KEY_VALUE_LIST,
+    entity_ref = 5: ENTITY_REF,
+    event = 8: EVENT,
+    link = 9: LINK,
+);
 
 #[cfg(test)]
 struct Ordered<const M: usize>;
@@ -527,6 +533,13 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn table_walkers_walk_the_message_they_are_named_for() {
+        for &(index, message) in TABLED {
+            assert!(std::ptr::eq(MESSAGES[index], message), "index {index}");
         }
     }
 
