@@ -71,18 +71,42 @@ fn headless_demo_feeds_every_bundled_slo_and_stops_cleanly() {
         http_get(&format!("{base}/-/ready")).filter(|(s, _)| *s == 200)
     });
     assert!(ready.is_some(), "up did not serve its API:\n{}", up.output());
-    // The minute of traffic: four 15s scrapes.
-    std::thread::sleep(Duration::from_secs(60));
-    assert!(
-        up.child.try_wait().unwrap().is_none(),
-        "up exited early:\n{}",
-        up.output()
-    );
-
     let mut args = vec!["slo", "status", "--prometheus-url", &base, "--json"];
     for f in BUNDLED {
         args.extend(["--spec", f]);
     }
+    // Live traffic: the 5m windows need two scrapes of the collector (15 s apart) after the SDK's
+    // first export. Wait for that condition, however long this machine takes, rather than a fixed
+    // minute.
+    let every_window_has_a_number = |out: &str| {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(out) else {
+            return false;
+        };
+        v.as_array().is_some_and(|a| {
+            !a.is_empty()
+                && a.iter().all(|s| {
+                    s["windows"].as_array().is_some_and(|w| {
+                        w.iter().any(|w| w["window"] == "5m" && w["error_ratio"].is_f64())
+                    })
+                })
+        })
+    };
+    let live = wait_for(Duration::from_secs(240), || {
+        assert!(
+            up.child.try_wait().unwrap().is_none(),
+            "up exited early:\n{}",
+            up.output()
+        );
+        let (ok, out, _) = run(&args);
+        if ok && every_window_has_a_number(&out) {
+            return Some(());
+        }
+        // A status run is a process and a dozen queries: ask every two seconds, not ten times.
+        std::thread::sleep(Duration::from_secs(2));
+        None
+    });
+    assert!(live.is_some(), "no 5m number for every SLO:\n{}", up.output());
+
     let (ok, out, err) = run(&args);
     assert!(ok, "slo status failed: {err}\n{}", up.output());
     let statuses: serde_json::Value = serde_json::from_str(&out).unwrap();

@@ -174,7 +174,7 @@ fn up_demo_in_a_terminal_shows_moving_burn_rates_and_quits_cleanly() {
     };
     let knob_before = knob(&tmux.screen());
     tmux.keys(&["+", "+"]);
-    let (ok, after) = tmux.wait_screen(Duration::from_secs(5), |s| knob(s) != knob_before);
+    let (ok, after) = tmux.wait_screen(Duration::from_secs(30), |s| knob(s) != knob_before);
     assert!(ok, "`+` did not move the demo knob: {knob_before}\n{after}");
 
     // 4. Detail of the selected SLO: burndown, alert table, sparklines, time to exhaustion.
@@ -199,9 +199,30 @@ fn up_demo_in_a_terminal_shows_moving_burn_rates_and_quits_cleanly() {
     assert!(ok, "collector view:\n{collector}");
 
     // 7. PromQL: a query typed into the input (`q` is text there, not quit), then a broken one
-    //    with its position marked.
+    //    with its position marked. A rate needs two scrapes of the counter: wait until the API
+    //    answers the query with the payment route before typing it, so the view shows data however
+    //    fast steps 1-6 went (the view runs a query once, on Enter).
+    let query = "sum by (http_route) (rate(http_server_requests_total[1m]))";
+    let url = format!(
+        "http://{listen}/api/v1/query?query={}",
+        query
+            .replace(' ', "%20")
+            .replace('(', "%28")
+            .replace(')', "%29")
+            .replace('[', "%5B")
+            .replace(']', "%5D")
+    );
+    let answered = wait_for(Duration::from_secs(120), || {
+        http_get(&url).filter(|(status, body)| *status == 200 && body.contains("/api/payment"))
+    });
+    assert!(
+        answered.is_some(),
+        "the API never answered {query} with the payment route: {:?}\n--- log:\n{}",
+        http_get(&url),
+        log()
+    );
     tmux.keys(&["5"]);
-    tmux.type_text("sum by (http_route) (rate(http_server_requests_total[1m]))");
+    tmux.type_text(query);
     tmux.keys(&["Enter"]);
     let (ok, result) = tmux.wait_screen(Duration::from_secs(30), |s| {
         s.contains("{http_route=\"/api/payment\"}")
