@@ -9,7 +9,8 @@
 //! - `/api/v1/series`, `/api/v1/labels`, `/api/v1/label/{name}/values` with `match[]`, `start`,
 //!   `end`, `limit`;
 //! - `/api/v1/write`: the remote-write 1.0 receiver (snappy protobuf), 204 on success, 400 with the
-//!   reason for a body it cannot take;
+//!   reason for a body it cannot take, 415 for a request that is not remote-write 1.0 protobuf
+//!   (2.0, another encoding, a missing or other `Content-Type`);
 //! - `/api/v1/dora/events` (POST): DORA deployment and incident events into `dora_*` series
 //!   (see [`dora`]);
 //! - `/api/v1/status/buildinfo`, `/-/healthy`, `/-/ready`.
@@ -659,7 +660,19 @@ async fn label_values(
 /// The remote-write 1.0 receiver. As Prometheus's `storage/remote.writeHandler`: 204 when every
 /// sample was taken, 400 with the reason as plain text when the body cannot be decoded or holds
 /// samples the store refuses (a retry would fail again), so senders do not retry it.
-async fn remote_write(State(state): State<ApiState>, body: Bytes) -> Response {
+///
+/// Headers are checked first ([`crate::ingest::remote_write::check_headers`]): a remote-write
+/// 2.0 request, another encoding or a body that does not say it is protobuf gets 415.
+async fn remote_write(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
+    let value_of = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Err(e) = crate::ingest::remote_write::check_headers(
+        value_of(header::CONTENT_TYPE.as_str()),
+        value_of(header::CONTENT_ENCODING.as_str()),
+        value_of("x-prometheus-remote-write-version"),
+    ) {
+        tracing::debug!(error = %e, "Refused a remote-write request.");
+        return text_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("{e}\n"));
+    }
     let store = state.store.clone();
     let res = tokio::task::spawn_blocking(move || {
         let mut guard = store.write().unwrap_or_else(|p| p.into_inner());

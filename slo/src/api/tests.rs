@@ -540,6 +540,7 @@ async fn remote_write_appends_and_refuses_broken_bodies() {
     );
 
     let req = Request::post("/api/v1/write")
+        .header("content-type", "application/x-protobuf")
         .header("content-encoding", "snappy")
         .body(Body::from(&b"not snappy at all"[..]))
         .unwrap();

@@ -51,6 +51,11 @@ pub enum IngestError {
         /// Samples stored.
         appended: usize,
     },
+    /// A remote-write request whose headers announce something this receiver does not take
+    /// (remote-write 2.0, another encoding than snappy, a body that is not protobuf): refused
+    /// with 415 Unsupported Media Type before the body is read, as Prometheus does.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// A remote-write body is not snappy block-compressed data.
     #[error("remote-write body is not valid snappy (block format, not framed): {0}")]
     Snappy(String),

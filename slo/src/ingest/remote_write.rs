@@ -244,6 +244,86 @@ pub struct WriteStats {
     pub refused: usize,
 }
 
+/// The media type of remote-write bodies.
+pub const PROTOBUF_MEDIA_TYPE: &str = "application/x-protobuf";
+
+/// The `proto` parameter naming remote-write 1.0's message, the only one this receiver takes.
+pub const PROTO_MSG_V1: &str = "prometheus.WriteRequest";
+
+/// The `proto` parameter naming remote-write 2.0's message.
+pub const PROTO_MSG_V2: &str = "io.prometheus.write.v2.Request";
+
+/// Checks a remote-write request's headers before its body is read, as Prometheus 3.x's
+/// `writeHandler.ServeHTTP` does: the media type must be `application/x-protobuf`, its `proto`
+/// parameter (when present) must name the 1.0 message `prometheus.WriteRequest`, and
+/// `Content-Encoding` (when present) must be `snappy`. Every refusal is
+/// [`IngestError::UnsupportedMediaType`] (415), so a remote-write 2.0 sender learns at once
+/// that this receiver does not take 2.0 instead of having its data acknowledged and dropped.
+///
+/// Divergences from Prometheus, both so that nothing is acknowledged that was not stored and so
+/// that a browser cannot post cross-site: a missing `Content-Type` is refused (Prometheus
+/// assumes 1.0; every remote-write sender sets it, and a cross-site `fetch` of a binary body
+/// sends none), and an `X-Prometheus-Remote-Write-Version` of 2 or more is refused even when
+/// the media type has no `proto` parameter (a 2.0 body read as 1.0 decodes to nothing).
+pub fn check_headers(
+    content_type: Option<&str>,
+    content_encoding: Option<&str>,
+    version: Option<&str>,
+) -> Result<(), IngestError> {
+    let refuse = |msg: String| Err(IngestError::UnsupportedMediaType(msg));
+    let Some(content_type) = content_type.map(str::trim).filter(|c| !c.is_empty()) else {
+        return refuse(format!(
+            "remote write needs Content-Type: {PROTOBUF_MEDIA_TYPE} (a snappy-compressed {PROTO_MSG_V1} \
+             protobuf); the request has none"
+        ));
+    };
+    let mut parts = content_type.split(';');
+    let media = parts.next().unwrap_or("").trim();
+    if !media.eq_ignore_ascii_case(PROTOBUF_MEDIA_TYPE) {
+        return refuse(format!(
+            "expected {PROTOBUF_MEDIA_TYPE} as the first (media) part, got {content_type} content-type"
+        ));
+    }
+    for param in parts {
+        let Some((key, value)) = param.split_once('=') else {
+            return refuse(format!(
+                "expected parameters to be key=value as per RFC 9110, got {param:?} in {content_type} \
+                 content-type"
+            ));
+        };
+        if key.trim().eq_ignore_ascii_case("proto") {
+            let msg = value.trim().trim_matches('"');
+            if msg != PROTO_MSG_V1 {
+                let what = if msg == PROTO_MSG_V2 {
+                    "remote-write 2.0 is not supported by this server"
+                } else {
+                    "unknown protobuf message"
+                };
+                return refuse(format!(
+                    "{msg} protobuf message is not accepted by this server ({what}); accepted [{PROTO_MSG_V1}]"
+                ));
+            }
+        }
+    }
+    if let Some(enc) = content_encoding.map(str::trim).filter(|e| !e.is_empty())
+        && !enc.eq_ignore_ascii_case("snappy")
+    {
+        return refuse(format!(
+            "{enc} encoding (compression) is not accepted by this server; only snappy is acceptable"
+        ));
+    }
+    if let Some(v) = version.map(str::trim).filter(|v| !v.is_empty()) {
+        let major = v.split('.').next().and_then(|m| m.parse::<u32>().ok());
+        if major.is_none_or(|m| m >= 2) {
+            return refuse(format!(
+                "X-Prometheus-Remote-Write-Version {v} is not accepted by this server; it takes remote-write \
+                 0.1.0 ({PROTO_MSG_V1}) only"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Encodes `req` as a remote-write body (protobuf, then snappy block compression): what a
 /// Prometheus sender puts on the wire. For tests, benchmarks and load generators.
 pub fn encode_write_request(req: &WriteRequest) -> Vec<u8> {

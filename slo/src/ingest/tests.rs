@@ -1185,3 +1185,115 @@ async fn scrape_with_honor_timestamps_false_uses_the_scrape_time() {
     );
     assert_eq!(c.t, series_named(&s, "up")[0].samples[0].t);
 }
+
+/// Posts `body` to `/api/v1/write` of a router over `store` with `headers`; the status and text.
+async fn post_write(
+    store: &SharedStorage,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (axum::http::StatusCode, String) {
+    use tower::ServiceExt as _;
+    let app = crate::api::router(crate::api::ApiState::new(store.clone(), Default::default()));
+    let mut req = axum::http::Request::post("/api/v1/write");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = app
+        .oneshot(req.body(axum::body::Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = res.status();
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+const RW1_HEADERS: [(&str, &str); 3] = [
+    ("content-type", "application/x-protobuf"),
+    ("content-encoding", "snappy"),
+    ("x-prometheus-remote-write-version", "0.1.0"),
+];
+
+#[tokio::test]
+async fn remote_write_2_request_gets_415_and_is_not_acknowledged() {
+    let store = new_shared();
+    let body = remote_write::encode_write_request(&WriteRequest {
+        timeseries: vec![ts(&[("__name__", "rw")], &[(1000, 1.0)])],
+    });
+    // What a remote-write 2.0 sender (Prometheus 3.x with protobuf_message: io.prometheus.write.v2.Request)
+    // puts on the wire.
+    let v2 = [
+        (
+            "content-type",
+            "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+        ),
+        ("content-encoding", "snappy"),
+        ("x-prometheus-remote-write-version", "2.0.0"),
+    ];
+    let (status, text) = post_write(&store, &v2, body.clone()).await;
+    assert_eq!(status, 415, "{text}");
+    assert!(text.contains("io.prometheus.write.v2.Request"), "{text}");
+    // The 2.0 version header alone, with a 1.0 media type, is refused too.
+    let (status, text) = post_write(
+        &store,
+        &[
+            ("content-type", "application/x-protobuf"),
+            ("x-prometheus-remote-write-version", "2.0.0"),
+        ],
+        body.clone(),
+    )
+    .await;
+    assert_eq!(status, 415, "{text}");
+    // Another compression.
+    let (status, text) = post_write(
+        &store,
+        &[
+            ("content-type", "application/x-protobuf"),
+            ("content-encoding", "zstd"),
+        ],
+        body.clone(),
+    )
+    .await;
+    assert_eq!(status, 415, "{text}");
+    assert!(text.contains("zstd"), "{text}");
+    assert_eq!(
+        store.read().unwrap().num_samples(),
+        0,
+        "nothing refused was stored"
+    );
+    // 1.0, with or without the explicit proto parameter, is taken.
+    let (status, text) = post_write(&store, &RW1_HEADERS, body).await;
+    assert_eq!(status, 204, "{text}");
+    let explicit = [(
+        "content-type",
+        "application/x-protobuf;proto=prometheus.WriteRequest",
+    )];
+    let body = remote_write::encode_write_request(&WriteRequest {
+        timeseries: vec![ts(&[("__name__", "rw")], &[(2000, 2.0)])],
+    });
+    let (status, text) = post_write(&store, &explicit, body).await;
+    assert_eq!(status, 204, "{text}");
+    assert_eq!(store.read().unwrap().num_samples(), 2);
+}
+
+#[tokio::test]
+async fn remote_write_cross_site_text_plain_post_gets_415() {
+    let store = new_shared();
+    let body = remote_write::encode_write_request(&WriteRequest {
+        timeseries: vec![ts(&[("__name__", "csrf")], &[(1000, 1.0)])],
+    });
+    // A browser's cross-site "simple" request can only say text/plain, a form type, or (for a
+    // binary fetch body) nothing at all.
+    for ct in [
+        Some("text/plain"),
+        Some("text/plain;charset=UTF-8"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        None,
+    ] {
+        let headers: Vec<(&str, &str)> = ct.map(|c| ("content-type", c)).into_iter().collect();
+        let (status, text) = post_write(&store, &headers, body.clone()).await;
+        assert_eq!(status, 415, "{ct:?}: {text}");
+        assert!(text.contains("application/x-protobuf"), "{ct:?}: {text}");
+    }
+    assert_eq!(store.read().unwrap().num_samples(), 0);
+}
