@@ -159,19 +159,31 @@ fn write_go_float(out: &mut String, v: f64, exponent: bool) {
 
 /// Appends `t_ms / 1000` as Go's `encoding/json` writes a float64: shortest round-trip digits, no
 /// exponent in the range timestamps can take.
+///
+/// Not through Rust's `{}`: core's shortest digits break exact ties upwards
+/// (`-1125877809678695.25` becomes `…695.3`) where Go, like ryu, rounds them to even (`…695.2`).
 pub fn write_float_seconds(out: &mut String, t_ms: i64) {
-    let _ = write!(out, "{}", t_ms as f64 / 1000.0);
+    let v = t_ms as f64 / 1000.0;
+    if v == 0.0 {
+        out.push('0');
+    } else {
+        write_go_float(out, v, false);
+    }
 }
 
 /// A scalar's value as Prometheus writes it: `strconv.FormatFloat(v, 'f', -1, 64)` (`+Inf`,
-/// `-Inf`, `NaN`, else shortest digits without exponent).
+/// `-Inf`, `NaN`, else shortest digits without exponent, exact ties rounded to even as Go does).
 pub fn format_scalar(v: f64) -> String {
     if v.is_nan() {
         "NaN".to_string()
     } else if v.is_infinite() {
         if v > 0.0 { "+Inf" } else { "-Inf" }.to_string()
+    } else if v == 0.0 {
+        if v.is_sign_negative() { "-0" } else { "0" }.to_string()
     } else {
-        format!("{v}")
+        let mut s = String::new();
+        write_go_float(&mut s, v, false);
+        s
     }
 }
 
@@ -391,8 +403,38 @@ mod tests {
     use crate::tsdb::HSample;
     use proptest::prelude::*;
 
-    /// Go's layout built from Rust's own float formatting (shortest round-trip digits too):
-    /// `{}` is Go's `'f', -1`; `{:e}` needs Go's signed, two-digit exponent.
+    /// Go's shortest digits, found independently of ryu: the fewest significant digits whose
+    /// correctly rounded value (Rust's fixed-precision `{:.p$e}`, which rounds exact ties to even
+    /// as Go does) reads back as `v`. Where `v` is a power of two the interval below it is half as
+    /// wide as the one above, so the decimal one unit above the rounded one is tried too.
+    ///
+    /// Rust's own shortest `{}`/`{:e}` are not a reference: they break exact ties upwards
+    /// (`-1125877809678695.25` gives `…695.3`); Go and Prometheus write `…695.2`.
+    fn go_digits(v: f64) -> (String, i32) {
+        let split = |s: &str| {
+            let (mant, exp) = s.split_once('e').unwrap();
+            (mant.replace(['.', '-'], ""), exp.parse::<i32>().unwrap())
+        };
+        let abs = v.abs();
+        for p in 0..17 {
+            let (digits, exp) = split(&format!("{abs:.p$e}"));
+            if format!("{digits}e{}", exp - p as i32).parse::<f64>().unwrap() == abs {
+                return (digits, exp);
+            }
+            let up = (digits.parse::<u128>().unwrap() + 1).to_string();
+            let (up, up_exp) = if up.len() > digits.len() {
+                (up[..digits.len()].to_string(), exp + 1)
+            } else {
+                (up, exp)
+            };
+            if format!("{up}e{}", up_exp - p as i32).parse::<f64>().unwrap() == abs {
+                return (up, up_exp);
+            }
+        }
+        split(&format!("{abs:.16e}"))
+    }
+
+    /// Go's `FormatFloat(v, 'f' or 'e', -1, 64)` laid out from [`go_digits`].
     fn reference(v: f64) -> String {
         if v.is_nan() {
             return "NaN".to_string();
@@ -400,17 +442,29 @@ mod tests {
         if v.is_infinite() {
             return if v > 0.0 { "+Inf" } else { "-Inf" }.to_string();
         }
-        let abs = v.abs();
-        if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-            let s = format!("{v:e}");
-            let (mant, exp) = s.split_once('e').unwrap();
-            let (sign, digits) = match exp.strip_prefix('-') {
-                Some(d) => ('-', d),
-                None => ('+', exp),
-            };
-            return format!("{mant}e{sign}{digits:0>2}");
+        let sign = if v.is_sign_negative() { "-" } else { "" };
+        if v == 0.0 {
+            return format!("{sign}0");
         }
-        format!("{v}")
+        let (digits, exp) = go_digits(v);
+        let digits = digits.trim_end_matches('0');
+        let digits = if digits.is_empty() { "0" } else { digits };
+        if !(1e-6..1e21).contains(&v.abs()) {
+            let (first, rest) = digits.split_at(1);
+            let point = if rest.is_empty() { "" } else { "." };
+            let esign = if exp < 0 { '-' } else { '+' };
+            return format!("{sign}{first}{point}{rest}e{esign}{:02}", exp.abs());
+        }
+        // The decimal point sits `exp + 1` digits into the significant digits.
+        let point = exp + 1;
+        if point <= 0 {
+            format!("{sign}0.{}{digits}", "0".repeat((-point) as usize))
+        } else if point as usize >= digits.len() {
+            format!("{sign}{digits}{}", "0".repeat(point as usize - digits.len()))
+        } else {
+            let (int, frac) = digits.split_at(point as usize);
+            format!("{sign}{int}.{frac}")
+        }
     }
 
     proptest! {
@@ -456,6 +510,52 @@ mod tests {
         assert_eq!(format_value(1e-7), "1e-07");
         assert_eq!(format_value(1.5e21), "1.5e+21");
         assert_eq!(format_value(-0.0), "-0");
+    }
+
+    /// Issue #12: the property test failed on `bits = 14055734260246006586` because its reference
+    /// (Rust's `{}`) rounds exact ties up. The value is exactly `-1125877809678695.25`; Prometheus
+    /// 2.42 (Go's `strconv`) answers `vector(-1125877809678695.25)` and the scalar with
+    /// `-1125877809678695.2`, as do the other ties below (each observed from Prometheus 2.42).
+    #[test]
+    fn exact_ties_round_to_even_as_go_does() {
+        for (bits, go) in [
+            (14055734260246006586u64, "-1125877809678695.2"),
+            (4834491627661525961, "1658206780088562.2"),
+            (14055149079845403690, "-1052730259603333.2"),
+            (4828658692683664714, "662936471232937.2"),
+            (14054273146765766554, "-943238624648691.2"),
+            (4821807710155533700, "233115890514796.12"),
+            (14041351570251564584, "-127111427579672.62"),
+        ] {
+            let v = f64::from_bits(bits);
+            assert_eq!(format_value(v), go, "{bits}");
+            assert_eq!(reference(v), go, "reference for {bits}");
+            assert_eq!(format_scalar(v), go, "scalar {bits}");
+        }
+        // Powers of two, where the interval below is half as wide as the one above: Go still
+        // finds 16 digits (Prometheus 2.42 on `vector(2^-1017)` and the others).
+        for (k, go) in [
+            (-1017, "7.120236347223045e-307"),
+            (-1007, "7.291122019556398e-304"),
+            (-957, "8.209073602596753e-289"),
+            (-808, "5.858190679279809e-244"),
+        ] {
+            let v = 2f64.powi(k);
+            assert_eq!(format_value(v), go, "2^{k}");
+            assert_eq!(reference(v), go, "reference for 2^{k}");
+        }
+        let mut out = String::new();
+        write_query_data(
+            &mut out,
+            &Value::Scalar {
+                t: 1_000,
+                v: f64::from_bits(14055734260246006586),
+            },
+        );
+        assert_eq!(
+            out,
+            r#"{"resultType":"scalar","result":[1,"-1125877809678695.2"]}"#
+        );
     }
 
     fn histogram() -> FloatHistogram {
