@@ -99,6 +99,15 @@ impl PrometheusExporterConfig {
                     "is not a valid Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)",
                 ));
             }
+            // `client_golang` rejects `__`-prefixed names (reserved for Prometheus),
+            // and `le`/`quantile` would clash with histogram buckets and summary
+            // quantiles on every such series.
+            if name.starts_with("__") || name == "le" || name == "quantile" {
+                return Err(ConfigError::at(
+                    format!("{path}.const_labels.{name}"),
+                    "is a label name reserved by Prometheus (`__` prefix, `le`, `quantile`)",
+                ));
+            }
         }
         Ok(())
     }

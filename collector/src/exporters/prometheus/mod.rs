@@ -47,6 +47,10 @@
 //!   Prometheus' own OTLP translator does) instead of failing the whole metric; labels
 //!   derived from the resource and scope win over point attributes of the same name,
 //!   and `const_labels` never override a series' own label.
+//! - An attribute named `__name__`, `le` or `quantile` is dropped and the point kept
+//!   (the Collector's `client_golang` fails the whole metric); every attribute left out
+//!   of a label set is counted in `otelcol_exporter_prometheus_dropped_labels{reason}`
+//!   (`reserved`, `invalid_name`, `shadowed`).
 //! - The namespace is sanitised like a metric name rather than prepended verbatim (a
 //!   namespace such as `test-space` would otherwise make every name invalid).
 //! - A point flagged `NO_RECORDED_VALUE` removes its series and the remaining points of
@@ -76,11 +80,11 @@ use tokio_util::sync::CancellationToken;
 
 use self::config::PrometheusExporterConfig;
 use self::render::{Format, RenderOptions};
-use self::store::Store;
+use self::store::{DroppedLabels, Store};
 use self::translate::Translator;
 use crate::component::{BuildContext, BuildError};
 use crate::consumer::{ConsumeError, Consumer, Signal, Telemetry};
-use crate::telemetry::ExporterMetrics;
+use crate::telemetry::{Counter, ExporterMetrics, SelfTelemetry};
 
 /// `Content-Type` of the text exposition format.
 const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -110,6 +114,7 @@ pub async fn build(
     Ok(Arc::new(PrometheusExporter {
         shared,
         metrics: ExporterMetrics::new(&ctx.telemetry, &ctx.id, Signal::Metrics),
+        dropped: DroppedLabelCounters::new(&ctx.telemetry, &ctx.id),
         stop,
     }))
 }
@@ -160,12 +165,14 @@ impl Shared {
         now_ms.saturating_sub(self.expiration_ms)
     }
 
-    /// Translates and stores one request; returns the number of points accepted.
+    /// Translates and stores one request; returns the number of points accepted and
+    /// the attributes that could not become labels.
     fn ingest(
         &self,
         request: &opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest,
-    ) -> usize {
+    ) -> (usize, DroppedLabels) {
         let batch = self.translator.translate(request);
+        let dropped = batch.dropped;
         let now = self.now_ms();
         // A poisoned lock only means a panic elsewhere mid-update; the data is still
         // a valid map, so keep serving it.
@@ -176,7 +183,7 @@ impl Shared {
             store.sweep(self.cutoff(now));
             self.last_sweep_ms.store(now, Ordering::Relaxed);
         }
-        accepted
+        (accepted, dropped)
     }
 
     /// Renders the current series.
@@ -208,7 +215,45 @@ impl Shared {
 struct PrometheusExporter {
     shared: Arc<Shared>,
     metrics: ExporterMetrics,
+    dropped: DroppedLabelCounters,
     stop: CancellationToken,
+}
+
+/// `otelcol_exporter_prometheus_dropped_labels{exporter, reason}`: attributes that did
+/// not become labels (the points were kept). The OTel Collector has no such metric (it
+/// drops the whole metric and logs); this one makes the silent part visible.
+#[derive(Debug, Clone)]
+struct DroppedLabelCounters {
+    reserved: Counter,
+    invalid_name: Counter,
+    shadowed: Counter,
+}
+
+impl DroppedLabelCounters {
+    const NAME: &'static str = "otelcol_exporter_prometheus_dropped_labels";
+    const HELP: &'static str = "Number of data point attributes left out of the exposed labels (the points are kept): reserved names (__name__, le on histograms, quantile on summaries), keys with no valid label name, and attributes shadowed by job, instance or otel_scope_* labels.";
+
+    fn new(telemetry: &SelfTelemetry, id: &crate::config::ComponentId) -> Self {
+        let id = id.to_string();
+        let counter = |reason: &str| {
+            telemetry.counter(
+                Self::NAME,
+                Self::HELP,
+                &[("exporter", id.as_str()), ("reason", reason)],
+            )
+        };
+        DroppedLabelCounters {
+            reserved: counter("reserved"),
+            invalid_name: counter("invalid_name"),
+            shadowed: counter("shadowed"),
+        }
+    }
+
+    fn add(&self, dropped: DroppedLabels) {
+        self.reserved.add(dropped.reserved);
+        self.invalid_name.add(dropped.invalid_name);
+        self.shadowed.add(dropped.shadowed);
+    }
 }
 
 #[async_trait]
@@ -220,8 +265,9 @@ impl Consumer for PrometheusExporter {
                 "the prometheus exporter accepts metrics, not {signal}"
             )));
         };
-        let accepted = self.shared.ingest(&request);
+        let (accepted, dropped) = self.shared.ingest(&request);
         self.metrics.sent.add(accepted as u64);
+        self.dropped.add(dropped);
         Ok(())
     }
 

@@ -210,6 +210,22 @@ pub(crate) struct Batch {
     pub(crate) targets: Vec<Option<Target>>,
     /// The metrics.
     pub(crate) metrics: Vec<MetricBatch>,
+    /// Attributes that did not become labels, by reason (counted by the exporter).
+    pub(crate) dropped: DroppedLabels,
+}
+
+/// Attributes the translator left out of a batch's label sets; the points themselves
+/// are kept. Each is counted in `otelcol_exporter_prometheus_dropped_labels`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct DroppedLabels {
+    /// Attributes named like a label the exposition reserves: `__name__`, `le`,
+    /// `quantile`.
+    pub(crate) reserved: u64,
+    /// Attribute keys with no valid label name (empty, or only invalid characters).
+    pub(crate) invalid_name: u64,
+    /// Attributes whose label name a resource- or scope-derived label already holds
+    /// (`job`, `instance`, `otel_scope_*`).
+    pub(crate) shadowed: u64,
 }
 
 /// An explicit-bucket histogram ready to render: raw per-bucket counts in the order of

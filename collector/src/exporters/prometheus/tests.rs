@@ -1471,8 +1471,10 @@ fn rich_text() -> String {
     h.text()
 }
 
-#[test]
-fn promtool_check_metrics_accepts_the_output() {
+/// Runs `promtool check metrics` over `text`; `None` when promtool is not installed
+/// outside CI (in CI a missing promtool fails the test). Returns promtool's report;
+/// the test fails when promtool rejects the page or reports any problem.
+fn promtool_check(test: &str, text: &str) -> Option<()> {
     use std::io::Write as _;
     use std::process::{Command, Stdio};
     let promtool = std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".into());
@@ -1485,16 +1487,15 @@ fn promtool_check_metrics_accepts_the_output() {
     let mut child = match child {
         Ok(child) => child,
         Err(err) => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
+            if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0") {
                 panic!("promtool is required in CI (apt-get install prometheus): {err}");
             }
             eprintln!(
-                "SKIPPED promtool_check_metrics_accepts_the_output: `{promtool}` not runnable ({err}); install it with `apt-get install prometheus`"
+                "SKIPPED {test}: `{promtool}` not runnable ({err}); install it with `apt-get install prometheus`"
             );
-            return;
+            return None;
         }
     };
-    let text = rich_text();
     child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     let output = child.wait_with_output().unwrap();
     let report = format!(
@@ -1511,4 +1512,259 @@ fn promtool_check_metrics_accepts_the_output() {
         report.trim().is_empty(),
         "promtool reported problems:\n{report}\n--- input ---\n{text}"
     );
+    Some(())
+}
+
+#[test]
+fn promtool_check_metrics_accepts_the_output() {
+    promtool_check("promtool_check_metrics_accepts_the_output", &rich_text());
+}
+
+// ---------------------------------------------------------------------------------
+// Hostile attributes (issue #12, item 5): one point must never make the page unscrapable
+// ---------------------------------------------------------------------------------
+
+/// Attribute keys and values chosen to break an exposition page: reserved names,
+/// names that collide after sanitising, empty and all-invalid keys, leading digits and
+/// underscores, and values with quotes, backslashes and newlines.
+fn hostile_attributes() -> Vec<KeyValue> {
+    vec![
+        kv("__name__", "spoofed"),
+        kv("le", "0.5"),
+        kv("quantile", "0.9"),
+        kv("a.b", "dot"),
+        kv("a_b", "underscore"),
+        kv("a-b", "dash"),
+        kv("", "empty key"),
+        kv("...", "only dots"),
+        kv("1st", "digit"),
+        kv("_x", "one underscore"),
+        kv("__x", "two underscores"),
+        kv("job", "spoofed job"),
+        kv("instance", "spoofed instance"),
+        kv("otel_scope_name", "spoofed scope"),
+        kv("quote", "say \"hi\""),
+        kv("backslash", "C:\\dir\\"),
+        kv("newline", "one\ntwo\r\nthree"),
+        kv("unicode", "ü → ✓ \u{2028}"),
+        kv("ü", "non-ascii key"),
+    ]
+}
+
+/// Every metric kind, each point carrying [`hostile_attributes`], from a resource that
+/// also carries them.
+fn hostile_request() -> ExportMetricsServiceRequest {
+    let attrs = hostile_attributes();
+    let mut hp = hist_point(0, 1, &[0.1, 1.0], &[1, 2, 3], 2.5);
+    hp.attributes = attrs.clone();
+    let mut ep = exp_point(0, 1, 0, 1, (0, &[2, 3]), (0, &[]));
+    ep.attributes = attrs.clone();
+    let summary = SummaryDataPoint {
+        attributes: attrs.clone(),
+        time_unix_nano: 1,
+        count: 3,
+        sum: 1.5,
+        quantile_values: vec![ValueAtQuantile {
+            quantile: 0.5,
+            value: 0.4,
+        }],
+        ..Default::default()
+    };
+    let mut resource = service_resource();
+    resource.extend(hostile_attributes());
+    request(
+        resource,
+        vec![
+            gauge(
+                "hostile.temperature",
+                "",
+                "Gauge.",
+                vec![num(attrs.clone(), 0, 1, 1.0)],
+            ),
+            described(
+                sum(
+                    "hostile.requests",
+                    "",
+                    true,
+                    CUMULATIVE,
+                    vec![int(attrs.clone(), 0, 1, 2)],
+                ),
+                "Counter.",
+            ),
+            histogram("hostile.latency", "s", CUMULATIVE, vec![hp]),
+            exp_histogram("hostile.rpc", CUMULATIVE, vec![ep]),
+            metric(
+                "hostile.pause",
+                "s",
+                "Summary.",
+                Data::Summary(Summary {
+                    data_points: vec![summary],
+                }),
+            ),
+        ],
+    )
+}
+
+/// The label names of one sample line, in order.
+fn label_names_of(line: &str) -> Vec<String> {
+    let Some(open) = line.find('{') else {
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    let mut rest = &line[open + 1..];
+    while let Some(eq) = rest.find("=\"") {
+        names.push(rest[..eq].trim_start_matches(',').to_string());
+        // Skip the quoted value, honouring escapes.
+        let mut chars = rest[eq + 2..].char_indices();
+        let mut end = None;
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => {
+                    end = Some(eq + 2 + i + 1);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let Some(end) = end else { break };
+        rest = &rest[end..];
+        if rest.starts_with('}') {
+            break;
+        }
+    }
+    names
+}
+
+#[test]
+fn reserved_attribute_names_are_dropped_and_the_point_stays() {
+    let config = PrometheusExporterConfig {
+        resource_to_telemetry_conversion: super::config::ResourceToTelemetry {
+            enabled: true,
+            exclude_service_attributes: true,
+        },
+        ..Default::default()
+    };
+    for (name, config) in [
+        ("default", PrometheusExporterConfig::default()),
+        ("resource_to_telemetry", config),
+    ] {
+        let mut h = Harness::new(config);
+        let batch = h.translator.translate(&hostile_request());
+        let dropped = batch.dropped;
+        // Every point is kept.
+        assert_eq!(h.store.apply(batch, 0), 5, "{name}");
+        let text = h.text();
+        for family in [
+            "hostile_temperature",
+            "hostile_requests_total",
+            "hostile_latency_seconds",
+            "hostile_rpc_seconds",
+            "hostile_pause_seconds",
+            "target_info",
+        ] {
+            assert!(
+                text.contains(&format!("# TYPE {family} ")),
+                "{name}: {family} missing:\n{text}"
+            );
+        }
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let names = label_names_of(line);
+            let mut sorted = names.clone();
+            sorted.sort();
+            sorted.dedup();
+            assert_eq!(sorted.len(), names.len(), "{name}: duplicate label in {line}");
+            assert!(!names.iter().any(|n| n == "__name__"), "{name}: {line}");
+            // Only buckets carry `le` and only summary quantiles `quantile`: the
+            // attributes of those names are gone, the exposition's own remain.
+            let bucket = line.contains("_bucket{");
+            let quantile_line = line.starts_with("hostile_pause_seconds{");
+            assert_eq!(
+                names.iter().filter(|n| *n == "le").count(),
+                usize::from(bucket),
+                "{name}: {line}"
+            );
+            assert_eq!(
+                names.iter().filter(|n| *n == "quantile").count(),
+                usize::from(quantile_line),
+                "{name}: {line}"
+            );
+            for leaked in [",le=\"0.5\"", "{le=\"0.5\"", "quantile=\"0.9\""] {
+                assert!(!line.contains(leaked), "{name}: {line}");
+            }
+        }
+        // __name__, le and quantile on 5 points and on target_info (with
+        // resource_to_telemetry the resource's copies replace the points' own).
+        assert_eq!(dropped.reserved, 18, "{name}: {dropped:?}");
+        assert!(dropped.invalid_name >= 6, "{name}: {dropped:?}");
+        assert!(dropped.shadowed >= 5 * 3, "{name}: {dropped:?}");
+    }
+}
+
+#[test]
+fn promtool_accepts_a_page_built_from_hostile_attributes() {
+    let config = PrometheusExporterConfig {
+        resource_to_telemetry_conversion: super::config::ResourceToTelemetry {
+            enabled: true,
+            exclude_service_attributes: false,
+        },
+        ..Default::default()
+    };
+    for config in [PrometheusExporterConfig::default(), config] {
+        let mut h = Harness::new(config);
+        assert_eq!(h.ingest(&hostile_request(), 0), 5);
+        promtool_check("promtool_accepts_a_page_built_from_hostile_attributes", &h.text());
+    }
+}
+
+#[tokio::test]
+async fn dropped_attributes_are_counted_in_a_self_metric() {
+    let telemetry = SelfTelemetry::new();
+    let ctx = ctx(Arc::clone(&telemetry));
+    let exporter = super::build(&local_config(), &ctx).await.unwrap();
+    let req = request(
+        vec![],
+        vec![gauge(
+            "g",
+            "",
+            "",
+            vec![num(
+                vec![kv("__name__", "x"), kv("", "y"), kv("otel_scope_name", "z")],
+                0,
+                1,
+                1.0,
+            )],
+        )],
+    );
+    exporter.consume(Telemetry::Metrics(req)).await.unwrap();
+    let rendered = telemetry.render();
+    for reason in ["reserved", "invalid_name", "shadowed"] {
+        let line = format!(
+            "otelcol_exporter_prometheus_dropped_labels_total{{exporter=\"prometheus\",reason=\"{reason}\"}} 1\n"
+        );
+        assert!(rendered.contains(&line), "{line} missing:\n{rendered}");
+    }
+    ctx.shutdown.cancel();
+}
+
+#[test]
+fn reserved_const_labels_are_refused_by_validate() {
+    for name in ["__name__", "__x", "le", "quantile"] {
+        let config = PrometheusExporterConfig {
+            const_labels: [(name.to_string(), "v".to_string())].into_iter().collect(),
+            ..Default::default()
+        };
+        let err = config.validate("exporters.prometheus").unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("exporters.prometheus.const_labels.{name}")) && err.contains("reserved"),
+            "{err}"
+        );
+    }
+    let ok = PrometheusExporterConfig {
+        const_labels: [("region".to_string(), "eu".to_string())].into_iter().collect(),
+        ..Default::default()
+    };
+    assert!(ok.validate("exporters.prometheus").is_ok());
 }

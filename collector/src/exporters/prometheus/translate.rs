@@ -18,7 +18,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 
 use super::config::PrometheusExporterConfig;
 use super::store::{
-    Batch, Exemplar, ExpBuckets, ExpPoint, Kind, MetricBatch, Number, Point, PointData, Target,
+    Batch, DroppedLabels, Exemplar, ExpBuckets, ExpPoint, Kind, MetricBatch, Number, Point, PointData, Target,
 };
 use super::store::{TargetId, Temporality};
 
@@ -469,14 +469,48 @@ pub(crate) fn escape_label_value(out: &mut String, value: &str) {
     }
 }
 
+/// The label names no attribute may take, because the exposition writes them itself:
+/// `__name__` (the metric name), `le` (histogram buckets) and `quantile` (summary
+/// quantiles).
+///
+/// A point attribute with such a name used to be copied into the label set, which wrote
+/// a second `__name__`/`le`/`quantile` into the sample line and made the whole page
+/// unparsable. The OTel Collector's exporter fails the metric instead (`client_golang`
+/// rejects `__`-prefixed label names when building the descriptor and `le`/`quantile`
+/// when gathering), which loses the point; Prometheus' own OTLP translator lets the name
+/// and the bucket bound override the attribute, which keeps it. We keep the point too:
+/// the attribute is dropped and counted. `le` and `quantile` are dropped on every type,
+/// not only on histograms and summaries, because `promtool check metrics` (promlint)
+/// reports them on any other type and `histogram_quantile` would misread them.
+const RESERVED_LABELS: [&str; 3] = ["__name__", "le", "quantile"];
+
+/// The label name for an attribute key, or `None` (counted in `dropped`) when the
+/// attribute cannot become a label.
+fn attribute_label(key: &str, dropped: &mut DroppedLabels) -> Option<String> {
+    match label_name(key) {
+        Some(name) if RESERVED_LABELS.contains(&name.as_str()) => {
+            tracing::debug!(attribute = %key, label = %name, "Attribute dropped: its label name is reserved by the exposition format.");
+            dropped.reserved += 1;
+            None
+        }
+        Some(name) => Some(name),
+        None => {
+            tracing::debug!(attribute = %key, "Attribute dropped: its key is not a valid label name.");
+            dropped.invalid_name += 1;
+            None
+        }
+    }
+}
+
 /// Renders a label set as `a="x",b="y"`, sorted by name, which is both the series'
 /// identity in the store and the text copied into every sample line.
 ///
 /// Attributes whose names collide after sanitising (`a.b` and `a_b`) are joined with
 /// `;` in the order of their original keys, as Prometheus' own OTLP translator does;
 /// the OTel Collector's exporter instead fails on the duplicate label and drops the
-/// metric, which loses data.
-fn render_key(labels: &mut [LabelRef<'_>]) -> Box<str> {
+/// metric, which loses data. Point attributes hidden by a resource- or scope-derived
+/// label of the same name are counted in `dropped.shadowed`.
+fn render_key(labels: &mut [LabelRef<'_>], dropped: &mut DroppedLabels) -> Box<str> {
     labels.sort_by(|a, b| {
         a.name
             .cmp(b.name)
@@ -499,6 +533,9 @@ fn render_key(labels: &mut [LabelRef<'_>]) -> Box<str> {
         out.push_str(name);
         out.push_str("=\"");
         let mut first = true;
+        if top != PRIO_ATTR {
+            dropped.shadowed += labels[i..j].iter().filter(|l| l.prio == PRIO_ATTR).count() as u64;
+        }
         for label in &labels[i..j] {
             if label.prio != top || (!first && top != PRIO_ATTR) {
                 break;
@@ -568,6 +605,7 @@ impl Translator {
         let mut batch = Batch {
             targets: Vec::with_capacity(request.resource_metrics.len()),
             metrics: Vec::new(),
+            dropped: DroppedLabels::default(),
         };
         for rm in &request.resource_metrics {
             let resource: &[KeyValue] = rm
@@ -578,9 +616,8 @@ impl Translator {
             let job = job(resource);
             let instance = instance(resource);
             let resource_index = batch.targets.len();
-            batch
-                .targets
-                .push(target(resource, job.as_deref(), instance.as_deref()));
+            let target = target(resource, job.as_deref(), instance.as_deref(), &mut batch.dropped);
+            batch.targets.push(target);
 
             // resource_to_telemetry_conversion copies every resource attribute onto every
             // data point, replacing a point attribute with the same key.
@@ -646,21 +683,24 @@ impl Translator {
     }
 
     /// The store key of one data point: its attributes merged with the scope's labels.
-    fn series_key(&self, base: &[Label], copied: &[(&str, String)], attrs: &[KeyValue]) -> Box<str> {
+    fn series_key(
+        &self,
+        base: &[Label],
+        copied: &[(&str, String)],
+        attrs: &[KeyValue],
+        dropped: &mut DroppedLabels,
+    ) -> Box<str> {
         let mut own: Vec<(String, Cow<'_, str>, &str)> = Vec::with_capacity(attrs.len() + copied.len());
         for kv in attrs {
             if copied.iter().any(|(k, _)| *k == kv.key) {
                 continue;
             }
-            match label_name(&kv.key) {
-                Some(name) => own.push((name, Cow::Owned(value_string(kv.value.as_ref())), &kv.key)),
-                None => {
-                    tracing::debug!(attribute = %kv.key, "Attribute dropped: its key is not a valid label name.")
-                }
+            if let Some(name) = attribute_label(&kv.key, dropped) {
+                own.push((name, Cow::Owned(value_string(kv.value.as_ref())), &kv.key));
             }
         }
         for (key, value) in copied {
-            if let Some(name) = label_name(key) {
+            if let Some(name) = attribute_label(key, dropped) {
                 own.push((name, Cow::Borrowed(value.as_str()), key));
             }
         }
@@ -672,7 +712,7 @@ impl Translator {
             prio: PRIO_ATTR,
             orig,
         }));
-        render_key(&mut refs)
+        render_key(&mut refs, dropped)
     }
 
     fn translate_metric(
@@ -738,10 +778,11 @@ impl Translator {
         };
         let keep_exemplars = matches!(kind, Kind::Counter) || matches!(data, Data::Histogram(_));
         let mut points = Vec::new();
+        let dropped = &mut batch.dropped;
         let mut push =
             |attrs: &[KeyValue], start: u64, time: u64, flags: u32, data: PointData, ex: &[OtlpExemplar]| {
                 points.push(Point {
-                    key: self.series_key(base, copied, attrs),
+                    key: self.series_key(base, copied, attrs, dropped),
                     start,
                     time,
                     no_value: flags & FLAG_NO_RECORDED_VALUE != 0,
@@ -879,7 +920,12 @@ fn reserved(name: &str, value: &str) -> Label {
 /// The `target_info` series for a resource: every attribute except the three that make
 /// `job` and `instance`, plus `job` and `instance`. Only resources with both a
 /// non-empty job and instance get one, as in the OTel Collector's exporter.
-fn target(resource: &[KeyValue], job: Option<&str>, instance: Option<&str>) -> Option<Target> {
+fn target(
+    resource: &[KeyValue],
+    job: Option<&str>,
+    instance: Option<&str>,
+    dropped: &mut DroppedLabels,
+) -> Option<Target> {
     let (job, instance) = (
         job.filter(|j| !j.is_empty())?,
         instance.filter(|i| !i.is_empty())?,
@@ -894,7 +940,7 @@ fn target(resource: &[KeyValue], job: Option<&str>, instance: Option<&str>) -> O
         })
         .filter_map(|kv| {
             Some((
-                label_name(&kv.key)?,
+                attribute_label(&kv.key, dropped)?,
                 value_string(kv.value.as_ref()),
                 kv.key.as_str(),
             ))
@@ -910,7 +956,7 @@ fn target(resource: &[KeyValue], job: Option<&str>, instance: Option<&str>) -> O
     }));
     Some(Target {
         id: TargetId::new(job, instance),
-        key: render_key(&mut refs),
+        key: render_key(&mut refs, dropped),
     })
 }
 
