@@ -240,10 +240,27 @@ fn check_required_nullable(value: &serde_json::Value) -> Result<(), String> {
     Ok(())
 }
 
+/// The oldest event time accepted: the Unix epoch. Year 0 or 1 is a default value leaking out
+/// of a tool, not a deployment.
+pub const MIN_EVENT_TIME_MS: i64 = 0;
+
 fn timestamp(field: &str, s: &str) -> Result<i64, String> {
-    parse_rfc3339(s).ok_or_else(|| {
+    let t = parse_rfc3339(s).ok_or_else(|| {
         format!("field `{field}`: {s:?} is not an RFC 3339 timestamp such as 2024-05-01T12:00:00Z")
-    })
+    })?;
+    // Events become samples at their own times, and the store's retention counts back from
+    // the newest sample: one event stamped 2199 would age out every other series. The same
+    // bound as every other ingest path (10 minutes after the clock, as Prometheus's scrape
+    // loop), and nothing before 1970.
+    let max = crate::tsdb::max_valid_time(crate::tsdb::wall_clock_ms());
+    if !(MIN_EVENT_TIME_MS..=max).contains(&t) {
+        return Err(format!(
+            "field `{field}`: {s} is outside the accepted range, 1970-01-01T00:00:00Z to 10 minutes after \
+             the server's clock ({})",
+            crate::api::params::format_rfc3339(max)
+        ));
+    }
+    Ok(t)
 }
 
 fn non_empty(field: &str, s: String) -> Result<String, String> {

@@ -43,7 +43,8 @@
 //!
 //! A line is skipped, with its line number and the reason, when it is not JSON, has an unknown
 //! `type` or an unknown field (so a typo such as `remediaton` cannot silently change a metric),
-//! misses a required field, has a timestamp that is not RFC 3339, an empty id/service/sha, a
+//! misses a required field, has a timestamp that is not RFC 3339 or lies outside 1970 to ten
+//! minutes after the clock (year 0, 9999 or 2199 are clock or tool errors), an empty id/service/sha, a
 //! commit newer than its deployment (a negative lead time), or `resolved` before `start`. An id
 //! already used by an earlier event of the same type is skipped too; the first one is kept.
 //! Deployment and incident ids are separate name spaces.

@@ -946,3 +946,63 @@ async fn post_events_counts_them_and_lists_bad_lines() {
     let res = app.oneshot(post(array)).await.unwrap();
     assert_eq!(res.status(), 200);
 }
+
+#[test]
+fn events_outside_a_sane_time_range_are_refused_with_their_line() {
+    let lines = [
+        dep("y0", "api", "0000-01-01T00:00:00Z", "success", &[], false),
+        dep("y9999", "api", "9999-12-31T23:59:59Z", "success", &[], false),
+        dep("y2199", "api", "2199-01-01T00:00:00Z", "success", &[], false),
+        dep(
+            "old-commit",
+            "api",
+            "2024-05-10T12:00:00Z",
+            "success",
+            &[("abc", "0001-01-01T00:00:00Z")],
+            false,
+        ),
+        inc(
+            "i1",
+            "api",
+            "2024-05-10T12:00:00Z",
+            Some("2199-01-01T00:00:00Z"),
+            None,
+        ),
+        dep("good", "api", "2024-05-10T12:00:00Z", "success", &[], false),
+    ];
+    let (log, errors) = parse_jsonl(&lines.join("\n"));
+    let got: Vec<usize> = errors.iter().map(|e| e.position.number()).collect();
+    assert_eq!(got, vec![1, 2, 3, 4, 5], "{errors:?}");
+    for e in &errors {
+        assert!(e.reason.contains("outside the accepted range"), "{e}");
+    }
+    assert!(
+        errors[2].reason.contains("field `time`: 2199-01-01T00:00:00Z"),
+        "{}",
+        errors[2]
+    );
+    assert!(errors[3].reason.contains("commits[0].time"), "{}", errors[3]);
+    assert!(errors[4].reason.contains("field `resolved`"), "{}", errors[4]);
+    assert_eq!(log.len(), 1, "the good event is kept");
+}
+
+#[tokio::test]
+async fn a_far_future_dora_post_is_refused_and_stores_nothing() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt as _;
+
+    let store = crate::shared::new_shared();
+    let app = crate::api::router(crate::api::ApiState::new(store.clone(), Default::default()));
+    let body = dep("future", "api", "2199-01-01T00:00:00Z", "success", &[], false);
+    let req = Request::post("/api/v1/dora/events")
+        .header("content-type", "application/x-ndjson")
+        .body(Body::from(body))
+        .unwrap();
+    let res = app.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), 400);
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(json["errors"][0]["line"], 1, "{json}");
+    assert_eq!(store.read().unwrap().num_samples(), 0);
+}

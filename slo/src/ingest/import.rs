@@ -10,8 +10,10 @@
 //!   time as an exporter dump is); samples are sorted per series before they are appended. Equal
 //!   timestamps keep their file order, so an exact duplicate is stored once and a conflicting one
 //!   is refused.
-//! - Samples the store refuses (older than what it already holds for the series, or a different
-//!   value at a stored timestamp) are counted; the others are stored and the error reports the
+//! - Samples the store refuses (older than what it already holds for the series, a different
+//!   value at a stored timestamp, or stamped more than 10 minutes after the clock, which
+//!   `promtool` would take but a live store must not: retention counts back from the newest
+//!   sample) are counted; the others are stored and the error reports the
 //!   count and the first refusal with its line.
 
 use std::collections::HashMap;
@@ -105,11 +107,14 @@ pub fn import_text(store: &mut Storage, text: &str) -> Result<ImportStats, Inges
     };
     let mut rejected = 0usize;
     let mut first: Option<(usize, AppendError)> = None;
+    let max_t = crate::tsdb::max_valid_time(crate::tsdb::wall_clock_ms());
     for (labels, mut samples) in series {
         // Stable: equal timestamps keep file order.
         samples.sort_by_key(|b| b.t);
         for b in samples {
-            match store.append(&labels, b.t, b.v) {
+            let appended = crate::tsdb::check_not_ahead(&labels, b.t, max_t)
+                .and_then(|()| store.append(&labels, b.t, b.v));
+            match appended {
                 Ok(_) => {
                     stats.samples += 1;
                     stats.min_t = Some(stats.min_t.map_or(b.t, |m| m.min(b.t)));

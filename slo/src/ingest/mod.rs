@@ -74,6 +74,19 @@ pub enum IngestError {
         /// The first one.
         first: AppendError,
     },
+    /// A remote-write request holds samples stamped more than
+    /// [`MAX_AHEAD_MS`](crate::tsdb::MAX_AHEAD_MS) after the server's clock. As Prometheus's
+    /// receiver does (`storage.ErrOutOfBounds`, 400), nothing from the request was stored.
+    #[error(
+        "remote write refused: {count} samples too far in the future, first: {first}; nothing from this \
+         request was stored"
+    )]
+    OutOfBounds {
+        /// How many samples were too far ahead.
+        count: usize,
+        /// The first one.
+        first: AppendError,
+    },
     /// A remote-write native histogram is malformed (its spans and counts disagree, or its
     /// schema is unknown); nothing from the request was stored.
     #[error(

@@ -11,6 +11,9 @@
 //! - native histograms (`TimeSeries.histograms`, integer or float counts, exponential or custom
 //!   buckets) are stored with [`Storage::append_histogram`]; a histogram whose spans do not match
 //!   its bucket counts fails the request, as its `ToIntHistogram`/`Validate` does;
+//! - a sample stamped more than 10 minutes after the server's clock
+//!   ([`MAX_AHEAD_MS`](crate::tsdb::MAX_AHEAD_MS)) fails the whole request with
+//!   [`IngestError::OutOfBounds`] (400 naming the series and timestamp), as Prometheus's does;
 //! - metadata and exemplars are ignored.
 
 use std::collections::HashMap;
@@ -385,6 +388,7 @@ fn newest_stored(store: &Storage, labels: &Labels, from: i64) -> Option<(i64, Op
 /// Decodes a remote-write 1.0 body and appends its samples to `store`; see the module docs.
 pub fn append_remote_write(store: &mut Storage, body: &[u8]) -> Result<WriteStats, IngestError> {
     let req = decode_write_request(body)?;
+    let max_t = crate::tsdb::max_valid_time(crate::tsdb::wall_clock_ms());
     let mut stats = WriteStats::default();
     let mut valid: Vec<(Labels, &TimeSeries, Vec<FloatHistogram>)> = Vec::with_capacity(req.timeseries.len());
     for ts in &req.timeseries {
@@ -402,6 +406,24 @@ pub fn append_remote_write(store: &mut Storage, body: &[u8]) -> Result<WriteStat
             hs.push(fh);
         }
         valid.push((labels, ts, hs));
+    }
+
+    // Bounds pass: a sample too far ahead of the clock fails the request, as in Prometheus
+    // (since 2.54 its receiver applies the scrape loop's 10-minute limit). Retention counts
+    // back from the newest sample, so one such sample would make good data look old.
+    let mut ahead = 0usize;
+    let mut first_ahead: Option<AppendError> = None;
+    for (labels, ts, _) in &valid {
+        let times = ts.samples.iter().map(|s| s.timestamp);
+        for t in times.chain(ts.histograms.iter().map(|h| h.timestamp)) {
+            if let Err(e) = crate::tsdb::check_not_ahead(labels, t, max_t) {
+                ahead += 1;
+                first_ahead.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(first) = first_ahead {
+        return Err(IngestError::OutOfBounds { count: ahead, first });
     }
 
     // Check pass: the newest sample per series, from the store or earlier in this request.

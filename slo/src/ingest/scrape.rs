@@ -496,6 +496,7 @@ impl ScrapeLoop {
         };
         let duration = start.elapsed().as_secs_f64();
 
+        let max_t = crate::tsdb::max_valid_time(now_ms());
         let mut store = self.store.write().unwrap_or_else(|e| e.into_inner());
         let mut current = HashSet::new();
         let (up, scraped, added) = match parsed {
@@ -514,7 +515,12 @@ impl ScrapeLoop {
                             (ts, true)
                         }
                     };
-                    match store.append(&labels, t, s.value) {
+                    // An explicit timestamp more than 10 minutes ahead of the clock is
+                    // dropped and counted, the rest of the scrape kept (Prometheus's
+                    // `timeLimitAppender`, "out of bounds").
+                    let appended = crate::tsdb::check_not_ahead(&labels, t, max_t)
+                        .and_then(|()| store.append(&labels, t, s.value));
+                    match appended {
                         Ok(r) if tracked => {
                             // Keep the store's label set (shared strings), not a second copy.
                             current.insert(store.labels_of(r).cloned().unwrap_or(labels));

@@ -1297,3 +1297,92 @@ async fn remote_write_cross_site_text_plain_post_gets_415() {
     }
     assert_eq!(store.read().unwrap().num_samples(), 0);
 }
+
+/// 2199-01-01T00:00:00Z in milliseconds: a sample from a broken clock.
+const YEAR_2199_MS: i64 = 7_226_582_400_000;
+
+#[tokio::test]
+async fn remote_write_sample_far_in_the_future_gets_400_naming_series_and_timestamp() {
+    let store = new_shared();
+    let now = crate::tsdb::wall_clock_ms();
+    let body = remote_write::encode_write_request(&WriteRequest {
+        timeseries: vec![
+            ts(&[("__name__", "good")], &[(now - 60_000, 1.0)]),
+            ts(
+                &[("__name__", "bad_clock"), ("job", "x")],
+                &[(now - 30_000, 1.0), (YEAR_2199_MS, 2.0)],
+            ),
+        ],
+    });
+    let (status, text) = post_write(&store, &RW1_HEADERS, body).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains(r#"{__name__="bad_clock", job="x"}"#), "{text}");
+    assert!(text.contains(&YEAR_2199_MS.to_string()), "{text}");
+    assert!(text.contains("2199-01-01T00:00:00Z"), "{text}");
+    assert!(text.contains("too far in the future"), "{text}");
+    assert_eq!(
+        store.read().unwrap().num_samples(),
+        0,
+        "nothing of the request was stored, as Prometheus rolls it back"
+    );
+    // Within the 10-minute allowance for clock skew, a sample is taken.
+    let body = remote_write::encode_write_request(&WriteRequest {
+        timeseries: vec![ts(&[("__name__", "skewed")], &[(now + 60_000, 1.0)])],
+    });
+    let (status, text) = post_write(&store, &RW1_HEADERS, body).await;
+    assert_eq!(status, 204, "{text}");
+}
+
+#[test]
+fn import_refuses_a_sample_far_in_the_future_naming_its_line_and_keeps_the_rest() {
+    let text =
+        "# TYPE m gauge\nm{a=\"1\"} 1 1700000000\nm{a=\"1\"} 2 7226582400\nm{a=\"2\"} 3 1700000000\n# EOF\n";
+    let mut store = Storage::new();
+    let err = import_text(&mut store, text).unwrap_err();
+    match &err {
+        IngestError::Rejected {
+            rejected,
+            line,
+            appended,
+            first,
+        } => {
+            assert_eq!((*rejected, *line, *appended), (1, 3, 2), "{err}");
+            assert!(
+                matches!(first, crate::tsdb::AppendError::OutOfBounds { .. }),
+                "{err}"
+            );
+        }
+        other => panic!("expected a rejection, got {other}"),
+    }
+    assert!(err.to_string().contains("too far in the future"), "{err}");
+    assert_eq!(store.num_samples(), 2);
+    assert_eq!(store.max_time(), Some(1_700_000_000_000));
+}
+
+#[tokio::test]
+async fn scrape_drops_an_explicit_timestamp_far_in_the_future_and_keeps_the_rest() {
+    let exposed = Arc::new(Mutex::new(Exposed {
+        status: 200,
+        content_type: "text/plain; version=0.0.4",
+        body: "ahead 1 7226582400000\nfine 2\n".to_string(),
+        accept: None,
+    }));
+    let addr = serve_target(exposed).await;
+    let store = new_shared();
+    let (token, handle) = start_scrapes(&job_yaml(addr, false), &store);
+    wait_for(&store, "two scrapes of fine", |s| {
+        series_named(s, "fine")
+            .first()
+            .is_some_and(|x| x.samples.len() >= 2)
+    })
+    .await;
+    token.cancel();
+    handle.await.unwrap();
+    let s = store.read().unwrap();
+    assert!(
+        series_named(&s, "ahead").is_empty(),
+        "the far-future sample was dropped"
+    );
+    assert!(s.max_time().unwrap() < YEAR_2199_MS);
+    assert_eq!(series_named(&s, "up")[0].samples.last().unwrap().v, 1.0);
+}

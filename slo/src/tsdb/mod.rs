@@ -42,6 +42,40 @@ pub fn is_stale_nan(v: f64) -> bool {
     v.to_bits() == STALE_NAN_BITS
 }
 
+/// How far ahead of the wall clock ingestion accepts a timestamp, in milliseconds: Prometheus's
+/// `maxAheadTime` (10 minutes), which its scrape loop applies (`timeLimitAppender`) and its
+/// remote-write receiver too (since 2.54). A sample stamped later is refused with
+/// [`AppendError::OutOfBounds`]: one bad clock must not move retention, which counts back from
+/// the newest sample (see [`persist`]), nor hide the live data behind a far-future point.
+///
+/// [`Storage::append`] itself does not look at the clock (Prometheus's TSDB does not either, so
+/// replays and tests stay deterministic): the ingest paths check with [`check_not_ahead`].
+pub const MAX_AHEAD_MS: i64 = 10 * 60 * 1000;
+
+/// Milliseconds since the Unix epoch by the wall clock.
+pub fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The newest timestamp ingestion accepts when the wall clock reads `now_ms`.
+pub fn max_valid_time(now_ms: i64) -> i64 {
+    now_ms.saturating_add(MAX_AHEAD_MS)
+}
+
+/// Refuses timestamp `t` of series `labels` when it is after `max` (from [`max_valid_time`]).
+pub fn check_not_ahead(labels: &Labels, t: i64, max: i64) -> Result<(), AppendError> {
+    if t > max {
+        return Err(AppendError::OutOfBounds {
+            series: labels.to_string(),
+            t,
+            max,
+        });
+    }
+    Ok(())
+}
+
 /// One float sample: a timestamp in milliseconds since the Unix epoch and a value.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sample {
@@ -155,6 +189,21 @@ pub enum AppendError {
     /// A series needs at least one label.
     #[error("a series needs at least one label (usually __name__)")]
     EmptyLabels,
+    /// The timestamp is too far in the future (see [`MAX_AHEAD_MS`]).
+    #[error(
+        "out of bounds: sample for series {series} at timestamp {t} ms ({}) is too far in the future; \
+         the newest accepted is {max} ms ({}), 10 minutes after the server's clock",
+        crate::api::params::format_rfc3339(*t),
+        crate::api::params::format_rfc3339(*max)
+    )]
+    OutOfBounds {
+        /// The series, in Prometheus text form.
+        series: String,
+        /// The refused timestamp.
+        t: i64,
+        /// The newest timestamp accepted at the time.
+        max: i64,
+    },
 }
 
 /// One stored series: its labels and its compressed samples.

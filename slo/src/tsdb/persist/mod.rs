@@ -28,7 +28,9 @@
 //! - **Retention** follows Prometheus's `--storage.tsdb.retention.time`: data older than the
 //!   newest sample in the store minus [`PersistOptions::retention`] is removed, at startup and
 //!   every [`PersistOptions::retention_interval`] (1 min). Relative to the newest sample, not
-//!   the wall clock, so importing last month's data does not delete it at once. Float samples
+//!   the wall clock, so importing last month's data does not delete it at once; but never
+//!   counted from a point after the wall clock, so one sample stamped far in the future cannot
+//!   make the whole history expire. Float samples
 //!   go a whole chunk (up to 120 samples) at a time, as Prometheus drops whole blocks.
 //!
 //! Without a data directory none of this runs and [`Storage`] pays one `None` check per
@@ -214,7 +216,7 @@ impl DurableStore {
 
         let (mut store, mut recovery, known, next_id, next_segment) = recover(dir, &wal_dir)?;
         if let Some(max_t) = store.max_time() {
-            recovery.retention = store.drop_before(cutoff(max_t, options.retention));
+            recovery.retention = store.drop_before(cutoff(max_t, super::wall_clock_ms(), options.retention));
         }
         // Log ids of the recovered series, by reference; anything unnamed (not expected) gets a
         // fresh id and a series record in the new segment.
@@ -330,9 +332,17 @@ impl Drop for DurableStore {
     }
 }
 
-/// The oldest timestamp retention keeps for newest sample `max_t`.
-fn cutoff(max_t: i64, retention: Duration) -> i64 {
-    max_t.saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX))
+/// The oldest timestamp retention keeps for newest sample `max_t` when the wall clock reads
+/// `now_ms`. Retention counts back from the newest sample (so an import of last month's data is
+/// not deleted at once), but never from a point later than the clock: a sample stamped in the
+/// year 2199 (a broken clock, or one stored before ingest refused such samples) must not make
+/// the whole history look older than the retention and delete it. Prometheus deletes blocks
+/// relative to the newest block too, and bounds what it accepts to 10 minutes ahead of the clock
+/// for the same reason (see [`super::MAX_AHEAD_MS`]).
+fn cutoff(max_t: i64, now_ms: i64, retention: Duration) -> i64 {
+    max_t
+        .min(now_ms)
+        .saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl Inner {
@@ -341,7 +351,7 @@ impl Inner {
         let Some(max_t) = store.max_time() else {
             return RetentionStats::default();
         };
-        let stats = store.drop_before(cutoff(max_t, self.options.retention));
+        let stats = store.drop_before(cutoff(max_t, super::wall_clock_ms(), self.options.retention));
         drop(store);
         if stats.samples > 0 {
             tracing::info!(samples = stats.samples, series = stats.series,
