@@ -73,7 +73,9 @@ impl Engine {
 
     /// Parses `query`, mapping the parser's message into [`QueryError::Parse`].
     pub fn parse(query: &str) -> Result<Expr, QueryError> {
-        parser::parse(query).map_err(QueryError::Parse)
+        // Regexes are Go's syntax: checked and made readable for the parser first (see `matcher`).
+        let query = crate::tsdb::matcher::prepare_query(query).map_err(QueryError::Parse)?;
+        parser::parse(&query).map_err(QueryError::Parse)
     }
 
     fn evaluator<'a>(

@@ -276,7 +276,7 @@ fn selects_any(expr: &str, series: &[Labels]) -> bool {
     if series.is_empty() {
         return false;
     }
-    let Ok(ast) = promql_parser::parser::parse(expr) else {
+    let Ok(ast) = Engine::parse(expr) else {
         return false;
     };
     let mut v = V { series, hit: false };

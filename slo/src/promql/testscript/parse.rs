@@ -431,7 +431,10 @@ fn expand_histogram_token(tok: &str) -> Result<Vec<FloatHistogram>, String> {
 fn parse_msg(kind: Option<&str>, text: Option<&str>) -> Result<Option<MsgMatch>, String> {
     match (kind, text) {
         (Some("msg"), Some(t)) => Ok(Some(MsgMatch::Exact(t.trim().to_string()))),
-        (Some("regex"), Some(t)) => Regex::new(t.trim())
+        // Go's syntax, as the upstream harness compiles it.
+        (Some("regex"), Some(t)) => crate::tsdb::matcher::goregex::translate(t.trim())
+            .map_err(|e| e.to_string())
+            .and_then(|re| Regex::new(&re).map_err(|e| e.to_string()))
             .map(|r| Some(MsgMatch::Regex(r)))
             .map_err(|e| format!("bad expect regex: {e}")),
         _ => Ok(None),
