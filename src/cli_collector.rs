@@ -59,7 +59,7 @@ pub fn run(args: CollectorArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(CollectorAction::PrintDefaultConfig) => {
-            print!("{DEFAULT_CONFIG}");
+            crate::output::print(DEFAULT_CONFIG)?;
             Ok(ExitCode::SUCCESS)
         }
         None => {

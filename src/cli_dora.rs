@@ -104,9 +104,9 @@ fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let log = read_events(&args.events)?;
     let report = dora::compute(&log, window, args.service.as_deref());
     if args.json {
-        println!("{}", report.to_json());
+        crate::output::print(&format!("{}\n", report.to_json()))?;
     } else {
-        print!("{}", report.to_table());
+        crate::output::print(&report.to_table())?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -120,6 +120,6 @@ fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     for e in &batch.errors {
         eprintln!("{}:{}: {}", args.events.display(), e.position.number(), e.reason);
     }
-    print!("{}", dora::to_openmetrics(&batch.samples));
+    crate::output::print(&dora::to_openmetrics(&batch.samples))?;
     Ok(ExitCode::SUCCESS)
 }

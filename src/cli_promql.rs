@@ -12,7 +12,9 @@ use burnwatch_slo::api::client::{self, ClientError, QueryKind};
 use burnwatch_slo::api::params::format_rfc3339 as rfc3339;
 use burnwatch_slo::api::{ApiError, json, params, position};
 use burnwatch_slo::promql::testscript;
-use burnwatch_slo::promql::{Annotations, Engine, EngineOptions, QueryError, Value, value::format_float};
+use burnwatch_slo::promql::{
+    Annotations, Engine, EngineOptions, QueryError, Value, value::format_float, value::format_histogram,
+};
 use burnwatch_slo::tsdb::Storage;
 use clap::{Args, Subcommand};
 
@@ -335,7 +337,10 @@ fn render(v: &Value) -> String {
                 rfc3339(vec[0].t)
             ));
             for (n, s) in names.iter().zip(vec) {
-                out.push_str(&format!("{n:<width$}  {}\n", format_float(s.v)));
+                // A native histogram's float value is a placeholder 0: print the histogram, in
+                // the notation test scripts use.
+                let value = s.h.as_deref().map_or_else(|| format_float(s.v), format_histogram);
+                out.push_str(&format!("{n:<width$}  {value}\n"));
             }
         }
         Value::Matrix(m) => {
@@ -346,8 +351,13 @@ fn render(v: &Value) -> String {
             for s in m {
                 out.push_str(&s.labels.series_name());
                 out.push('\n');
-                for p in &s.samples {
-                    out.push_str(&format!("  {:<24}  {}\n", rfc3339(p.t), format_float(p.v)));
+                // Float and native-histogram points in one time order.
+                let mut points: Vec<(i64, String)> =
+                    s.samples.iter().map(|p| (p.t, format_float(p.v))).collect();
+                points.extend(s.histograms.iter().map(|p| (p.t, format_histogram(&p.h))));
+                points.sort_by_key(|(t, _)| *t);
+                for (t, v) in points {
+                    out.push_str(&format!("  {:<24}  {v}\n", rfc3339(t)));
                 }
             }
         }
@@ -503,6 +513,42 @@ mod tests {
         let msg = r#"invalid parameter "query": 1:4: parse error: unclosed left parenthesis"#;
         assert_eq!(position_in_message(q, msg), Some(3));
         assert_eq!(position_in_message(q, "no position here"), None);
+    }
+
+    /// Issue #12: `burnwatch promql query` printed a native histogram as its placeholder float, 0.
+    #[test]
+    fn native_histograms_are_printed_not_as_zero() {
+        use burnwatch_slo::tsdb::{FloatHistogram, HSample};
+        let h = std::sync::Arc::new(FloatHistogram {
+            schema: 0,
+            count: 3.0,
+            sum: 4.5,
+            positive: vec![(0, 1.0), (1, 2.0)],
+            ..Default::default()
+        });
+        let labels = Labels::from_pairs([("__name__", "latency")]);
+        let v = Value::Vector(vec![burnwatch_slo::promql::InstantSample {
+            labels: labels.clone(),
+            t: 60_000,
+            v: 0.0,
+            h: Some(h.clone()),
+            drop_name: false,
+        }]);
+        assert_eq!(
+            render(&v),
+            "SERIES   VALUE   (at 1970-01-01T00:01:00Z)\n\
+             latency  {{schema:0 count:3 sum:4.5 offset:0 buckets:[1 2]}}\n"
+        );
+        let m = Value::Matrix(vec![burnwatch_slo::promql::RangeSeries {
+            labels,
+            samples: Default::default(),
+            histograms: vec![HSample { t: 60_000, h }],
+            drop_name: false,
+        }]);
+        assert_eq!(
+            render(&m),
+            "latency\n  1970-01-01T00:01:00Z      {{schema:0 count:3 sum:4.5 offset:0 buckets:[1 2]}}\n"
+        );
     }
 
     #[test]

@@ -22,6 +22,8 @@ use burnwatch_slo::slo::{BudgetingMethod, Period, PolicyStatus, Sli, SloSpec, Wi
 use clap::{Args, Subcommand};
 use serde_json::{Value as Json, json};
 
+use crate::output::print;
+
 /// `burnwatch slo` and its subcommand.
 #[derive(Debug, Args)]
 pub struct SloArgs {
@@ -195,7 +197,7 @@ fn budget(a: &BudgetArgs) -> anyhow::Result<ExitCode> {
             out["total_events"] = json!(n);
             out["allowed_bad_events"] = json!(bad);
         }
-        println!("{out:#}");
+        print(&format!("{out:#}\n"))?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut rows = vec![
@@ -210,7 +212,7 @@ fn budget(a: &BudgetArgs) -> anyhow::Result<ExitCode> {
     if let (Some(n), Some(bad)) = (a.total_events, bad_events) {
         rows.push(("allowed bad events", format!("{} of {n}", number(bad))));
     }
-    print!("{}", key_values(&rows));
+    print(&key_values(&rows))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -299,7 +301,7 @@ fn burn(a: &BurnArgs) -> anyhow::Result<ExitCode> {
                 "time_to_fire_seconds": r.fires_after.map(|d| d.as_secs_f64()),
             })).collect::<Vec<Json>>(),
         });
-        println!("{out:#}");
+        print(&format!("{out:#}\n"))?;
         return Ok(ExitCode::SUCCESS);
     }
     let exhaustion_text = match exhaustion {
@@ -328,8 +330,7 @@ fn burn(a: &BurnArgs) -> anyhow::Result<ExitCode> {
         ("budget exhausted", exhaustion_text),
         ("policy", status_text),
     ];
-    print!("{}", key_values(&kv));
-    println!();
+    print(&format!("{}\n", key_values(&kv)))?;
     let mut lines = vec![vec![
         "SEVERITY".to_string(),
         "LONG".into(),
@@ -348,7 +349,7 @@ fn burn(a: &BurnArgs) -> anyhow::Result<ExitCode> {
             r.fires_after.map_or_else(|| "-".to_string(), format_duration),
         ]);
     }
-    print!("{}", columns(&lines));
+    print(&columns(&lines))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -393,11 +394,11 @@ fn alerts(a: &AlertsArgs) -> anyhow::Result<ExitCode> {
                 "time_to_fire_at_100_percent_seconds": fire.map(|d| d.as_secs_f64()),
             })).collect::<Vec<Json>>(),
         });
-        println!("{out:#}");
+        print(&format!("{out:#}\n"))?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "objective {}% over {} (error budget {}), {} table",
+    print(&format!(
+        "objective {}% over {} (error budget {}), {} table\n",
         a.objective,
         prometheus_duration(period),
         percent(budget),
@@ -405,7 +406,7 @@ fn alerts(a: &AlertsArgs) -> anyhow::Result<ExitCode> {
             Some(p) => p.display().to_string(),
             None => "the SRE Workbook's".to_string(),
         }
-    );
+    ))?;
     let mut lines = vec![vec![
         "SEVERITY".to_string(),
         "LONG".into(),
@@ -426,7 +427,7 @@ fn alerts(a: &AlertsArgs) -> anyhow::Result<ExitCode> {
             fire.map_or_else(|| "never".to_string(), format_duration),
         ]);
     }
-    print!("{}", columns(&lines));
+    print(&columns(&lines))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -473,7 +474,7 @@ fn validate(a: &ValidateArgs) -> anyhow::Result<ExitCode> {
                 "error": e.to_string(),
             })).collect::<Vec<Json>>(),
         });
-        println!("{out:#}");
+        print(&format!("{out:#}\n"))?;
     } else {
         if !slos.is_empty() {
             let mut lines = vec![vec![
@@ -500,13 +501,17 @@ fn validate(a: &ValidateArgs) -> anyhow::Result<ExitCode> {
                     s.origin.clone(),
                 ]);
             }
-            print!("{}", columns(&lines));
+            print(&columns(&lines))?;
         }
         for e in &errors {
             eprintln!("error: {e}");
         }
         if errors.is_empty() {
-            println!("{} SLO(s) in {} file(s): valid", slos.len(), a.spec.len());
+            print(&format!(
+                "{} SLO(s) in {} file(s): valid\n",
+                slos.len(),
+                a.spec.len()
+            ))?;
         }
     }
     Ok(if errors.is_empty() {

@@ -94,7 +94,7 @@ pub fn run_generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
                 path.display()
             );
         }
-        None => emit(&text)?,
+        None => crate::output::print(&text)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -138,9 +138,9 @@ pub fn run_status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         }
     };
     if args.json {
-        emit(&format!("{}\n", status::to_json(&statuses)))?;
+        crate::output::print(&format!("{}\n", status::to_json(&statuses)))?;
     } else {
-        emit(&render(&statuses))?;
+        crate::output::print(&render(&statuses))?;
     }
     let failed: Vec<&SloStatus> = statuses.iter().filter(|s| s.error.is_some()).collect();
     for s in &failed {
@@ -153,18 +153,6 @@ pub fn run_status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// Writes to standard output; a reader that went away (`| head`) is not an error.
-pub fn emit(text: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(e).context("cannot write to standard output")
-        }
-        _ => Ok(()),
-    }
 }
 
 fn now_ms() -> i64 {

@@ -191,6 +191,17 @@ pub fn run_tui(args: TuiArgs) -> anyhow::Result<ExitCode> {
     ));
     let runtime = runtime()?;
     if args.once {
+        // A script reading `--once` must see an unreachable server fail, not a table of errors
+        // exiting 0 (issue #12): ask the server one trivial query first.
+        let now = burnwatch_slo::api::client::QueryKind::Instant {
+            time: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        };
+        let probe = burnwatch_slo::api::client::query(&args.prometheus_url, "vector(1)", &now, args.timeout);
+        runtime
+            .block_on(probe)
+            .with_context(|| format!("--prometheus-url {} does not answer queries", args.prometheus_url))?;
         // The detail of the SLO the dashboard selects first: the one with the least budget.
         let mut snap = runtime.block_on(backend.snapshot(None));
         if let Some(first) = snap.slos.first().map(|s| s.id.clone()) {
@@ -203,7 +214,7 @@ pub fn run_tui(args: TuiArgs) -> anyhow::Result<ExitCode> {
         } else {
             crate::cli_slo_eval::slo_table(&snap.slos, &snap.errors)
         };
-        crate::cli_slo_eval::emit(&text)?;
+        crate::output::print(&text)?;
         return Ok(ExitCode::SUCCESS);
     }
     let shutdown = CancellationToken::new();

@@ -10,6 +10,7 @@ mod cli_slo;
 mod cli_slo_eval;
 mod cli_up;
 mod demo;
+mod output;
 
 use std::process::ExitCode;
 
@@ -43,6 +44,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    output::exit_quietly_on_broken_pipe_panics();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Collector(args) => cli_collector::run(args),
@@ -55,6 +57,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // The reader went away (`burnwatch dora export | head`): it has what it wanted.
+        Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
