@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use burnwatch_slo::api::{self, ApiState, params};
-use burnwatch_slo::ingest::{self, ScrapeConfigFile};
+use burnwatch_slo::ingest::{self, LabelLimits, ScrapeConfigFile, remote_write};
 use burnwatch_slo::promql::EngineOptions;
 use burnwatch_slo::shared::{SharedStorage, new_shared};
 use burnwatch_slo::tsdb::persist::{DurableStore, PersistOptions};
@@ -43,6 +43,18 @@ pub struct ServeArgs {
     /// How far back an instant selector looks for a sample (Prometheus's --query.lookback-delta).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     query_lookback_delta: Duration,
+    /// Most labels a remote-written series may have, `__name__` included (as Prometheus's
+    /// scrape `label_limit`); a request with a series over it gets 400. 0: no limit.
+    #[arg(long, default_value_t = remote_write::DEFAULT_LABEL_LIMIT, value_name = "N")]
+    label_limit: usize,
+    /// Longest label name of a remote-written series, in bytes (Prometheus's
+    /// `label_name_length_limit`). 0: no limit.
+    #[arg(long, default_value_t = remote_write::DEFAULT_LABEL_NAME_LENGTH_LIMIT, value_name = "BYTES")]
+    label_name_length_limit: usize,
+    /// Longest label value of a remote-written series, in bytes (Prometheus's
+    /// `label_value_length_limit`). 0: no limit.
+    #[arg(long, default_value_t = remote_write::DEFAULT_LABEL_VALUE_LENGTH_LIMIT, value_name = "BYTES")]
+    label_value_length_limit: usize,
     /// Log level (`RUST_LOG` overrides it).
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -84,7 +96,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let durable_note = durable.is_some();
-    runtime.block_on(serve(args.listen, store, engine, scrape, durable_note))?;
+    let mut state = ApiState::new(store, engine);
+    state.write_limits = LabelLimits {
+        label_limit: args.label_limit,
+        label_name_length_limit: args.label_name_length_limit,
+        label_value_length_limit: args.label_value_length_limit,
+    };
+    runtime.block_on(serve(args.listen, state, scrape, durable_note))?;
     if let Some(d) = durable {
         let dir = d.dir().display().to_string();
         let snap = d
@@ -142,11 +160,11 @@ fn load_files(store: &SharedStorage, files: &[PathBuf]) -> anyhow::Result<()> {
 
 async fn serve(
     listen: String,
-    store: SharedStorage,
-    engine: EngineOptions,
+    state: ApiState,
     scrape: Option<ScrapeConfigFile>,
     durable: bool,
 ) -> anyhow::Result<()> {
+    let store = state.store.clone();
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -165,7 +183,6 @@ async fn serve(
             "Serving the Prometheus HTTP API. The store is in memory only (use --data-dir to keep it)."
         );
     }
-    let state = ApiState::new(store, engine);
     let stop = shutdown.clone();
     let server = api::serve(listener, state, async move {
         crate::cli_collector::wait_for_signal().await;

@@ -60,6 +60,8 @@ pub struct ApiState {
     pub store: SharedStorage,
     /// Engine settings (lookback, sample limit, timeout) for every query.
     pub engine: EngineOptions,
+    /// Label limits on remote-written series.
+    pub write_limits: crate::ingest::LabelLimits,
     ready: Arc<AtomicBool>,
 }
 
@@ -69,6 +71,7 @@ impl ApiState {
         ApiState {
             store,
             engine,
+            write_limits: crate::ingest::LabelLimits::default(),
             ready: Arc::new(AtomicBool::new(true)),
         }
     }
@@ -674,9 +677,15 @@ async fn remote_write(State(state): State<ApiState>, headers: HeaderMap, body: B
         return text_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("{e}\n"));
     }
     let store = state.store.clone();
+    let limits = state.write_limits;
     let res = tokio::task::spawn_blocking(move || {
+        use crate::ingest::remote_write::{commit_remote_write, prepare_remote_write};
+        // Decoding and validating need no store: done before the write lock, so a large or
+        // hostile body does not hold up queries and other writers.
+        let max_t = crate::tsdb::max_valid_time(crate::tsdb::wall_clock_ms());
+        let prepared = prepare_remote_write(&body, &limits, max_t)?;
         let mut guard = store.write().unwrap_or_else(|p| p.into_inner());
-        crate::ingest::append_remote_write(&mut guard, &body)
+        commit_remote_write(&mut guard, prepared)
     })
     .await;
     match res {

@@ -16,7 +16,7 @@ mod tests;
 pub mod text;
 
 pub use import::{ImportStats, import_text};
-pub use remote_write::{WriteStats, append_remote_write};
+pub use remote_write::{LabelLimits, WriteStats, append_remote_write};
 pub use scrape::{ScrapeConfig, ScrapeConfigFile, StaticConfig, run_scrapes};
 pub use text::{Format, ParseError, ParseErrorKind};
 
@@ -86,6 +86,19 @@ pub enum IngestError {
         count: usize,
         /// The first one.
         first: AppendError,
+    },
+    /// A remote-write series is over one of the
+    /// [`LabelLimits`](remote_write::LabelLimits); nothing from the request was stored.
+    #[error(
+        "remote write refused: series {series} is over the {limit}: {reason}; nothing from this request was stored"
+    )]
+    LabelLimit {
+        /// The series' metric name (quoted), or "without __name__".
+        series: String,
+        /// The limit's name: `label_limit`, `label_name_length_limit` or `label_value_length_limit`.
+        limit: &'static str,
+        /// What exceeds it.
+        reason: String,
     },
     /// A remote-write native histogram is malformed (its spans and counts disagree, or its
     /// schema is unknown); nothing from the request was stored.

@@ -350,23 +350,178 @@ pub fn decode_write_request(body: &[u8]) -> Result<WriteRequest, IngestError> {
     WriteRequest::decode(raw.as_slice()).map_err(|e| IngestError::Protobuf(e.to_string()))
 }
 
-fn valid_label_name(n: &str) -> bool {
-    // Prometheus 3.x accepts any UTF-8 name; the empty name is the one it refuses.
-    !n.is_empty()
+/// Limits on the labels of one remote-written series, named after Prometheus's scrape options
+/// `label_limit`, `label_name_length_limit` and `label_value_length_limit` (0 turns one off).
+/// Prometheus's receiver has none; here one request with a 100 000-label series would otherwise
+/// cost every later query its memory and time, so the defaults are generous but finite. A
+/// series over a limit fails the whole request with [`IngestError::LabelLimit`] (400).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LabelLimits {
+    /// Most labels per series, `__name__` included.
+    pub label_limit: usize,
+    /// Longest label name, in bytes.
+    pub label_name_length_limit: usize,
+    /// Longest label value, in bytes.
+    pub label_value_length_limit: usize,
 }
 
-/// Validated labels of a series, or `None` when Prometheus would skip it.
-fn series_labels(ts: &TimeSeries) -> Option<Labels> {
-    let mut names: Vec<&str> = Vec::with_capacity(ts.labels.len());
-    for l in &ts.labels {
-        if !valid_label_name(&l.name) || names.contains(&l.name.as_str()) {
-            return None;
+/// Default [`LabelLimits::label_limit`].
+pub const DEFAULT_LABEL_LIMIT: usize = 512;
+/// Default [`LabelLimits::label_name_length_limit`].
+pub const DEFAULT_LABEL_NAME_LENGTH_LIMIT: usize = 1024;
+/// Default [`LabelLimits::label_value_length_limit`].
+pub const DEFAULT_LABEL_VALUE_LENGTH_LIMIT: usize = 16 * 1024;
+
+impl Default for LabelLimits {
+    fn default() -> Self {
+        LabelLimits {
+            label_limit: DEFAULT_LABEL_LIMIT,
+            label_name_length_limit: DEFAULT_LABEL_NAME_LENGTH_LIMIT,
+            label_value_length_limit: DEFAULT_LABEL_VALUE_LENGTH_LIMIT,
         }
-        names.push(&l.name);
     }
-    let labels = Labels::from_pairs(ts.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+}
+
+/// How a refused series is named in errors: its metric name, without the other labels (which
+/// may be what is too large).
+fn series_name_of(ts: &TimeSeries) -> String {
+    match ts.labels.iter().find(|l| l.name == crate::tsdb::METRIC_NAME) {
+        Some(l) if l.value.len() <= 200 => format!("{:?}", l.value),
+        Some(l) => format!("{:?}... ({} bytes)", truncate_chars(&l.value, 64), l.value.len()),
+        None => "without __name__".to_string(),
+    }
+}
+
+fn truncate_chars(s: &str, n: usize) -> &str {
+    s.char_indices().nth(n).map_or(s, |(i, _)| &s[..i])
+}
+
+/// Checks `ts` against `limits`: one pass over its labels, the count first.
+fn check_limits(ts: &TimeSeries, limits: &LabelLimits) -> Result<(), IngestError> {
+    let err = |limit: &'static str, reason: String| IngestError::LabelLimit {
+        series: series_name_of(ts),
+        limit,
+        reason,
+    };
+    let n = ts.labels.len();
+    if limits.label_limit > 0 && n > limits.label_limit {
+        return Err(err(
+            "label_limit",
+            format!("it has {n} labels, more than the {} allowed", limits.label_limit),
+        ));
+    }
+    for l in &ts.labels {
+        if limits.label_name_length_limit > 0 && l.name.len() > limits.label_name_length_limit {
+            return Err(err(
+                "label_name_length_limit",
+                format!(
+                    "label name {:?}... is {} bytes long, more than the {} allowed",
+                    truncate_chars(&l.name, 64),
+                    l.name.len(),
+                    limits.label_name_length_limit
+                ),
+            ));
+        }
+        if limits.label_value_length_limit > 0 && l.value.len() > limits.label_value_length_limit {
+            return Err(err(
+                "label_value_length_limit",
+                format!(
+                    "the value of label {:?} is {} bytes long, more than the {} allowed",
+                    truncate_chars(&l.name, 64),
+                    l.value.len(),
+                    limits.label_value_length_limit
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Validated labels of a series, or `None` when Prometheus would skip it (an empty label
+/// name, a name twice, no `__name__`). Linear apart from one sort: the duplicate check compares
+/// neighbours after sorting.
+fn series_labels(ts: &TimeSeries) -> Option<Labels> {
+    // Prometheus 3.x accepts any UTF-8 name; the empty name is the one it refuses.
+    if ts.labels.iter().any(|l| l.name.is_empty()) {
+        return None;
+    }
+    let labels =
+        Labels::from_unique_pairs(ts.labels.iter().map(|l| (l.name.as_str(), l.value.as_str()))).ok()?;
     labels.metric_name()?;
     Some(labels)
+}
+
+/// One series of a [`PreparedWrite`]: validated labels and its samples.
+#[derive(Debug)]
+struct PreparedSeries {
+    labels: Labels,
+    samples: Vec<Sample>,
+    /// Timestamp and converted histogram, in request order.
+    histograms: Vec<(i64, FloatHistogram)>,
+}
+
+/// A remote-write request decoded and validated, ready for [`commit_remote_write`]. Building
+/// it ([`prepare_remote_write`]) needs no store, so the receiver does it before taking the
+/// store's write lock: a large or hostile body costs its own request time, not every query's.
+#[derive(Debug)]
+pub struct PreparedWrite {
+    series: Vec<PreparedSeries>,
+    invalid_series: usize,
+}
+
+/// Decodes and validates a remote-write 1.0 body without touching a store: snappy and
+/// protobuf, the label limits, label validity, histogram shapes, and timestamps no later than
+/// `max_t` (from [`crate::tsdb::max_valid_time`]). Any failure fails the whole request; series
+/// Prometheus would skip are counted in [`WriteStats::invalid_series`] later.
+pub fn prepare_remote_write(
+    body: &[u8],
+    limits: &LabelLimits,
+    max_t: i64,
+) -> Result<PreparedWrite, IngestError> {
+    let req = decode_write_request(body)?;
+    let mut out = PreparedWrite {
+        series: Vec::with_capacity(req.timeseries.len()),
+        invalid_series: 0,
+    };
+    for ts in &req.timeseries {
+        check_limits(ts, limits)?;
+    }
+    // Bounds: a sample too far ahead of the clock fails the request, as in Prometheus (since
+    // 2.54 its receiver applies the scrape loop's 10-minute limit). Retention counts back from
+    // the newest sample, so one such sample would make good data look old.
+    let mut ahead = 0usize;
+    let mut first_ahead: Option<AppendError> = None;
+    for ts in req.timeseries {
+        let Some(labels) = series_labels(&ts) else {
+            out.invalid_series += 1;
+            continue;
+        };
+        let times = ts.samples.iter().map(|s| s.timestamp);
+        for t in times.chain(ts.histograms.iter().map(|h| h.timestamp)) {
+            if let Err(e) = crate::tsdb::check_not_ahead(&labels, t, max_t) {
+                ahead += 1;
+                first_ahead.get_or_insert(e);
+            }
+        }
+        let mut histograms = Vec::with_capacity(ts.histograms.len());
+        for (j, h) in ts.histograms.iter().enumerate() {
+            let fh = to_float_histogram(h).map_err(|reason| IngestError::InvalidHistogram {
+                series: labels.to_string(),
+                index: j,
+                reason,
+            })?;
+            histograms.push((h.timestamp, fh));
+        }
+        out.series.push(PreparedSeries {
+            labels,
+            samples: ts.samples,
+            histograms,
+        });
+    }
+    if let Some(first) = first_ahead {
+        return Err(IngestError::OutOfBounds { count: ahead, first });
+    }
+    Ok(out)
 }
 
 /// The newest stored sample of exactly `labels` at or after `from`: its timestamp and, for a
@@ -385,58 +540,37 @@ fn newest_stored(store: &Storage, labels: &Labels, from: i64) -> Option<(i64, Op
     }
 }
 
-/// Decodes a remote-write 1.0 body and appends its samples to `store`; see the module docs.
+/// Decodes a remote-write 1.0 body and appends its samples to `store` with the default
+/// [`LabelLimits`] and the wall clock's bound; see the module docs. The receiver splits this
+/// into [`prepare_remote_write`] (outside the store's lock) and [`commit_remote_write`].
 pub fn append_remote_write(store: &mut Storage, body: &[u8]) -> Result<WriteStats, IngestError> {
-    let req = decode_write_request(body)?;
     let max_t = crate::tsdb::max_valid_time(crate::tsdb::wall_clock_ms());
-    let mut stats = WriteStats::default();
-    let mut valid: Vec<(Labels, &TimeSeries, Vec<FloatHistogram>)> = Vec::with_capacity(req.timeseries.len());
-    for ts in &req.timeseries {
-        let Some(labels) = series_labels(ts) else {
-            stats.invalid_series += 1;
-            continue;
-        };
-        let mut hs = Vec::with_capacity(ts.histograms.len());
-        for (j, h) in ts.histograms.iter().enumerate() {
-            let fh = to_float_histogram(h).map_err(|reason| IngestError::InvalidHistogram {
-                series: labels.to_string(),
-                index: j,
-                reason,
-            })?;
-            hs.push(fh);
-        }
-        valid.push((labels, ts, hs));
-    }
+    let prepared = prepare_remote_write(body, &LabelLimits::default(), max_t)?;
+    commit_remote_write(store, prepared)
+}
 
-    // Bounds pass: a sample too far ahead of the clock fails the request, as in Prometheus
-    // (since 2.54 its receiver applies the scrape loop's 10-minute limit). Retention counts
-    // back from the newest sample, so one such sample would make good data look old.
-    let mut ahead = 0usize;
-    let mut first_ahead: Option<AppendError> = None;
-    for (labels, ts, _) in &valid {
-        let times = ts.samples.iter().map(|s| s.timestamp);
-        for t in times.chain(ts.histograms.iter().map(|h| h.timestamp)) {
-            if let Err(e) = crate::tsdb::check_not_ahead(labels, t, max_t) {
-                ahead += 1;
-                first_ahead.get_or_insert(e);
-            }
-        }
-    }
-    if let Some(first) = first_ahead {
-        return Err(IngestError::OutOfBounds { count: ahead, first });
-    }
+/// Appends a [`prepare_remote_write`]d request to `store`: every sample is checked against the
+/// store first (out-of-order or conflicting samples fail the whole request, nothing stored),
+/// then appended, and the request ends one batch of a durable store's write-ahead log.
+pub fn commit_remote_write(store: &mut Storage, prepared: PreparedWrite) -> Result<WriteStats, IngestError> {
+    let mut stats = WriteStats {
+        invalid_series: prepared.invalid_series,
+        ..WriteStats::default()
+    };
+    let valid = prepared.series;
 
     // Check pass: the newest sample per series, from the store or earlier in this request.
     // Prometheus appends a series' float samples, then its histograms.
     let mut last: HashMap<&Labels, Option<(i64, Option<f64>)>> = HashMap::new();
     let mut bad = 0usize;
     let mut first: Option<AppendError> = None;
-    for (labels, ts, _) in &valid {
-        let points = ts
+    for ps in &valid {
+        let labels = &ps.labels;
+        let points = ps
             .samples
             .iter()
             .map(|s| (s.timestamp, Some(s.value)))
-            .chain(ts.histograms.iter().map(|h| (h.timestamp, None)));
+            .chain(ps.histograms.iter().map(|h| (h.0, None)));
         let Some(from) = points.clone().map(|p| p.0).min() else {
             continue;
         };
@@ -482,14 +616,19 @@ pub fn append_remote_write(store: &mut Storage, body: &[u8]) -> Result<WriteStat
         return Err(IngestError::OutOfOrder { count: bad, first });
     }
 
-    for (labels, ts, hs) in valid {
-        if ts.samples.is_empty() && hs.is_empty() {
+    for ps in valid {
+        let PreparedSeries {
+            labels,
+            samples,
+            histograms,
+        } = ps;
+        if samples.is_empty() && histograms.is_empty() {
             continue;
         }
         stats.series += 1;
         // The check pass makes these appends succeed (an exact duplicate of the newest float is
         // accepted without a second copy); a refusal here is logged and counted.
-        for s in &ts.samples {
+        for s in &samples {
             match store.append(&labels, s.timestamp, s.value) {
                 Ok(_) => stats.samples += 1,
                 Err(error) => {
@@ -498,8 +637,8 @@ pub fn append_remote_write(store: &mut Storage, body: &[u8]) -> Result<WriteStat
                 }
             }
         }
-        for (h, fh) in ts.histograms.iter().zip(hs) {
-            match store.append_histogram(&labels, h.timestamp, fh) {
+        for (t, fh) in histograms {
+            match store.append_histogram(&labels, t, fh) {
                 Ok(_) => stats.histograms += 1,
                 Err(error) => {
                     stats.refused += 1;

@@ -1386,3 +1386,146 @@ async fn scrape_drops_an_explicit_timestamp_far_in_the_future_and_keeps_the_rest
     assert!(s.max_time().unwrap() < YEAR_2199_MS);
     assert_eq!(series_named(&s, "up")[0].samples.last().unwrap().v, 1.0);
 }
+
+/// One series named `name` with `n` extra labels `l0`..`l{n-1}` and one sample.
+fn many_labels(name: &str, n: usize, t: i64) -> TimeSeries {
+    let mut labels = vec![Label {
+        name: "__name__".into(),
+        value: name.into(),
+    }];
+    labels.extend((0..n).map(|i| Label {
+        name: format!("l{i}"),
+        value: "v".into(),
+    }));
+    TimeSeries {
+        labels,
+        samples: vec![PbSample {
+            value: 1.0,
+            timestamp: t,
+        }],
+        histograms: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn remote_write_with_100k_labels_gets_400_and_queries_are_answered_meanwhile() {
+    use tower::ServiceExt as _;
+    let store = new_shared();
+    store
+        .write()
+        .unwrap()
+        .append(&labels(&[("__name__", "up")]), 1000, 1.0)
+        .unwrap();
+    let body = remote_write::encode_write_request(&WriteRequest {
+        timeseries: vec![many_labels("wide", 100_000, 1000)],
+    });
+    // A long query holds the store's read lock for the whole request: a receiver that decoded
+    // or validated under the write lock would wait for it forever. The deadline only turns
+    // that hang into a failure; nothing is measured.
+    let reader = store.clone();
+    let held = reader.read().unwrap();
+    let write = post_write(&store, &RW1_HEADERS, body);
+    let (status, text) = tokio::time::timeout(Duration::from_secs(120), write)
+        .await
+        .expect("the 100k-label request was answered while a query held the store");
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("label_limit"), "{text}");
+    assert!(text.contains("100001 labels"), "{text}");
+    assert!(text.contains("\"wide\""), "{text}");
+    // A query alongside is answered too.
+    let app = crate::api::router(crate::api::ApiState::new(store.clone(), Default::default()));
+    let req = axum::http::Request::get("/api/v1/query?query=up&time=1")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let res = tokio::time::timeout(Duration::from_secs(120), app.oneshot(req))
+        .await
+        .expect("the query was answered")
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    drop(held);
+    assert_eq!(
+        store.read().unwrap().num_series(),
+        1,
+        "nothing of the wide series was stored"
+    );
+}
+
+#[test]
+fn remote_write_label_limits_name_the_limit_and_can_be_turned_off() {
+    use remote_write::{LabelLimits, prepare_remote_write};
+    let max_t = i64::MAX;
+    let limits = LabelLimits {
+        label_limit: 3,
+        label_name_length_limit: 8,
+        label_value_length_limit: 5,
+    };
+    let refused = |ts: TimeSeries, limits: &LabelLimits| {
+        let body = remote_write::encode_write_request(&WriteRequest { timeseries: vec![ts] });
+        prepare_remote_write(&body, limits, max_t).map(|_| ())
+    };
+    let err = refused(many_labels("m", 3, 1), &limits).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            IngestError::LabelLimit {
+                limit: "label_limit",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("4 labels, more than the 3 allowed"),
+        "{err}"
+    );
+    let err = refused(
+        ts(&[("__name__", "m"), ("much_too_long", "v")], &[(1, 1.0)]),
+        &limits,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("label_name_length_limit"), "{err}");
+    assert!(err.to_string().contains("much_too_long"), "{err}");
+    let err = refused(ts(&[("__name__", "m"), ("a", "123456")], &[(1, 1.0)]), &limits).unwrap_err();
+    assert!(err.to_string().contains("label_value_length_limit"), "{err}");
+    assert!(
+        err.to_string().contains("6 bytes long, more than the 5 allowed"),
+        "{err}"
+    );
+    // Within the limits.
+    refused(ts(&[("__name__", "m"), ("a", "12345")], &[(1, 1.0)]), &limits).unwrap();
+    // 0 turns a limit off.
+    let off = LabelLimits {
+        label_limit: 0,
+        label_name_length_limit: 0,
+        label_value_length_limit: 0,
+    };
+    refused(many_labels("m", 2000, 1), &off).unwrap();
+}
+
+#[test]
+fn remote_write_duplicate_label_among_many_is_found_and_the_series_skipped() {
+    // The duplicate check sorts and compares neighbours: the repeated name is found wherever it
+    // sits, however many labels there are.
+    let mut wide = many_labels("wide", 300, 1000);
+    wide.labels.push(Label {
+        name: "l7".into(),
+        value: "other".into(),
+    });
+    let mut empty_name = many_labels("empty_name", 3, 1000);
+    empty_name.labels.insert(
+        2,
+        Label {
+            name: String::new(),
+            value: "x".into(),
+        },
+    );
+    let req = WriteRequest {
+        timeseries: vec![wide, empty_name, many_labels("fine", 300, 1000)],
+    };
+    let mut store = Storage::new();
+    let stats = append_remote_write(&mut store, &remote_write::encode_write_request(&req)).unwrap();
+    assert_eq!((stats.series, stats.invalid_series), (1, 2));
+    let stored = &store.all_series()[0];
+    assert_eq!(stored.labels().metric_name(), Some("fine"));
+    assert_eq!(stored.labels().len(), 301);
+}

@@ -180,6 +180,29 @@ impl Labels {
         b.build()
     }
 
+    /// Builds a label set from pairs in any order that must not repeat a name, in O(n log n)
+    /// (a sort and one pass comparing neighbours, where [`from_pairs`](Labels::from_pairs)
+    /// inserts each pair into a sorted list); empty values are dropped. A repeated name is
+    /// returned as the error, whatever its values.
+    pub fn from_unique_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, String> {
+        let mut pairs: Vec<(&str, &str)> = pairs.into_iter().collect();
+        pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(w[0].0.to_string());
+        }
+        let labels: Vec<Label> = pairs
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(n, v)| Label {
+                name: n.into(),
+                value: v.into(),
+            })
+            .collect();
+        Ok(Labels(labels.into()))
+    }
+
     /// The series as Prometheus shows it to people: `name{a="1", b="2"}`, just `name` without
     /// other labels, `{a="1"}` without a name, `{}` for none.
     pub fn series_name(&self) -> String {
