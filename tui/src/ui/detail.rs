@@ -187,17 +187,45 @@ fn time_unit(span_ms: f64) -> (f64, &'static str) {
     }
 }
 
-/// Relative-time axis labels for `[lo, hi]` in `unit`s: start, middle, `now`.
+/// Relative-time axis labels for `[lo, hi]` in `unit`s (`d`, `h`, `m` or `s`): start, middle,
+/// `now`.
+///
+/// Labels rounded to whole units repeat when the data spans less than the axis's unit allows
+/// (`-1m -1m now` over 1.2 minutes, issue #12): a span under two units is labelled in the next
+/// smaller unit (`-72s -36s now`), and the labels get as many decimals (up to three) as keep them
+/// apart. A span of no width (one point) is labelled `now` in the middle only.
 pub(crate) fn time_labels(lo: f64, hi: f64, unit: &str) -> Vec<Line<'static>> {
-    let mid = (lo + hi) / 2.0;
-    let f = |v: f64| {
-        if v.abs() < 0.5 {
+    let (mut lo, mut hi, mut unit) = (lo, hi, unit);
+    while hi - lo < 2.0 {
+        let (factor, smaller) = match unit {
+            "d" => (24.0, "h"),
+            "h" => (60.0, "m"),
+            "m" => (60.0, "s"),
+            _ => break,
+        };
+        (lo, hi, unit) = (lo * factor, hi * factor, smaller);
+    }
+    let label = |v: f64, decimals: usize| {
+        let text = format!("{v:.decimals$}");
+        let text = if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            &text
+        };
+        if text.parse::<f64>().is_ok_and(|x| x == 0.0) {
             "now".to_string()
         } else {
-            format!("{:.0}{unit}", v)
+            format!("{text}{unit}")
         }
     };
-    vec![Line::from(f(lo)), Line::from(f(mid)), Line::from(f(hi))]
+    let at = [lo, (lo + hi) / 2.0, hi];
+    for decimals in 0..=3 {
+        let labels = at.map(|v| label(v, decimals));
+        if labels[0] != labels[1] && labels[1] != labels[2] {
+            return labels.into_iter().map(Line::from).collect();
+        }
+    }
+    vec![Line::from(""), Line::from("now"), Line::from("")]
 }
 
 fn draw_burndown(frame: &mut Frame, area: Rect, slo: &SloStatus, detail: Option<&SloDetail>) {
@@ -525,6 +553,31 @@ mod tests {
         // Odd budgets do not divide by zero.
         assert_eq!(bar_heights(&[Some(1.0)], 0.0), vec![Some(100)]);
         assert_eq!(bar_heights(&[Some(0.0)], f64::NAN), vec![Some(12)]);
+    }
+
+    fn label_texts(lo: f64, hi: f64, unit: &str) -> Vec<String> {
+        time_labels(lo, hi, unit).iter().map(|l| l.to_string()).collect()
+    }
+
+    /// Issue #12: data spanning 1.2 minutes of a minute axis was labelled `-1m -1m now`.
+    #[test]
+    fn time_labels_do_not_repeat_when_the_data_spans_less_than_the_unit() {
+        assert_eq!(label_texts(-1.2, 0.0, "m"), ["-72s", "-36s", "now"]);
+        assert_eq!(label_texts(-1.0, 0.0, "m"), ["-60s", "-30s", "now"]);
+        assert_eq!(label_texts(-60.0, 0.0, "m"), ["-60m", "-30m", "now"]);
+        assert_eq!(label_texts(-30.0, 0.0, "d"), ["-30d", "-15d", "now"]);
+        assert_eq!(label_texts(-3.0, 0.0, "m"), ["-3m", "-2m", "now"]);
+        assert_eq!(label_texts(-1.5, 0.0, "d"), ["-36h", "-18h", "now"]);
+        assert_eq!(label_texts(-1.0 / 60.0, 0.0, "m"), ["-1s", "-0.5s", "now"]);
+        // One point: the axis is padded around it and the middle is now.
+        let [lo, hi] = crate::ui::widgets::bounds(0.0, 0.0);
+        assert_eq!(label_texts(lo, hi, "m"), ["", "now", ""]);
+        for (lo, hi) in [(-1.2, 0.0), (-2.5, 0.0), (-0.1, 0.0), (-45.0, 0.0), (-7.0, 0.0)] {
+            for unit in ["d", "h", "m", "s"] {
+                let l = label_texts(lo, hi, unit);
+                assert!(l[0] != l[1] && l[1] != l[2], "{lo} {hi} {unit}: {l:?}");
+            }
+        }
     }
 
     #[test]
