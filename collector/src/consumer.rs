@@ -184,6 +184,16 @@ pub trait Consumer: Send + Sync + 'static {
     /// Flushes whatever the consumer holds and releases its resources. Called once,
     /// after every component upstream has been shut down.
     async fn shutdown(&self) {}
+
+    /// [`shutdown`](Consumer::shutdown), told how long the whole collector may take:
+    /// a consumer with a sending queue keeps draining it until `deadline` (the service
+    /// passes the end of `--shutdown-timeout`) rather than for a fixed time of its own,
+    /// and must return by then. Called instead of `shutdown`, once. The default ignores
+    /// the deadline.
+    async fn shutdown_by(&self, deadline: tokio::time::Instant) {
+        let _ = deadline;
+        self.shutdown().await;
+    }
 }
 
 /// Sends each payload to several consumers: one receiver feeding several pipelines,

@@ -17,6 +17,20 @@ use crate::receivers::ReceiverOutputs;
 use crate::telemetry::SelfTelemetry;
 use crate::{exporters, processors, receivers};
 
+/// How long a start that failed half-way waits for what it had started to stop. Data may
+/// already have been accepted by a receiver that started before another failed, so this
+/// matches the CLI's default `--shutdown-timeout`.
+const FAILED_START_SHUTDOWN: Duration = Duration::from_secs(10);
+
+/// How long past the shutdown deadline the service waits for exporters that were given
+/// that deadline and must return by it (they do; this only guards against one that
+/// does not).
+const EXPORTER_DEADLINE_MARGIN: Duration = Duration::from_secs(1);
+
+/// The least time servers get to close once the exporters are done, even past the
+/// deadline: cancelling them is immediate, closing idle keep-alive connections is not.
+const SERVER_STOP_GRACE: Duration = Duration::from_millis(500);
+
 /// The collector, before it starts.
 pub struct Collector;
 
@@ -61,7 +75,7 @@ impl Collector {
                 Ok(running)
             }
             Err(err) => {
-                running.shutdown(Duration::from_secs(5)).await;
+                running.shutdown(FAILED_START_SHUTDOWN).await;
                 Err(err)
             }
         }
@@ -200,9 +214,12 @@ impl RunningCollector {
             exporters,
             ..
         } = self;
-        let (receivers_stop_late, servers_stop_late) = (receivers_stop.clone(), servers_stop.clone());
-        let ordered = async move {
-            receivers_stop.cancel();
+        let end = tokio::time::Instant::now() + deadline;
+        let mut on_time = true;
+
+        // Receivers stop and processors flush into the exporters' queues.
+        receivers_stop.cancel();
+        let upstream = async {
             for task in receiver_tasks {
                 let _ = task.await;
             }
@@ -211,22 +228,45 @@ impl RunningCollector {
                     processor.shutdown().await;
                 }
             }
-            for (_, exporter) in &exporters {
-                exporter.shutdown().await;
-            }
-            servers_stop.cancel();
+        };
+        if tokio::time::timeout_at(end, upstream).await.is_err() {
+            on_time = false;
+            tracing::warn!(
+                deadline = ?deadline,
+                "Receivers and processors did not stop before the shutdown deadline."
+            );
+        }
+
+        // Exporters drain their queues until the deadline, all at once (each has its own
+        // senders), and account for whatever they could not send before returning. They
+        // bound themselves, so they are not cut off here: cutting a drain short would lose
+        // the count of what it dropped. The margin only guards against a consumer that
+        // ignores its deadline.
+        let drains = futures::future::join_all(exporters.iter().map(|(_, e)| e.shutdown_by(end)));
+        if tokio::time::timeout_at(end + EXPORTER_DEADLINE_MARGIN, drains)
+            .await
+            .is_err()
+        {
+            on_time = false;
+            tracing::warn!(
+                deadline = ?deadline,
+                "Exporters did not finish shutting down in time; some queued data may not have been exported."
+            );
+        }
+
+        // The remaining servers (prometheus exporter, telemetry, health_check).
+        servers_stop.cancel();
+        let servers = async {
             for task in server_tasks {
                 let _ = task.await;
             }
         };
-        if tokio::time::timeout(deadline, ordered).await.is_err() {
-            receivers_stop_late.cancel();
-            servers_stop_late.cancel();
-            tracing::warn!(
-                deadline = ?deadline,
-                "Shutdown did not finish in time; some queued data may not have been exported."
-            );
-        } else {
+        let servers_end = end.max(tokio::time::Instant::now() + SERVER_STOP_GRACE);
+        if tokio::time::timeout_at(servers_end, servers).await.is_err() {
+            on_time = false;
+            tracing::warn!("Some servers did not close their connections before shutdown ended.");
+        }
+        if on_time {
             tracing::info!("Shutdown complete.");
         }
     }

@@ -29,13 +29,17 @@
 //!
 //! # Shutdown
 //!
-//! [`Consumer::shutdown`] stops taking new data (callers waiting for room get
+//! [`Consumer::shutdown_by`] stops taking new data (callers waiting for room get
 //! `Unavailable`), then keeps sending what is queued, with each request still bounded by
-//! its own timeout. During shutdown nothing is retried: a failed attempt, or a request
-//! waiting for its next retry, is counted as failed at once. The drain is bounded by the
-//! `drain_timeout` given to [`QueuedExporter::new`] (the exporters pass their request
-//! timeout): after it, in-flight requests finish (each within its timeout) and whatever is
-//! still queued is counted as failed with one log line.
+//! its own timeout, until the queue is empty or the deadline passes. The service passes
+//! the end of the collector's shutdown timeout (`--shutdown-timeout`), so a slow backend
+//! gets all of it: draining used to stop after one request timeout (5 s) whatever the
+//! shutdown timeout, and most acknowledged spans were dropped behind a slow backend.
+//! During shutdown nothing is retried: a failed attempt, or a request waiting for its
+//! next retry, is counted as failed at once. At the deadline, requests still in flight
+//! are abandoned and whatever is still queued is counted as failed, with one log line
+//! each, so shutdown ends on time. [`Consumer::shutdown`] without a deadline drains for
+//! the `drain_timeout` given to [`QueuedExporter::new`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -196,8 +200,8 @@ pub struct QueueSettings {
     pub retry: RetryConfig,
     /// `sending_queue`.
     pub queue: QueueConfig,
-    /// How long [`Consumer::shutdown`] keeps draining the queue before counting what is
-    /// left as failed.
+    /// How long [`Consumer::shutdown`] (without a deadline) keeps draining the queue
+    /// before counting what is left as failed.
     pub drain_timeout: Duration,
 }
 
@@ -211,7 +215,8 @@ pub struct QueuedExporter {
     retrier: Arc<Retrier>,
     /// Cancelled when shutdown begins: waits for room and for retries end.
     closing: CancellationToken,
-    /// Cancelled when the drain deadline passes: senders stop taking queued requests.
+    /// Cancelled when the drain deadline passes: senders stop taking queued requests and
+    /// abandon the ones in flight.
     abandon: CancellationToken,
     state: Mutex<State>,
     workers: Mutex<JoinSet<()>>,
@@ -407,6 +412,11 @@ impl Consumer for QueuedExporter {
     }
 
     async fn shutdown(&self) {
+        self.shutdown_by(tokio::time::Instant::now() + self.drain_timeout)
+            .await;
+    }
+
+    async fn shutdown_by(&self, deadline: tokio::time::Instant) {
         let signals: Vec<Arc<SignalState>> = {
             let mut state = lock(&self.state);
             state.closed = true;
@@ -419,17 +429,16 @@ impl Consumer for QueuedExporter {
             }
         }
         let mut workers = std::mem::take(&mut *lock(&self.workers));
-        let drained = tokio::time::timeout(self.drain_timeout, async {
-            while workers.join_next().await.is_some() {}
-        })
-        .await;
+        let drained =
+            tokio::time::timeout_at(deadline, async { while workers.join_next().await.is_some() {} }).await;
         if drained.is_err() {
             tracing::warn!(
                 exporter = %self.id,
-                drain_timeout = ?self.drain_timeout,
-                "The sending queue was not drained in time; finishing in-flight requests and \
-                 counting the rest as failed."
+                "The sending queue was not drained before the shutdown deadline; abandoning \
+                 in-flight requests and counting them and the rest of the queue as failed."
             );
+            // Senders return promptly once abandoned: they select on this token both
+            // while waiting for a request and while sending one.
             self.abandon.cancel();
             while workers.join_next().await.is_some() {}
         }
@@ -453,7 +462,6 @@ impl Consumer for QueuedExporter {
                     signal = %signal_state.signal,
                     dropped_requests = requests,
                     dropped_items = items,
-                    drain_timeout = ?self.drain_timeout,
                     "Queued data was not sent before shutdown ended; it is dropped."
                 );
             }
@@ -463,7 +471,8 @@ impl Consumer for QueuedExporter {
 }
 
 /// One of a queue's concurrent senders: takes requests until the queue ends (all senders
-/// dropped and the queue empty) or the drain deadline passes.
+/// dropped and the queue empty) or the drain deadline passes, when the request in flight
+/// is abandoned and counted as failed.
 async fn run_sender(
     rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Telemetry>>>,
     retrier: Arc<Retrier>,
@@ -481,9 +490,25 @@ async fn run_sender(
         };
         let Some(data) = next else { break };
         metrics.queue_size.add(-1);
-        // The outcome is already logged and counted; a queued request has no caller to
-        // report it to.
-        let _ = retrier.export(data, &metrics).await;
+        let signal = data.signal();
+        let items = data.item_count();
+        tokio::select! {
+            biased;
+            // The outcome is already logged and counted; a queued request has no caller
+            // to report it to.
+            _ = retrier.export(data, &metrics) => {}
+            _ = abandon.cancelled() => {
+                metrics.send_failed.add(items as u64);
+                tracing::error!(
+                    exporter = %retrier.id,
+                    signal = %signal,
+                    endpoint = %retrier.sender.destination(signal),
+                    dropped_items = items,
+                    "A request still in flight at the shutdown deadline was abandoned; its items are counted as failed."
+                );
+                break;
+            }
+        }
     }
 }
 

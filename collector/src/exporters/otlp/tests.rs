@@ -700,6 +700,38 @@ async fn grpc_shutdown_drains_the_queue() {
     );
 }
 
+/// Regression (issue #12, item 6): the drain is bounded by the deadline the service
+/// passes (the end of `--shutdown-timeout`), not by the request timeout. With a backend
+/// that never answers, shutdown returns by the deadline and counts the abandoned
+/// in-flight requests and the rest of the queue as failed.
+#[tokio::test]
+async fn grpc_shutdown_by_abandons_in_flight_requests_at_the_deadline_and_counts_them() {
+    let (backend, _gate) = Backend::gated();
+    let addr = serve_grpc(&backend, true).await;
+    let ctx = ctx("otlp");
+    // A request timeout far longer than the test: only the deadline can end the drain.
+    let config = grpc_yaml(
+        addr,
+        "timeout: 1h\nsending_queue:\n  queue_size: 10\n  num_consumers: 2",
+    );
+    let exporter = build_grpc(&config, &ctx).unwrap();
+    let m = metrics(&ctx, Signal::Traces);
+    for i in 0..5 {
+        exporter.consume(traces(3, &format!("req{i}"))).await.unwrap();
+    }
+    wait_until("two requests are in flight", || backend.calls() == 2).await;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(200);
+    tokio::time::timeout(Duration::from_secs(60), exporter.shutdown_by(deadline))
+        .await
+        .expect("shutdown_by returns once its deadline has passed");
+    assert_eq!(
+        (m.sent.get(), m.send_failed.get(), m.queue_size.get()),
+        (0, 15, 0),
+        "two abandoned in-flight requests and three queued ones, all counted as failed"
+    );
+}
+
 #[tokio::test]
 async fn grpc_shutdown_refuses_new_data_and_bounds_the_drain() {
     // The backend never answers; each request times out after 300ms.
