@@ -12,7 +12,8 @@
 //!
 //! (`"item"` instead of `"line"` for an array body). The status is 200 when at least one event
 //! was counted, 400 when nothing in the body was usable (no events, or every one refused) or
-//! the body is not UTF-8 / not a JSON array although it starts with `[`.
+//! the body is not UTF-8 / not a JSON array although it starts with `[`, and 500 (retry later)
+//! when the store's write-ahead log cannot write (a full disk): nothing is counted then.
 
 use std::sync::{Arc, Mutex};
 
@@ -27,6 +28,7 @@ use serde_json::{Value, json};
 use crate::dora::events::{EventError, Position, parse_body};
 use crate::dora::series::{SeriesWriter, append_events};
 use crate::shared::SharedStorage;
+use crate::tsdb::LogError;
 
 /// Largest events body taken (bytes).
 pub const DORA_EVENTS_MAX_BODY: usize = 16 << 20;
@@ -89,11 +91,22 @@ async fn events(State(state): State<DoraState>, body: Bytes) -> Response {
         // counters' monotony: its maps only grow. Keep serving.
         let mut writer = state.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut store = state.store.write().unwrap_or_else(|p| p.into_inner());
-        append_events(&mut store, &mut writer, &log)
+        // On a full disk nothing is counted: what the WAL cannot hold is not acknowledged.
+        store.writable()?;
+        let outcome = append_events(&mut store, &mut writer, &log);
+        store.end_batch()?;
+        Ok::<_, LogError>(outcome)
     })
     .await;
     let outcome = match res {
-        Ok(o) => o,
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "Refused DORA events: the store cannot make them durable.");
+            return json_reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &json!({"error": format!("the store cannot make events durable: {e}; retry later")}),
+            );
+        }
         Err(e) => {
             return json_reply(
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -662,7 +662,8 @@ async fn label_values(
 
 /// The remote-write 1.0 receiver. As Prometheus's `storage/remote.writeHandler`: 204 when every
 /// sample was taken, 400 with the reason as plain text when the body cannot be decoded or holds
-/// samples the store refuses (a retry would fail again), so senders do not retry it.
+/// samples the store refuses (a retry would fail again), so senders do not retry it; 500 when
+/// the write-ahead log cannot take the samples (a full disk), so senders retry.
 ///
 /// Headers are checked first ([`crate::ingest::remote_write::check_headers`]): a remote-write
 /// 2.0 request, another encoding or a body that does not say it is protobuf gets 415.
@@ -690,6 +691,12 @@ async fn remote_write(State(state): State<ApiState>, headers: HeaderMap, body: B
     .await;
     match res {
         Ok(Ok(_)) => StatusCode::NO_CONTENT.into_response(),
+        // The WAL cannot write (a full disk): 500 as Prometheus answers a failed append, so
+        // the sender retries what was not acknowledged.
+        Ok(Err(e @ crate::ingest::IngestError::Unavailable(_))) => {
+            tracing::warn!(error = %e, "Refused a remote-write request: the store cannot make it durable.");
+            text_response(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n"))
+        }
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "Refused a remote-write request.");
             text_response(StatusCode::BAD_REQUEST, format!("{e}\n"))

@@ -131,7 +131,7 @@ pub fn import_text(store: &mut Storage, text: &str) -> Result<ImportStats, Inges
         }
     }
     // One import is one batch for a durable store's write-ahead log.
-    store.end_batch();
+    store.end_batch()?;
     if let Some(source) = stop {
         return Err(IngestError::Parse {
             source,

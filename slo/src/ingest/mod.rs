@@ -113,6 +113,11 @@ pub enum IngestError {
         /// Why.
         reason: String,
     },
+    /// The store's write-ahead log cannot write (a full disk): nothing of the request was
+    /// acknowledged, and a sender should retry later. Answered with 500, as Prometheus answers
+    /// a failed WAL write; queries go on.
+    #[error("the store cannot make samples durable: {0}; retry later")]
+    Unavailable(#[from] crate::tsdb::LogError),
     /// A scrape config file is invalid; `path` is the YAML path of the offending key.
     #[error("invalid scrape config: {path}: {reason}")]
     Config {

@@ -553,6 +553,8 @@ pub fn append_remote_write(store: &mut Storage, body: &[u8]) -> Result<WriteStat
 /// store first (out-of-order or conflicting samples fail the whole request, nothing stored),
 /// then appended, and the request ends one batch of a durable store's write-ahead log.
 pub fn commit_remote_write(store: &mut Storage, prepared: PreparedWrite) -> Result<WriteStats, IngestError> {
+    // On a full disk nothing is appended: what the WAL cannot hold is not acknowledged.
+    store.writable()?;
     let mut stats = WriteStats {
         invalid_series: prepared.invalid_series,
         ..WriteStats::default()
@@ -647,7 +649,9 @@ pub fn commit_remote_write(store: &mut Storage, prepared: PreparedWrite) -> Resu
             }
         }
     }
-    // One request is one batch for a durable store's write-ahead log.
-    store.end_batch();
+    // One request is one batch for a durable store's write-ahead log; a request whose records
+    // did not reach it is not acknowledged (the sender retries; the samples already in memory
+    // make the retry an exact duplicate, which the store takes without a second copy).
+    store.end_batch()?;
     Ok(stats)
 }

@@ -569,7 +569,11 @@ impl ScrapeLoop {
                     "Cannot store a scrape report sample.");
             }
         }
-        // One scrape is one batch for a durable store's write-ahead log.
-        store.end_batch();
+        // One scrape is one batch for a durable store's write-ahead log. When the log cannot
+        // write (it logged why), the scrape stays in memory for queries: a scrape has no
+        // sender to refuse, and a snapshot makes it durable once there is space again.
+        if let Err(error) = store.end_batch() {
+            tracing::debug!(target = %self.target.url, error = %error, "A scrape is in memory only.");
+        }
     }
 }

@@ -124,9 +124,22 @@ pub trait AppendLog: std::fmt::Debug + Send + Sync {
     /// reference `old` survived; survivors keep their order, so the new references are dense.
     fn compact(&mut self, kept: &[bool]);
     /// An ingest batch (a scrape, a remote-write request, an import) ended: hand what is
-    /// buffered to the OS.
-    fn flush(&mut self);
+    /// buffered to the OS. An error means some change of the batch (or of an earlier one) is
+    /// not in the log: the caller must not acknowledge the batch.
+    fn flush(&mut self) -> Result<(), LogError>;
+    /// Whether the log takes changes now. An error (a full disk, say) means what is appended
+    /// next would live in memory only, so ingest refuses it rather than acknowledge it.
+    fn writable(&self) -> Result<(), LogError> {
+        Ok(())
+    }
 }
+
+/// The write-ahead log cannot make changes durable (it names the cause, such as "No space left
+/// on device"). Ingest answers it with a server error (5xx) so that senders retry, as Prometheus
+/// does when its WAL write fails.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct LogError(pub String);
 
 /// What [`Storage::drop_before`] removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -462,10 +475,21 @@ impl Storage {
     }
 
     /// Marks the end of an ingest batch: an attached [`AppendLog`] hands its buffer to the OS,
-    /// so the batch survives a crash of the process. Without a log this does nothing.
-    pub fn end_batch(&mut self) {
-        if let Some(log) = &mut self.log {
-            log.flush();
+    /// so the batch survives a crash of the process. Without a log this does nothing. An error
+    /// means the batch is in memory (queries see it) but not durable: do not acknowledge it.
+    pub fn end_batch(&mut self) -> Result<(), LogError> {
+        match &mut self.log {
+            Some(log) => log.flush(),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether appends are durable now: an error when the attached [`AppendLog`] cannot write
+    /// (then ingest should refuse a batch before appending it, and queries go on).
+    pub fn writable(&self) -> Result<(), LogError> {
+        match &self.log {
+            Some(log) => log.writable(),
+            None => Ok(()),
         }
     }
 

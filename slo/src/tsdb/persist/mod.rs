@@ -46,6 +46,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -67,6 +68,10 @@ pub struct PersistOptions {
     pub flush_interval: Duration,
     /// How often retention runs.
     pub retention_interval: Duration,
+    /// Fault injection for tests: while set, every write to a WAL segment fails with `ENOSPC`
+    /// ("No space left on device"), as on a full disk, through the real error path.
+    #[doc(hidden)]
+    pub fail_writes: Arc<AtomicBool>,
 }
 
 /// The default retention: 35 days.
@@ -79,6 +84,7 @@ impl Default for PersistOptions {
             snapshot_interval: Duration::from_secs(300),
             flush_interval: Duration::from_secs(1),
             retention_interval: Duration::from_secs(60),
+            fail_writes: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -163,6 +169,9 @@ pub struct Recovery {
     pub series: usize,
     /// Samples in the store after recovery.
     pub samples: usize,
+    /// Why the store opened read-only: the WAL could not be written at startup (a full disk).
+    /// Queries are answered, ingest is refused until a snapshot can be written.
+    pub read_only: Option<String>,
     /// Time the recovery took.
     pub elapsed: Duration,
 }
@@ -233,8 +242,16 @@ impl DurableStore {
                 }
             }
         }
-        let mut wal = Wal::create(&wal_dir, next_segment, ids, next_id)
-            .map_err(PersistError::io("cannot create a WAL segment in", &wal_dir))?;
+        // On a full disk the segment cannot be created: the store still opens, read-only, so
+        // the data already stored can be queried (Prometheus refuses to start instead; serving
+        // what is there is the more useful answer for a sidecar). A snapshot, tried soon by
+        // the background thread, brings writes back once there is space.
+        let mut wal = Wal::create(&wal_dir, next_segment, ids, next_id, options.fail_writes.clone());
+        if let Err(e) = wal.writable() {
+            tracing::error!(data_dir = %dir.display(), error = %e,
+                "Cannot write the WAL at startup; serving the stored data read-only.");
+            recovery.read_only = Some(e.0);
+        }
         for r in unnamed {
             let labels = store.all_series()[r].labels().clone();
             wal.add_series(r as u32, &labels);
@@ -365,9 +382,11 @@ impl Inner {
         let wal_dir = self.dir.join("wal");
         // Under the read lock no sample can be appended, so the cut and the encoded store
         // describe the same moment: everything before segment `n` is in the snapshot.
-        let (n, bytes, samples, series, closed, cut_error) = {
+        let (n, bytes, samples, series, closed, cut_error, lost) = {
             let store = self.storage.read().unwrap_or_else(|p| p.into_inner());
             let mut wal = self.wal.lock().unwrap_or_else(|p| p.into_inner());
+            // Gaps in the log up to now are in this snapshot's copy of the store.
+            let lost = wal.lost();
             let cut = wal.cut();
             let n = wal.segment();
             let (bytes, samples) = snapshot::encode(&store, &wal.ids, wal.next_id);
@@ -375,9 +394,9 @@ impl Inner {
                 Ok(f) => (f, None),
                 Err(e) => (None, Some(e)),
             };
-            (n, bytes, samples, store.num_series(), closed, cut_error)
+            (n, bytes, samples, store.num_series(), closed, cut_error, lost)
         };
-        if let Some(e) = cut_error {
+        if let Some(e) = &cut_error {
             tracing::error!(segment = %wal::segment_path(&wal_dir, n).display(), error = %e,
                 "Cannot start a new WAL segment; new samples stay in memory until the next snapshot.");
         }
@@ -390,6 +409,14 @@ impl Inner {
             "cannot write snapshot",
             &snapshot::snapshot_dir(&self.dir, n),
         ))?;
+        if cut_error.is_none() {
+            // The snapshot holds what the log lost before the cut, and the new segment takes
+            // everything after it: the log is whole again (unless it broke since).
+            self.wal
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .mark_covered(lost);
+        }
         self.cleanup(n);
         Ok(SnapshotStats {
             path,
@@ -503,7 +530,10 @@ fn take_lock(dir: &Path) -> Result<File, PersistError> {
         .set_len(0)
         .and_then(|()| f.rewind())
         .and_then(|()| writeln!(f, "{}", std::process::id()));
-    written.map_err(PersistError::io("cannot write the lock file", &path))?;
+    if let Err(e) = written {
+        // A full disk: the lock holds without the pid, and the store opens read-only.
+        tracing::warn!(path = %path.display(), error = %e, "Cannot write the pid into the lock file.");
+    }
     Ok(f)
 }
 

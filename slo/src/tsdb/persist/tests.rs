@@ -99,7 +99,7 @@ fn fill(store: &mut Storage, from: i64, n: i64) {
 #[test]
 fn wal_records_round_trip_with_exact_bits() {
     let dir = tempfile::tempdir().unwrap();
-    let mut w = Wal::create(dir.path(), 3, Vec::new(), 10).unwrap();
+    let mut w = Wal::create(dir.path(), 3, Vec::new(), 10, Default::default());
     let l = labels("up", "x");
     w.series(0, &l);
     w.sample(0, 1000, stale_nan());
@@ -118,7 +118,7 @@ fn wal_records_round_trip_with_exact_bits() {
 
 /// Writes a segment with `n` samples and returns its path and the offset of each record.
 fn segment_with_samples(dir: &Path, n: usize) -> (std::path::PathBuf, Vec<u64>) {
-    let mut w = Wal::create(dir, 0, Vec::new(), 0).unwrap();
+    let mut w = Wal::create(dir, 0, Vec::new(), 0, Default::default());
     w.series(0, &labels("up", "x"));
     let path = wal::segment_path(dir, 0);
     let mut offsets = Vec::new();
@@ -480,7 +480,7 @@ fn an_ingest_batch_reaches_the_os_without_waiting_for_the_timer() {
     assert!(after_import > 8, "the import's records were handed to the OS");
     store.write().unwrap().append(&labels("up", "b"), 5, 1.0).unwrap();
     assert_eq!(size(), after_import, "a single append stays buffered");
-    store.write().unwrap().end_batch();
+    store.write().unwrap().end_batch().unwrap();
     assert!(size() > after_import);
 }
 
@@ -505,7 +505,7 @@ fn one_sample_far_in_the_future_does_not_make_retention_delete_the_history() {
         }
         s.append(&labels("bad_clock", "a"), 7_227_993_600_000, 1.0)
             .unwrap();
-        s.end_batch();
+        s.end_batch().unwrap();
     }
     let before = dump_shared(&d);
     let stats = d.apply_retention();
@@ -516,4 +516,138 @@ fn one_sample_far_in_the_future_does_not_make_retention_delete_the_history() {
     let d = DurableStore::open(dir.path(), opts).unwrap();
     assert_eq!(d.recovery().retention.samples, 0);
     assert_eq!(dump_shared(&d), before);
+}
+
+/// Posts one remote-write sample of `series` at `t` through the API's router over `store`.
+async fn post_sample(store: &crate::shared::SharedStorage, series: &str, t: i64) -> (u16, String) {
+    use crate::ingest::remote_write::{
+        Label, Sample as PbSample, TimeSeries, WriteRequest, encode_write_request,
+    };
+    use tower::ServiceExt as _;
+    let body = encode_write_request(&WriteRequest {
+        timeseries: vec![TimeSeries {
+            labels: vec![Label {
+                name: "__name__".into(),
+                value: series.into(),
+            }],
+            samples: vec![PbSample {
+                value: t as f64,
+                timestamp: t,
+            }],
+            histograms: Vec::new(),
+        }],
+    });
+    let app = crate::api::router(crate::api::ApiState::new(store.clone(), Default::default()));
+    let req = axum::http::Request::post("/api/v1/write")
+        .header("content-type", "application/x-protobuf")
+        .header("content-encoding", "snappy")
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let res = app.oneshot(req).await.unwrap();
+    let status = res.status().as_u16();
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Answers `query` at `time` (seconds) through the API's router; status and body.
+async fn api_query(store: &crate::shared::SharedStorage, query: &str, time: i64) -> (u16, String) {
+    use tower::ServiceExt as _;
+    let app = crate::api::router(crate::api::ApiState::new(store.clone(), Default::default()));
+    let req = axum::http::Request::get(format!("/api/v1/query?query={query}&time={time}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let res = app.oneshot(req).await.unwrap();
+    let status = res.status().as_u16();
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test]
+async fn full_disk_remote_write_is_refused_with_500_never_acknowledged_and_queries_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = quiet();
+    let disk_full = opts.fail_writes.clone();
+    let d = DurableStore::open(dir.path(), opts.clone()).unwrap();
+    let store = d.storage();
+    let mut acknowledged = Vec::new();
+    let mut t = 1_000_000i64;
+    let post = async |t: i64, acknowledged: &mut Vec<i64>| {
+        let (status, text) = post_sample(&store, "rw", t).await;
+        if status == 204 {
+            acknowledged.push(t);
+        }
+        (status, text)
+    };
+    for _ in 0..3 {
+        assert_eq!(post(t, &mut acknowledged).await.0, 204);
+        t += 1000;
+    }
+    // The disk fills up: the request whose records cannot be written gets 500 naming the
+    // cause, and so does every one after it (the log has a gap), not 204.
+    disk_full.store(true, std::sync::atomic::Ordering::Relaxed);
+    for _ in 0..3 {
+        let (status, text) = post(t, &mut acknowledged).await;
+        assert_eq!(status, 500, "{text}");
+        assert!(text.contains("No space left on device"), "{text}");
+        t += 1000;
+    }
+    // Queries are still answered.
+    let (status, body) = api_query(&store, "count_over_time(rw[1h])", t / 1000).await;
+    assert_eq!(status, 200, "{body}");
+    // Space again: the log stays refused until a snapshot covers what it lost.
+    disk_full.store(false, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(post(t, &mut acknowledged).await.0, 500);
+    t += 1000;
+    d.snapshot().unwrap();
+    for _ in 0..3 {
+        assert_eq!(post(t, &mut acknowledged).await.0, 204);
+        t += 1000;
+    }
+    // Every acknowledged sample survives a crash (no shutdown snapshot: drop only fsyncs).
+    drop(d);
+    let d = DurableStore::open(dir.path(), opts).unwrap();
+    let stored: Vec<i64> = d.storage().read().unwrap().select(
+        &[crate::tsdb::Matcher::equal("__name__", "rw")],
+        i64::MIN,
+        i64::MAX,
+    )[0]
+    .samples
+    .iter()
+    .map(|s| s.t)
+    .collect();
+    for t in &acknowledged {
+        assert!(
+            stored.contains(t),
+            "acknowledged sample at {t} lost; stored {stored:?}"
+        );
+    }
+    assert_eq!(acknowledged.len(), 6);
+}
+
+#[tokio::test]
+async fn a_restart_on_a_full_disk_serves_read_only_instead_of_refusing_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = quiet();
+    let d = DurableStore::open(dir.path(), opts.clone()).unwrap();
+    assert_eq!(post_sample(&d.storage(), "kept", 5_000).await.0, 204);
+    d.shutdown().unwrap();
+
+    let disk_full = opts.fail_writes.clone();
+    disk_full.store(true, std::sync::atomic::Ordering::Relaxed);
+    let d = DurableStore::open(dir.path(), opts).expect("a full disk still opens, read-only");
+    let why = d.recovery().read_only.clone().expect("reported read-only");
+    assert!(why.contains("No space left on device"), "{why}");
+    let store = d.storage();
+    let (status, body) = api_query(&store, "kept", 5).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""value":[5,"5000"]"#), "{body}");
+    let (status, text) = post_sample(&store, "kept", 6_000).await;
+    assert_eq!(status, 500, "{text}");
+    // A snapshot while the disk is still full does not bring writes back...
+    let _ = d.snapshot();
+    assert_eq!(post_sample(&store, "kept", 7_000).await.0, 500);
+    // ...one once there is space does.
+    disk_full.store(false, std::sync::atomic::Ordering::Relaxed);
+    d.snapshot().unwrap();
+    assert_eq!(post_sample(&store, "kept", 8_000).await.0, 204);
 }

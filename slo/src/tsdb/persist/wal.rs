@@ -13,19 +13,22 @@
 //! removes series, ids never change, so a sample record always finds the series record (or
 //! snapshot entry) that named it. The writer maps references to ids with a vector.
 //!
-//! Records go through a 64 KiB buffer; the owner flushes it to the OS every second and fsyncs
-//! on snapshots and shutdown. A write error (disk full) is logged once and turns the writer
-//! off until the next snapshot cuts a fresh segment: the snapshot then holds everything the
-//! lost records held.
+//! Records go through a 64 KiB buffer; the owner flushes it to the OS every second (and at the
+//! end of each ingest batch) and fsyncs on snapshots and shutdown. A write error (disk full) is
+//! logged and turns the writer off: from then on [`Wal::writable`] and every flush report the
+//! error, so ingest refuses new batches (5xx) instead of acknowledging samples that live in
+//! memory only. Queries go on. The writer is healthy again once a snapshot has cut a fresh
+//! segment *and* been written: the snapshot then holds everything the lost records held.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write as _};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::super::histogram::FloatHistogram;
 use super::super::labels::Labels;
-use super::super::{AppendLog, SeriesRef};
+use super::super::{AppendLog, LogError, SeriesRef};
 use super::codec::{Dec, DecResult, Enc, FRAME_HEADER, next_frame};
 
 /// First bytes of every segment: "BWWAL", two zero bytes, format version 1.
@@ -189,6 +192,31 @@ fn truncate(path: &Path, len: u64) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// A segment file whose writes fail with `ENOSPC` while `fail` is set: the fault-injection hook
+/// behind [`super::PersistOptions::fail_writes`], so tests drive the real error path of a full
+/// disk without one.
+#[derive(Debug)]
+struct SegmentFile {
+    file: File,
+    fail: Arc<AtomicBool>,
+}
+
+/// `ENOSPC`, "No space left on device" (28 on Linux and the BSDs).
+const ENOSPC: i32 = 28;
+
+impl Write for SegmentFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.fail.load(Ordering::Relaxed) {
+            return Err(std::io::Error::from_raw_os_error(ENOSPC));
+        }
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 /// The segment writer.
 #[derive(Debug)]
 pub(super) struct Wal {
@@ -196,22 +224,31 @@ pub(super) struct Wal {
     /// Number of the segment being written.
     seg: u64,
     /// `None` after a write error, until [`Wal::cut`] opens a fresh segment.
-    file: Option<BufWriter<File>>,
+    file: Option<BufWriter<SegmentFile>>,
     /// Bytes in the current segment.
     written: u64,
     /// Log id of each series, indexed by [`SeriesRef`].
     pub(super) ids: Vec<u64>,
     /// The id the next new series gets.
     pub(super) next_id: u64,
-    /// Records the writer could not write since it turned off.
-    dropped: u64,
+    /// Write failures and records not written, ever; each one is a gap in the log.
+    lost: u64,
+    /// The value of `lost` that a written snapshot covers: the log is whole again when the two
+    /// agree (and a segment is open).
+    covered: u64,
+    /// The latest write error, for the messages of refused batches.
+    last_error: Option<String>,
+    /// The fault-injection flag every segment file shares.
+    fail: Arc<AtomicBool>,
     payload: Enc,
 }
 
 impl Wal {
     /// Starts segment `seg` in `dir` for a store whose series have log ids `ids` (by
-    /// reference); new series get ids from `next_id` on.
-    pub(super) fn create(dir: &Path, seg: u64, ids: Vec<u64>, next_id: u64) -> std::io::Result<Wal> {
+    /// reference); new series get ids from `next_id` on. When the segment cannot be created (a
+    /// full disk) the writer starts off, read-only, and the error is kept for
+    /// [`Wal::writable`]; a snapshot brings it back.
+    pub(super) fn create(dir: &Path, seg: u64, ids: Vec<u64>, next_id: u64, fail: Arc<AtomicBool>) -> Wal {
         let mut wal = Wal {
             dir: dir.to_path_buf(),
             seg,
@@ -219,16 +256,28 @@ impl Wal {
             written: 0,
             ids,
             next_id,
-            dropped: 0,
+            lost: 0,
+            covered: 0,
+            last_error: None,
+            fail,
             payload: Enc::default(),
         };
-        wal.file = Some(wal.open_segment()?);
-        Ok(wal)
+        match wal.open_segment() {
+            Ok(f) => wal.file = Some(f),
+            Err(e) => {
+                let _ = wal.on_result(Err(e));
+            }
+        }
+        wal
     }
 
-    fn open_segment(&mut self) -> std::io::Result<BufWriter<File>> {
+    fn open_segment(&mut self) -> std::io::Result<BufWriter<SegmentFile>> {
         let path = segment_path(&self.dir, self.seg);
         let file = OpenOptions::new().write(true).create_new(true).open(&path)?;
+        let file = SegmentFile {
+            file,
+            fail: self.fail.clone(),
+        };
         let mut w = BufWriter::with_capacity(64 << 10, file);
         w.write_all(SEGMENT_MAGIC)?;
         w.flush()?;
@@ -241,25 +290,56 @@ impl Wal {
         self.seg
     }
 
-    /// Whether the writer is off after a write error.
+    /// Whether the log has a gap no snapshot covers yet, or no open segment: then nothing
+    /// appended now would be durable.
     pub(super) fn is_broken(&self) -> bool {
-        self.file.is_none()
+        self.file.is_none() || self.lost != self.covered
+    }
+
+    /// The gap count, to be handed to [`Wal::mark_covered`] once a snapshot taken now is
+    /// written.
+    pub(super) fn lost(&self) -> u64 {
+        self.lost
+    }
+
+    /// A snapshot holding everything up to the moment `lost` was read is on disk.
+    pub(super) fn mark_covered(&mut self, lost: u64) {
+        let was_broken = self.is_broken();
+        self.covered = self.covered.max(lost);
+        if was_broken && !self.is_broken() {
+            tracing::info!(segment = %segment_path(&self.dir, self.seg).display(),
+                "The WAL writes again; a snapshot holds what it could not write. Ingest is accepted again.");
+        }
+    }
+
+    /// `Ok` when appends are durable now, else why not.
+    pub(super) fn writable(&self) -> Result<(), LogError> {
+        if !self.is_broken() {
+            return Ok(());
+        }
+        Err(LogError(format!(
+            "the write-ahead log in {} cannot be written ({}); samples are refused until it can (free disk \
+             space: a snapshot then restores it), queries are still answered",
+            self.dir.display(),
+            self.last_error.as_deref().unwrap_or("a write failed")
+        )))
     }
 
     /// Writes the buffered records to the OS (they survive a crash of the process, not of the
-    /// machine).
+    /// machine). An error when that fails, or when the log already has a gap.
     pub(super) fn flush(&mut self) -> std::io::Result<()> {
         let result = match &mut self.file {
             Some(f) => f.flush(),
-            None => return Ok(()),
+            None => Ok(()),
         };
-        self.on_result(result)
+        self.on_result(result)?;
+        self.writable().map_err(|e| std::io::Error::other(e.0))
     }
 
     /// Flushes and fsyncs the current segment.
     pub(super) fn sync(&mut self) -> std::io::Result<()> {
         let result = match &mut self.file {
-            Some(f) => f.flush().and_then(|()| f.get_ref().sync_data()),
+            Some(f) => f.flush().and_then(|()| f.get_ref().file.sync_data()),
             None => return Ok(()),
         };
         self.on_result(result)
@@ -271,31 +351,33 @@ impl Wal {
     pub(super) fn cut(&mut self) -> std::io::Result<Option<File>> {
         let old = match self.file.take() {
             Some(w) => match w.into_inner() {
-                Ok(f) => Some(f),
+                Ok(f) => Some(f.file),
                 Err(e) => {
                     tracing::error!(segment = %segment_path(&self.dir, self.seg).display(), error = %e.error(),
                         "Cannot flush the WAL segment; the snapshot being written covers its records.");
+                    self.lost += 1;
                     None
                 }
             },
             None => None,
         };
         self.seg += 1;
-        let file = self.open_segment()?;
-        if self.dropped > 0 {
-            tracing::info!(dropped = self.dropped, segment = %segment_path(&self.dir, self.seg).display(),
-                "The WAL writes again; a snapshot holds the records it could not write.");
-            self.dropped = 0;
+        match self.open_segment() {
+            Ok(file) => self.file = Some(file),
+            Err(e) => return self.on_result(Err(e)).map(|()| old),
         }
-        self.file = Some(file);
         Ok(old)
     }
 
     fn on_result(&mut self, result: std::io::Result<()>) -> std::io::Result<()> {
         if let Err(e) = &result {
-            tracing::error!(segment = %segment_path(&self.dir, self.seg).display(), error = %e,
-                "Cannot write the WAL; new samples are kept in memory only until the next snapshot.");
+            if !self.is_broken() {
+                tracing::error!(segment = %segment_path(&self.dir, self.seg).display(), error = %e,
+                    "Cannot write the WAL; ingest is refused (5xx) until a snapshot can be written, queries go on.");
+            }
             self.file = None;
+            self.lost += 1;
+            self.last_error = Some(e.to_string());
         }
         result
     }
@@ -303,7 +385,7 @@ impl Wal {
     /// Frames and writes the record in `self.payload`.
     fn write_payload(&mut self) {
         let Some(w) = &mut self.file else {
-            self.dropped += 1;
+            self.lost += 1;
             return;
         };
         let payload = &self.payload.buf;
@@ -315,7 +397,6 @@ impl Wal {
             .and_then(|()| w.write_all(payload));
         self.written += (FRAME_HEADER + payload.len()) as u64;
         if self.on_result(result).is_err() {
-            self.dropped += 1;
             return;
         }
         if self.written >= SEGMENT_MAX_BYTES {
@@ -397,9 +478,13 @@ impl AppendLog for Wal {
             .collect();
     }
 
-    fn flush(&mut self) {
-        // A failure is logged by the writer, which turns itself off until the next snapshot.
-        let _ = Wal::flush(self);
+    fn flush(&mut self) -> Result<(), LogError> {
+        // A failure is logged by the writer, which turns itself off until a snapshot is written.
+        Wal::flush(self).map_err(|e| LogError(e.to_string()))
+    }
+
+    fn writable(&self) -> Result<(), LogError> {
+        Wal::writable(self)
     }
 }
 
@@ -409,8 +494,8 @@ impl AppendLog for Wal {
 pub(super) struct WalLog(pub(super) Arc<Mutex<Wal>>);
 
 impl WalLog {
-    fn with(&self, f: impl FnOnce(&mut Wal)) {
-        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()));
+    fn with<T>(&self, f: impl FnOnce(&mut Wal) -> T) -> T {
+        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 
@@ -431,7 +516,11 @@ impl AppendLog for WalLog {
         self.with(|w| w.compact(kept));
     }
 
-    fn flush(&mut self) {
-        self.with(AppendLog::flush);
+    fn flush(&mut self) -> Result<(), LogError> {
+        self.with(AppendLog::flush)
+    }
+
+    fn writable(&self) -> Result<(), LogError> {
+        self.with(|w| Wal::writable(w))
     }
 }
