@@ -11,6 +11,11 @@
 //! service per configured pipeline). Requests may be gzip-compressed (OTLP spec: servers
 //! MUST support `none` and `gzip`); `max_recv_msg_size_mib` bounds the message after
 //! decompression, which tonic enforces while inflating.
+//!
+//! A message over the limit is answered `RESOURCE_EXHAUSTED`, as grpc-go (and so the
+//! OTel Collector) answers it, and counted in `otelcol_receiver_refused_requests`. tonic
+//! answers `OUT_OF_RANGE` when the declared length is over the limit, which OTLP
+//! exporters treat as retryable and send again forever; [`OversizeGuard`] rewrites it.
 
 use std::convert::Infallible;
 use std::marker::PhantomData;
@@ -219,31 +224,107 @@ impl<S: RawSignal> tower::Service<http::Request<tonic::body::Body>> for RawExpor
     }
 }
 
+/// Wraps an export service so that a message over the size limit is answered
+/// `RESOURCE_EXHAUSTED` (not tonic's `OUT_OF_RANGE`) and counted.
+///
+/// tonic fails such a call before the service sees it, with a trailers-only response
+/// whose `grpc-status` header holds the code. `OUT_OF_RANGE` (11) comes from nothing
+/// else here: the only limit these services set is the decoding one, and their responses
+/// are tiny. tonic's own `RESOURCE_EXHAUSTED` for a compressed message that inflates past
+/// the limit is counted too.
+#[derive(Clone)]
+struct OversizeGuard<S> {
+    inner: S,
+    core: ReceiverCore,
+    max_recv_msg_bytes: usize,
+}
+
+impl<S: NamedService> NamedService for OversizeGuard<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+/// `grpc-status` of a trailers-only response, if it is one.
+fn header_status(response: &http::Response<tonic::body::Body>) -> Option<tonic::Code> {
+    let value = response.headers().get("grpc-status")?.to_str().ok()?;
+    Some(tonic::Code::from_i32(value.parse().ok()?))
+}
+
+impl<S> tower::Service<http::Request<tonic::body::Body>> for OversizeGuard<S>
+where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Infallible>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let core = self.core.clone();
+        let max = self.max_recv_msg_bytes;
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let response = response.await?;
+            match header_status(&response) {
+                Some(tonic::Code::OutOfRange) => {
+                    core.count_too_large();
+                    Ok(ReceiveError::TooLarge {
+                        limit: max as u64,
+                        stage: crate::status::SizeStage::Wire,
+                    }
+                    .to_grpc()
+                    .into_http())
+                }
+                Some(tonic::Code::ResourceExhausted) => {
+                    core.count_too_large();
+                    Ok(response)
+                }
+                _ => Ok(response),
+            }
+        })
+    }
+}
+
 /// The OTLP/gRPC services for the signals `core` serves, each accepting gzip and
 /// decoding messages of at most `max_recv_msg_bytes`.
 pub fn grpc_routes(core: &ReceiverCore, max_recv_msg_bytes: usize) -> Routes {
+    fn guard<S>(inner: S, core: &ReceiverCore, max_recv_msg_bytes: usize) -> OversizeGuard<S> {
+        OversizeGuard {
+            inner,
+            core: core.clone(),
+            max_recv_msg_bytes,
+        }
+    }
+    fn raw<S>(core: &ReceiverCore, max_recv_msg_bytes: usize) -> RawExportServer<S> {
+        RawExportServer {
+            core: core.clone(),
+            max_recv_msg_bytes,
+            signal: PhantomData,
+        }
+    }
+    let max = max_recv_msg_bytes;
     let mut routes = Routes::builder();
     if core.serves(Signal::Traces) {
-        routes.add_service(RawExportServer::<TracesSignal> {
-            core: core.clone(),
-            max_recv_msg_bytes,
-            signal: PhantomData,
-        });
+        routes.add_service(guard(raw::<TracesSignal>(core, max), core, max));
     }
     if core.serves(Signal::Metrics) {
-        routes.add_service(
-            MetricsServiceServer::new(OtlpGrpc(core.clone()))
-                .accept_compressed(CompressionEncoding::Gzip)
-                .send_compressed(CompressionEncoding::Gzip)
-                .max_decoding_message_size(max_recv_msg_bytes),
-        );
+        let metrics = MetricsServiceServer::new(OtlpGrpc(core.clone()))
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(max);
+        routes.add_service(guard(metrics, core, max));
     }
     if core.serves(Signal::Logs) {
-        routes.add_service(RawExportServer::<LogsSignal> {
-            core: core.clone(),
-            max_recv_msg_bytes,
-            signal: PhantomData,
-        });
+        routes.add_service(guard(raw::<LogsSignal>(core, max), core, max));
     }
     routes.routes()
 }

@@ -132,13 +132,17 @@ async fn export(state: &HttpState, signal: Signal, request: Request) -> Result<R
     // A declared length over the limit is refused before reading a byte of it.
     let declared = header_text(headers.get(CONTENT_LENGTH)).parse::<u64>().ok();
     if declared.is_some_and(|len| len > limit) {
+        state.core.count_too_large();
         return Err(fail(too_large));
     }
     // Chunked bodies carry no length: count while reading and stop at the limit.
     let wire_limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let wire = match Limited::new(request.into_body(), wire_limit).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => return Err(fail(too_large)),
+        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
+            state.core.count_too_large();
+            return Err(fail(too_large));
+        }
         Err(err) => return Err(fail(ReceiveError::ReadBody(err.to_string()))),
     };
 
@@ -151,7 +155,12 @@ async fn export(state: &HttpState, signal: Signal, request: Request) -> Result<R
             .await
             .map_err(|err| fail(ReceiveError::ReadBody(format!("decoding task failed: {err}"))))?
     }
-    .map_err(fail)?;
+    .map_err(|err| {
+        if matches!(err, ReceiveError::TooLarge { .. }) {
+            state.core.count_too_large();
+        }
+        fail(err)
+    })?;
 
     state.core.consume(data).await.map_err(fail)?;
     Ok(success(signal, format))

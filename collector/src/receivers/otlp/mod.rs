@@ -26,7 +26,7 @@ use crate::component::{BuildContext, BuildError};
 use crate::config::ComponentId;
 use crate::consumer::{Consumer, Signal, Telemetry};
 use crate::status::ReceiveError;
-use crate::telemetry::{ReceiverMetrics, SelfTelemetry};
+use crate::telemetry::{Counter, ReceiverMetrics, SelfTelemetry};
 
 pub use grpc::grpc_routes;
 pub use http::http_router;
@@ -69,6 +69,9 @@ pub struct ReceiverCore {
     traces: Option<SignalSink>,
     metrics: Option<SignalSink>,
     logs: Option<SignalSink>,
+    /// `otelcol_receiver_refused_requests{reason="too_large"}`: requests over the size
+    /// limit, refused before their items could be counted.
+    too_large: Counter,
 }
 
 impl ReceiverCore {
@@ -86,13 +89,35 @@ impl ReceiverCore {
                 metrics: ReceiverMetrics::new(telemetry, id, transport.as_str(), signal),
             })
         };
+        let receiver = id.to_string();
         ReceiverCore {
             id: id.clone(),
             transport,
             traces: sink(Signal::Traces),
             metrics: sink(Signal::Metrics),
             logs: sink(Signal::Logs),
+            too_large: telemetry.counter(
+                "otelcol_receiver_refused_requests",
+                "Number of export requests refused before their items could be counted (reason=too_large: over max_recv_msg_size_mib or max_request_body_size).",
+                &[
+                    ("reason", "too_large"),
+                    ("receiver", receiver.as_str()),
+                    ("transport", transport.as_str()),
+                ],
+            ),
         }
+    }
+
+    /// Counts one request refused for its size. Its items are not known (the message
+    /// was never read in full), so `otelcol_receiver_refused_<items>` cannot count them;
+    /// this request-level counter does.
+    pub(crate) fn count_too_large(&self) {
+        self.too_large.add(1);
+        tracing::debug!(
+            component = %self.id,
+            transport = self.transport.as_str(),
+            "Export request refused: over the size limit."
+        );
     }
 
     fn sink(&self, signal: Signal) -> Option<&SignalSink> {

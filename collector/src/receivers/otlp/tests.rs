@@ -131,6 +131,21 @@ impl HttpFixture {
         (m.accepted.get(), m.refused.get())
     }
 
+    /// `otelcol_receiver_refused_requests{reason="too_large"}`.
+    fn too_large(&self) -> u64 {
+        self.telemetry
+            .counter(
+                "otelcol_receiver_refused_requests",
+                "",
+                &[
+                    ("reason", "too_large"),
+                    ("receiver", "otlp"),
+                    ("transport", "http"),
+                ],
+            )
+            .get()
+    }
+
     async fn send(&self, request: Request<Body>) -> Reply {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
@@ -732,6 +747,7 @@ async fn http_body_over_the_limit_on_the_wire_is_413() {
         .unwrap();
     assert_eq!(fx.send(request).await.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(fx.consumer.received().is_empty());
+    assert_eq!(fx.too_large(), 2, "both refusals are counted");
 }
 
 #[tokio::test]
@@ -751,6 +767,7 @@ async fn http_gzip_bomb_of_10_mib_is_413_after_decompression() {
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(reply.rpc_status().message.contains("after decompression"));
     assert!(fx.consumer.received().is_empty());
+    assert_eq!(fx.too_large(), 1);
 }
 
 /// Peak resident memory of this process, from /proc (Linux).
@@ -1176,8 +1193,11 @@ async fn grpc_signal_without_pipeline_is_unimplemented() {
     running.stop().await;
 }
 
+/// Regression (issue #12, item 11): a message over `max_recv_msg_size_mib` is
+/// `RESOURCE_EXHAUSTED` (tonic said `OUT_OF_RANGE` for an uncompressed one, which SDKs
+/// retry), on every signal, compressed or not, and counted as refused.
 #[tokio::test]
-async fn grpc_message_over_max_recv_msg_size_is_rejected() {
+async fn grpc_message_over_max_recv_msg_size_is_resource_exhausted_and_counted() {
     let grpc = GrpcServerConfig {
         max_recv_msg_size_mib: 1,
         ..GrpcServerConfig::default()
@@ -1185,15 +1205,51 @@ async fn grpc_message_over_max_recv_msg_size_is_rejected() {
     let running = Running::start(Recording::new(), &Signal::ALL, grpc).await;
     let mut big = traces();
     big.resource_spans[0].scope_spans[0].spans[0].name = "x".repeat(2 * 1024 * 1024);
+    let refused_requests = || {
+        running.ctx.telemetry.counter(
+            "otelcol_receiver_refused_requests",
+            "",
+            &[
+                ("reason", "too_large"),
+                ("receiver", "otlp"),
+                ("transport", "grpc"),
+            ],
+        )
+    };
     // Compressed it is tiny; the limit applies to the inflated message.
-    let mut client = TraceServiceClient::connect(running.grpc_url())
+    let mut gzipped = TraceServiceClient::connect(running.grpc_url())
         .await
         .unwrap()
         .send_compressed(CompressionEncoding::Gzip);
-    let status = client.export(big).await.unwrap_err();
+    let status = gzipped.export(big.clone()).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     assert!(status.message().contains("limit"), "{status:?}");
+    // Uncompressed, tonic refuses the declared length before reading it.
+    let mut plain = TraceServiceClient::connect(running.grpc_url()).await.unwrap();
+    let status = plain.export(big).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("limit"), "{status:?}");
+    let mut big_metrics = metrics();
+    if let Some(Data::Gauge(g)) = &mut big_metrics.resource_metrics[0].scope_metrics[0].metrics[0].data {
+        g.data_points[0].attributes.push(KeyValue {
+            key: "big".into(),
+            value: Some(AnyValue {
+                value: Some(AnyValueKind::StringValue("y".repeat(2 * 1024 * 1024))),
+            }),
+            ..Default::default()
+        });
+    }
+    let status = MetricsServiceClient::connect(running.grpc_url())
+        .await
+        .unwrap()
+        .export(big_metrics)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert_eq!(refused_requests().get(), 3);
     assert!(running.consumer.received().is_empty());
-    client.export(traces()).await.unwrap();
+    // The connection still serves requests within the limit.
+    plain.export(traces()).await.unwrap();
     running.stop().await;
 }
 
