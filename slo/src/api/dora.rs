@@ -10,8 +10,11 @@
 //!  "errors": [{"line": 3, "error": "field `time`: \"yesterday\" is not an RFC 3339 timestamp ..."}]}
 //! ```
 //!
-//! (`"item"` instead of `"line"` for an array body). The status is 200 when at least one event
-//! was counted, 400 when nothing in the body was usable (no events, or every one refused) or
+//! (`"item"` instead of `"line"` for an array body). The `Content-Type` must be
+//! `application/x-ndjson`, `application/jsonl` or `application/json` (415 otherwise, so a
+//! cross-site form or `text/plain` post from a browser cannot write events). The status is 200
+//! when at least one event was counted, 400 when nothing in the body was usable (no events, or
+//! every one refused) or
 //! the body is not UTF-8 / not a JSON array although it starts with `[`, and 500 (retry later)
 //! when the store's write-ahead log cannot write (a full disk): nothing is counted then.
 
@@ -20,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
@@ -76,7 +79,39 @@ fn error_json(e: &EventError) -> Value {
     }
 }
 
-async fn events(State(state): State<DoraState>, body: Bytes) -> Response {
+/// Media types the endpoint takes: JSON (an array, or one event) and JSON lines.
+pub const EVENT_MEDIA_TYPES: [&str; 3] = ["application/json", "application/x-ndjson", "application/jsonl"];
+
+/// `Ok` when `content_type` is one of [`EVENT_MEDIA_TYPES`] (parameters such as `charset` are
+/// ignored). Anything else, or none, is refused: a browser page on another site can post
+/// `text/plain`, a form, or no type at all without asking, but not JSON, so requiring it keeps
+/// cross-site posts out of a server that listens on localhost.
+fn check_content_type(content_type: Option<&str>) -> Result<(), String> {
+    let media = content_type
+        .and_then(|c| c.split(';').next())
+        .map(str::trim)
+        .unwrap_or("");
+    if EVENT_MEDIA_TYPES.iter().any(|m| media.eq_ignore_ascii_case(m)) {
+        return Ok(());
+    }
+    let got = match content_type {
+        Some(c) => format!("Content-Type {c:?}"),
+        None => "no Content-Type".to_string(),
+    };
+    Err(format!(
+        "DORA events must be sent as application/x-ndjson (JSON lines) or application/json, got {got} \
+         (with curl: -H 'Content-Type: application/x-ndjson' --data-binary @events.jsonl)"
+    ))
+}
+
+async fn events(State(state): State<DoraState>, headers: HeaderMap, body: Bytes) -> Response {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    if let Err(e) = check_content_type(content_type) {
+        return json_reply(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &json!({"accepted": 0, "rejected": 0, "samples": 0, "errors": [], "error": e}),
+        );
+    }
     let (log, mut errors) = match parse_body(&body) {
         Ok(parsed) => parsed,
         Err(e) => {

@@ -1006,3 +1006,56 @@ async fn a_far_future_dora_post_is_refused_and_stores_nothing() {
     assert_eq!(json["errors"][0]["line"], 1, "{json}");
     assert_eq!(store.read().unwrap().num_samples(), 0);
 }
+
+#[tokio::test]
+async fn dora_post_without_a_json_content_type_gets_415_and_stores_nothing() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt as _;
+
+    let store = crate::shared::new_shared();
+    let app = crate::api::router(crate::api::ApiState::new(store.clone(), Default::default()));
+    let post = |ct: Option<&str>, day: u32| {
+        let mut req = Request::post("/api/v1/dora/events");
+        if let Some(ct) = ct {
+            req = req.header("content-type", ct);
+        }
+        let time = format!("2024-05-{day:02}T12:00:00Z");
+        req.body(Body::from(dep(
+            &format!("d{day}"),
+            "api",
+            &time,
+            "success",
+            &[],
+            false,
+        )))
+        .unwrap()
+    };
+    // What a cross-site page can send without a CORS preflight, and no type at all.
+    for ct in [
+        Some("text/plain"),
+        Some("text/plain;charset=UTF-8"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        None,
+    ] {
+        let res = app.clone().oneshot(post(ct, 1)).await.unwrap();
+        assert_eq!(res.status(), 415, "{ct:?}");
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(
+            json["error"].as_str().unwrap().contains("application/x-ndjson"),
+            "{json}"
+        );
+    }
+    assert_eq!(store.read().unwrap().num_samples(), 0);
+    // The JSON types are taken (what the demo and the docs send).
+    for (day, ct) in [
+        (10, "application/x-ndjson"),
+        (11, "application/json; charset=utf-8"),
+        (12, "application/jsonl"),
+    ] {
+        let res = app.clone().oneshot(post(Some(ct), day)).await.unwrap();
+        assert_eq!(res.status(), 200, "{ct}");
+    }
+}
