@@ -2,7 +2,11 @@
 //!
 //! Choices, documented for users of `--load`:
 //! - The format is detected: OpenMetrics when the last line is `# EOF` (timestamps in seconds),
-//!   the Prometheus text format otherwise (timestamps in milliseconds).
+//!   the Prometheus text format otherwise (timestamps in milliseconds). A file without `# EOF`
+//!   that uses OpenMetrics-only syntax (`# UNIT`, an OpenMetrics type, a counter family `c`
+//!   with samples `c_total`) is refused before anything is stored: it is an OpenMetrics file
+//!   whose end was cut off, and read as Prometheus text its second timestamps would be taken
+//!   for milliseconds (promtool refuses OpenMetrics without `# EOF` too).
 //! - Every sample needs a timestamp, as promtool requires; a sample without one is an error.
 //! - The first malformed line stops the import: the samples of all earlier lines are stored, the
 //!   error names the line, column and reason, and nothing already in the store is touched.
@@ -46,10 +50,62 @@ struct Buffered {
     line: usize,
 }
 
+/// The first OpenMetrics-only construct of a text read as Prometheus text: a `# UNIT` line, a
+/// type only OpenMetrics has, or a counter family `c` with samples `c_total` (OpenMetrics names
+/// the family without the suffix; Prometheus text types the sample name). Its line and a
+/// description.
+fn openmetrics_evidence(text: &str) -> Option<(usize, usize, String)> {
+    let mut counters: Vec<(&str, usize)> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line_no = i + 1;
+        if let Some(rest) = line.strip_prefix("# UNIT ") {
+            let name = rest.split_whitespace().next().unwrap_or("");
+            return Some((line_no, 1, format!("`# UNIT {name} ...` metadata")));
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut words = rest.split_whitespace();
+            let (name, kind) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+            if matches!(kind, "unknown" | "gaugehistogram" | "info" | "stateset") {
+                return Some((line_no, 1, format!("metric type {kind:?}")));
+            }
+            if kind == "counter" && !name.ends_with("_total") {
+                counters.push((name, line_no));
+            }
+            continue;
+        }
+        if line.starts_with('#') || counters.is_empty() {
+            continue;
+        }
+        let sample = line.split(['{', ' ', '\t']).next().unwrap_or("");
+        if let Some(family) = sample.strip_suffix("_total")
+            && let Some((_, type_line)) = counters.iter().find(|(n, _)| *n == family)
+        {
+            return Some((
+                line_no,
+                1,
+                format!("sample {sample} of the counter family {family} (typed at line {type_line})"),
+            ));
+        }
+    }
+    None
+}
+
 /// Parses `text` (OpenMetrics or Prometheus text, detected by [`Format::detect`]) and appends
 /// its samples to `store`. See the module docs for the error policy.
 pub fn import_text(store: &mut Storage, text: &str) -> Result<ImportStats, IngestError> {
     let format = Format::detect(text);
+    if format == Format::Prometheus
+        && let Some((line, column, evidence)) = openmetrics_evidence(text)
+    {
+        return Err(IngestError::Parse {
+            source: ParseError {
+                line,
+                column,
+                kind: ParseErrorKind::OpenMetricsWithoutEof { evidence },
+            },
+            kept: 0,
+        });
+    }
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut series: Vec<(Labels, Vec<Buffered>)> = Vec::new();
     let mut missing_ts: Option<ParseError> = None;

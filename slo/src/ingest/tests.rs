@@ -1529,3 +1529,78 @@ fn remote_write_duplicate_label_among_many_is_found_and_the_series_skipped() {
     assert_eq!(stored.labels().metric_name(), Some("fine"));
     assert_eq!(stored.labels().len(), 301);
 }
+
+#[test]
+fn import_of_openmetrics_without_eof_is_an_error_not_millisecond_timestamps() {
+    // An OpenMetrics file whose `# EOF` was cut off: its timestamps are seconds.
+    for (text, line, evidence) in [
+        (
+            "# TYPE c counter\n# HELP c Requests.\nc_total 5 1700000000\nc_total 6 1700000015\n",
+            3,
+            "sample c_total of the counter family c",
+        ),
+        (
+            "# TYPE t_seconds gauge\n# UNIT t_seconds seconds\nt_seconds 1 1700000000\n",
+            2,
+            "`# UNIT t_seconds ...`",
+        ),
+        (
+            "# TYPE s stateset\ns{s=\"a\"} 1 1700000000\n",
+            1,
+            "metric type \"stateset\"",
+        ),
+    ] {
+        let mut store = Storage::new();
+        let err = import_text(&mut store, text).unwrap_err();
+        let IngestError::Parse { source, kept } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!((source.line, *kept), (line, 0), "{err}");
+        assert!(
+            matches!(source.kind, ParseErrorKind::OpenMetricsWithoutEof { .. }),
+            "{err}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains(evidence), "{msg}");
+        assert!(msg.contains("does not end with '# EOF'"), "{msg}");
+        assert_eq!(store.num_samples(), 0, "nothing was stored at 1970 timestamps");
+        // With its `# EOF` the same file imports, at the right time.
+        let whole = format!("{text}# EOF\n");
+        import_text(&mut store, &whole).unwrap();
+        assert_eq!(
+            store.max_time().map(|t| t / 1000 / 1_000_000),
+            Some(1700),
+            "{whole}"
+        );
+    }
+    // Prometheus text with its own conventions still imports with millisecond timestamps.
+    let mut store = Storage::new();
+    import_text(
+        &mut store,
+        "# TYPE c_total counter\nc_total 5 1000\n# TYPE g gauge\ng 1 2000\n",
+    )
+    .unwrap();
+    assert_eq!(store.max_time(), Some(2000));
+}
+
+#[tokio::test]
+async fn scrape_of_openmetrics_without_eof_fails_and_stores_nothing() {
+    let exposed = Arc::new(Mutex::new(Exposed {
+        status: 200,
+        content_type: "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        body: "# TYPE c counter\nc_total 5 1700000000\n".to_string(),
+        accept: None,
+    }));
+    let addr = serve_target(exposed).await;
+    let store = new_shared();
+    let (token, handle) = start_scrapes(&job_yaml(addr, false), &store);
+    wait_for(&store, "up", |s| !series_named(s, "up").is_empty()).await;
+    token.cancel();
+    handle.await.unwrap();
+    let s = store.read().unwrap();
+    assert_eq!(series_named(&s, "up")[0].samples[0].v, 0.0, "the scrape failed");
+    assert!(
+        series_named(&s, "c_total").is_empty(),
+        "nothing of the body was stored"
+    );
+}

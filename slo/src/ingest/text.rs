@@ -221,6 +221,18 @@ pub enum ParseErrorKind {
     /// OpenMetrics input without the final `# EOF`.
     #[error("OpenMetrics input must end with '# EOF'")]
     MissingEof,
+    /// A file without `# EOF` (so read as Prometheus text, timestamps in milliseconds) that is
+    /// written in OpenMetrics (timestamps in seconds): read on, every timestamp would land in
+    /// January 1970.
+    #[error(
+        "{evidence} is OpenMetrics, but the input does not end with '# EOF', so it would be read as \
+         Prometheus text with millisecond timestamps (OpenMetrics timestamps are seconds); add '# EOF' as \
+         the last line"
+    )]
+    OpenMetricsWithoutEof {
+        /// The OpenMetrics-only construct found, such as "`# UNIT` metadata".
+        evidence: String,
+    },
     /// Lines after `# EOF`.
     #[error("unexpected data after '# EOF'")]
     DataAfterEof,
