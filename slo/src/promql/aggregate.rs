@@ -209,15 +209,30 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
             }
             let mut out: Vec<InstantSample> = Vec::new();
             let mut idx: HashMap<Labels, usize> = HashMap::new();
+            // As Prometheus: the value label is set on each series first, then the series are
+            // grouped, `by` keeping the value label too and `without` able to remove it.
+            let modifier = match &a.modifier {
+                Some(LabelModifier::Exclude(without)) => Some(LabelModifier::Exclude(without.clone())),
+                Some(LabelModifier::Include(by)) => {
+                    let mut by = by.clone();
+                    if !by.labels.contains(&label) {
+                        by.labels.push(label.clone());
+                    }
+                    Some(LabelModifier::Include(by))
+                }
+                None => Some(LabelModifier::Include(promql_parser::label::Labels::new(vec![
+                    &label,
+                ]))),
+            };
             for g in order {
                 for s in g.members {
-                    let mut b = LabelsBuilder::new(&g.labels);
+                    let mut b = LabelsBuilder::new(&s.labels);
                     let value = match &s.h {
                         Some(h) => super::functions::histogram_go_string(h),
                         None => format_go_f(s.v),
                     };
                     b.set(label.clone(), value);
-                    let l = b.build();
+                    let l = group_labels(&b.build(), &modifier);
                     match idx.get(&l) {
                         Some(i) => out[*i].v += 1.0,
                         None => {

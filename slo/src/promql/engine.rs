@@ -27,6 +27,13 @@ pub struct EngineOptions {
     /// Evaluate range queries one step at a time throughout, never series by series across
     /// all steps (see `steps`). The results are the same; this exists so tests can show it.
     pub step_by_step: bool,
+    /// Prometheus 3.x's experimental `promql-delayed-name-removal` feature: functions and
+    /// operators mark the metric name for removal and it goes at the end of the query, so
+    /// `sum(rate({__name__=~"a|b"}[5m]))` works. Off by default, as in Prometheus: each node drops
+    /// the name at once and fails with "vector cannot contain metrics with the same labelset"
+    /// when that leaves two series alike. Prometheus's test harness runs with it on, and so does
+    /// [`testscript`](super::testscript).
+    pub delayed_name_removal: bool,
 }
 
 impl Default for EngineOptions {
@@ -37,6 +44,7 @@ impl Default for EngineOptions {
             timeout: Duration::from_secs(120),
             default_subquery_step: Duration::from_secs(60),
             step_by_step: false,
+            delayed_name_removal: false,
         }
     }
 }
@@ -96,6 +104,7 @@ impl Engine {
                 sub_step: ms(self.opts.default_subquery_step).max(1),
                 deadline: Instant::now().checked_add(self.opts.timeout),
                 max_samples: self.opts.max_samples,
+                delayed_name_removal: self.opts.delayed_name_removal,
             },
             expr,
         )
@@ -233,7 +242,7 @@ impl Engine {
 
 /// The labels a dropped metric name takes with it: the name and, as with Prometheus's
 /// type-and-unit labels feature, the `__type__` and `__unit__` metadata of that name.
-fn drop_name_labels(l: &Labels) -> Labels {
+pub(crate) fn drop_name_labels(l: &Labels) -> Labels {
     if l.has("__type__") || l.has("__unit__") {
         l.drop_names(&["__type__".to_string(), "__unit__".to_string()])
             .without_metric_name()

@@ -79,6 +79,8 @@ pub(crate) struct Evaluator<'a> {
     /// [`super::steps`]), by expression address, and the query's steps.
     pub(crate) pre: HashMap<usize, Rc<super::steps::StepMatrix>>,
     pub(crate) grid: Option<super::steps::Grid>,
+    /// See [`EngineOptions::delayed_name_removal`](super::EngineOptions::delayed_name_removal).
+    pub(crate) delayed_name_removal: bool,
 }
 
 /// Settings the evaluator needs from the engine.
@@ -90,6 +92,7 @@ pub(crate) struct EvalSettings {
     pub sub_step: i64,
     pub deadline: Option<Instant>,
     pub max_samples: usize,
+    pub delayed_name_removal: bool,
 }
 
 impl<'a> Evaluator<'a> {
@@ -115,6 +118,7 @@ impl<'a> Evaluator<'a> {
             ticks: 0,
             pre: HashMap::new(),
             grid: None,
+            delayed_name_removal: s.delayed_name_removal,
         }
     }
 
@@ -178,7 +182,7 @@ impl<'a> Evaluator<'a> {
                         }
                         s.drop_name = true;
                     }
-                    Ok(Value::Vector(vec))
+                    self.settle_names(Value::Vector(vec))
                 }
                 other => Err(QueryError::Execution(format!(
                     "unary expression only allowed on expressions of type scalar or vector, got: {}",
@@ -194,12 +198,30 @@ impl<'a> Evaluator<'a> {
                 let (m, _) = self.eval_subquery(sq, t)?;
                 Ok(Value::Matrix(m))
             }
-            Expr::Call(call) => super::functions::call(self, call, t),
+            Expr::Call(call) => {
+                let v = super::functions::call(self, call, t)?;
+                self.settle_names(v)
+            }
             Expr::Aggregate(agg) => super::aggregate::eval(self, agg, t),
-            Expr::Binary(b) => super::binary::eval(self, b, t),
+            Expr::Binary(b) => {
+                let v = super::binary::eval(self, b, t)?;
+                self.settle_names(v)
+            }
             Expr::Extension(_) => Err(QueryError::Execution(
                 "extension expressions are not supported".to_string(),
             )),
+        }
+    }
+
+    /// Without delayed name removal (Prometheus's default), a node that marked the metric name
+    /// for removal drops it now, and fails if that leaves two series with one label set
+    /// (`rangeEval`'s "vector cannot contain metrics with the same labelset").
+    fn settle_names(&self, v: Value) -> Result<Value, QueryError> {
+        match v {
+            Value::Vector(vec) if !self.delayed_name_removal && vec.iter().any(|s| s.drop_name) => {
+                Ok(Value::Vector(super::engine::finish_vector(vec)?))
+            }
+            other => Ok(other),
         }
     }
 

@@ -170,8 +170,52 @@ fn precompute_below(ev: &mut Evaluator<'_>, expr: &Expr, grid: Grid) -> Result<b
 }
 
 /// Whole-range evaluation of `expr`, or `None` when it is not of a supported shape or its data
-/// holds native histograms (the step path then evaluates it).
+/// holds native histograms (the step path then evaluates it). Without delayed name removal, a
+/// node's marked names go at once, as `Evaluator::eval` does per step.
 fn eval(ev: &mut Evaluator<'_>, expr: &Expr, grid: Grid) -> Result<Option<StepMatrix>, QueryError> {
+    let m = eval_node(ev, expr, grid)?;
+    match m {
+        Some(m) if !ev.delayed_name_removal && m.iter().any(|s| s.drop_name) => settle_names(m).map(Some),
+        other => Ok(other),
+    }
+}
+
+/// Drops marked names now; series left alike merge when their steps do not overlap and fail
+/// with Prometheus's "vector cannot contain metrics with the same labelset" when they do.
+fn settle_names(m: StepMatrix) -> Result<StepMatrix, QueryError> {
+    let mut out: StepMatrix = Vec::with_capacity(m.len());
+    let mut index: HashMap<Labels, usize> = HashMap::with_capacity(m.len());
+    for mut s in m {
+        if s.drop_name {
+            s.labels = super::engine::drop_name_labels(&s.labels);
+            s.drop_name = false;
+        }
+        match index.get(&s.labels) {
+            None => {
+                index.insert(s.labels.clone(), out.len());
+                out.push(s);
+            }
+            Some(&i) => {
+                let into = &mut out[i];
+                for k in 0..s.has.len() {
+                    if s.has[k] {
+                        if into.has[k] {
+                            return Err(QueryError::Execution(
+                                "vector cannot contain metrics with the same labelset".to_string(),
+                            ));
+                        }
+                        into.has[k] = true;
+                        into.vals[k] = s.vals[k];
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// [`eval`] before names settle.
+fn eval_node(ev: &mut Evaluator<'_>, expr: &Expr, grid: Grid) -> Result<Option<StepMatrix>, QueryError> {
     match expr {
         Expr::Paren(p) => eval(ev, &p.expr, grid),
         Expr::VectorSelector(vs) => selector(ev, vs, grid),

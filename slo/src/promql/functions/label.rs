@@ -40,6 +40,20 @@ pub(super) fn replace(
             }
         }
     }
+    unique(vec)
+}
+
+/// Prometheus checks the result of `label_replace` and `label_join` itself (also under an
+/// aggregation, where the final check never sees it): two series made alike are an error.
+fn unique(vec: Vector) -> Result<Vector, QueryError> {
+    let mut seen = std::collections::HashSet::with_capacity(vec.len());
+    for s in &vec {
+        if !seen.insert((&s.labels, s.drop_name)) {
+            return Err(QueryError::Execution(
+                "vector cannot contain metrics with the same labelset".to_string(),
+            ));
+        }
+    }
     Ok(vec)
 }
 
@@ -67,5 +81,5 @@ pub(super) fn join(mut vec: Vector, dst: &str, sep: &str, srcs: &[String]) -> Re
             s.drop_name = false;
         }
     }
-    Ok(vec)
+    unique(vec)
 }

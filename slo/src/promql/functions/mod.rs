@@ -8,6 +8,8 @@ pub(crate) mod math;
 pub(crate) mod over_time;
 pub(crate) mod rate;
 mod sort;
+#[cfg(test)]
+mod tests;
 mod time;
 
 use promql_parser::parser::{Call, Expr};

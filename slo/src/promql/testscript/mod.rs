@@ -152,7 +152,11 @@ pub fn run_script(name: &str, text: &str) -> FileReport {
             return report;
         }
     };
-    let engine = Engine::new(EngineOptions::default());
+    // Prometheus's harness (`promqltest`) runs its engine with delayed name removal on.
+    let engine = Engine::new(EngineOptions {
+        delayed_name_removal: true,
+        ..EngineOptions::default()
+    });
     let mut store = Storage::new();
     // Series that had native-histogram samples, or the converted series of `load_with_nhcb`.
     let mut histogram_series: Vec<Labels> = Vec::new();
