@@ -66,9 +66,9 @@ pub fn run(args: DoraArgs) -> anyhow::Result<ExitCode> {
 
 /// Reads the events file, printing each skipped line to stderr as `FILE:LINE: reason`.
 fn read_events(path: &Path) -> anyhow::Result<EventLog> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read --events {}", path.display()))?;
-    let (log, errors) = dora::parse_jsonl(&text);
+    // Bytes, not a string: a line that is not UTF-8 is reported and skipped like any bad line.
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read --events {}", path.display()))?;
+    let (log, errors) = dora::parse_jsonl_bytes(&bytes);
     for e in &errors {
         eprintln!("{}:{}: {}", path.display(), e.position.number(), e.reason);
     }

@@ -342,7 +342,8 @@ fn dora_events_posted_to_serve_are_queryable() {
     );
 
     // Nothing usable: 400.
-    let res = http_request("POST", &url, &[], b"{\"type\":\"nope\"}\n").unwrap();
+    let ndjson = [("Content-Type", "application/x-ndjson")];
+    let res = http_request("POST", &url, &ndjson, b"{\"type\":\"nope\"}\n").unwrap();
     assert_eq!(res.status, 400, "{}", res.text());
     assert!(res.text().contains("line"), "{}", res.text());
 }
@@ -400,4 +401,42 @@ fn dora_export_loads_into_promtool_and_serve() {
         })
         .unwrap_or_else(|| panic!("no checkout success sample at 2024-05-21T10:00Z in the dump"));
     assert!(line.contains(" 20 "), "{line}");
+}
+
+#[test]
+fn dora_report_names_an_invalid_utf8_line_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(
+        br#"{"type":"deployment","id":"d1","service":"api","time":"2024-05-10T12:00:00Z","status":"success"}"#,
+    );
+    bytes.push(b'\n');
+    // Latin-1 "é" inside a service name: not UTF-8.
+    bytes.extend_from_slice(br#"{"type":"deployment","id":"d2","service":"caf"#);
+    bytes.push(0xe9);
+    bytes.extend_from_slice(br#"","time":"2024-05-11T12:00:00Z","status":"success"}"#);
+    bytes.push(b'\n');
+    bytes.extend_from_slice(
+        br#"{"type":"deployment","id":"d3","service":"api","time":"2024-05-12T12:00:00Z","status":"failure"}"#,
+    );
+    bytes.push(b'\n');
+    let file = dir.path().join("events.jsonl");
+    std::fs::write(&file, &bytes).unwrap();
+    let path = file.to_str().unwrap();
+    let out = burnwatch(&["dora", "report", "--events", path, "--at", AT, "--json"]);
+    assert!(
+        out.status.success(),
+        "one bad line does not fail the run: {}",
+        stderr(&out)
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "{path}:2: the line is not valid UTF-8 (invalid byte 0xe9 at column 46)"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("skipped 1 bad line(s), kept 2 event(s)"), "{err}");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["deployments"], 2, "{json}");
 }

@@ -369,13 +369,35 @@ pub fn parse_event(line: &str) -> Result<Event, String> {
 /// Reads a JSON-lines text: one event per line, blank lines ignored. Bad lines and duplicate ids
 /// come back as errors in line order; every good event is kept.
 pub fn parse_jsonl(text: &str) -> (EventLog, Vec<EventError>) {
+    parse_jsonl_bytes(text.as_bytes())
+}
+
+/// Like [`parse_jsonl`] over raw bytes: a line that is not UTF-8 is one bad line (reported
+/// with its number and the byte column of the first invalid byte), not a reason to drop the
+/// whole input.
+pub fn parse_jsonl_bytes(bytes: &[u8]) -> (EventLog, Vec<EventError>) {
     let mut log = EventLog::default();
     let mut errors = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
+        let position = Position::Line(i + 1);
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let line = match std::str::from_utf8(raw) {
+            Ok(l) => l,
+            Err(e) => {
+                errors.push(EventError {
+                    position,
+                    reason: format!(
+                        "the line is not valid UTF-8 (invalid byte 0x{:02x} at column {})",
+                        raw.get(e.valid_up_to()).copied().unwrap_or(0),
+                        e.valid_up_to() + 1
+                    ),
+                });
+                continue;
+            }
+        };
         if line.trim().is_empty() {
             continue;
         }
-        let position = Position::Line(i + 1);
         match parse_event(line) {
             Ok(event) => {
                 if let Err(e) = log.push(position, event) {
@@ -388,12 +410,13 @@ pub fn parse_jsonl(text: &str) -> (EventLog, Vec<EventError>) {
     (log, errors)
 }
 
-/// Reads a request body: a JSON array of events when it starts with `[`, JSON lines otherwise.
+/// Reads a request body: a JSON array of events when it starts with `[`, JSON lines otherwise
+/// (where a line that is not UTF-8 is one bad line, as in [`parse_jsonl_bytes`]).
 pub fn parse_body(body: &[u8]) -> Result<(EventLog, Vec<EventError>), BodyError> {
-    let text = std::str::from_utf8(body).map_err(|e| BodyError::NotUtf8(e.valid_up_to()))?;
-    if !text.trim_start().starts_with('[') {
-        return Ok(parse_jsonl(text));
+    if !body.trim_ascii_start().starts_with(b"[") {
+        return Ok(parse_jsonl_bytes(body));
     }
+    let text = std::str::from_utf8(body).map_err(|e| BodyError::NotUtf8(e.valid_up_to()))?;
     let items: Vec<serde_json::Value> =
         serde_json::from_str(text).map_err(|e| BodyError::BadArray(e.to_string()))?;
     let mut log = EventLog::default();

@@ -97,7 +97,7 @@ pub mod tiers;
 
 pub use events::{
     BodyError, Commit, DeployStatus, Deployment, Event, EventError, EventLog, Incident, Position, parse_body,
-    parse_jsonl,
+    parse_jsonl, parse_jsonl_bytes,
 };
 pub use metrics::{DoraReport, Window, WindowError, compute};
 pub use series::{SeriesWriter, append_events, to_openmetrics};

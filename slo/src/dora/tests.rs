@@ -580,7 +580,11 @@ fn body_may_be_a_json_array_with_item_positions() {
         errors[0]
     );
     assert!(parse_body(b"[1, 2").is_err());
-    assert!(parse_body(&[0xff, 0xfe]).is_err());
+    // A JSON-lines body that is not UTF-8 is one bad line (the handler answers 400: nothing
+    // usable); an array that is not UTF-8 is a bad body.
+    let (log, errors) = parse_body(&[0xff, 0xfe]).unwrap();
+    assert_eq!((log.len(), errors[0].position), (0, Position::Line(1)));
+    assert!(parse_body(b"[\xff]").is_err());
     // An array item that is not an object.
     let (_, errors) = parse_body(b"[3]").unwrap();
     assert!(errors[0].reason.contains("JSON object"));
@@ -1058,4 +1062,25 @@ async fn dora_post_without_a_json_content_type_gets_415_and_stores_nothing() {
         let res = app.clone().oneshot(post(Some(ct), day)).await.unwrap();
         assert_eq!(res.status(), 200, "{ct}");
     }
+}
+
+#[test]
+fn an_invalid_utf8_line_is_reported_by_number_and_the_rest_kept() {
+    let mut bytes = dep("d1", "api", "2024-05-10T12:00:00Z", "success", &[], false).into_bytes();
+    bytes.extend_from_slice(b"\n{\"type\":\"deployment\",\xff\xfe}\r\n");
+    bytes.extend_from_slice(dep("d2", "api", "2024-05-11T12:00:00Z", "success", &[], false).as_bytes());
+    let (log, errors) = super::parse_jsonl_bytes(&bytes);
+    assert_eq!(log.len(), 2);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].position, Position::Line(2));
+    assert!(
+        errors[0]
+            .reason
+            .contains("not valid UTF-8 (invalid byte 0xff at column 22)"),
+        "{}",
+        errors[0]
+    );
+    // The POST body gets the same treatment: 200 with the bad line listed.
+    let (log, errors) = parse_body(&bytes).unwrap();
+    assert_eq!((log.len(), errors.len()), (2, 1));
 }
