@@ -22,6 +22,7 @@
 //! assert_eq!(raw.decoded().unwrap().into_owned(), request);
 //! ```
 
+pub mod ids;
 pub mod wire;
 
 #[cfg(test)]

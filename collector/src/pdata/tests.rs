@@ -480,3 +480,95 @@ proptest! {
         }
     }
 }
+
+/// Regression (issue #12, item 11): ids must be empty or of their fixed length, checked
+/// by both the fast path and the full walker, at every place an id appears.
+#[test]
+fn ids_of_the_wrong_length_are_rejected_with_their_field() {
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use opentelemetry_proto::tonic::trace::v1::span::Link;
+    let ok = span("ok");
+    let cases: Vec<(Span, &str, usize, usize)> = vec![
+        (
+            Span {
+                trace_id: vec![1; 15],
+                ..ok.clone()
+            },
+            "trace_id",
+            16,
+            15,
+        ),
+        (
+            Span {
+                trace_id: vec![1; 32],
+                ..ok.clone()
+            },
+            "trace_id",
+            16,
+            32,
+        ),
+        (
+            Span {
+                span_id: vec![1; 1],
+                ..ok.clone()
+            },
+            "span_id",
+            8,
+            1,
+        ),
+        (
+            Span {
+                parent_span_id: vec![1; 16],
+                ..ok.clone()
+            },
+            "parent_span_id",
+            8,
+            16,
+        ),
+        (
+            Span {
+                links: vec![Link {
+                    trace_id: vec![1; 8],
+                    ..Default::default()
+                }],
+                ..ok.clone()
+            },
+            "links.trace_id",
+            16,
+            8,
+        ),
+    ];
+    for (bad, field, expected, actual) in cases {
+        let bytes = request(vec![ok.clone(), bad]).encode_to_vec();
+        let err = walk_traces(&bytes).unwrap_err();
+        assert_eq!(
+            err.reason(),
+            &WireReason::IdLength { expected, actual },
+            "{field}"
+        );
+        assert!(err.field_path().ends_with(field), "{field}: {}", err.field_path());
+        assert!(TracesPayload::from_wire(Bytes::from(bytes)).is_err(), "{field}");
+    }
+    // Empty ids (unset) and full-length ones pass.
+    let unset = Span {
+        trace_id: Vec::new(),
+        span_id: Vec::new(),
+        ..ok.clone()
+    };
+    assert!(walk_traces(&request(vec![ok, unset]).encode_to_vec()).is_ok());
+
+    let logs = |trace_id: Vec<u8>| ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![LogRecord {
+                    trace_id,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    assert!(LogsPayload::from_wire(Bytes::from(logs(vec![1; 16]).encode_to_vec())).is_ok());
+    assert!(LogsPayload::from_wire(Bytes::from(logs(vec![1; 4]).encode_to_vec())).is_err());
+}

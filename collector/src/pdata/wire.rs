@@ -51,6 +51,10 @@ impl std::ops::Add for Counts {
     }
 }
 
+/// The lengths of trace and span ids.
+const TRACE_ID: usize = super::ids::TRACE_ID_LEN;
+const SPAN_ID: usize = super::ids::SPAN_ID_LEN;
+
 /// prost's `RECURSION_LIMIT`: how many messages deep a decode may nest.
 const RECURSION_LIMIT: u32 = 100;
 
@@ -106,6 +110,14 @@ pub enum WireReason {
     UnexpectedEndGroup,
     /// Messages (or groups) nested deeper than prost's recursion limit.
     RecursionLimit,
+    /// A trace or span id that is neither empty nor of its fixed length (16 or 8 bytes).
+    /// prost takes any length; the OTel Collector's pdata refuses it, and so do we.
+    IdLength {
+        /// The length the id must have (or 0).
+        expected: usize,
+        /// The length it has.
+        actual: usize,
+    },
 }
 
 impl fmt::Display for WireReason {
@@ -134,6 +146,15 @@ impl fmt::Display for WireReason {
             WireReason::RecursionLimit => write!(
                 f,
                 "messages nested more than {RECURSION_LIMIT} deep (the decoder's recursion limit)"
+            ),
+            WireReason::IdLength { expected, actual } => write!(
+                f,
+                "{} must be {expected} bytes or empty, not {actual} bytes",
+                if *expected == super::ids::TRACE_ID_LEN {
+                    "a trace id"
+                } else {
+                    "a span id"
+                }
             ),
         }
     }
@@ -275,6 +296,8 @@ enum Kind {
     Fixed64,
     /// bytes.
     Bytes,
+    /// A trace (16) or span (8) id: bytes of exactly this length, or none.
+    Id(usize),
     /// string (UTF-8 checked).
     Str,
     /// A nested message.
@@ -397,10 +420,10 @@ static RESOURCE: Message = Message {
 static SPAN: Message = Message {
     fields: &[
         HOLE,
-        f("trace_id", Kind::Bytes),
-        f("span_id", Kind::Bytes),
+        f("trace_id", Kind::Id(TRACE_ID)),
+        f("span_id", Kind::Id(SPAN_ID)),
         f("trace_state", Kind::Str),
-        f("parent_span_id", Kind::Bytes),
+        f("parent_span_id", Kind::Id(SPAN_ID)),
         f("name", Kind::Str),
         f("kind", Kind::Varint),
         f("start_time_unix_nano", Kind::Fixed64),
@@ -429,8 +452,8 @@ static EVENT: Message = Message {
 static LINK: Message = Message {
     fields: &[
         HOLE,
-        f("trace_id", Kind::Bytes),
-        f("span_id", Kind::Bytes),
+        f("trace_id", Kind::Id(TRACE_ID)),
+        f("span_id", Kind::Id(SPAN_ID)),
         f("trace_state", Kind::Str),
         f("attributes", Kind::Message(&KEY_VALUE)),
         f("dropped_attributes_count", Kind::Varint),
@@ -456,8 +479,8 @@ static LOG_RECORD: Message = Message {
         f("attributes", Kind::Message(&KEY_VALUE)),
         f("dropped_attributes_count", Kind::Varint),
         f("flags", Kind::Fixed32),
-        f("trace_id", Kind::Bytes),
-        f("span_id", Kind::Bytes),
+        f("trace_id", Kind::Id(TRACE_ID)),
+        f("span_id", Kind::Id(SPAN_ID)),
         f("observed_time_unix_nano", Kind::Fixed64),
         f("event_name", Kind::Str),
     ],
@@ -623,6 +646,23 @@ impl Cursor<'_> {
         let start = self.pos;
         self.pos += len as usize;
         Ok(start..self.pos)
+    }
+
+    /// An id field's value: `expected` bytes or none.
+    fn id(&mut self, expected: usize, end: usize) -> Walk<()> {
+        let at = self.pos;
+        let range = self.delimited(end)?;
+        if range.is_empty() || range.len() == expected {
+            Ok(())
+        } else {
+            Err(WireError::new(
+                at,
+                WireReason::IdLength {
+                    expected,
+                    actual: range.len(),
+                },
+            ))
+        }
     }
 
     /// Reads the length prefix of a nested message and returns where the message ends,
@@ -797,6 +837,7 @@ impl Cursor<'_> {
                 Kind::Fixed32 => Self::expect(at, wire, I32).and_then(|()| self.fixed(4, end)),
                 Kind::Fixed64 => Self::expect(at, wire, I64).and_then(|()| self.fixed(8, end)),
                 Kind::Bytes => Self::expect(at, wire, LEN).and_then(|()| self.delimited(end).map(drop)),
+                Kind::Id(len) => Self::expect(at, wire, LEN).and_then(|()| self.id(len, end)),
                 Kind::Str => self.string_field(at, wire, end),
                 Kind::Message(nested) => self.message_field(nested, at, wire, end, budget),
             };

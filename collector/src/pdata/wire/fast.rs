@@ -32,6 +32,10 @@ const SKIP_4: u8 = 2;
 const SKIP_8: u8 = 3;
 const SKIP_BYTES: u8 = 4;
 const UTF8: u8 = 5;
+/// A span id: 8 bytes or none.
+const ID8: u8 = 6;
+/// A trace id: 16 bytes or none.
+const ID16: u8 = 7;
 const NESTED: u8 = 16;
 
 struct Tables {
@@ -65,6 +69,8 @@ fn action_for(message: &Message, tag: u32, wire: u8) -> u8 {
         (Kind::Unknown | Kind::Fixed64, I64) => SKIP_8,
         (Kind::Unknown | Kind::Bytes, LEN) => SKIP_BYTES,
         (Kind::Str, LEN) => UTF8,
+        (Kind::Id(8), LEN) => ID8,
+        (Kind::Id(16), LEN) => ID16,
         (Kind::Message(nested), LEN) => NESTED + index_of(nested) as u8,
         _ => GIVE_UP,
     }
@@ -223,6 +229,12 @@ fn ascii(buf: &[u8], start: usize, len: usize) -> bool {
     buf[start..start + len].is_ascii()
 }
 
+/// Whether an id field of `len` bytes is valid: empty or exactly `expected`.
+#[inline(always)]
+fn id_len(len: usize, expected: usize) -> bool {
+    len == 0 || len == expected
+}
+
 /// The fields of one message of `MESSAGES[M]` in `buf[pos..end]`, nested `depth` deep.
 fn message<const M: usize>(tables: &Tables, buf: &[u8], mut pos: usize, end: usize, depth: u32) -> bool {
     if depth > DEPTH_LIMIT {
@@ -262,6 +274,15 @@ fn message<const M: usize>(tables: &Tables, buf: &[u8], mut pos: usize, end: usi
                     return false;
                 };
                 if action == UTF8 && !utf8(buf, pos, len) {
+                    return false;
+                }
+                pos += len;
+            }
+            ID8 | ID16 => {
+                let Some(len) = delimited(buf, &mut pos, end) else {
+                    return false;
+                };
+                if !id_len(len, if action == ID8 { 8 } else { 16 }) {
                     return false;
                 }
                 pos += len;
@@ -306,6 +327,24 @@ macro_rules! step {
                 true
             }
             None => false,
+        }
+    };
+    (id8, $t:ident, $buf:ident, $pos:ident, $end:ident, $depth:ident) => {
+        match delimited($buf, &mut $pos, $end) {
+            Some(len) if id_len(len, 8) => {
+                $pos += len;
+                true
+            }
+            _ => false,
+        }
+    };
+    (id16, $t:ident, $buf:ident, $pos:ident, $end:ident, $depth:ident) => {
+        match delimited($buf, &mut $pos, $end) {
+            Some(len) if id_len(len, 16) => {
+                $pos += len;
+                true
+            }
+            _ => false,
         }
     };
     (utf8, $t:ident, $buf:ident, $pos:ident, $end:ident, $depth:ident) => {
@@ -374,10 +413,10 @@ ordered!(any_value, 0, ANY_VALUE, [
 ]);
 ordered!(key_value, 3, KEY_VALUE, [0x0a => utf8, 0x12 => any_value, 0x18 => varint]);
 ordered!(span, 7, SPAN, [
-    0x0a => bytes,
-    0x12 => bytes,
+    0x0a => id16,
+    0x12 => id8,
     0x1a => utf8,
-    0x22 => bytes,
+    0x22 => id8,
     0x2a => utf8,
     0x30 => varint,
     0x39 => fixed8,
@@ -399,8 +438,8 @@ ordered!(log_record, 11, LOG_RECORD, [
     0x32 => key_value,
     0x38 => varint,
     0x45 => fixed4,
-    0x4a => bytes,
-    0x52 => bytes,
+    0x4a => id16,
+    0x52 => id8,
     0x59 => fixed8,
     0x62 => utf8,
 ]);
@@ -458,6 +497,8 @@ mod tests {
                 SKIP_8 => "fixed8",
                 SKIP_BYTES => "bytes",
                 UTF8 => "utf8",
+                ID8 => "id8",
+                ID16 => "id16",
                 GIVE_UP => "give up",
                 nested => match usize::from(nested - NESTED) {
                     0 => "any_value",
@@ -485,7 +526,7 @@ mod tests {
                     Kind::Varint => VARINT,
                     Kind::Fixed32 => I32,
                     Kind::Fixed64 => I64,
-                    Kind::Bytes | Kind::Str | Kind::Message(_) => LEN,
+                    Kind::Bytes | Kind::Id(_) | Kind::Str | Kind::Message(_) => LEN,
                 };
                 u8::try_from(tag << 3 | u32::from(wire))
                     .ok()

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use prost::Message;
 
 use super::json::JsonRequest;
+use crate::pdata::ids::CheckIds;
 use crate::pdata::{OtlpRequest, Payload};
 use crate::status::{BodyFormat, ReceiveError, SizeStage};
 
@@ -161,14 +162,26 @@ pub fn walk<R: OtlpRequest>(body: Bytes) -> Result<Payload<R>, ReceiveError> {
 /// Decodes an export request in `format`.
 pub fn decode<T>(format: BodyFormat, body: &[u8]) -> Result<T, ReceiveError>
 where
-    T: Message + Default + JsonRequest,
+    T: Message + Default + JsonRequest + CheckIds,
 {
-    match format {
+    let request: T = match format {
         BodyFormat::Protobuf => T::decode(body).map_err(|err| ReceiveError::Decode {
             format,
             reason: err.to_string(),
             field: None,
-        }),
-        BodyFormat::Json => super::json::decode_json(body),
-    }
+        })?,
+        BodyFormat::Json => super::json::decode_json(body)?,
+    };
+    check_ids(&request, format)?;
+    Ok(request)
+}
+
+/// Refuses a decoded request holding a trace or span id of the wrong length
+/// ([`crate::pdata::ids`]).
+pub fn check_ids<T: CheckIds>(request: &T, format: BodyFormat) -> Result<(), ReceiveError> {
+    request.check_ids().map_err(|err| ReceiveError::Decode {
+        format,
+        reason: format!("{}: {err}", err.path),
+        field: Some(err.path),
+    })
 }

@@ -56,7 +56,9 @@ impl MetricsService for OtlpGrpc {
         &self,
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        match self.0.consume(Telemetry::Metrics(request.into_inner())).await {
+        let request = request.into_inner();
+        super::body::check_ids(&request, BodyFormat::Protobuf).map_err(|err| err.to_grpc())?;
+        match self.0.consume(Telemetry::Metrics(request)).await {
             Ok(()) => Ok(Response::new(ExportMetricsServiceResponse::default())),
             Err(err) => Err(err.to_grpc()),
         }

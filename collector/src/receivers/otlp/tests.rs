@@ -1406,3 +1406,105 @@ async fn http_json_metric_with_a_bad_value_is_400_not_a_silent_success() {
     assert!(message.contains("gauge.dataPoints[0].asInt"), "{message}");
     assert!(fx.consumer.received().is_empty());
 }
+
+/// Regression (issue #12, item 11): trace and span ids of the wrong length were
+/// acknowledged and forwarded; they are refused with 400 / `INVALID_ARGUMENT` naming the
+/// field, as the OTel Collector's pdata refuses them, on every path a request takes (raw
+/// protobuf walk, decoded protobuf, OTLP/JSON hex).
+#[tokio::test]
+async fn ids_of_the_wrong_length_are_400_and_invalid_argument_and_not_forwarded() {
+    let fx = HttpFixture::new();
+
+    // Protobuf traces, walked raw: a 5-byte trace id on the second span.
+    let mut bad = traces();
+    bad.resource_spans[0].scope_spans[0].spans[1].trace_id = vec![1; 5];
+    let reply = fx.post("/v1/traces", PB, None, bad.encode_to_vec()).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    let message = reply.rpc_status().message;
+    assert!(
+        message.contains("a trace id must be 16 bytes or empty, not 5 bytes"),
+        "{message}"
+    );
+    assert!(message.contains("span 1"), "{message}");
+
+    // Protobuf logs: a 7-byte span id.
+    let mut bad = logs();
+    bad.resource_logs[0].scope_logs[0].log_records[0].span_id = vec![1; 7];
+    let reply = fx.post("/v1/logs", PB, None, bad.encode_to_vec()).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(reply.rpc_status().message.contains("a span id must be 8 bytes"));
+
+    // OTLP/JSON: 30 hex digits decode to 15 bytes; a 9-byte parent span id.
+    let json = |trace_id: &str, parent: &str| {
+        format!(
+            r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"traceId":"{trace_id}","spanId":"0102030405060708","parentSpanId":"{parent}","name":"x"}}]}}]}}]}}"#
+        )
+        .into_bytes()
+    };
+    let reply = fx
+        .post("/v1/traces", JSON, None, json(&"ab".repeat(15), ""))
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    let message = reply.json()["message"].as_str().unwrap().to_string();
+    assert!(
+        message.contains("a trace id must be 16 bytes (32 hex digits"),
+        "{message}"
+    );
+    assert!(message.contains("spans[0].trace_id"), "{message}");
+    let reply = fx
+        .post("/v1/traces", JSON, None, json(&"ab".repeat(16), &"cd".repeat(9)))
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    let message = reply.json()["message"].as_str().unwrap().to_string();
+    assert!(message.contains("spans[0].parent_span_id"), "{message}");
+    // Well-formed ids, and absent ones, pass.
+    let reply = fx
+        .post("/v1/traces", JSON, None, json(&"ab".repeat(16), ""))
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(
+        fx.consumer.received().len(),
+        1,
+        "only the valid request is forwarded"
+    );
+
+    // gRPC: raw traces and decoded metrics (an exemplar's trace id).
+    let running = Running::start(Recording::new(), &Signal::ALL, GrpcServerConfig::default()).await;
+    let mut bad = traces();
+    bad.resource_spans[0].scope_spans[0].spans[0].span_id = vec![1; 16];
+    let status = TraceServiceClient::connect(running.grpc_url())
+        .await
+        .unwrap()
+        .export(bad)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("a span id must be 8 bytes"),
+        "{status:?}"
+    );
+    let mut bad = metrics();
+    if let Some(Data::Gauge(g)) = &mut bad.resource_metrics[0].scope_metrics[0].metrics[0].data {
+        g.data_points[0]
+            .exemplars
+            .push(opentelemetry_proto::tonic::metrics::v1::Exemplar {
+                trace_id: vec![1; 17],
+                ..Default::default()
+            });
+    }
+    let status = MetricsServiceClient::connect(running.grpc_url())
+        .await
+        .unwrap()
+        .export(bad)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("exemplars[0].trace_id"), "{status:?}");
+    assert!(running.consumer.received().is_empty());
+    running.stop().await;
+}
