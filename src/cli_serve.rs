@@ -96,7 +96,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let durable_note = durable.is_some();
-    let mut state = ApiState::new(store, engine);
+    let mut state = ApiState::new(store.clone(), engine);
+    if let Some(dir) = &args.data_dir {
+        // DORA event ids survive restarts through a journal beside the store's data.
+        let path = dir.join(api::dora::JOURNAL_FILE);
+        let dora = api::dora::DoraState::with_journal(store, &path)
+            .with_context(|| format!("cannot open the DORA event journal {}", path.display()))?;
+        state.dora = Some(dora);
+    }
     state.write_limits = LabelLimits {
         label_limit: args.label_limit,
         label_name_length_limit: args.label_name_length_limit,

@@ -407,7 +407,12 @@ async fn start(
         scrape_configs,
     };
     let scrapes = tokio::spawn(ingest::run_scrapes(scrape_file, store.clone(), shutdown.clone()));
-    let state = ApiState::new(store, EngineOptions::default());
+    let mut state = ApiState::new(store.clone(), EngineOptions::default());
+    // DORA event ids survive restarts through a journal beside the store's data.
+    let journal = args.data_dir.join(api::dora::JOURNAL_FILE);
+    let dora = api::dora::DoraState::with_journal(store, &journal)
+        .with_context(|| format!("cannot open the DORA event journal {}", journal.display()))?;
+    state.dora = Some(dora);
     let stop = shutdown.clone();
     let api = tokio::spawn(api::serve(listener, state, async move { stop.cancelled().await }));
     let api_url = format!("http://{}", host(api_addr));

@@ -28,39 +28,122 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use crate::dora::events::{EventError, Position, parse_body};
-use crate::dora::series::{SeriesWriter, append_events};
+use std::path::{Path, PathBuf};
+
+use crate::dora::events::{Event, EventError, EventLog, Position, parse_body, parse_jsonl_bytes};
+use crate::dora::series::{Batch, SeriesWriter, append_events};
 use crate::shared::SharedStorage;
 use crate::tsdb::LogError;
 
 /// Largest events body taken (bytes).
 pub const DORA_EVENTS_MAX_BODY: usize = 16 << 20;
 
-/// What the DORA handler shares: the store and the writer that remembers what was counted.
+/// What the DORA handler shares: the store, the writer that remembers what was counted, and
+/// the journal that keeps that memory across restarts.
 #[derive(Clone, Debug)]
 pub struct DoraState {
     store: SharedStorage,
     writer: Arc<Mutex<SeriesWriter>>,
+    journal: Option<Arc<Mutex<Journal>>>,
 }
 
+/// The events counted so far, one JSON line each, in a file beside the store's data
+/// (`DATA_DIR/dora-events.jsonl`). The store keeps the `dora_*` samples but not the event ids,
+/// commits and failed deployments the writer must remember to refuse a second count; the
+/// journal is replayed into the writer at startup, so re-posting an id after a restart is
+/// refused as a duplicate, as before it.
+#[derive(Debug)]
+struct Journal {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+/// The journal's file name inside a data directory.
+pub const JOURNAL_FILE: &str = "dora-events.jsonl";
+
 impl DoraState {
-    /// A state writing into `store`, having counted nothing yet.
+    /// A state writing into `store`, having counted nothing yet, remembering nothing across
+    /// restarts.
     pub fn new(store: SharedStorage) -> Self {
         DoraState {
             store,
             writer: Arc::new(Mutex::new(SeriesWriter::new())),
+            journal: None,
         }
+    }
+
+    /// A state writing into `store` that journals what it counts in `path` (created if
+    /// missing) and first replays the journal there into its writer. A line of the journal
+    /// that does not read (a torn last line after a crash) is logged and skipped.
+    pub fn with_journal(store: SharedStorage, path: &Path) -> std::io::Result<Self> {
+        let mut writer = SeriesWriter::new();
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                let (log, errors) = parse_jsonl_bytes(&bytes);
+                for e in &errors {
+                    tracing::warn!(journal = %path.display(), error = %e, "Skipped a line of the DORA journal.");
+                }
+                // Only the writer's memory is wanted: the samples are in the store already.
+                let batch = writer.write(&log, &|_| None);
+                tracing::info!(journal = %path.display(), events = batch.accepted,
+                    "Replayed the DORA event journal: re-posted ids are refused as duplicates.");
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(DoraState {
+            store,
+            writer: Arc::new(Mutex::new(writer)),
+            journal: Some(Arc::new(Mutex::new(Journal {
+                path: path.to_path_buf(),
+                file,
+            }))),
+        })
     }
 }
 
-/// The DORA routes over `store`.
-pub fn routes(store: SharedStorage) -> Router {
+/// The DORA routes over `state`.
+pub fn routes_with(state: DoraState) -> Router {
     Router::new()
         .route(
             "/api/v1/dora/events",
             post(events).layer(DefaultBodyLimit::max(DORA_EVENTS_MAX_BODY)),
         )
-        .with_state(DoraState::new(store))
+        .with_state(state)
+}
+
+/// The DORA routes over `store`, without a journal.
+pub fn routes(store: SharedStorage) -> Router {
+    routes_with(DoraState::new(store))
+}
+
+/// Appends the events of `log` that `batch` counted (those without an error) to the journal.
+fn journal_accepted(journal: &Mutex<Journal>, log: &EventLog, batch: &Batch) {
+    use std::io::Write as _;
+    let refused: std::collections::HashSet<Position> = batch.errors.iter().map(|e| e.position).collect();
+    let mut text = String::new();
+    let events = log
+        .deployments
+        .iter()
+        .map(|(p, d)| (p, Event::Deployment(d.clone())))
+        .chain(log.incidents.iter().map(|(p, i)| (p, Event::Incident(i.clone()))));
+    for (p, e) in events {
+        if !refused.contains(p) {
+            text.push_str(&e.to_json().to_string());
+            text.push('\n');
+        }
+    }
+    if text.is_empty() {
+        return;
+    }
+    let mut j = journal.lock().unwrap_or_else(|p| p.into_inner());
+    if let Err(error) = j.file.write_all(text.as_bytes()) {
+        // The samples are in the store (and its WAL); only the memory of the ids is at risk,
+        // should the process restart before a write succeeds.
+        tracing::error!(journal = %j.path.display(), error = %error,
+            "Cannot write the DORA event journal; after a restart these ids could be counted again.");
+    }
 }
 
 fn json_reply(status: StatusCode, body: &Value) -> Response {
@@ -130,6 +213,9 @@ async fn events(State(state): State<DoraState>, headers: HeaderMap, body: Bytes)
         store.writable()?;
         let outcome = append_events(&mut store, &mut writer, &log);
         store.end_batch()?;
+        if let Some(journal) = &state.journal {
+            journal_accepted(journal, &log, &outcome.batch);
+        }
         Ok::<_, LogError>(outcome)
     })
     .await;

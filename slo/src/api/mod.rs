@@ -62,6 +62,9 @@ pub struct ApiState {
     pub engine: EngineOptions,
     /// Label limits on remote-written series.
     pub write_limits: crate::ingest::LabelLimits,
+    /// The DORA events endpoint's state; `None` gives a fresh one without a journal (see
+    /// [`dora::DoraState::with_journal`] for one that remembers event ids across restarts).
+    pub dora: Option<dora::DoraState>,
     ready: Arc<AtomicBool>,
 }
 
@@ -72,6 +75,7 @@ impl ApiState {
             store,
             engine,
             write_limits: crate::ingest::LabelLimits::default(),
+            dora: None,
             ready: Arc::new(AtomicBool::new(true)),
         }
     }
@@ -91,7 +95,10 @@ impl ApiState {
 pub fn router(state: ApiState) -> Router {
     // DORA events (`POST /api/v1/dora/events`) have their own state: the writer that remembers
     // what it has counted.
-    let dora_routes = dora::routes(state.store.clone());
+    let dora_routes = match &state.dora {
+        Some(d) => dora::routes_with(d.clone()),
+        None => dora::routes(state.store.clone()),
+    };
     Router::new()
         .route("/api/v1/query", get(query).post(query))
         .route("/api/v1/query_range", get(query_range).post(query_range))

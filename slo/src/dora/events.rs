@@ -98,6 +98,35 @@ impl Event {
     }
 }
 
+impl Event {
+    /// The event in the schema's JSON, as [`parse_event`] reads it back (times as RFC 3339 with
+    /// millisecond precision, the precision events are kept in).
+    pub fn to_json(&self) -> serde_json::Value {
+        use crate::api::params::format_rfc3339 as t;
+        match self {
+            Event::Deployment(d) => serde_json::json!({
+                "type": "deployment",
+                "id": d.id,
+                "service": d.service,
+                "time": t(d.time_ms),
+                "status": d.status.as_str(),
+                "commits": d.commits.iter()
+                    .map(|c| serde_json::json!({"sha": c.sha, "time": t(c.time_ms)}))
+                    .collect::<Vec<_>>(),
+                "remediation": d.remediation,
+            }),
+            Event::Incident(i) => serde_json::json!({
+                "type": "incident",
+                "id": i.id,
+                "service": i.service,
+                "start": t(i.start_ms),
+                "resolved": i.resolved_ms.map(t),
+                "deployment": i.deployment,
+            }),
+        }
+    }
+}
+
 /// Where an event sat in its input: a line of a JSON-lines text or an item of a JSON array.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Position {

@@ -1084,3 +1084,104 @@ fn an_invalid_utf8_line_is_reported_by_number_and_the_rest_kept() {
     let (log, errors) = parse_body(&bytes).unwrap();
     assert_eq!((log.len(), errors.len()), (2, 1));
 }
+
+#[tokio::test]
+async fn dora_event_ids_survive_a_restart_through_the_journal() {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join(crate::api::dora::JOURNAL_FILE);
+    let store = crate::shared::new_shared();
+    let app = |state: crate::api::dora::DoraState| {
+        let mut api = crate::api::ApiState::new(store.clone(), Default::default());
+        api.dora = Some(state);
+        crate::api::router(api)
+    };
+    let post = |app: axum::Router, body: String| async move {
+        let req = Request::post("/api/v1/dora/events")
+            .header("content-type", "application/x-ndjson")
+            .body(Body::from(body))
+            .unwrap();
+        let res = app.oneshot(req).await.unwrap();
+        let status = res.status().as_u16();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+        (
+            status,
+            serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(),
+        )
+    };
+    let first = crate::api::dora::DoraState::with_journal(store.clone(), &journal).unwrap();
+    let body = [
+        dep(
+            "d1",
+            "api",
+            "2024-05-10T12:00:00Z",
+            "success",
+            &[("c1", "2024-05-10T09:00:00Z")],
+            false,
+        ),
+        inc(
+            "i1",
+            "api",
+            "2024-05-10T13:00:00Z",
+            Some("2024-05-10T14:00:00Z"),
+            Some("d1"),
+        ),
+    ]
+    .join("\n");
+    let (status, reply) = post(app(first), body).await;
+    assert_eq!(
+        (status, &reply["accepted"]),
+        (200, &serde_json::json!(2)),
+        "{reply}"
+    );
+
+    // A restart: a new writer over the same (durable) store, reading the journal back.
+    let restarted = crate::api::dora::DoraState::with_journal(store.clone(), &journal).unwrap();
+    let again = [
+        // The same id with a later time, and as a failure: both counted again without the
+        // journal (the store has no sample of these series at or after them).
+        dep("d1", "api", "2024-05-11T12:00:00Z", "success", &[], false),
+        dep("d1", "api", "2024-05-10T12:00:00Z", "failure", &[], false),
+    ];
+    for body in again {
+        let (status, reply) = post(app(restarted.clone()), body).await;
+        assert_eq!(status, 400, "{reply}");
+        assert!(
+            reply["errors"][0]["error"]
+                .as_str()
+                .unwrap()
+                .contains("duplicate deployment id"),
+            "{reply}"
+        );
+    }
+    // An incident naming d1 under a new id does not count d1 as failed a second time, and
+    // commit c1 is not observed again by a retry that carries it.
+    let more = [
+        inc(
+            "i2",
+            "api",
+            "2024-05-12T13:00:00Z",
+            Some("2024-05-12T14:00:00Z"),
+            Some("d1"),
+        ),
+        dep(
+            "d2",
+            "api",
+            "2024-05-12T15:00:00Z",
+            "success",
+            &[("c1", "2024-05-10T09:00:00Z")],
+            false,
+        ),
+    ]
+    .join("\n");
+    let (status, reply) = post(app(restarted), more).await;
+    assert_eq!(status, 200, "{reply}");
+    let guard = store.read().unwrap();
+    let end = t("2024-05-31T00:00:00Z");
+    assert_eq!(total(&guard, "dora_deployments_total", end), 2.0);
+    assert_eq!(total(&guard, "dora_failed_deployments_total", end), 1.0);
+    assert_eq!(total(&guard, "dora_lead_time_seconds_count", end), 1.0);
+}
