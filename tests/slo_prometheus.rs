@@ -587,3 +587,119 @@ fn status_reads_as_a_table_and_names_missing_buckets() {
         "{idle}"
     );
 }
+
+/// Issue #12: a latency SLO with a whole-number threshold generated `le="1"`, which matches
+/// Prometheus 2.x's copy of a client_golang target (`le="1"`) but not Prometheus 3's or
+/// burnwatch's (`le="1.0"`, normalised on scrape). The generated rules, run by promtool (the
+/// Prometheus 2.42 rule engine), and `slo status` must both read 10% slow requests from either.
+#[test]
+fn whole_number_latency_thresholds_match_le_1_and_1_0_in_promtool() {
+    let Some(promtool) = require_tool(
+        "promtool",
+        "apt-get install prometheus (Debian/Ubuntu), or the prometheus release tarball",
+    ) else {
+        return;
+    };
+    let spec_text = r#"
+version: "prometheus/v1"
+service: "shop"
+slos:
+  - name: "v2"
+    objective: 99
+    sli:
+      latency: {metric: rpc_duration_seconds, matchers: job="v2", threshold_seconds: 1}
+    alerting: {name: V2Slow, page_alert: {disable: true}, ticket_alert: {disable: true}}
+  - name: "v3"
+    objective: 99
+    sli:
+      latency: {metric: rpc_duration_seconds, matchers: job="v3", threshold_seconds: 1}
+    alerting: {name: V3Slow, page_alert: {disable: true}, ticket_alert: {disable: true}}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_file(dir.path(), "slos.yml", spec_text);
+    let h = "rpc_duration_seconds_bucket";
+    let mut series = Vec::new();
+    for (job, one) in [("v2", "1"), ("v3", "1.0")] {
+        // 100 requests a minute, 90 of them within a second.
+        series.push(counter(h, vec![("job", job), ("le", "0.5")], |_| 50.0));
+        series.push(counter(h, vec![("job", job), ("le", one)], |_| 90.0));
+        series.push(counter(h, vec![("job", job), ("le", "+Inf")], |_| 100.0));
+        series.push(counter("rpc_duration_seconds_count", vec![("job", job)], |_| {
+            100.0
+        }));
+    }
+    let data_file = write_file(dir.path(), "data.prom", &exposition(&series));
+
+    // burnwatch reads 10% slow for both.
+    for slo in status_at(&spec, &data_file, 120) {
+        assert!(slo["error"].is_null(), "{}: {}", slo["id"], slo["error"]);
+        let ratio = window(&slo, "1h")["error_ratio"].as_f64().unwrap();
+        assert!((ratio - 0.1).abs() < 1e-9, "{}: {ratio}", slo["id"]);
+    }
+
+    let rules = dir.path().join("rules.yml");
+    let out = Command::new(burnwatch_bin())
+        .args(["slo", "generate", "--spec"])
+        .arg(&spec)
+        .arg("-o")
+        .arg(&rules)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rules_text = std::fs::read_to_string(&rules).unwrap();
+    assert!(rules_text.contains(r#"le=~"1|1\\.0""#), "{rules_text}");
+    let check = Command::new(&promtool)
+        .arg("check")
+        .arg("rules")
+        .arg(&rules)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "promtool check rules: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    let mut input = String::new();
+    for s in &series {
+        let values: Vec<String> = s.values.iter().map(|v| format!("{v}")).collect();
+        let _ = write!(
+            input,
+            "      - series: {}\n        values: {}\n",
+            q(&s.selector()),
+            q(&values.join(" "))
+        );
+    }
+    let mut exprs = String::new();
+    for id in ["shop-v2", "shop-v3"] {
+        for record in ["slo:sli_error:ratio_rate5m", "slo:sli_error:ratio_rate1h"] {
+            let _ = write!(
+                exprs,
+                "      - expr: {}\n        eval_time: 120m\n        exp_samples:\n          - labels: '{{}}'\n            value: 1\n",
+                q(&format!(
+                    "count(abs({record}{{sloth_id=\"{id}\"}} - 0.1) <= 1e-9)"
+                ))
+            );
+        }
+    }
+    let test = format!(
+        "rule_files:\n  - rules.yml\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n{input}    promql_expr_test:\n{exprs}"
+    );
+    let test_file = write_file(dir.path(), "test.yml", &test);
+    let run = Command::new(&promtool)
+        .arg("test")
+        .arg("rules")
+        .arg(&test_file)
+        .output()
+        .unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        run.status.success() && report.contains("SUCCESS"),
+        "{report}\n{rules_text}"
+    );
+}

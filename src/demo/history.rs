@@ -197,11 +197,9 @@ pub fn series(end_ms: i64, incidents: &[(i64, i64)]) -> Vec<TimeSeries> {
             ..Default::default()
         });
         for (i, le) in bounds.iter().enumerate() {
-            let le = if le.is_infinite() {
-                "+Inf".to_string()
-            } else {
-                burnwatch_slo::slo::model::format_le(*le)
-            };
+            // As burnwatch's (and Prometheus 3's) scrape stores the live series' boundaries
+            // (`le="1.0"`), so the month and the live minutes are one histogram.
+            let le = burnwatch_slo::slo::model::format_le(*le);
             out.push(TimeSeries {
                 labels: labels("http_server_request_duration_seconds_bucket", Some(&le)),
                 samples: samples(&|p| p.3[i]),
@@ -275,4 +273,33 @@ pub async fn backfill(
         }
     }
     Ok(Outcome::Sent(all.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue #12: the history wrote `le="1"` while the live series, scraped, are stored
+    /// `le="1.0"`: the same bucket split in two spellings.
+    #[test]
+    fn history_buckets_are_spelled_as_the_scraped_live_ones() {
+        let series = series(30 * 86_400_000, &[]);
+        let mut les: Vec<&str> = series
+            .iter()
+            .flat_map(|s| s.labels.iter())
+            .filter(|l| l.name == "le")
+            .map(|l| l.value.as_str())
+            .collect();
+        les.sort_unstable();
+        les.dedup();
+        let mut scraped: Vec<String> = DURATION_BOUNDARIES
+            .iter()
+            .chain(&[f64::INFINITY])
+            .map(|b| burnwatch_slo::ingest::text::format_openmetrics_float(*b))
+            .collect();
+        scraped.sort_unstable();
+        assert_eq!(les, scraped);
+        assert!(les.contains(&"1.0") && les.contains(&"10.0") && les.contains(&"+Inf"));
+        assert!(!les.contains(&"1"), "{les:?}");
+    }
 }

@@ -123,22 +123,51 @@ impl Sli {
             return None;
         };
         let sep = if matchers.trim().is_empty() { "" } else { "," };
-        let le = format_le(*threshold_seconds);
+        let le = le_matcher(*threshold_seconds);
         let total = format!("sum(rate({metric}_count{{{matchers}}}[{window}]))");
-        let good = format!("sum(rate({metric}_bucket{{{matchers}{sep}le=\"{le}\"}}[{window}]))");
+        let good = format!("sum(rate({metric}_bucket{{{matchers}{sep}{le}}}[{window}]))");
         Some((format!("{total} - {good}"), total))
     }
 }
 
-/// How Prometheus writes a bucket boundary in the `le` label (Go's `strconv.FormatFloat(f, 'f', -1)`
-/// for ordinary values; `+Inf` for infinity).
+/// A bucket boundary's `le` label value as Prometheus 3 stores it from a scrape, and as
+/// burnwatch's own scrape does: Prometheus's `FormatOpenMetricsFloat` (`1.0`, `0.25`, `1e+06`,
+/// `+Inf`). Series written straight to a store (remote write, the demo's history) use it so they
+/// join the scraped ones.
 pub fn format_le(v: f64) -> String {
-    if v.is_infinite() && v > 0.0 {
-        "+Inf".to_string()
-    } else {
-        // Rust's shortest round-trip Display matches Go's 'f' with precision -1.
-        format!("{v}")
+    burnwatch_gofmt::format_openmetrics(v)
+}
+
+/// The `le` matcher selecting the bucket at `threshold` seconds, under every spelling a store may
+/// hold it in ([`burnwatch_gofmt::float_label_spellings`]).
+///
+/// Prometheus 2.x keeps `le` as the target wrote it (`le="1"` from client_golang's text format,
+/// `le="1.0"` from OpenMetrics or protobuf), and Prometheus 3 normalises it to `1.0` on scrape (its
+/// migration guide: references to whole-number `le` values such as `le="1"` stop matching). A
+/// boundary with one spelling keeps the exact matcher (`le="0.25"`); a whole number gets a regex
+/// over its spellings (`le=~"1|1\\.0"`), the form Sloth users write for the same reason, so the
+/// rules match the data in burnwatch, Prometheus 2.x and 3.x, and across an upgrade (where the
+/// two spellings are two series, summed like any other pair).
+pub fn le_matcher(threshold: f64) -> String {
+    let spellings = burnwatch_gofmt::float_label_spellings(threshold);
+    match spellings.as_slice() {
+        [one] => format!("le=\"{one}\""),
+        all => {
+            // Regex-escaped (`.` and `+`), then escaped again for a PromQL double-quoted string.
+            let alternatives: Vec<String> = all
+                .iter()
+                .map(|s| s.replace('.', "\\\\.").replace('+', "\\\\+"))
+                .collect();
+            format!("le=~\"{}\"", alternatives.join("|"))
+        }
     }
+}
+
+/// Whether a stored `le` label value is one [`le_matcher`]`(threshold)` selects.
+pub fn le_matches(threshold: f64, le: &str) -> bool {
+    burnwatch_gofmt::float_label_spellings(threshold)
+        .iter()
+        .any(|s| s == le)
 }
 
 /// Replaces every `{{.window}}` (spaces inside the braces tolerated, as Go templates do).

@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use super::math::{self, format_duration, prometheus_duration};
-use super::model::format_le;
+use super::model::le_matches;
 use super::rules::{self, WINDOW_LABEL};
 use super::windows::Severity;
 use super::{PolicyStatus, Sli, SloSpec};
@@ -77,7 +77,7 @@ impl<'s> EngineSource<'s> {
 
 fn run_engine(
     engine: &Engine,
-    store: &dyn Queryable,
+    store: &(dyn Queryable + Sync),
     expr: &str,
     at_ms: i64,
 ) -> Result<Vec<SeriesValue>, SourceError> {
@@ -570,8 +570,7 @@ async fn check_latency_boundary(slo: &SloSpec, source: &dyn SliSource, at_ms: i6
         // No histogram at all: the SLI reads as "no data", which `status` reports as such.
         return Ok(());
     }
-    let want = format_le(*threshold_seconds);
-    if les.iter().any(|(_, s)| *s == want) {
+    if les.iter().any(|(_, s)| le_matches(*threshold_seconds, s)) {
         return Ok(());
     }
     les.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -752,6 +751,56 @@ slos:
         assert!(json["windows"][0]["error_ratio"].is_null());
         assert!(json["budget_remaining"].is_null());
         assert_eq!(format_percent(a.budget_remaining), "N/A");
+    }
+
+    /// Issue #12: a whole-number threshold generated `le="1"`, while scraped data is stored
+    /// `le="1.0"` (Prometheus 3, burnwatch) and Prometheus 2.x keeps the target's `le="1"`: one of
+    /// the two always read as "every request slow". Here two instances hold one spelling each.
+    #[test]
+    fn whole_number_latency_thresholds_match_le_1_and_1_0() {
+        const SPEC: &str = r#"
+version: "prometheus/v1"
+service: "shop"
+slos:
+  - name: "latency"
+    objective: 99
+    sli:
+      latency:
+        metric: req_seconds
+        matchers: job="shop"
+        threshold_seconds: 1
+"#;
+        let mut s = Storage::new();
+        for m in 0..=240u64 {
+            let t = (m * 60_000) as i64;
+            for (instance, one) in [("a", "1"), ("b", "1.0")] {
+                let series = |name: &str, le: Option<&str>| {
+                    let mut pairs = vec![("__name__", name), ("job", "shop"), ("instance", instance)];
+                    if let Some(le) = le {
+                        pairs.push(("le", le));
+                    }
+                    Labels::from_pairs(pairs)
+                };
+                // 100 requests a minute, 90 of them within a second.
+                s.append(&series("req_seconds_bucket", Some(one)), t, (m * 90) as f64)
+                    .unwrap();
+                s.append(&series("req_seconds_bucket", Some("+Inf")), t, (m * 100) as f64)
+                    .unwrap();
+                s.append(&series("req_seconds_count", None), t, (m * 100) as f64)
+                    .unwrap();
+            }
+        }
+        let slos = parse_str(SPEC, "t.yaml").unwrap();
+        let (error, _) = slos[0].sli.latency_queries("5m").unwrap();
+        assert!(error.contains(r#"le=~"1|1\\.0""#), "{error}");
+        let src = EngineSource::new(Engine::default(), &s);
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let st = rt.block_on(evaluate(&slos, &src, 240 * 60_000));
+        assert_eq!(st[0].error, None);
+        for w in &st[0].windows {
+            let ratio = w.error_ratio.unwrap();
+            assert!((ratio - 0.1).abs() < 1e-9, "{}: {ratio}", w.window);
+        }
     }
 
     #[test]
