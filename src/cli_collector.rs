@@ -45,6 +45,9 @@ pub fn run(args: CollectorArgs) -> anyhow::Result<ExitCode> {
     match args.action {
         Some(CollectorAction::Validate) => {
             let config = load(&args)?;
+            for warning in &config.unset_env {
+                eprintln!("warning: {warning}");
+            }
             let source = args
                 .config
                 .as_ref()

@@ -251,3 +251,40 @@ mod tonic_types_status {
         pub message: String,
     }
 }
+
+/// Regression (issue #12, item 11): `validate` said "is valid" for configurations the
+/// collector then could not start with, and an unset `${env:…}` left only an empty value
+/// behind.
+#[test]
+fn validate_fails_a_config_that_cannot_start_and_names_unset_variables() {
+    let with_headers = |headers: &str| {
+        seed().replace(
+            "      insecure: true\n",
+            &format!("      insecure: true\n    headers:\n{headers}"),
+        )
+    };
+    // A header value with a newline cannot be sent as gRPC metadata.
+    let (ok, text) = validate(&with_headers("      x-token: \"a\\nb\"\n"));
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("exporters.otlp/jaeger.headers.x-token: the value is not a valid header value"),
+        "{text}"
+    );
+
+    // An unset variable where a value is required: the error names it.
+    let (ok, text) = validate(&seed().replace("jaeger-collector:4317", "${env:BURNWATCH_TEST_NOPE}"));
+    assert!(!ok, "{text}");
+    assert!(text.contains("${env:BURNWATCH_TEST_NOPE}"), "{text}");
+    assert!(text.contains("exporters.otlp/jaeger.endpoint"), "{text}");
+
+    // Where an empty value is valid, the config is valid and the warning names it.
+    let (ok, text) = validate(&with_headers("      x-token: \"${env:BURNWATCH_TEST_NOPE}\"\n"));
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(
+            "warning: exporters.otlp/jaeger.headers.x-token: ${env:BURNWATCH_TEST_NOPE} is not set; it expands to an empty string"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("panicked"), "{text}");
+}

@@ -52,6 +52,9 @@ impl Collector {
     /// Builds every pipeline and starts every server. Fails, having stopped whatever it
     /// had started, if a component cannot be built (a port in use, say).
     pub async fn start(config: Config) -> Result<RunningCollector, BuildError> {
+        // Loading a config happens before logging is set up, so its warnings are
+        // logged here.
+        config.log_warnings();
         let telemetry = SelfTelemetry::new();
         let bound = BoundAddrs::default();
         let receivers_stop = CancellationToken::new();

@@ -4,16 +4,43 @@
 //! value can never inject YAML structure. When a scalar is exactly one reference
 //! (`limit_mib: ${env:LIMIT}`), the expanded text is re-read as a YAML scalar so that
 //! numbers and booleans keep their type, as the OTel Collector does. `$$` escapes a `$`.
+//!
+//! An unset variable without a default expands to the empty string, as the OTel
+//! Collector's env provider does ("Configuration references unset environment
+//! variable", a warning). It is recorded as an [`UnsetVariable`] so that the warning can
+//! be shown once logging is up (and by `collector validate`), and so that a validation
+//! error at the same place names the variable instead of only saying the value is empty.
 
 use serde_norway::Value;
 
 use super::ConfigError;
 
-/// Expands every reference in `value`; `path` names the value for errors.
+/// A `${env:NAME}` reference to a variable that was not set, and where it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsetVariable {
+    /// The variable's name.
+    pub name: String,
+    /// The YAML path of the value that referenced it.
+    pub path: String,
+}
+
+impl std::fmt::Display for UnsetVariable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: ${{env:{}}} is not set; it expands to an empty string",
+            self.path, self.name
+        )
+    }
+}
+
+/// Expands every reference in `value`; `path` names the value for errors. Unset
+/// variables are added to `unset`.
 pub(super) fn expand(
     value: &mut Value,
     path: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
+    unset: &mut Vec<UnsetVariable>,
 ) -> Result<(), ConfigError> {
     match value {
         Value::String(s) => {
@@ -21,7 +48,7 @@ pub(super) fn expand(
                 return Ok(());
             }
             let whole_reference = is_single_reference(s);
-            let expanded = expand_str(s, path, lookup)?;
+            let expanded = expand_str(s, path, lookup, unset)?;
             *value = if whole_reference {
                 match serde_norway::from_str::<Value>(&expanded) {
                     Ok(v @ (Value::Bool(_) | Value::Number(_))) => v,
@@ -33,7 +60,7 @@ pub(super) fn expand(
         }
         Value::Sequence(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                expand(item, &format!("{path}[{i}]"), lookup)?;
+                expand(item, &format!("{path}[{i}]"), lookup, unset)?;
             }
         }
         Value::Mapping(map) => {
@@ -44,10 +71,10 @@ pub(super) fn expand(
                 } else {
                     format!("{path}.{key}")
                 };
-                expand(item, &child, lookup)?;
+                expand(item, &child, lookup, unset)?;
             }
         }
-        Value::Tagged(tagged) => expand(&mut tagged.value, path, lookup)?,
+        Value::Tagged(tagged) => expand(&mut tagged.value, path, lookup, unset)?,
         Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
     Ok(())
@@ -62,6 +89,7 @@ pub(super) fn expand_str(
     s: &str,
     path: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
+    unset: &mut Vec<UnsetVariable>,
 ) -> Result<String, ConfigError> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
@@ -106,13 +134,10 @@ pub(super) fn expand_str(
                 match (lookup(name), default) {
                     (Some(v), _) => out.push_str(&v),
                     (None, Some(d)) => out.push_str(d),
-                    (None, None) => {
-                        tracing::warn!(
-                            variable = name,
-                            path,
-                            "Configuration references an unset environment variable; it expands to an empty string."
-                        );
-                    }
+                    (None, None) => unset.push(UnsetVariable {
+                        name: name.to_string(),
+                        path: path.to_string(),
+                    }),
                 }
             }
             Some(other) => {

@@ -8,6 +8,7 @@
 
 mod duration;
 mod env;
+pub use env::UnsetVariable;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -347,6 +348,9 @@ pub struct Config {
     pub pipelines: Vec<Pipeline>,
     /// `service.telemetry`.
     pub telemetry: TelemetryConfig,
+    /// `${env:…}` references to unset variables, which expanded to empty strings; the
+    /// caller logs them once logging is set up ([`Config::log_warnings`]).
+    pub unset_env: Vec<UnsetVariable>,
 }
 
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -396,7 +400,27 @@ impl Config {
                 .unwrap_or_default();
             ConfigError::at("", format!("invalid YAML: {location}{err}"))
         })?;
-        env::expand(&mut root, "", lookup)?;
+        let mut unset = Vec::new();
+        env::expand(&mut root, "", lookup, &mut unset)?;
+        let mut config = Config::from_expanded(root).map_err(|err| name_unset_variables(err, &unset))?;
+        config.unset_env = unset;
+        Ok(config)
+    }
+
+    /// Logs what the configuration does that a user may not have meant: references to
+    /// unset environment variables. Call once logging is set up.
+    pub fn log_warnings(&self) {
+        for var in &self.unset_env {
+            tracing::warn!(
+                variable = %var.name,
+                path = %var.path,
+                "Configuration references an unset environment variable; it expands to an empty string."
+            );
+        }
+    }
+
+    /// Validates an expanded YAML tree.
+    fn from_expanded(root: Value) -> Result<Config, ConfigError> {
         let root = match root {
             Value::Null => Mapping::new(),
             Value::Mapping(m) => m,
@@ -594,8 +618,34 @@ impl Config {
             service_extensions,
             pipelines,
             telemetry: service.telemetry,
+            unset_env: Vec::new(),
         })
     }
+}
+
+/// Adds to a validation error the unset variables referenced at (or under) its path: an
+/// empty `endpoint` reads "is required" otherwise, which does not say why it is empty.
+fn name_unset_variables(mut err: ConfigError, unset: &[UnsetVariable]) -> ConfigError {
+    let related: Vec<&UnsetVariable> = unset
+        .iter()
+        .filter(|v| {
+            v.path == err.path
+                || v.path.starts_with(&format!("{}.", err.path))
+                || err.path.starts_with(&format!("{}.", v.path))
+        })
+        .collect();
+    if !related.is_empty() {
+        let names: Vec<String> = related
+            .iter()
+            .map(|v| format!("${{env:{}}} at {}", v.name, v.path))
+            .collect();
+        err.message = format!(
+            "{} (the environment variable reference {} is not set and expanded to an empty string)",
+            err.message,
+            names.join(", ")
+        );
+    }
+    err
 }
 
 /// `service`.

@@ -123,6 +123,84 @@ fn env_references_expand_with_defaults_and_types() {
     }
 }
 
+/// Regression (issue #12, item 11): an unset `${env:NOPE}` expands to an empty string,
+/// as the OTel Collector's env provider does, but the variable is named: in the error
+/// when the empty value is invalid, and in the warnings kept for the caller otherwise.
+#[test]
+fn unset_env_variables_are_named_in_errors_and_warnings() {
+    let unset = |_: &str| None;
+    let yaml = SEED.replace("jaeger-collector:4317", "${env:NOPE}");
+    let message = Config::from_yaml_with_env(&yaml, &unset).unwrap_err().to_string();
+    assert!(message.contains("exporters.otlp/jaeger.endpoint"), "{message}");
+    assert!(message.contains("${env:NOPE}"), "{message}");
+    assert!(message.contains("not set"), "{message}");
+
+    let yaml = SEED.replace("limit_mib: 2000", "limit_mib: ${env:LIMIT_MIB}");
+    let message = Config::from_yaml_with_env(&yaml, &unset).unwrap_err().to_string();
+    assert!(
+        message.contains("processors.memory_limiter.limit_mib"),
+        "{message}"
+    );
+    assert!(message.contains("${env:LIMIT_MIB}"), "{message}");
+
+    // Valid with the empty value: the config loads and the reference is reported.
+    let yaml = SEED.replace(
+        "      insecure: true\n",
+        "      insecure: true\n    headers:\n      x-token: \"Bearer ${env:TOKEN}\"\n",
+    );
+    let config = Config::from_yaml_with_env(&yaml, &unset).unwrap();
+    assert_eq!(
+        config.unset_env,
+        vec![UnsetVariable {
+            name: "TOKEN".into(),
+            path: "exporters.otlp/jaeger.headers.x-token".into(),
+        }]
+    );
+    assert_eq!(
+        config.unset_env[0].to_string(),
+        "exporters.otlp/jaeger.headers.x-token: ${env:TOKEN} is not set; it expands to an empty string"
+    );
+    // An unrelated error does not mention the variable.
+    let yaml = yaml.replace("limit_mib: 2000", "limit_mib: lots");
+    let message = Config::from_yaml_with_env(&yaml, &unset).unwrap_err().to_string();
+    assert!(!message.contains("TOKEN"), "{message}");
+}
+
+/// Regression (issue #12, item 11): `collector validate` accepted exporter headers the
+/// exporter then refused to build with, so the collector failed at start.
+#[test]
+fn exporter_headers_that_cannot_be_sent_fail_validation() {
+    let with_header = |value: &str| {
+        SEED.replace(
+            "      insecure: true\n",
+            &format!("      insecure: true\n    headers:\n      {value}\n"),
+        )
+    };
+    let message = err(&with_header("x-token: \"a\\nb\""));
+    assert!(
+        message.starts_with("exporters.otlp/jaeger.headers.x-token: the value is not a valid header value"),
+        "{message}"
+    );
+    let message = err(&with_header("\"bad name\": v"));
+    assert!(
+        message.contains("headers.bad name: the name is not a valid header name"),
+        "{message}"
+    );
+    let otlphttp = SEED
+        .replace(
+            "  otlp/jaeger:\n    endpoint: jaeger-collector:4317\n    tls:\n      insecure: true\n",
+            "  otlphttp:\n    endpoint: http://tempo:4318\n    headers:\n      authorization: \"x\\u0001y\"\n",
+        )
+        .replace("exporters: [otlp/jaeger]", "exporters: [otlphttp]");
+    let message = err(&otlphttp);
+    assert!(
+        message
+            .starts_with("exporters.otlphttp.headers.authorization: the value is not a valid header value"),
+        "{message}"
+    );
+    assert!(Config::from_yaml(&with_header("x-token: \"fine value\"")).is_ok());
+}
+
 #[test]
 fn unsupported_provider_names_the_path() {
     let yaml = SEED.replace("limit_mib: 2000", "limit_mib: ${file:/etc/limit}");

@@ -108,6 +108,60 @@ impl Default for QueueConfig {
 /// Extra request headers (`headers:` in the OTel Collector's client configs).
 pub type Headers = BTreeMap<String, String>;
 
+/// How an exporter sends `headers:`, which decides what is valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderTransport {
+    /// gRPC metadata: names are lowercased; names ending in `-bin` carry any bytes.
+    Grpc,
+    /// HTTP headers.
+    Http,
+}
+
+/// Checks `headers:` with the same rules the exporter applies when it is built, so that
+/// `collector validate` refuses a configuration that could not start (a value with a
+/// newline or other control character, a name with a space). `path` is the component's
+/// YAML path.
+pub fn validate_headers(
+    headers: &Headers,
+    path: &str,
+    transport: HeaderTransport,
+) -> Result<(), ConfigError> {
+    use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, BinaryMetadataKey};
+    for (name, value) in headers {
+        let at = || format!("{path}.headers.{name}");
+        let (name_ok, value_ok) = match transport {
+            HeaderTransport::Grpc => {
+                let lower = name.to_ascii_lowercase();
+                if lower.ends_with("-bin") {
+                    (BinaryMetadataKey::from_bytes(lower.as_bytes()).is_ok(), true)
+                } else {
+                    (
+                        AsciiMetadataKey::from_bytes(lower.as_bytes()).is_ok(),
+                        AsciiMetadataValue::try_from(value.as_str()).is_ok(),
+                    )
+                }
+            }
+            HeaderTransport::Http => (
+                http::HeaderName::from_bytes(name.as_bytes()).is_ok(),
+                http::HeaderValue::from_str(value).is_ok(),
+            ),
+        };
+        if !name_ok {
+            return Err(ConfigError::at(
+                at(),
+                "the name is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)",
+            ));
+        }
+        if !value_ok {
+            return Err(ConfigError::at(
+                at(),
+                "the value is not a valid header value (printable ASCII and tabs only; no newlines or other control characters)",
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn default_true() -> bool {
     true
 }

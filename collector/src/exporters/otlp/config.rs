@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, GoDuration};
-use crate::exporters::helper::{ClientTlsConfig, Compression, Headers, QueueConfig, RetryConfig};
+use crate::exporters::helper::{
+    ClientTlsConfig, Compression, HeaderTransport, Headers, QueueConfig, RetryConfig, validate_headers,
+};
 
 /// `exporters.otlp`: OTLP over gRPC.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -113,6 +115,14 @@ impl OtlpExporterConfig {
                 "zstd is not supported for OTLP/gRPC; use gzip or none",
             ));
         }
+        let uri = super::grpc::endpoint_uri(&self.endpoint);
+        if let Err(err) = tonic::transport::Endpoint::from_shared(uri) {
+            return Err(ConfigError::at(
+                format!("{path}.endpoint"),
+                format!("{:?} is not a valid URI: {err}", self.endpoint),
+            ));
+        }
+        validate_headers(&self.headers, path, HeaderTransport::Grpc)?;
         self.tls.validate(&format!("{path}.tls"))?;
         self.retry_on_failure
             .validate(&format!("{path}.retry_on_failure"))?;
@@ -147,7 +157,14 @@ impl OtlpHttpExporterConfig {
                     format!("must be an http:// URL (https is not supported yet), got {url:?}"),
                 ));
             }
+            if let Err(err) = reqwest::Url::parse(url) {
+                return Err(ConfigError::at(
+                    format!("{path}.{key}"),
+                    format!("{url:?} is not a valid URL: {err}"),
+                ));
+            }
         }
+        validate_headers(&self.headers, path, HeaderTransport::Http)?;
         self.tls.validate(&format!("{path}.tls"))?;
         self.retry_on_failure
             .validate(&format!("{path}.retry_on_failure"))?;

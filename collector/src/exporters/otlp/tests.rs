@@ -791,7 +791,12 @@ async fn grpc_shutdown_stops_retrying_and_counts_the_request_failed() {
 #[tokio::test]
 async fn grpc_build_rejects_a_malformed_header() {
     let ctx = ctx("otlp");
-    let config = grpc_yaml("localhost:4317", "headers:\n  \"bad header\": x");
+    let config: OtlpExporterConfig =
+        serde_norway::from_str("endpoint: http://localhost:4317\nheaders:\n  \"bad header\": x").unwrap();
+    // Validation refuses it first (so `collector validate` does), and a config built in
+    // code without validating is still refused by the build.
+    let err = config.validate("exporters.otlp").unwrap_err();
+    assert_eq!(err.path, "exporters.otlp.headers.bad header");
     match build_grpc(&config, &ctx) {
         Err(BuildError::Invalid { message, .. }) => assert!(message.contains("bad header"), "{message}"),
         Err(other) => panic!("unexpected error {other}"),
