@@ -180,6 +180,7 @@ impl ApiError {
         match err {
             QueryError::Parse(msg) => Self::invalid_param("query", position::parse_error_text(query, &msg)),
             QueryError::BadQuery(msg) => Self::invalid_param("query", msg),
+            e @ QueryError::TooDeep { .. } => Self::invalid_param("query", too_deep_text(query, &e)),
             other => Self::from_range_query_error(query, other),
         }
     }
@@ -191,6 +192,7 @@ impl ApiError {
         match err {
             QueryError::Parse(msg) => Self::bad_data(position::parse_error_text(query, &msg)),
             QueryError::BadQuery(msg) => Self::bad_data(msg),
+            e @ QueryError::TooDeep { .. } => Self::bad_data(too_deep_text(query, &e)),
             QueryError::Execution(msg) => ApiError {
                 kind: ErrorType::Execution,
                 message: msg,
@@ -204,6 +206,18 @@ impl ApiError {
                 message: e.to_string(),
             },
         }
+    }
+}
+
+/// A query refused for its nesting, worded as a parse error at the place it went too deep
+/// (`1:2401: parse error: query is nested too deeply: ...`), since it is refused before parsing.
+fn too_deep_text(query: &str, err: &QueryError) -> String {
+    match err {
+        QueryError::TooDeep { offset, .. } if *offset > 0 => {
+            let (line, col) = position::line_col(query, *offset);
+            format!("{line}:{col}: parse error: {err}")
+        }
+        _ => format!("parse error: {err}"),
     }
 }
 
@@ -279,11 +293,6 @@ fn query_options(base: &EngineOptions, form: &Form) -> Result<EngineOptions, Api
     Ok(opts)
 }
 
-/// Parses `query`, mapping failures as Prometheus's `invalidParamError(err, "query")`.
-fn parse_query(query: &str) -> Result<Expr, ApiError> {
-    Engine::parse(query).map_err(|e| ApiError::from_query_error(query, e))
-}
-
 /// Runs `f` over the store on the blocking pool under the read lock.
 async fn with_store<T: Send + 'static>(
     state: &ApiState,
@@ -335,8 +344,10 @@ async fn instant(
     let t = time_param(&form, "time", now_ms()).map_err(e)?;
     let opts = query_options(&state.engine, &form).map_err(e)?;
     let q = form.get("query").unwrap_or("").to_string();
-    let expr = parse_query(&q).map_err(e)?;
-    let res = with_store(state, move |s| Engine::new(opts).instant_expr(s, &expr, t))
+    // Parsed on the blocking pool with the evaluation: the engine moves a deeply nested query,
+    // parse, evaluation and drop, onto a thread with a large stack (`promql::depth`).
+    let query = q.clone();
+    let res = with_store(state, move |s| Engine::new(opts).instant_query(s, &query, t))
         .await
         .map_err(e)?;
     Ok(query_response(&q, res, false))
@@ -391,12 +402,13 @@ async fn range(
     }
     let opts = query_options(&state.engine, &form).map_err(e)?;
     let q = form.get("query").unwrap_or("").to_string();
-    let expr = Engine::parse(&q).map_err(|err| e(ApiError::from_range_query_error(&q, err)))?;
     // The engine steps in whole milliseconds (Prometheus's `durationMilliseconds`); a sub-millisecond
     // step still moves forward.
     let step_ms = i64::try_from(step_ns / 1_000_000).unwrap_or(i64::MAX).max(1);
+    // Parsed with the evaluation, as for instant queries.
+    let query = q.clone();
     let res = with_store(state, move |s| {
-        Engine::new(opts).range_expr(s, &expr, start, end, step_ms)
+        Engine::new(opts).range_query(s, &query, start, end, step_ms)
     })
     .await
     .map_err(e)?;
@@ -419,11 +431,17 @@ fn matcher_sets(values: &[&str]) -> Result<Vec<Vec<Matcher>>, ApiError> {
             QueryError::Parse(msg) => ApiError::invalid_param("match[]", position::parse_error_text(v, &msg)),
             other => ApiError::invalid_param("match[]", other),
         })?;
-        let Expr::VectorSelector(vs) = expr else {
-            return Err(ApiError::invalid_param(
-                "match[]",
-                format!("parse error: expected a series selector such as up{{job=\"api\"}}, got {v:?}"),
-            ));
+        let vs = match expr {
+            Expr::VectorSelector(vs) => vs,
+            other => {
+                // A tree up to `MAX_DEPTH` deep: dropping it recursively could overflow this
+                // async worker's stack.
+                crate::promql::depth::dismantle(other);
+                return Err(ApiError::invalid_param(
+                    "match[]",
+                    format!("parse error: expected a series selector such as up{{job=\"api\"}}, got {v:?}"),
+                ));
+            }
         };
         let groups: Vec<&Vec<promql_parser::label::Matcher>> = if vs.matchers.or_matchers.is_empty() {
             vec![&vs.matchers.matchers]

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use promql_parser::parser::{self, Expr};
 
 use super::QueryError;
+use super::depth;
 use super::eval::{EvalSettings, Evaluator};
 use super::steps::{self, Grid};
 use super::value::{Annotations, Matrix, SeriesIndex, Value, Vector};
@@ -80,10 +81,14 @@ impl Engine {
     }
 
     /// Parses `query`, mapping the parser's message into [`QueryError::Parse`].
+    ///
+    /// A query nesting deeper than [`depth::MAX_DEPTH`] is refused before parsing
+    /// ([`QueryError::TooDeep`]); one deeper than [`depth::INLINE_DEPTH`] is parsed on a thread with
+    /// a large stack. The tree can then be up to `MAX_DEPTH` deep, and dropping it recurses: drop a
+    /// tree that may be deep on a large stack too, or with [`depth::dismantle`].
     pub fn parse(query: &str) -> Result<Expr, QueryError> {
-        // Regexes are Go's syntax: checked and made readable for the parser first (see `matcher`).
-        let query = crate::tsdb::matcher::prepare_query(query).map_err(QueryError::Parse)?;
-        parser::parse(&query).map_err(QueryError::Parse)
+        let bound = depth::check_query(query)?;
+        depth::on_query_stack(bound, || parse_here(query))
     }
 
     fn evaluator<'a>(
@@ -111,13 +116,35 @@ impl Engine {
     }
 
     /// Evaluates `query` at time `t` (ms since the epoch).
-    pub fn instant_query(&self, q: &dyn Queryable, query: &str, t: i64) -> Result<QueryResult, QueryError> {
-        let expr = Self::parse(query)?;
-        self.instant_expr(q, &expr, t)
+    ///
+    /// Parsing, evaluation and dropping the tree all happen on a large stack when the query nests
+    /// deeply (see [`depth`]).
+    pub fn instant_query(
+        &self,
+        q: &(dyn Queryable + Sync),
+        query: &str,
+        t: i64,
+    ) -> Result<QueryResult, QueryError> {
+        let bound = depth::check_query(query)?;
+        depth::on_query_stack(bound, || {
+            let expr = parse_here(query)?;
+            self.instant_here(q, &expr, t)
+        })
     }
 
-    /// Evaluates a parsed expression at time `t`.
-    pub fn instant_expr(&self, q: &dyn Queryable, expr: &Expr, t: i64) -> Result<QueryResult, QueryError> {
+    /// Evaluates a parsed expression at time `t`, on a large stack when it nests deeply.
+    pub fn instant_expr(
+        &self,
+        q: &(dyn Queryable + Sync),
+        expr: &Expr,
+        t: i64,
+    ) -> Result<QueryResult, QueryError> {
+        let d = checked_depth(expr)?;
+        depth::on_query_stack(d, || self.instant_here(q, expr, t))
+    }
+
+    /// [`Self::instant_expr`] on this thread.
+    fn instant_here(&self, q: &dyn Queryable, expr: &Expr, t: i64) -> Result<QueryResult, QueryError> {
         let mut ev = self.evaluator(q, expr, t, t, 0);
         let value = match ev.eval(expr, t)? {
             Value::Vector(v) => Value::Vector(finish_vector(v)?),
@@ -131,20 +158,39 @@ impl Engine {
     }
 
     /// Evaluates `query` at every `step` from `start` to `end` (ms), giving a matrix sorted by labels.
+    ///
+    /// Parsing, evaluation and dropping the tree all happen on a large stack when the query nests
+    /// deeply (see [`depth`]).
     pub fn range_query(
         &self,
-        q: &dyn Queryable,
+        q: &(dyn Queryable + Sync),
         query: &str,
         start: i64,
         end: i64,
         step: i64,
     ) -> Result<QueryResult, QueryError> {
-        let expr = Self::parse(query)?;
-        self.range_expr(q, &expr, start, end, step)
+        let bound = depth::check_query(query)?;
+        depth::on_query_stack(bound, || {
+            let expr = parse_here(query)?;
+            self.range_here(q, &expr, start, end, step)
+        })
     }
 
-    /// Evaluates a parsed expression over a range.
+    /// Evaluates a parsed expression over a range, on a large stack when it nests deeply.
     pub fn range_expr(
+        &self,
+        q: &(dyn Queryable + Sync),
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<QueryResult, QueryError> {
+        let d = checked_depth(expr)?;
+        depth::on_query_stack(d, || self.range_here(q, expr, start, end, step))
+    }
+
+    /// [`Self::range_expr`] on this thread.
+    fn range_here(
         &self,
         q: &dyn Queryable,
         expr: &Expr,
@@ -238,6 +284,26 @@ impl Engine {
             annotations: ev.annotations,
         })
     }
+}
+
+/// Parses on this thread: the caller has checked the nesting and chosen the stack.
+fn parse_here(query: &str) -> Result<Expr, QueryError> {
+    // Regexes are Go's syntax: checked and made readable for the parser first (see `matcher`).
+    let query = crate::tsdb::matcher::prepare_query(query).map_err(QueryError::Parse)?;
+    parser::parse(&query).map_err(QueryError::Parse)
+}
+
+/// The depth of a tree handed in already parsed, refused past [`depth::MAX_DEPTH`] (it was
+/// parsed by someone else, so there is no position to give).
+fn checked_depth(expr: &Expr) -> Result<usize, QueryError> {
+    let d = depth::expr_depth(expr);
+    if d > depth::MAX_DEPTH {
+        return Err(QueryError::TooDeep {
+            offset: 0,
+            limit: depth::MAX_DEPTH,
+        });
+    }
+    Ok(d)
 }
 
 /// The labels a dropped metric name takes with it: the name and, as with Prometheus's

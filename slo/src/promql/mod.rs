@@ -10,6 +10,7 @@
 
 mod aggregate;
 mod binary;
+pub mod depth;
 pub mod engine;
 mod eval;
 mod functions;
@@ -40,4 +41,14 @@ pub enum QueryError {
     /// The timeout ([`EngineOptions::timeout`]) passed.
     #[error("query timed out in expression evaluation")]
     Timeout,
+    /// The query nests deeper than [`depth::MAX_DEPTH`] (see [`depth`]); `offset` is the byte
+    /// where it went too deep. Prometheus has no such limit; recursion over a deeper tree could
+    /// overflow the stack and abort the process.
+    #[error("query is nested too deeply: more than {limit} levels of operators, brackets and function calls")]
+    TooDeep {
+        /// Byte offset in the query where the nesting first exceeded the limit.
+        offset: usize,
+        /// The limit.
+        limit: usize,
+    },
 }

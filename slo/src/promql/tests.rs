@@ -114,7 +114,7 @@ fn parse_errors_are_reported_not_panicked() {
 }
 
 /// A tiny deterministic generator (xorshift64*), enough to build random expressions.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 impl Rng {
     fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
@@ -127,7 +127,7 @@ impl Rng {
     }
 }
 
-fn random_vector(r: &mut Rng, depth: u32) -> String {
+pub(crate) fn random_vector(r: &mut Rng, depth: u32) -> String {
     let leaves = [
         "http_requests_total",
         "temp",
