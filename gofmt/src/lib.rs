@@ -76,6 +76,19 @@ impl Digits {
         if abs == 0.0 {
             return out;
         }
+        if abs.fract() == 0.0 && abs < 1e15 {
+            // Whole numbers below 2^53 are exact and their neighbours a whole unit away, so their
+            // shortest digits are their own: counters skip ryu.
+            let mut buf = itoa::Buffer::new();
+            let s = buf.format(abs as u64).as_bytes();
+            out.d[..s.len()].copy_from_slice(s);
+            out.nd = s.len();
+            out.dp = s.len() as i32;
+            while out.nd > 0 && out.d[out.nd - 1] == b'0' {
+                out.nd -= 1;
+            }
+            return out;
+        }
         let mut buf = ryu::Buffer::new();
         // ryu's layouts are "123.45", "0.0001", "1e16" and "1.5e-7"; only the digits, the point
         // and the exponent are read from them.

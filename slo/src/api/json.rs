@@ -60,131 +60,28 @@ pub fn write_timestamp(out: &mut String, t_ms: i64) {
 /// `NaN`, `+Inf`, `-Inf`, shortest round-trip digits, exponent form below 1e-6 and from 1e21 on
 /// (Go's `strconv.AppendFloat(f, 'e', -1, 64)`: `1e-07`, `1.5e+21`).
 pub fn format_value(v: f64) -> String {
-    let mut s = String::new();
-    write_value(&mut s, v);
-    s
+    burnwatch_gofmt::format_api_value(v)
 }
 
-/// Appends [`format_value`]`(v)`. A range query's answer is mostly these numbers, so they are
-/// written in place: integers (counters) through `itoa`, other values from `ryu`'s shortest
-/// digits laid out as Go lays them out.
+/// Appends [`format_value`]`(v)`: [`burnwatch_gofmt::write_api_value`], written in place (a range
+/// query's answer is mostly these numbers).
 pub fn write_value(out: &mut String, v: f64) {
-    if v.is_nan() {
-        out.push_str("NaN");
-    } else if v.is_infinite() {
-        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
-    } else if v.fract() == 0.0 && v.abs() < 1e15 {
-        // Exact in an i64, and Go's shortest form of an integer below 1e21 is its digits.
-        if v == 0.0 && v.is_sign_negative() {
-            out.push('-');
-        }
-        out.push_str(itoa::Buffer::new().format(v as i64));
-    } else {
-        let abs = v.abs();
-        write_go_float(out, v, !(1e-6..1e21).contains(&abs));
-    }
-}
-
-/// The shortest round-trip decimal digits of a finite, non-zero `|v|` and the exponent `e` with
-/// `|v| = 0.d1d2… × 10^e`.
-fn shortest_digits(v: f64) -> ([u8; 24], usize, i32) {
-    let mut buf = ryu::Buffer::new();
-    // ryu's layouts: "1234567.8", "0.0001", "1e-7", "1.5e16"; the digits and the position of
-    // the decimal point are all that is taken from them.
-    let s = buf.format_finite(v.abs()).as_bytes();
-    let (mantissa, exp) = match s.iter().position(|&b| b == b'e') {
-        Some(e) => (
-            &s[..e],
-            std::str::from_utf8(&s[e + 1..])
-                .ok()
-                .and_then(|x| x.parse::<i32>().ok())
-                .unwrap_or(0),
-        ),
-        None => (s, 0),
-    };
-    let point = mantissa.iter().position(|&b| b == b'.').unwrap_or(mantissa.len()) as i32;
-    let mut digits = [0u8; 24];
-    let mut n = 0;
-    let mut lead = 0;
-    for &b in mantissa.iter().filter(|b| b.is_ascii_digit()) {
-        if n == 0 && b == b'0' {
-            lead += 1;
-        } else if n < digits.len() {
-            digits[n] = b;
-            n += 1;
-        }
-    }
-    while n > 1 && digits[n - 1] == b'0' {
-        n -= 1;
-    }
-    (digits, n, point - lead + exp)
-}
-
-/// Go's `strconv.FormatFloat(v, 'f' or 'e', -1, 64)` for a finite, non-zero `v`.
-fn write_go_float(out: &mut String, v: f64, exponent: bool) {
-    let (digits, n, e) = shortest_digits(v);
-    let d = |r: std::ops::Range<usize>| std::str::from_utf8(&digits[r]).unwrap_or("");
-    if v < 0.0 {
-        out.push('-');
-    }
-    if exponent {
-        out.push_str(d(0..1));
-        if n > 1 {
-            out.push('.');
-            out.push_str(d(1..n));
-        }
-        let x = e - 1;
-        out.push_str(if x < 0 { "e-" } else { "e+" });
-        if x.abs() < 10 {
-            out.push('0');
-        }
-        out.push_str(itoa::Buffer::new().format(x.unsigned_abs()));
-    } else if e <= 0 {
-        out.push_str("0.");
-        for _ in 0..-e {
-            out.push('0');
-        }
-        out.push_str(d(0..n));
-    } else if e as usize >= n {
-        out.push_str(d(0..n));
-        for _ in n..e as usize {
-            out.push('0');
-        }
-    } else {
-        out.push_str(d(0..e as usize));
-        out.push('.');
-        out.push_str(d(e as usize..n));
-    }
+    burnwatch_gofmt::write_api_value(out, v);
 }
 
 /// Appends `t_ms / 1000` as Go's `encoding/json` writes a float64: shortest round-trip digits, no
-/// exponent in the range timestamps can take.
+/// exponent in the range timestamps can take (`'f'`).
 ///
 /// Not through Rust's `{}`: core's shortest digits break exact ties upwards
 /// (`-1125877809678695.25` becomes `…695.3`) where Go, like ryu, rounds them to even (`…695.2`).
 pub fn write_float_seconds(out: &mut String, t_ms: i64) {
-    let v = t_ms as f64 / 1000.0;
-    if v == 0.0 {
-        out.push('0');
-    } else {
-        write_go_float(out, v, false);
-    }
+    burnwatch_gofmt::write_f(out, t_ms as f64 / 1000.0);
 }
 
 /// A scalar's value as Prometheus writes it: `strconv.FormatFloat(v, 'f', -1, 64)` (`+Inf`,
 /// `-Inf`, `NaN`, else shortest digits without exponent, exact ties rounded to even as Go does).
 pub fn format_scalar(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_string()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.to_string()
-    } else if v == 0.0 {
-        if v.is_sign_negative() { "-0" } else { "0" }.to_string()
-    } else {
-        let mut s = String::new();
-        write_go_float(&mut s, v, false);
-        s
-    }
+    burnwatch_gofmt::format_f(v)
 }
 
 fn write_point(out: &mut String, t: i64, v: f64) {
