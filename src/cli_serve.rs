@@ -75,8 +75,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let store = durable.as_ref().map_or_else(new_shared, DurableStore::storage);
     load_files(&store, &args.load)?;
-    if let Some(d) = &durable {
-        // The import is one batch: on disk (in the OS) before the server answers.
+    if let Some(d) = &durable
+        && !args.load.is_empty()
+    {
+        // The import is one batch: on disk (in the OS) before the server answers. (Without
+        // --load nothing is flushed here: a store opened read-only on a full disk still serves.)
         d.flush().context("after --load")?;
     }
     let scrape = match &args.scrape_config {
