@@ -132,6 +132,17 @@ fn le_and_quantile_labels_are_normalised_like_prometheus_3() {
     assert_eq!(text::format_openmetrics_float(100.0), "100.0");
 }
 
+/// Issue #12: a bucket at one million was stored `le="1000000.0"` (exponent form only from 1e21);
+/// Prometheus 3 stores `le="1e+06"`, Go's `%g` switching at 1e6.
+#[test]
+fn a_bucket_at_one_million_is_stored_as_prometheus_3_stores_it() {
+    let body = "# TYPE h histogram\nh_bucket{le=\"1000000\"} 1\nh_bucket{le=\"1e6\"} 1\n\
+                h_bucket{le=\"100000\"} 0\nh_bucket{le=\"0.00001\"} 0\n";
+    let got = parse_all(body, Format::Prometheus).unwrap();
+    let les: Vec<_> = got.iter().map(|s| s.labels.get("le").unwrap()).collect();
+    assert_eq!(les, ["1e+06", "1e+06", "100000.0", "1e-05"]);
+}
+
 #[test]
 fn quoted_utf8_metric_and_label_names() {
     let got = parse_all(

@@ -844,38 +844,9 @@ pub fn parse_go_float(s: &str) -> Result<f64, std::num::ParseFloatError> {
     s.parse::<f64>()
 }
 
-/// Prometheus's `formatOpenMetricsFloat`: Go's `%g` shortest form, with `.0` appended to
-/// integral values so `1` and `1.0` give the same label value.
+/// Prometheus's `formatOpenMetricsFloat`: Go's `%g` shortest form (exponent from 1e6 on), with `.0`
+/// appended to integral values so `1` and `1.0` give the same label value
+/// ([`burnwatch_gofmt::format_openmetrics`]).
 pub fn format_openmetrics_float(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".to_string();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "+Inf" } else { "-Inf" }.to_string();
-    }
-    let s = format_go_g(f);
-    if s.contains(['.', 'e']) {
-        s
-    } else {
-        format!("{s}.0")
-    }
-}
-
-/// Go's `strconv.FormatFloat(f, 'g', -1, 64)` for finite `f`: the shortest digits that round-trip,
-/// in exponent form when the decimal exponent is below -4 or at least 21.
-fn format_go_g(f: f64) -> String {
-    // Rust's `{:e}` prints the shortest round-trip digits, e.g. "1.5e-7".
-    let e = format!("{f:e}");
-    let Some((mantissa, exp)) = e.split_once('e') else {
-        return e;
-    };
-    let Ok(exp) = exp.parse::<i32>() else {
-        return e;
-    };
-    if !(-4..21).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        return format!("{mantissa}e{sign}{:02}", exp.abs());
-    }
-    // Plain decimal notation: Rust's Display is shortest round-trip too.
-    format!("{f}")
+    burnwatch_gofmt::format_openmetrics(f)
 }
