@@ -52,10 +52,71 @@ impl Gauge {
     }
 }
 
+/// A distribution of integer observations over fixed bucket bounds, exposed as a
+/// Prometheus histogram (`_bucket{le}`, `_sum`, `_count`), as the OTel Collector exposes
+/// its histogram self-metrics.
+#[derive(Debug, Clone)]
+pub struct Histogram(Arc<HistogramData>);
+
+#[derive(Debug)]
+struct HistogramData {
+    /// Upper bounds, ascending; `+Inf` is implicit.
+    bounds: &'static [u64],
+    /// Per bucket (not cumulative), one more than `bounds` for `+Inf`.
+    buckets: Vec<AtomicU64>,
+    sum: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [u64]) -> Self {
+        Histogram(Arc::new(HistogramData {
+            bounds,
+            buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }))
+    }
+
+    /// Records one observation.
+    pub fn observe(&self, value: u64) {
+        let data = &self.0;
+        // `le` is inclusive: a value equal to a bound falls in that bound's bucket.
+        let bucket = data.bounds.partition_point(|&b| b < value);
+        data.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        data.sum.fetch_add(value, Ordering::Relaxed);
+        data.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The number of observations.
+    pub fn count(&self) -> u64 {
+        self.0.count.load(Ordering::Relaxed)
+    }
+
+    /// The sum of the observations.
+    pub fn sum(&self) -> u64 {
+        self.0.sum.load(Ordering::Relaxed)
+    }
+
+    /// Cumulative counts per bound, then `+Inf`.
+    fn cumulative(&self) -> Vec<u64> {
+        let mut total = 0;
+        self.0
+            .buckets
+            .iter()
+            .map(|b| {
+                total += b.load(Ordering::Relaxed);
+                total
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Counter,
     Gauge,
+    Histogram,
 }
 
 #[derive(Debug)]
@@ -69,6 +130,7 @@ struct Family {
 enum Series {
     Counter(Counter),
     Gauge(Gauge),
+    Histogram(Histogram),
 }
 
 /// The registry of the collector's own metrics.
@@ -95,21 +157,43 @@ impl SelfTelemetry {
 
     /// The counter `name` (without `_total`) with `labels`, created on first use.
     pub fn counter(&self, name: &str, help: &str, labels: &[(&str, &str)]) -> Counter {
-        match self.series(name, help, Kind::Counter, labels) {
+        match self.series(name, help, Kind::Counter, labels, &[]) {
             Series::Counter(c) => c,
-            Series::Gauge(_) => unreachable!("kind checked in series()"),
+            Series::Gauge(_) | Series::Histogram(_) => unreachable!("kind checked in series()"),
         }
     }
 
     /// The gauge `name` with `labels`, created on first use.
     pub fn gauge(&self, name: &str, help: &str, labels: &[(&str, &str)]) -> Gauge {
-        match self.series(name, help, Kind::Gauge, labels) {
+        match self.series(name, help, Kind::Gauge, labels, &[]) {
             Series::Gauge(g) => g,
-            Series::Counter(_) => unreachable!("kind checked in series()"),
+            Series::Counter(_) | Series::Histogram(_) => unreachable!("kind checked in series()"),
         }
     }
 
-    fn series(&self, name: &str, help: &str, kind: Kind, labels: &[(&str, &str)]) -> Series {
+    /// The histogram `name` with `labels` over the bucket upper bounds `bounds`
+    /// (ascending), created on first use.
+    pub fn histogram(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[(&str, &str)],
+        bounds: &'static [u64],
+    ) -> Histogram {
+        match self.series(name, help, Kind::Histogram, labels, bounds) {
+            Series::Histogram(h) => h,
+            Series::Counter(_) | Series::Gauge(_) => unreachable!("kind checked in series()"),
+        }
+    }
+
+    fn series(
+        &self,
+        name: &str,
+        help: &str,
+        kind: Kind,
+        labels: &[(&str, &str)],
+        bounds: &'static [u64],
+    ) -> Series {
         let mut families = self.families.lock().expect("telemetry lock poisoned");
         let family = families.entry(name.to_string()).or_insert_with(|| Family {
             help: help.to_string(),
@@ -127,6 +211,7 @@ impl SelfTelemetry {
             .or_insert_with(|| match kind {
                 Kind::Counter => Series::Counter(Counter::default()),
                 Kind::Gauge => Series::Gauge(Gauge::default()),
+                Kind::Histogram => Series::Histogram(Histogram::new(bounds)),
             })
             .clone()
     }
@@ -140,21 +225,26 @@ impl SelfTelemetry {
             for (name, family) in families.iter() {
                 let exposed = match family.kind {
                     Kind::Counter => format!("{name}_total"),
-                    Kind::Gauge => name.clone(),
+                    Kind::Gauge | Kind::Histogram => name.clone(),
                 };
                 let kind = match family.kind {
                     Kind::Counter => "counter",
                     Kind::Gauge => "gauge",
+                    Kind::Histogram => "histogram",
                 };
                 let _ = writeln!(out, "# HELP {exposed} {}", family.help);
                 let _ = writeln!(out, "# TYPE {exposed} {kind}");
                 for (labels, series) in &family.series {
-                    out.push_str(&exposed);
-                    write_labels(&mut out, labels);
                     let value = match series {
                         Series::Counter(c) => c.get() as i64,
                         Series::Gauge(g) => g.get(),
+                        Series::Histogram(h) => {
+                            write_histogram(&mut out, &exposed, labels, h);
+                            continue;
+                        }
                     };
+                    out.push_str(&exposed);
+                    write_labels(&mut out, labels);
                     let _ = writeln!(out, " {value}");
                 }
             }
@@ -175,6 +265,32 @@ impl SelfTelemetry {
             process.rss_bytes, process.cpu_seconds,
         );
         out
+    }
+}
+
+/// `_bucket` lines (cumulative, `le` last, bounds written as integers: Go's `%g` writes
+/// integers below 1e6 without an exponent, and the bounds used here stay below it), then
+/// `_sum` and `_count`.
+fn write_histogram(out: &mut String, name: &str, labels: &[(String, String)], h: &Histogram) {
+    let cumulative = h.cumulative();
+    let mut with_le = labels.to_vec();
+    with_le.push((String::from("le"), String::new()));
+    for (i, count) in cumulative.iter().enumerate() {
+        let le = match h.0.bounds.get(i) {
+            Some(bound) => bound.to_string(),
+            None => "+Inf".to_string(),
+        };
+        if let Some(last) = with_le.last_mut() {
+            last.1 = le;
+        }
+        let _ = write!(out, "{name}_bucket");
+        write_labels(out, &with_le);
+        let _ = writeln!(out, " {count}");
+    }
+    for (suffix, value) in [("_sum", h.sum()), ("_count", h.count())] {
+        let _ = write!(out, "{name}{suffix}");
+        write_labels(out, labels);
+        let _ = writeln!(out, " {value}");
     }
 }
 

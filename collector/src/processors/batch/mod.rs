@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::component::{BuildContext, BuildError};
 use crate::config::{ConfigError, GoDuration};
 use crate::consumer::{ConsumeError, Consumer, Signal, Telemetry};
-use crate::telemetry::{Counter, Gauge};
+use crate::telemetry::{Counter, Histogram};
 
 /// `processors.batch`.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -183,16 +183,22 @@ enum Trigger {
     Shutdown,
 }
 
+/// The bucket bounds of `otelcol_processor_batch_batch_send_size`, as the OTel
+/// Collector's batch processor declares them (its `metadata.yaml`).
+const SEND_SIZE_BOUNDS: &[u64] = &[
+    10, 25, 50, 75, 100, 250, 500, 750, 1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10000, 20000,
+    30000, 50000, 100000,
+];
+
 /// The processor's self-telemetry, under the OTel Collector's names.
 struct BatchMetrics {
     size_trigger: Counter,
     timeout_trigger: Counter,
-    /// The OTel Collector exposes `otelcol_processor_batch_batch_send_size` as a
-    /// histogram; our registry has counters and gauges only, so its `_sum` and `_count`
-    /// series are kept as ever-increasing gauges under the names a histogram would
-    /// expose, which keeps `rate(_sum) / rate(_count)` in existing dashboards working.
-    send_size_sum: Gauge,
-    send_size_count: Gauge,
+    /// `otelcol_processor_batch_batch_send_size`: items per batch sent, a histogram with
+    /// the OTel Collector's bucket bounds ([`SEND_SIZE_BOUNDS`]). It used to be two gauges
+    /// named `_sum` and `_count`, which Prometheus typed as gauges and
+    /// `histogram_quantile` could not use.
+    send_size: Histogram,
     /// Items `next` did not accept, per signal (indexed like [`Signal::ALL`]).
     failed: [Counter; 3],
 }
@@ -212,15 +218,11 @@ impl BatchMetrics {
                 "Number of times the batch was sent due to a timeout trigger.",
                 &labels,
             ),
-            send_size_sum: tel.gauge(
-                "otelcol_processor_batch_batch_send_size_sum",
-                "Total number of items in the batches sent.",
+            send_size: tel.histogram(
+                "otelcol_processor_batch_batch_send_size",
+                "Number of units in the batch",
                 &labels,
-            ),
-            send_size_count: tel.gauge(
-                "otelcol_processor_batch_batch_send_size_count",
-                "Number of batches sent.",
-                &labels,
+                SEND_SIZE_BOUNDS,
             ),
             failed: Signal::ALL.map(|signal| {
                 let noun = signal.item_noun();
@@ -390,10 +392,7 @@ impl Batcher {
             Trigger::Timeout => self.metrics.timeout_trigger.add(1),
             Trigger::Shutdown => {}
         }
-        self.metrics
-            .send_size_sum
-            .add(i64::try_from(items).unwrap_or(i64::MAX));
-        self.metrics.send_size_count.add(1);
+        self.metrics.send_size.observe(items as u64);
         if let Err(err) = self.next.consume(data).await {
             // The batch was accepted upstream long ago, so there is no caller to hand the
             // error to: the exporter behind `next` has already retried (or queued) as it

@@ -586,6 +586,45 @@ async fn size_trigger_sends_full_pieces_and_keeps_the_rest_for_later() {
     assert!(text.contains("otelcol_processor_batch_batch_send_size_count{processor=\"batch/test\"} 3\n"));
 }
 
+/// Regression (issue #12): `otelcol_processor_batch_batch_send_size` was two gauges
+/// (`_sum`, `_count`); the OTel Collector exposes a histogram with fixed bucket bounds,
+/// which `histogram_quantile` needs.
+#[tokio::test(start_paused = true)]
+async fn batch_send_size_is_a_histogram_with_the_collectors_buckets() {
+    let sink = Arc::new(Sink::default());
+    let ctx = ctx();
+    let batch = build(&config(60_000, 10, 15), sink.clone(), &ctx).unwrap();
+    batch.consume(traces("x", &[&[20, 17]])).await.unwrap();
+    settle().await;
+    batch.shutdown().await;
+    // Batches of 15, 15 and 7.
+    let text = ctx.telemetry.render();
+    let family: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("otelcol_processor_batch_batch_send_size"))
+        .collect();
+    let l = "processor=\"batch/test\"";
+    let want = [
+        "# HELP otelcol_processor_batch_batch_send_size Number of units in the batch".to_string(),
+        "# TYPE otelcol_processor_batch_batch_send_size histogram".to_string(),
+        format!("otelcol_processor_batch_batch_send_size_bucket{{{l},le=\"10\"}} 1"),
+        format!("otelcol_processor_batch_batch_send_size_bucket{{{l},le=\"25\"}} 3"),
+    ];
+    assert_eq!(&family[..4], &want[..], "{text}");
+    assert!(text.contains(&format!(
+        "otelcol_processor_batch_batch_send_size_bucket{{{l},le=\"100000\"}} 3\n"
+    )));
+    assert!(text.contains(&format!(
+        "otelcol_processor_batch_batch_send_size_bucket{{{l},le=\"+Inf\"}} 3\n"
+    )));
+    // 22 bounds and +Inf, then _sum and _count: one family, no gauges.
+    assert_eq!(family.len(), 2 + 23 + 2, "{text}");
+    assert!(
+        !text.contains("# TYPE otelcol_processor_batch_batch_send_size_sum"),
+        "{text}"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn max_size_splits_metrics_and_logs_through_the_processor() {
     for data in [metrics(7), logs(&[&[5, 9], &[11]])] {
