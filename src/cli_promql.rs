@@ -202,8 +202,11 @@ impl Source {
                         true
                     }
                     Err(e) => {
-                        let parse_msg = match &e {
-                            QueryError::Parse(m) => Some(m.clone()),
+                        // Where to put the caret: a parse error's position, or where a query
+                        // refused for its depth went too deep.
+                        let caret_at = match &e {
+                            QueryError::Parse(m) => position::error_position(query, m),
+                            QueryError::TooDeep { offset, .. } if *offset > 0 => Some(*offset),
                             _ => None,
                         };
                         let api = ApiError::from_query_error(query, e);
@@ -216,9 +219,7 @@ impl Source {
                                 .strip_prefix("invalid parameter \"query\": ")
                                 .unwrap_or(&api.message);
                             eprintln!("error: {msg}");
-                            if let Some(m) = parse_msg
-                                && let Some(p) = position::error_position(query, &m)
-                            {
+                            if let Some(p) = caret_at {
                                 eprint!("{}", caret(query, p));
                             }
                         }
