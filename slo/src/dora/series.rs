@@ -546,12 +546,9 @@ fn escape_openmetrics(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
+/// A sample value as the Prometheus exposition writes it (Go's `'g'`; whole counts as digits).
 fn format_value(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v}")
-    }
+    burnwatch_gofmt::format_exposition(v)
 }
 
 /// Milliseconds as OpenMetrics seconds with three decimals.
