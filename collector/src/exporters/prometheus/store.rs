@@ -746,12 +746,20 @@ pub(crate) fn exponential_to_classic(e: &ExpPoint, cache: &mut Option<Arc<Bucket
 /// values are all below that bound), or gets its own bound at the zero threshold when
 /// there are no positive buckets. Bounds that overflow to infinity are left to the
 /// `+Inf` bucket; equal bounds (from underflow) are merged.
+///
+/// Negative buckets with a zero count get no bound: SDKs send a negative range of zeros
+/// (offset 0, counts `[0]`) for histograms that never saw a negative value, which used
+/// to add a spurious `le="-1"` bucket to every such series. Leaving them out changes no
+/// cumulative count.
 pub(crate) fn exponential_buckets(e: &ExpPoint) -> (Vec<f64>, Vec<u64>) {
     // 2^(i * 2^-scale) is exact for scale <= 0 and correctly rounded by exp2 otherwise.
     let step = (-f64::from(e.scale)).exp2();
     let bound = |i: i64| (i as f64 * step).exp2();
     let mut out = ClassicBuckets::default();
     for (j, c) in e.negative.counts.iter().enumerate().rev() {
+        if *c == 0 {
+            continue;
+        }
         out.push(-bound(i64::from(e.negative.offset) + j as i64), *c);
     }
     if e.positive.counts.is_empty() {

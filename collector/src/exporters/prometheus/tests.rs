@@ -1013,6 +1013,47 @@ fn exponential_histograms_become_classic_buckets() {
     );
 }
 
+/// Regression (issue #12): a negative range holding only zeros (what SDKs send for a
+/// histogram that never saw a negative value) added a spurious `le="-1"` bucket.
+#[test]
+fn an_empty_negative_range_adds_no_negative_bucket() {
+    let mut h = Harness::default();
+    let zeros = exp_point(0, 1, 0, 1, (0, &[2, 3]), (0, &[0]));
+    let wide_zeros = exp_point(0, 1, 0, 0, (0, &[2]), (-3, &[0, 0, 0, 0]));
+    // Zeros between populated negative buckets change no cumulative count either.
+    let gap = exp_point(0, 1, 0, 0, (0, &[1]), (0, &[4, 0, 2]));
+    let named = |name: &str, p| {
+        let mut m = exp_histogram(name, CUMULATIVE, vec![p]);
+        m.unit = String::new();
+        m
+    };
+    h.ingest(
+        &request(
+            vec![],
+            vec![
+                named("zeros", zeros),
+                named("wide", wide_zeros),
+                named("gap", gap),
+            ],
+        ),
+        0,
+    );
+    let text = h.text();
+    assert_eq!(
+        bucket_lines(&text, "zeros_bucket"),
+        ["2 3", "4 6", "+Inf 6"],
+        "{text}"
+    );
+    assert_eq!(bucket_lines(&text, "wide_bucket"), ["2 2", "+Inf 2"], "{text}");
+    // Negative bucket 2 is [-8, -4): le=-4; bucket 0 is [-2, -1): le=-1.
+    assert_eq!(
+        bucket_lines(&text, "gap_bucket"),
+        ["-4 2", "-1 6", "2 7", "+Inf 7"],
+        "{text}"
+    );
+    promtool_check("an_empty_negative_range_adds_no_negative_bucket", &text);
+}
+
 #[test]
 fn exponential_histogram_bounds_at_finer_scales_and_zero_only_data() {
     let mut h = Harness::default();
