@@ -1433,8 +1433,16 @@ async fn remote_write_with_100k_labels_gets_400_and_queries_are_answered_meanwhi
     // A long query holds the store's read lock for the whole request: a receiver that decoded
     // or validated under the write lock would wait for it forever. The deadline only turns
     // that hang into a failure; nothing is measured.
+    let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
     let reader = store.clone();
-    let held = reader.read().unwrap();
+    let holder = std::thread::spawn(move || {
+        let _guard = reader.read().unwrap();
+        held_tx.send(()).unwrap();
+        // Until the test says so, or fails (the sender is dropped).
+        let _ = release_rx.recv();
+    });
+    held_rx.recv().unwrap();
     let write = post_write(&store, &RW1_HEADERS, body);
     let (status, text) = tokio::time::timeout(Duration::from_secs(120), write)
         .await
@@ -1453,7 +1461,8 @@ async fn remote_write_with_100k_labels_gets_400_and_queries_are_answered_meanwhi
         .expect("the query was answered")
         .unwrap();
     assert_eq!(res.status(), 200);
-    drop(held);
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
     assert_eq!(
         store.read().unwrap().num_series(),
         1,
