@@ -39,17 +39,7 @@ pub(crate) fn group_labels(l: &Labels, m: &Option<LabelModifier>) -> Labels {
 
 /// Go's `strconv.FormatFloat(v, 'f', -1, 64)`, as `count_values` uses for label values.
 pub(crate) fn format_go_f(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_string()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".to_string()
-        } else {
-            "-Inf".to_string()
-        }
-    } else {
-        format!("{v}")
-    }
+    burnwatch_gofmt::format_f(v)
 }
 
 /// A deterministic 64-bit hash of a label set, spread over the whole range (FNV-1a with a

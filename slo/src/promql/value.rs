@@ -178,17 +178,10 @@ impl Value {
     }
 }
 
-/// Formats a float the way Prometheus prints sample values (`+Inf`, `-Inf`, `NaN`, shortest form).
+/// Formats a float the way Prometheus prints sample values (`model.SampleValue`'s `String`: Go's
+/// `strconv.FormatFloat(v, 'f', -1, 64)`, with `+Inf`, `-Inf`, `NaN`).
 pub fn format_float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_string()
-    } else if v == f64::INFINITY {
-        "+Inf".to_string()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".to_string()
-    } else {
-        format!("{v}")
-    }
+    burnwatch_gofmt::format_f(v)
 }
 
 /// Formats a native histogram in the test-script notation
