@@ -181,15 +181,16 @@ fn start_prometheus(dir: &Path, file: &Path, promtool_bin: &Path, prometheus_bin
 
 /// Starts `burnwatch serve --load FILE` on a free port.
 fn start_burnwatch(dir: &Path, file: &Path) -> (Proc, String) {
+    start_burnwatch_with(dir, file, &[])
+}
+
+/// Starts `burnwatch serve --load FILE` with more flags on a free port.
+fn start_burnwatch_with(dir: &Path, file: &Path, flags: &[&str]) -> (Proc, String) {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let proc = spawn(
-        "burnwatch",
-        &burnwatch_bin(),
-        &["serve", "--load", file.to_str().unwrap(), "--listen", &listen],
-        dir,
-        &[],
-    );
+    let mut args = vec!["serve", "--load", file.to_str().unwrap(), "--listen", &listen];
+    args.extend_from_slice(flags);
+    let proc = spawn("burnwatch", &burnwatch_bin(), &args, dir, &[]);
     let base = format!("http://{listen}");
     wait_ready(&base, &proc);
     (proc, base)
@@ -696,6 +697,54 @@ fn deep_queries_neither_crash_the_server_nor_go_unanswered() {
     let (status, body) = get("/api/v1/query", "sum(temperature)").unwrap();
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"result\":[{"), "{body}");
+    let status = bw.terminate(Duration::from_secs(10));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}\n{}", bw.output());
+}
+
+/// Issue #12, crash 9: `count_over_time(vector(1)[3y:1s])` took `serve` to 6.8 GiB of RSS:
+/// `--query-max-samples` was checked only after the subquery had materialised all 94 million
+/// points. With a small limit it is now refused with Prometheus's 422 while the process stays
+/// small, by instant and range queries; and a query past its timeout gets Prometheus's 503.
+#[test]
+fn subquery_sample_limit_and_timeout_are_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "data.om", &openmetrics());
+    let (mut bw, base) = start_burnwatch_with(dir.path(), &file, &["--query-max-samples", "100000"]);
+    let rss_before = bw.rss_bytes().expect("RSS of burnwatch");
+    let q = form_encode("count_over_time(vector(1)[3y:1s])");
+    for path in [
+        format!("/api/v1/query?query={q}&time=1700000100"),
+        format!("/api/v1/query_range?query={q}&start=1700000000&end=1700000100&step=50"),
+    ] {
+        let (status, body) = http_get(&format!("{base}{path}")).expect("an answer");
+        assert_eq!(status, 422, "{path}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["errorType"], "execution", "{body}");
+        assert_eq!(
+            v["error"], "query processing would load too many samples into memory in query execution",
+            "{body}"
+        );
+    }
+    // 100 000 points are a few MB; the whole subquery would be gigabytes.
+    let rss_after = bw.rss_bytes().expect("RSS of burnwatch");
+    assert!(
+        rss_after < rss_before + (64 << 20),
+        "RSS grew from {rss_before} to {rss_after} bytes"
+    );
+    // Below the limit it is answered.
+    let small = form_encode("count_over_time(vector(1)[10m:1s])");
+    let (status, body) = http_get(&format!("{base}/api/v1/query?query={small}&time=1700000100")).unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"600\""), "{body}");
+    // With the default limit (50 million points) only the deadline can stop the subquery early:
+    // a millisecond cannot cover the 50 million inner steps it would take to reach the limit.
+    bw.terminate(Duration::from_secs(10));
+    let (mut bw, base) = start_burnwatch_with(dir.path(), &file, &["--query-timeout", "1ms"]);
+    let (status, body) = http_get(&format!("{base}/api/v1/query?query={q}&time=1700000100")).unwrap();
+    assert_eq!(status, 503, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["errorType"], "timeout", "{body}");
+    assert_eq!(v["error"], "query timed out in expression evaluation", "{body}");
     let status = bw.terminate(Duration::from_secs(10));
     assert!(status.is_some_and(|s| s.success()), "{status:?}\n{}", bw.output());
 }

@@ -78,6 +78,11 @@ pub(crate) struct Evaluator<'a> {
     /// Subexpressions already evaluated for every step of the range query (see
     /// [`super::steps`]), by expression address, and the query's steps.
     pub(crate) pre: HashMap<usize, Rc<super::steps::StepMatrix>>,
+    /// Points (series × steps) of every whole-range result built so far, kept or not: with the
+    /// sample limit, a bound on what whole-range evaluation may allocate (see `steps::fits`).
+    pub(crate) whole_range_points: usize,
+    /// How many subqueries the expression being evaluated lies inside.
+    sub_depth: u32,
     pub(crate) grid: Option<super::steps::Grid>,
     /// See [`EngineOptions::delayed_name_removal`](super::EngineOptions::delayed_name_removal).
     pub(crate) delayed_name_removal: bool,
@@ -117,6 +122,8 @@ impl<'a> Evaluator<'a> {
             ranges,
             ticks: 0,
             pre: HashMap::new(),
+            whole_range_points: 0,
+            sub_depth: 0,
             grid: None,
             delayed_name_removal: s.delayed_name_removal,
         }
@@ -438,20 +445,38 @@ impl<'a> Evaluator<'a> {
         }
         let mut index = SeriesIndex::default();
         let mut out: Matrix = Vec::new();
-        let mut n = 0;
+        let mut n: usize = 0;
         let key = sq as *const SubqueryExpr as usize;
         // Inner results depend only on the inner evaluation time, and consecutive outer steps share
-        // most of them: memoise per subquery, dropping times before the current window.
+        // most of them: memoise per subquery, dropping times before the current window. Only when
+        // the subquery can be evaluated again (a range query's next step, an enclosing subquery's
+        // next time): the memo costs far more per point than the points themselves, and an
+        // instant query's `x[3y:1s]` would hold 94 million entries for nothing.
+        let memoise = self.step > 0 || self.sub_depth > 0;
         if let Some(memo) = self.sub_memo.get_mut(&key) {
             *memo = memo.split_off(&lo.saturating_add(1));
         }
+        // The samples held before the subquery; its inner evaluations' intermediate values are
+        // released after each inner step, so what it holds is its points (as Prometheus counts a
+        // subquery: the inner range evaluation's result).
+        let base = self.samples_now;
         while ts <= te {
-            let cached = self.sub_memo.get(&key).and_then(|m| m.get(&ts)).cloned();
+            self.check_deadline()?;
+            let cached = if memoise {
+                self.sub_memo.get(&key).and_then(|m| m.get(&ts)).cloned()
+            } else {
+                None
+            };
             let val = match cached {
                 Some(v) => v,
                 None => {
-                    let v = Rc::new(self.eval(&sq.expr, ts)?);
-                    self.sub_memo.entry(key).or_default().insert(ts, Rc::clone(&v));
+                    self.sub_depth += 1;
+                    let v = self.eval(&sq.expr, ts);
+                    self.sub_depth -= 1;
+                    let v = Rc::new(v?);
+                    if memoise {
+                        self.sub_memo.entry(key).or_default().insert(ts, Rc::clone(&v));
+                    }
                     v
                 }
             };
@@ -481,12 +506,18 @@ impl<'a> Evaluator<'a> {
                     )));
                 }
             }
+            // Checked at every inner step, not once at the end: a long subquery at a fine step
+            // (`x[3y:1s]`) must stop at the limit, not after materialising all of it.
+            self.samples_now = base.saturating_add(n);
+            if self.samples_now > self.max_samples {
+                return Err(QueryError::TooManySamples);
+            }
             ts = match ts.checked_add(step) {
                 Some(x) => x,
                 None => break,
             };
         }
-        self.add_samples(n)?;
+        self.samples_now = base.saturating_add(n);
         Ok((out, RangeWindow { range, end: te }))
     }
 }

@@ -235,8 +235,25 @@ fn eval_node(ev: &mut Evaluator<'_>, expr: &Expr, grid: Grid) -> Result<Option<S
 
 /// Whether a result of `series × steps` points may be built here. Larger ones are left to the
 /// step path, which enforces the query's sample limit exactly as Prometheus counts it.
+///
+/// Every whole-range result built during the query counts against the limit, kept or not (a
+/// bound on what this path allocates; Prometheus's range evaluation holds its operands' matrices
+/// the same way), so several large operands cannot together take many times the limit.
 fn fits(ev: &Evaluator<'_>, series: usize, grid: Grid) -> bool {
-    series.saturating_mul(grid.n) <= ev.max_samples()
+    ev.whole_range_points
+        .saturating_add(series.saturating_mul(grid.n))
+        <= ev.max_samples()
+}
+
+/// [`fits`], and if so counts the result's points as built.
+fn reserve(ev: &mut Evaluator<'_>, series: usize, grid: Grid) -> bool {
+    if !fits(ev, series, grid) {
+        return false;
+    }
+    ev.whole_range_points = ev
+        .whole_range_points
+        .saturating_add(series.saturating_mul(grid.n));
+    true
 }
 
 /// An instant selector at every step: the newest sample in `(t' - lookback, t']` unless it is a
@@ -247,7 +264,7 @@ fn selector(
     grid: Grid,
 ) -> Result<Option<StepMatrix>, QueryError> {
     let series = ev.series_of(vs)?;
-    if series.iter().any(|s| !s.histograms.is_empty()) || !fits(ev, series.len(), grid) {
+    if series.iter().any(|s| !s.histograms.is_empty()) || !reserve(ev, series.len(), grid) {
         return Ok(None);
     }
     let mut out = Vec::with_capacity(series.len());
@@ -372,7 +389,7 @@ fn range_function(
     grid: Grid,
 ) -> Result<Option<StepMatrix>, QueryError> {
     let series = ev.series_of(&ms.vs)?;
-    if series.iter().any(|s| !s.histograms.is_empty()) || !fits(ev, series.len(), grid) {
+    if series.iter().any(|s| !s.histograms.is_empty()) || !reserve(ev, series.len(), grid) {
         return Ok(None);
     }
     let w = Windows {
@@ -460,6 +477,9 @@ fn subquery_function(
     let Some(inner) = eval(ev, &sq.expr, inner_grid)? else {
         return Ok(None);
     };
+    if !reserve(ev, inner.len(), grid) {
+        return Ok(None);
+    }
     let keeps_name = matches!(name, "last_over_time" | "first_over_time");
     let mut out = Vec::with_capacity(inner.len());
     let mut noted = None;
@@ -642,7 +662,7 @@ fn vector_vector(
         }
         pairs.push((i, j, labels, drop_name));
     }
-    if !fits(ev, pairs.len(), grid) {
+    if !reserve(ev, pairs.len(), grid) {
         return Ok(None);
     }
     let mut out = Vec::with_capacity(pairs.len());

@@ -92,6 +92,66 @@ fn sample_limit_stops_big_queries() {
     assert!(engine.instant_query(&s, "temp", 60_000).is_ok());
 }
 
+/// Issue #12, crash 9: `count_over_time(vector(1)[3y:1s])` materialised all 94 million inner
+/// points (6.8 GiB) before the sample limit was checked once at the end of the subquery. The
+/// limit now stops it at the inner step that crosses it, in instant and range queries.
+#[test]
+fn subquery_sample_limit_is_checked_at_every_inner_step() {
+    let s = store();
+    let engine = Engine::new(EngineOptions {
+        max_samples: 1000,
+        ..EngineOptions::default()
+    });
+    let q = "count_over_time(vector(1)[3y:1s])";
+    assert_eq!(
+        engine.instant_query(&s, q, 900_000).unwrap_err(),
+        QueryError::TooManySamples
+    );
+    assert_eq!(
+        engine.range_query(&s, q, 0, 900_000, 60_000).unwrap_err(),
+        QueryError::TooManySamples
+    );
+    // Nested: the outer subquery's inner evaluations are counted too.
+    assert_eq!(
+        engine
+            .instant_query(
+                &s,
+                "max_over_time(count_over_time(vector(1)[1h:1s])[1h:1m])",
+                900_000
+            )
+            .unwrap_err(),
+        QueryError::TooManySamples
+    );
+    // Below the limit the answer is unchanged: 600 inner points, and the same from a selector.
+    let v = instant(&s, "count_over_time(vector(1)[10m:1s])", 900_000);
+    assert_eq!(v[0].v, 600.0);
+    let r = engine
+        .instant_query(&s, "count_over_time(http_requests_total[10m:15s])", 900_000)
+        .unwrap();
+    let Value::Vector(v) = r.value else { panic!() };
+    assert_eq!(v.iter().map(|e| e.v).collect::<Vec<_>>(), vec![40.0; 3]);
+}
+
+/// The query timeout is honoured inside a subquery's loop over its inner steps, which evaluates
+/// nothing that reads the store.
+#[test]
+fn timeout_stops_long_subqueries() {
+    let s = store();
+    let engine = Engine::new(EngineOptions {
+        timeout: Duration::ZERO,
+        ..EngineOptions::default()
+    });
+    let q = "count_over_time(vector(1)[3y:1s])";
+    assert_eq!(
+        engine.instant_query(&s, q, 900_000).unwrap_err(),
+        QueryError::Timeout
+    );
+    assert_eq!(
+        engine.range_query(&s, q, 0, 900_000, 60_000).unwrap_err(),
+        QueryError::Timeout
+    );
+}
+
 #[test]
 fn timeout_stops_long_queries() {
     let s = store();
