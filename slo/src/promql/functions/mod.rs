@@ -102,39 +102,10 @@ pub(crate) fn quantile(q: f64, mut values: Vec<f64>) -> f64 {
     values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
 }
 
-/// Go's `%g` for a float (`strconv.FormatFloat(v, 'g', -1, 64)`), used in annotation messages.
+/// Go's `%g` for a float (`strconv.FormatFloat(v, 'g', -1, 64)`, exponent form below 1e-4 and
+/// from 1e6 on), used in annotation messages.
 pub(crate) fn format_go_g(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".to_string();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 {
-            "+Inf".to_string()
-        } else {
-            "-Inf".to_string()
-        };
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() {
-            "-0".to_string()
-        } else {
-            "0".to_string()
-        };
-    }
-    let exp = v.abs().log10().floor() as i32;
-    if !(-4..21).contains(&exp) {
-        // Shortest digits in exponent form, with Go's at-least-two-digit exponent.
-        let s = format!("{v:e}");
-        if let Some((mant, e)) = s.split_once('e') {
-            let (sign, digits) = match e.strip_prefix('-') {
-                Some(d) => ('-', d),
-                None => ('+', e),
-            };
-            return format!("{mant}e{sign}{digits:0>2}");
-        }
-        return s;
-    }
-    format!("{v}")
+    burnwatch_gofmt::format_g(v)
 }
 
 /// Arguments beyond the parser's checks are still read defensively: a missing one is an error.
