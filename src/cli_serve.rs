@@ -43,6 +43,16 @@ pub struct ServeArgs {
     /// How far back an instant selector looks for a sample (Prometheus's --query.lookback-delta).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     query_lookback_delta: Duration,
+    #[command(flatten)]
+    label_limits: LabelLimitArgs,
+    /// Log level (`RUST_LOG` overrides it).
+    #[arg(long, default_value = "info")]
+    log_level: String,
+}
+
+/// The label limits on remote-written series, shared by `serve` and `up`.
+#[derive(Debug, Args)]
+pub struct LabelLimitArgs {
     /// Most labels a remote-written series may have, `__name__` included (as Prometheus's
     /// scrape `label_limit`); a request with a series over it gets 400. 0: no limit.
     #[arg(long, default_value_t = remote_write::DEFAULT_LABEL_LIMIT, value_name = "N")]
@@ -55,9 +65,17 @@ pub struct ServeArgs {
     /// `label_value_length_limit`). 0: no limit.
     #[arg(long, default_value_t = remote_write::DEFAULT_LABEL_VALUE_LENGTH_LIMIT, value_name = "BYTES")]
     label_value_length_limit: usize,
-    /// Log level (`RUST_LOG` overrides it).
-    #[arg(long, default_value = "info")]
-    log_level: String,
+}
+
+impl LabelLimitArgs {
+    /// The limits as the API takes them.
+    pub fn limits(&self) -> LabelLimits {
+        LabelLimits {
+            label_limit: self.label_limit,
+            label_name_length_limit: self.label_name_length_limit,
+            label_value_length_limit: self.label_value_length_limit,
+        }
+    }
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -107,11 +125,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot open the DORA event journal {}", path.display()))?;
         state.dora = Some(dora);
     }
-    state.write_limits = LabelLimits {
-        label_limit: args.label_limit,
-        label_name_length_limit: args.label_name_length_limit,
-        label_value_length_limit: args.label_value_length_limit,
-    };
+    state.write_limits = args.label_limits.limits();
     runtime.block_on(serve(args.listen, state, scrape, durable_note))?;
     if let Some(d) = durable {
         let dir = d.dir().display().to_string();

@@ -92,6 +92,8 @@ pub struct UpArgs {
     /// Log level (`RUST_LOG` overrides it).
     #[arg(long, default_value = "info")]
     log_level: String,
+    #[command(flatten)]
+    label_limits: crate::cli_serve::LabelLimitArgs,
 }
 
 #[derive(Debug, Args)]
@@ -413,6 +415,7 @@ async fn start(
     let dora = api::dora::DoraState::with_journal(store, &journal)
         .with_context(|| format!("cannot open the DORA event journal {}", journal.display()))?;
     state.dora = Some(dora);
+    state.write_limits = args.label_limits.limits();
     let stop = shutdown.clone();
     let api = tokio::spawn(api::serve(listener, state, async move { stop.cancelled().await }));
     let api_url = format!("http://{}", host(api_addr));

@@ -15,14 +15,20 @@ use common::*;
 
 /// Starts `burnwatch serve --data-dir DIR` on a free port and waits until it is ready.
 fn start(name: &str, logs: &Path, data_dir: &Path) -> (Proc, String) {
+    start_with(name, logs, data_dir, &[])
+}
+
+/// [`start`] with extra flags.
+fn start_with(name: &str, logs: &Path, data_dir: &Path, extra: &[&str]) -> (Proc, String) {
     let listen = format!("127.0.0.1:{}", free_port());
-    let args = [
+    let mut args = vec![
         "serve",
         "--listen",
         &listen,
         "--data-dir",
         data_dir.to_str().unwrap(),
     ];
+    args.extend_from_slice(extra);
     let proc = spawn(name, &burnwatch_bin(), &args, logs, &[]);
     let base = format!("http://{listen}");
     let ready = wait_for(Duration::from_secs(60), || {
@@ -263,4 +269,39 @@ fn full_disk_remote_write_gets_500_queries_go_on_and_a_restart_serves_read_only(
     assert_eq!(query_value(&base, "rw"), Some(4.0));
     assert_eq!(query_value(&base, count), Some(f64::from(acknowledged + 1)));
     third.terminate(Duration::from_secs(30));
+}
+
+#[test]
+fn label_limit_flags_set_what_remote_write_takes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (mut p, base) = start_with("limits", tmp.path(), &data, &["--label-limit", "2"]);
+    let t = now_ms() - 60_000;
+    let series = |labels: &[(&str, &str)]| {
+        encode_write_request(&WriteRequest {
+            timeseries: vec![TimeSeries {
+                labels: labels
+                    .iter()
+                    .map(|(n, v)| Label {
+                        name: (*n).into(),
+                        value: (*v).into(),
+                    })
+                    .collect(),
+                samples: vec![Sample {
+                    value: 1.0,
+                    timestamp: t,
+                }],
+                histograms: Vec::new(),
+            }],
+        })
+    };
+    let (status, text) = remote_write(&base, &series(&[("__name__", "a"), ("x", "1")]));
+    assert_eq!(status, 204, "{text}");
+    let (status, text) = remote_write(&base, &series(&[("__name__", "b"), ("x", "1"), ("y", "2")]));
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains("label_limit") && text.contains("3 labels, more than the 2 allowed"),
+        "{text}"
+    );
+    p.terminate(Duration::from_secs(30));
 }

@@ -279,8 +279,12 @@ impl Wal {
             fail: self.fail.clone(),
         };
         let mut w = BufWriter::with_capacity(64 << 10, file);
-        w.write_all(SEGMENT_MAGIC)?;
-        w.flush()?;
+        if let Err(e) = w.write_all(SEGMENT_MAGIC).and_then(|()| w.flush()) {
+            // A full disk: do not leave an empty segment behind for every retry.
+            drop(w);
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
         self.written = SEGMENT_MAGIC.len() as u64;
         Ok(w)
     }
