@@ -335,7 +335,9 @@ impl<'a> Evaluator<'a> {
             vs as *const VectorSelector as usize,
             series.len(),
         );
-        for (s, cur) in series.iter().zip(cursors.iter_mut()) {
+        let deadline = self.deadline;
+        for (k, (s, cur)) in series.iter().zip(cursors.iter_mut()).enumerate() {
+            check_deadline_every(k, deadline)?;
             let (_, idx) = cur.window(&s.floats, lo, te);
             let hidx = if s.histograms.is_empty() {
                 0
@@ -385,7 +387,9 @@ impl<'a> Evaluator<'a> {
             ms as *const MatrixSelector as usize + 1,
             series.len(),
         );
+        let deadline = self.deadline;
         for (i, (s, cur)) in series.iter().zip(cursors.iter_mut()).enumerate() {
+            check_deadline_every(i, deadline)?;
             let (a, b) = cur.window(&s.floats, lo, te);
             let window = s.floats.get(a..b).unwrap_or_default();
             let pts: Samples = if window.iter().any(|p| is_stale_nan(p.v)) {
@@ -410,6 +414,10 @@ impl<'a> Evaluator<'a> {
                 continue;
             }
             n += pts.len() + hs.len();
+            // Per series, so a window over many series stops at the limit rather than after.
+            if self.samples_now.saturating_add(n) > self.max_samples {
+                return Err(QueryError::TooManySamples);
+            }
             out.push(RangeSeries {
                 labels: s.labels.clone(),
                 samples: pts,
@@ -520,6 +528,15 @@ impl<'a> Evaluator<'a> {
         self.samples_now = base.saturating_add(n);
         Ok((out, RangeWindow { range, end: te }))
     }
+}
+
+/// Checks `deadline` at every 1024th iteration `k` of a loop over series, for loops that cannot
+/// borrow the evaluator to call [`Evaluator::check_deadline`].
+fn check_deadline_every(k: usize, deadline: Option<Instant>) -> Result<(), QueryError> {
+    if k % 1024 == 1023 && deadline.is_some_and(|d| Instant::now() > d) {
+        return Err(QueryError::Timeout);
+    }
+    Ok(())
 }
 
 /// Where a series' previous window lay, for stepping to the next one.

@@ -152,6 +152,30 @@ fn timeout_stops_long_subqueries() {
     );
 }
 
+/// A selector over many series checks the deadline as it goes: one evaluation of `x` or `x[5m]`
+/// over a million series must not run past the timeout before the next check.
+#[test]
+fn timeout_is_checked_inside_selectors_over_many_series() {
+    let mut s = Storage::new();
+    for i in 0..2000 {
+        let l = Labels::from_pairs([("__name__", "many"), ("i", &i.to_string())]);
+        s.append(&l, 0, 1.0).unwrap();
+    }
+    let engine = Engine::new(EngineOptions {
+        timeout: Duration::ZERO,
+        ..EngineOptions::default()
+    });
+    for q in ["many", "many[5m]"] {
+        assert_eq!(
+            engine.instant_query(&s, q, 0).unwrap_err(),
+            QueryError::Timeout,
+            "{q}"
+        );
+    }
+    // Without the timeout both are answered.
+    assert_eq!(instant(&s, "count(many)", 0)[0].v, 2000.0);
+}
+
 #[test]
 fn timeout_stops_long_queries() {
     let s = store();
