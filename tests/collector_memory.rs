@@ -205,3 +205,125 @@ fn memory_limit_holds_under_overload_and_accepted_equals_exported() {
         );
     });
 }
+
+/// One OTLP/JSON traces body of about `target` bytes: spans with long attribute values,
+/// so the body is large without being mostly structure.
+fn large_json_body(target: usize, seq: usize) -> Vec<u8> {
+    let mut body = String::with_capacity(target + 4096);
+    body.push_str(r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"burst"}}]},"scopeSpans":[{"spans":["#);
+    let mut i = 0usize;
+    while body.len() < target {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&format!(
+            r#"{{"traceId":"{:032x}","spanId":"{:016x}","name":"GET /api/checkout","kind":2,"startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000050000000","attributes":[{{"key":"http.route","value":{{"stringValue":"/api/checkout/{i}"}}}},{{"key":"user_agent.original","value":{{"stringValue":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"}}}},{{"key":"http.response.status_code","value":{{"intValue":"200"}}}}]}}"#,
+            seq * 10_000_000 + i + 1,
+            i + 1
+        ));
+        i += 1;
+    }
+    body.push_str("]}]}]}");
+    body.into_bytes()
+}
+
+/// Regression (issue #12, item 3): after a burst of large concurrent OTLP/JSON bodies the
+/// collector's resident memory never came back below the `memory_limiter`'s soft limit
+/// (the allocator keeps freed memory), so it refused every request from then on. Decoding
+/// is now bounded, so the burst cannot take memory past the limit: once it is over, the
+/// collector accepts data again.
+#[test]
+fn after_a_burst_of_large_json_bodies_the_collector_accepts_data_again() {
+    const BODIES: usize = 8;
+    const BODY_BYTES: usize = 16 << 20;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let (http, tel) = (free_port(), free_port());
+        let yaml = format!(
+            "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:{http}\n\
+             processors:\n  memory_limiter:\n    check_interval: 200ms\n    limit_mib: 256\n\
+             exporters:\n  debug:\n    verbosity: basic\n\
+             service:\n  telemetry:\n    metrics:\n      address: 127.0.0.1:{tel}\n  pipelines:\n    traces:\n      receivers: [otlp]\n      processors: [memory_limiter]\n      exporters: [debug]\n"
+        );
+        let cfg = write_file(dir.path(), "c.yaml", &yaml);
+        let collector =
+            spawn("collector", &burnwatch_bin(), &["collector", "--config", cfg.to_str().unwrap()], dir.path(), &[]);
+        let url = format!("http://127.0.0.1:{http}/v1/traces");
+        let client = reqwest::Client::new();
+        let small = large_json_body(1, 999);
+        let post = |body: Vec<u8>| {
+            let client = client.clone();
+            let url = url.clone();
+            async move {
+                client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            }
+        };
+        let started = Instant::now();
+        while !matches!(post(small.clone()).await, Ok(200)) {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "collector did not start:\n{}",
+                collector.output()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        let bodies: Vec<Vec<u8>> = (0..BODIES).map(|seq| large_json_body(BODY_BYTES, seq)).collect();
+        let burst: Vec<_> = bodies.into_iter().map(|b| tokio::spawn(post(b))).collect();
+        let mut peak_rss = 0u64;
+        let mut statuses = Vec::new();
+        for task in burst {
+            while !task.is_finished() {
+                peak_rss = peak_rss.max(collector.rss_bytes().unwrap_or(0));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            statuses.push(task.await.unwrap());
+        }
+        eprintln!(
+            "burst statuses {statuses:?}, peak RSS {:.1} MiB",
+            peak_rss as f64 / (1 << 20) as f64
+        );
+        for status in &statuses {
+            assert!(matches!(status, Ok(200 | 429)), "{statuses:?}\n{}", collector.output());
+        }
+        // Decoding is bounded: eight 16 MiB JSON bodies at once took the process to about
+        // 400 MiB, past the 256 MiB limit, before the limiter could refuse any of them.
+        assert!(
+            peak_rss < 256 << 20,
+            "peak RSS {:.1} MiB during the burst is over memory_limiter.limit_mib (256):\n{}",
+            peak_rss as f64 / (1 << 20) as f64,
+            collector.output()
+        );
+
+        // Within a generous deadline (the limiter checks every 200 ms), a small request
+        // is accepted again.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = None;
+        while Instant::now() < deadline {
+            last = Some(post(small.clone()).await);
+            if matches!(last, Some(Ok(200))) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let rss = collector.rss_bytes().unwrap_or(0);
+        assert!(
+            matches!(last, Some(Ok(200))),
+            "still refusing after the burst (last answer {last:?}, RSS {:.1} MiB, peak {:.1} MiB):\n{}",
+            rss as f64 / (1 << 20) as f64,
+            peak_rss as f64 / (1 << 20) as f64,
+            collector.output()
+        );
+    });
+}

@@ -37,11 +37,55 @@ use crate::status::{BodyFormat, ReceiveError, SizeStage};
 /// to the blocking pool so a 20 MiB decode does not stall other connections.
 const INLINE_DECODE_MAX: usize = 64 * 1024;
 
+/// How much more memory decoding takes than the body's bytes, as a budget weight: OTLP/
+/// JSON becomes owned strings and vectors (and, on the exact path, a JSON value tree), a
+/// few times its size; protobuf about its size.
+const JSON_DECODE_WEIGHT: u64 = 2;
+
+/// The decode budget, in units of this many bytes (a semaphore counts `u32` permits).
+const BUDGET_UNIT: u64 = 1024;
+
+/// Bounds the memory that requests being read and decoded can take at once.
+///
+/// Eight concurrent 20 MiB OTLP/JSON bodies used to be read and decoded all at once:
+/// RSS went far past the `memory_limiter`'s limit before the limiter (which sees data
+/// only after decoding) could refuse any of it, and the allocator kept much of that
+/// memory afterwards, so the limiter went on refusing. Each request larger than
+/// [`INLINE_DECODE_MAX`] now takes a share of a budget of twice `max_request_body_size`
+/// before its body is read: its declared length (weighted for JSON), or the whole body
+/// limit when the length is unknown or the body is compressed (it may inflate to the
+/// limit). Requests beyond the budget wait their turn; small requests never wait. The
+/// peak is then about one maximal JSON decode, or two protobuf ones, at a time.
+struct DecodeBudget {
+    permits: tokio::sync::Semaphore,
+    total: u32,
+}
+
+impl DecodeBudget {
+    fn new(max_body: u64) -> Self {
+        let total = u32::try_from((max_body.saturating_mul(2) / BUDGET_UNIT).max(1)).unwrap_or(u32::MAX);
+        DecodeBudget {
+            permits: tokio::sync::Semaphore::new(total as usize),
+            total,
+        }
+    }
+
+    /// Waits for room to read and decode a body of `bytes` (already weighted).
+    async fn acquire(&self, bytes: u64) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        let units = u32::try_from(bytes.div_ceil(BUDGET_UNIT))
+            .unwrap_or(u32::MAX)
+            .min(self.total);
+        // The semaphore is never closed, so this only fails if it were.
+        self.permits.acquire_many(units).await.ok()
+    }
+}
+
 struct HttpState {
     core: ReceiverCore,
     /// Configured URL path of each signal, in the order traces, metrics, logs.
     paths: [(String, Signal); 3],
     max_body: u64,
+    budget: DecodeBudget,
 }
 
 /// The OTLP/HTTP router: `POST` on the configured traces, metrics and logs paths. Built
@@ -55,6 +99,7 @@ pub fn http_router(core: ReceiverCore, config: &HttpServerConfig) -> Router {
             (config.logs_url_path.clone(), Signal::Logs),
         ],
         max_body: config.max_request_body_size,
+        budget: DecodeBudget::new(config.max_request_body_size),
     });
     Router::new().fallback(dispatch).with_state(state)
 }
@@ -135,6 +180,23 @@ async fn export(state: &HttpState, signal: Signal, request: Request) -> Result<R
         state.core.count_too_large();
         return Err(fail(too_large));
     }
+    // Take a share of the decode budget before reading the body (see [`DecodeBudget`]).
+    let small =
+        coding == ContentCoding::Identity && declared.is_some_and(|len| len <= INLINE_DECODE_MAX as u64);
+    let permit = if small {
+        None
+    } else {
+        let bytes = match declared {
+            Some(len) if coding == ContentCoding::Identity => len,
+            _ => limit,
+        };
+        let weight = if format == BodyFormat::Json {
+            JSON_DECODE_WEIGHT
+        } else {
+            1
+        };
+        state.budget.acquire(bytes.saturating_mul(weight)).await
+    };
     // Chunked bodies carry no length: count while reading and stop at the limit.
     let wire_limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let wire = match Limited::new(request.into_body(), wire_limit).collect().await {
@@ -161,6 +223,8 @@ async fn export(state: &HttpState, signal: Signal, request: Request) -> Result<R
         }
         fail(err)
     })?;
+    // Decoded: the pipeline (and its memory_limiter) takes it from here.
+    drop(permit);
 
     state.core.consume(data).await.map_err(fail)?;
     Ok(success(signal, format))
