@@ -36,6 +36,8 @@ use std::borrow::Cow;
 pub trait Sink {
     /// Appends ASCII text.
     fn put_str(&mut self, s: &str);
+    /// Appends ASCII bytes (digits).
+    fn put_bytes(&mut self, b: &[u8]);
     /// Appends one ASCII byte.
     fn put_byte(&mut self, b: u8);
 }
@@ -43,6 +45,10 @@ pub trait Sink {
 impl Sink for String {
     fn put_str(&mut self, s: &str) {
         self.push_str(s);
+    }
+    fn put_bytes(&mut self, b: &[u8]) {
+        // Only ASCII digits come here, so this never drops anything.
+        self.push_str(std::str::from_utf8(b).unwrap_or_default());
     }
     fn put_byte(&mut self, b: u8) {
         self.push(char::from(b));
@@ -52,6 +58,9 @@ impl Sink for String {
 impl Sink for Vec<u8> {
     fn put_str(&mut self, s: &str) {
         self.extend_from_slice(s.as_bytes());
+    }
+    fn put_bytes(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
     }
     fn put_byte(&mut self, b: u8) {
         self.push(b);
@@ -120,16 +129,8 @@ impl Digits {
         out
     }
 
-    fn digit(&self, i: i32) -> u8 {
-        if i >= 0 && (i as usize) < self.nd {
-            self.d[i as usize]
-        } else {
-            b'0'
-        }
-    }
-
-    fn as_str(&self, range: std::ops::Range<usize>) -> &str {
-        std::str::from_utf8(&self.d[range]).unwrap_or("")
+    fn bytes(&self, range: std::ops::Range<usize>) -> &[u8] {
+        &self.d[range]
     }
 
     /// Whether Go's shortest `'g'` writes these digits in exponent form.
@@ -171,7 +172,7 @@ fn put_e<S: Sink>(out: &mut S, neg: bool, d: &Digits) {
     out.put_byte(if d.nd == 0 { b'0' } else { d.d[0] });
     if d.nd > 1 {
         out.put_byte(b'.');
-        out.put_str(d.as_str(1..d.nd));
+        out.put_bytes(d.bytes(1..d.nd));
     }
     let x = if d.nd == 0 { 0 } else { d.dp - 1 };
     out.put_str(if x < 0 { "e-" } else { "e+" });
@@ -181,26 +182,39 @@ fn put_e<S: Sink>(out: &mut S, neg: bool, d: &Digits) {
     out.put_str(itoa::Buffer::new().format(x.unsigned_abs()));
 }
 
-/// Go's `fmtF` with the shortest precision (`max(nd - dp, 0)` decimals).
+/// Go's `fmtF` with the shortest precision (`max(nd - dp, 0)` decimals), written a slice at a
+/// time.
 fn put_f<S: Sink>(out: &mut S, neg: bool, d: &Digits) {
     if neg {
         out.put_byte(b'-');
     }
-    if d.dp > 0 {
-        let m = (d.dp as usize).min(d.nd);
-        out.put_str(d.as_str(0..m));
-        for _ in m..d.dp as usize {
-            out.put_byte(b'0');
+    if d.dp <= 0 {
+        // 0.000ddd
+        out.put_str("0");
+        if d.nd > 0 {
+            out.put_byte(b'.');
+            put_zeros(out, (-d.dp) as usize);
+            out.put_bytes(d.bytes(0..d.nd));
         }
+    } else if d.dp as usize >= d.nd {
+        // ddd000
+        out.put_bytes(d.bytes(0..d.nd));
+        put_zeros(out, d.dp as usize - d.nd);
     } else {
-        out.put_byte(b'0');
-    }
-    let decimals = d.nd as i32 - d.dp;
-    if decimals > 0 {
+        // dd.ddd
+        let dp = d.dp as usize;
+        out.put_bytes(d.bytes(0..dp));
         out.put_byte(b'.');
-        for i in 0..decimals {
-            out.put_byte(d.digit(d.dp + i));
-        }
+        out.put_bytes(d.bytes(dp..d.nd));
+    }
+}
+
+fn put_zeros<S: Sink>(out: &mut S, mut n: usize) {
+    const ZEROS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+    while n > 0 {
+        let k = n.min(ZEROS.len());
+        out.put_str(&ZEROS[..k]);
+        n -= k;
     }
 }
 
@@ -225,6 +239,33 @@ pub fn write_e<S: Sink>(out: &mut S, v: f64) {
 pub fn write_g<S: Sink>(out: &mut S, v: f64) {
     if let Some(s) = special(v) {
         out.put_str(s);
+        return;
+    }
+    if v != 0.0 && v.fract() == 0.0 && v.abs() < 1e6 {
+        // Whole numbers under a million are their digits: the exposition's counters skip the
+        // digit search.
+        out.put_str(itoa::Buffer::new().format(v as i64));
+        return;
+    }
+    if v != 0.0 && v.fract() == 0.0 && v.abs() < 1e15 {
+        // Whole numbers from a million to 1e15 (big counters): exponent form `d.ddde+XX`, the
+        // exponent always two digits (6 to 14), straight from the integer's digits.
+        if v < 0.0 {
+            out.put_byte(b'-');
+        }
+        let mut buf = itoa::Buffer::new();
+        let digits = buf.format(v.abs() as u64).as_bytes();
+        let mut nd = digits.len();
+        while digits[nd - 1] == b'0' {
+            nd -= 1;
+        }
+        out.put_byte(digits[0]);
+        if nd > 1 {
+            out.put_byte(b'.');
+            out.put_bytes(&digits[1..nd]);
+        }
+        let exp = digits.len() - 1;
+        out.put_bytes(&[b'e', b'+', b'0' + (exp / 10) as u8, b'0' + (exp % 10) as u8]);
         return;
     }
     let d = Digits::of(v.abs());
@@ -254,6 +295,11 @@ pub fn write_openmetrics<S: Sink>(out: &mut S, v: f64) {
     }
     if v == 0.0 {
         out.put_str("0.0");
+        return;
+    }
+    if v.fract() == 0.0 && v.abs() < 1e6 {
+        out.put_str(itoa::Buffer::new().format(v as i64));
+        out.put_str(".0");
         return;
     }
     let d = Digits::of(v.abs());
