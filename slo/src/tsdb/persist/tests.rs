@@ -651,3 +651,37 @@ async fn a_restart_on_a_full_disk_serves_read_only_instead_of_refusing_to_start(
     d.snapshot().unwrap();
     assert_eq!(post_sample(&store, "kept", 8_000).await.0, 204);
 }
+
+#[tokio::test]
+async fn full_disk_dora_post_is_refused_with_500_and_counts_nothing() {
+    use tower::ServiceExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let opts = quiet();
+    let d = DurableStore::open(dir.path(), opts.clone()).unwrap();
+    let store = d.storage();
+    let app = crate::api::router(crate::api::ApiState::new(store.clone(), Default::default()));
+    let post = |id: &str, time: &str| {
+        let body = format!(
+            r#"{{"type":"deployment","id":"{id}","service":"api","time":"{time}","status":"success"}}"#
+        );
+        axum::http::Request::post("/api/v1/dora/events")
+            .header("content-type", "application/x-ndjson")
+            .body(axum::body::Body::from(body))
+            .unwrap()
+    };
+    opts.fail_writes.store(true, std::sync::atomic::Ordering::Relaxed);
+    // The first batch finds out at its end (its records do not reach the OS), the next before
+    // it starts; neither is acknowledged.
+    for (id, time) in [("d1", "2024-05-10T12:00:00Z"), ("d2", "2024-05-11T12:00:00Z")] {
+        let res = app.clone().oneshot(post(id, time)).await.unwrap();
+        assert_eq!(res.status(), 500);
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.contains("No space left on device"), "{text}");
+    }
+    opts.fail_writes
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    d.snapshot().unwrap();
+    let res = app.oneshot(post("d3", "2024-05-12T12:00:00Z")).await.unwrap();
+    assert_eq!(res.status(), 200);
+}
