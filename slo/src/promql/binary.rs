@@ -338,6 +338,9 @@ fn vector_vector(
         used_one.insert(sig);
         let drop_name = return_bool || !is_comparison(op) || ms.drop_name;
         let labels = result_labels(&ms.labels, &os.labels, m, include, one_to_one);
+        // Prometheus 3.x checks uniqueness before a comparison filters the pair out
+        // (operators.test: "we track many-to-one vector matching errors even when all but 0 or
+        // 1 series on the many side are filtered away"); 2.x checked after.
         if one_to_one {
             if matched.contains_key(&sig) {
                 return Err(QueryError::Execution(
@@ -355,7 +358,7 @@ fn vector_vector(
             let set = matched.entry(sig).or_default();
             if !set.insert(key) {
                 return Err(QueryError::Execution(
-                    "multiple matches for matching labels grouping labels must ensure unique matches"
+                    "multiple matches for matching labels; grouping labels must ensure unique matches"
                         .to_string(),
                 ));
             }

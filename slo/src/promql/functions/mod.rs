@@ -128,17 +128,18 @@ fn absent_labels(expr: &Expr) -> Labels {
     let Ok(ms) = super::eval::to_matchers(vs) else {
         return Labels::empty();
     };
+    // Prometheus's `createLabelsForAbsentFunction`, in matcher order: the first `=` of a label
+    // sets it, any other matcher of that label removes it, so `{a!~"x", a="y"}` gives `{a="y"}`
+    // and `{a="y", a!~"x"}` gives `{}`.
     let mut b = crate::tsdb::LabelsBuilder::new(&Labels::empty());
-    let mut empty: Vec<&str> = Vec::new();
+    let mut has: Vec<&str> = Vec::new();
     for m in ms.iter().filter(|m| m.name != crate::tsdb::METRIC_NAME) {
-        if matches!(m.op, MatchOp::Equal) && b.get(&m.name).is_none() {
+        if matches!(m.op, MatchOp::Equal) && !has.contains(&m.name.as_str()) {
             b.set(m.name.clone(), m.value.clone());
+            has.push(&m.name);
         } else {
-            empty.push(&m.name);
+            b.del(&m.name);
         }
-    }
-    for n in empty {
-        b.del(n);
     }
     b.build()
 }
@@ -287,12 +288,12 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, call: &Call, t: i64) -> Result<Value,
         "clamp_min" => {
             let vec = ev.eval_vector(arg(call, 0)?, t)?;
             let lo = ev.eval_scalar(arg(call, 1)?, t)?;
-            Ok(Value::Vector(math::clamp(vec, lo, f64::INFINITY)))
+            Ok(Value::Vector(math::clamp_min(vec, lo)))
         }
         "clamp_max" => {
             let vec = ev.eval_vector(arg(call, 0)?, t)?;
             let hi = ev.eval_scalar(arg(call, 1)?, t)?;
-            Ok(Value::Vector(math::clamp(vec, f64::NEG_INFINITY, hi)))
+            Ok(Value::Vector(math::clamp_max(vec, hi)))
         }
         "minute" | "hour" | "day_of_week" | "day_of_month" | "day_of_year" | "days_in_month" | "month"
         | "year" => {

@@ -17,9 +17,29 @@ fn days_in_month(y: i64, m: u32) -> u32 {
     }
 }
 
+/// Go's `int64(v)` for NaN, infinities and values outside `int64` gives `math.MinInt64` on amd64,
+/// and `time.Unix(math.MinInt64, 0)` wraps around Go's calendar to this date (what Prometheus 2.42
+/// answers for `year(vector(NaN))` and the rest): 292277026596-12-04T15:30, a Sunday, day 339.
+/// Other seconds within about 8e9 of `math.MinInt64` wrap too; they are computed without it.
+fn date_part_of_min_int64(name: &str) -> f64 {
+    match name {
+        "minute" => 30.0,
+        "hour" => 15.0,
+        "day_of_week" => 0.0,
+        "day_of_month" => 4.0,
+        "day_of_year" => 339.0,
+        "days_in_month" => 31.0,
+        "month" => 12.0,
+        "year" => 292_277_026_596.0,
+        _ => f64::NAN,
+    }
+}
+
 fn date_part(name: &str, secs: f64) -> f64 {
-    if !secs.is_finite() {
-        return f64::NAN;
+    // 2^63: `int64` holds [-2^63, 2^63).
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if !(-TWO_63..TWO_63).contains(&secs) {
+        return date_part_of_min_int64(name);
     }
     // Go's time.Unix(int64(v), 0): truncation toward zero.
     let s = secs.trunc() as i64;
@@ -70,5 +90,24 @@ mod tests {
         // Before the epoch: 1969-12-31T23:59:59Z is a Wednesday.
         assert_eq!(date_part("year", -1.0), 1969.0);
         assert_eq!(date_part("day_of_week", -1.0), 3.0);
+    }
+
+    /// Prometheus 2.42 answers `month(vector(NaN))` with 12 (Go's `int64(NaN)` is MinInt64 on
+    /// amd64); burnwatch gave NaN. Found by the differential test as `month(fz_gauge)`.
+    #[test]
+    fn nan_and_out_of_range_seconds_are_go_s_min_int64_date() {
+        for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e300, -9.3e18] {
+            assert_eq!(date_part("year", v), 292_277_026_596.0, "{v}");
+            assert_eq!(date_part("month", v), 12.0);
+            assert_eq!(date_part("day_of_month", v), 4.0);
+            assert_eq!(date_part("day_of_week", v), 0.0);
+            assert_eq!(date_part("day_of_year", v), 339.0);
+            assert_eq!(date_part("days_in_month", v), 31.0);
+            assert_eq!(date_part("hour", v), 15.0);
+            assert_eq!(date_part("minute", v), 30.0);
+        }
+        // In range: computed (Prometheus: -285198644592 and 285198648531).
+        assert_eq!(date_part("year", -9e18), -285_198_644_592.0);
+        assert_eq!(date_part("year", 9e18), 285_198_648_531.0);
     }
 }
