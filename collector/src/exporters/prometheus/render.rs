@@ -416,125 +416,16 @@ fn u64_digits(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
     &buf[i..]
 }
 
-/// Writes `f` as Go's `strconv.FormatFloat(f, 'g', -1, 64)` with Prometheus' names for
-/// the special values: the shortest digits that round-trip, in exponent form when the
-/// decimal exponent is below -4 or at least 6 (`1e+06`, `1.5e-05`), else plainly.
+/// Writes `f` as `client_golang`'s text writer does: Go's `strconv.FormatFloat(f, 'g', -1, 64)`
+/// with Prometheus' names for the special values, `0` for negative zero
+/// ([`burnwatch_gofmt::write_exposition`]).
 pub(crate) fn push_go_float(out: &mut Vec<u8>, f: f64) {
-    if f.is_nan() {
-        out.extend_from_slice(b"NaN");
-    } else if f.is_infinite() {
-        out.extend_from_slice(if f > 0.0 { b"+Inf" } else { b"-Inf" });
-    } else if f == 0.0 {
-        // Also -0: Go's writer tests `f == 0`.
-        out.push(b'0');
-    } else if f == f.trunc() && f.abs() < 1e15 {
-        // Integers below 2^53 are exact, so their shortest digits are their own.
-        push_go_int(out, f as i64);
-    } else {
-        push_go_general(out, f);
-    }
-}
-
-fn push_go_int(out: &mut Vec<u8>, i: i64) {
-    if i < 0 {
-        out.push(b'-');
-    }
-    let u = i.unsigned_abs();
-    if u < 1_000_000 {
-        push_u64(out, u);
-        return;
-    }
-    let mut buf = [0u8; 20];
-    let digits = u64_digits(u, &mut buf);
-    let exp = digits.len() as i32 - 1;
-    let mut end = digits.len();
-    while end > 1 && digits[end - 1] == b'0' {
-        end -= 1;
-    }
-    write_exp_form(out, &digits[..end], exp);
-}
-
-fn push_go_general(out: &mut Vec<u8>, f: f64) {
-    // ryu gives the shortest round-trip digits, as Go does, in its own layout
-    // ("1234567.8", "0.0001", "1e-7", "1.5e16"); take the digits and the decimal
-    // exponent from it and lay them out Go's way.
-    let mut buf = ryu::Buffer::new();
-    let s = buf.format_finite(f.abs()).as_bytes();
-    let (mantissa, exp_extra) = match s.iter().position(|&b| b == b'e') {
-        Some(e) => {
-            let exp = std::str::from_utf8(&s[e + 1..])
-                .ok()
-                .and_then(|x| x.parse::<i32>().ok())
-                .unwrap_or(0);
-            (&s[..e], exp)
-        }
-        None => (s, 0),
-    };
-    let int_len = mantissa.iter().position(|&b| b == b'.').unwrap_or(mantissa.len());
-    let mut digits = [0u8; 40];
-    let mut nd = 0;
-    let mut leading_zeros = 0i32;
-    for &b in mantissa.iter().filter(|b| b.is_ascii_digit()) {
-        if nd == 0 && b == b'0' {
-            leading_zeros += 1;
-        } else if nd < digits.len() {
-            digits[nd] = b;
-            nd += 1;
-        }
-    }
-    while nd > 1 && digits[nd - 1] == b'0' {
-        nd -= 1;
-    }
-    let digits = &digits[..nd];
-    let exp = int_len as i32 - 1 - leading_zeros + exp_extra;
-    if f < 0.0 {
-        out.push(b'-');
-    }
-    if !(-4..6).contains(&exp) {
-        write_exp_form(out, digits, exp);
-    } else if exp >= 0 {
-        let int_len = exp as usize + 1;
-        if digits.len() <= int_len {
-            out.extend_from_slice(digits);
-            out.extend(std::iter::repeat_n(b'0', int_len - digits.len()));
-        } else {
-            out.extend_from_slice(&digits[..int_len]);
-            out.push(b'.');
-            out.extend_from_slice(&digits[int_len..]);
-        }
-    } else {
-        out.extend_from_slice(b"0.");
-        out.extend(std::iter::repeat_n(b'0', (-exp - 1) as usize));
-        out.extend_from_slice(digits);
-    }
-}
-
-/// `d.ddde±XX` with at least two exponent digits, as Go writes it.
-fn write_exp_form(out: &mut Vec<u8>, digits: &[u8], exp: i32) {
-    if let Some((first, rest)) = digits.split_first() {
-        out.push(*first);
-        if !rest.is_empty() {
-            out.push(b'.');
-            out.extend_from_slice(rest);
-        }
-    } else {
-        out.push(b'0');
-    }
-    out.push(b'e');
-    out.push(if exp < 0 { b'-' } else { b'+' });
-    let a = exp.unsigned_abs();
-    if a < 10 {
-        out.push(b'0');
-    }
-    push_u64(out, u64::from(a));
+    burnwatch_gofmt::write_exposition(out, f);
 }
 
 /// Writes `f` as `client_golang`'s OpenMetrics writer does: like the text format, but
-/// a number without `.` or exponent gets `.0` (`1.0`, `42.0`).
+/// a number without `.` or exponent gets `.0` (`1.0`, `42.0`;
+/// [`burnwatch_gofmt::write_openmetrics`]).
 pub(crate) fn push_om_float(out: &mut Vec<u8>, f: f64) {
-    let start = out.len();
-    push_go_float(out, f);
-    if f.is_finite() && !out[start..].iter().any(|&b| b == b'.' || b == b'e') {
-        out.extend_from_slice(b".0");
-    }
+    burnwatch_gofmt::write_openmetrics(out, f);
 }
