@@ -351,26 +351,46 @@ impl HttpBackend {
             .map(|v| v >= 1.0);
         let mut signals = Vec::new();
         for signal in ["spans", "metric_points", "log_records"] {
-            let rate = |names: &str| format!("sum(rate({{__name__=~\"{names}\",job=\"{job}\"}}[1m]))");
+            // One sum per metric, added up: `rate({__name__=~"a|b"}[1m])` drops the names, and
+            // series of two metrics with the same other labels (send_failed and enqueue_failed of
+            // one exporter) then collide: "vector cannot contain metrics with the same labelset"
+            // in Prometheus (without its experimental delayed name removal) and in burnwatch. A
+            // missing metric counts 0; `and on() count(...)` keeps "no such metric at all" empty.
+            let rate = |names: &[String]| {
+                let terms: Vec<String> = names
+                    .iter()
+                    .map(|n| format!("(sum(rate({n}{{job=\"{job}\"}}[1m])) or vector(0))"))
+                    .collect();
+                format!(
+                    "({}) and on() count({{__name__=~\"{}\",job=\"{job}\"}})",
+                    terms.join(" + "),
+                    names.join("|")
+                )
+            };
             let accepted = self
                 .scalar_or_note(
-                    &rate(&format!("otelcol_receiver_accepted_{signal}_total")),
+                    &rate(&[format!("otelcol_receiver_accepted_{signal}_total")]),
                     at_ms,
                     errors,
                 )
                 .await;
             let refused = self
                 .scalar_or_note(
-                    &rate(&format!("otelcol_(receiver|processor)_refused_{signal}_total")),
+                    &rate(&[
+                        format!("otelcol_receiver_refused_{signal}_total"),
+                        format!("otelcol_processor_refused_{signal}_total"),
+                    ]),
                     at_ms,
                     errors,
                 )
                 .await;
             let failed = self
                 .scalar_or_note(
-                    &rate(&format!(
-                        "otelcol_exporter_(send|enqueue)_failed_{signal}_total|otelcol_processor_batch_send_failed_{signal}_total"
-                    )),
+                    &rate(&[
+                        format!("otelcol_exporter_send_failed_{signal}_total"),
+                        format!("otelcol_exporter_enqueue_failed_{signal}_total"),
+                        format!("otelcol_processor_batch_send_failed_{signal}_total"),
+                    ]),
                     at_ms,
                     errors,
                 )
