@@ -45,6 +45,8 @@ pub struct ServeArgs {
     query_lookback_delta: Duration,
     #[command(flatten)]
     label_limits: LabelLimitArgs,
+    #[command(flatten)]
+    features: FeatureArgs,
     /// Log level (`RUST_LOG` overrides it).
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -65,6 +67,31 @@ pub struct LabelLimitArgs {
     /// `label_value_length_limit`). 0: no limit.
     #[arg(long, default_value_t = remote_write::DEFAULT_LABEL_VALUE_LENGTH_LIMIT, value_name = "BYTES")]
     label_value_length_limit: usize,
+}
+
+/// Prometheus's `--enable-feature` flags that change what queries answer.
+#[derive(Debug, Args)]
+pub struct FeatureArgs {
+    /// Experimental Prometheus features, comma-separated or repeated. Known:
+    /// `promql-delayed-name-removal` (Prometheus 3.x: functions and operators drop `__name__` at
+    /// the end of the query instead of where they run, so `sum(rate({__name__=~"a|b"}[5m]))`
+    /// works). Other names are warned about and ignored, as Prometheus does.
+    #[arg(long = "enable-feature", value_name = "FEATURE", value_delimiter = ',')]
+    enable_feature: Vec<String>,
+}
+
+impl FeatureArgs {
+    /// `opts` with the enabled features, warning about unknown ones.
+    pub fn engine_options(&self, mut opts: EngineOptions) -> EngineOptions {
+        for f in &self.enable_feature {
+            match f.trim() {
+                "promql-delayed-name-removal" => opts.delayed_name_removal = true,
+                "" => {}
+                other => tracing::warn!(feature = other, "Unknown option for --enable-feature; ignored."),
+            }
+        }
+        opts
+    }
 }
 
 impl LabelLimitArgs {
@@ -106,12 +133,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
-    let engine = EngineOptions {
+    let engine = args.features.engine_options(EngineOptions {
         lookback_delta: args.query_lookback_delta,
         max_samples: args.query_max_samples,
         timeout: args.query_timeout,
         ..EngineOptions::default()
-    };
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -219,4 +246,36 @@ async fn serve(
     }
     tracing::info!("Stopped.");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        features: super::FeatureArgs,
+    }
+
+    fn options(args: &[&str]) -> burnwatch_slo::promql::EngineOptions {
+        Cli::try_parse_from(std::iter::once("serve").chain(args.iter().copied()))
+            .unwrap()
+            .features
+            .engine_options(Default::default())
+    }
+
+    #[test]
+    fn enable_feature_turns_on_delayed_name_removal() {
+        assert!(
+            !options(&[]).delayed_name_removal,
+            "off by default, as in Prometheus"
+        );
+        assert!(options(&["--enable-feature=promql-delayed-name-removal"]).delayed_name_removal);
+        assert!(
+            options(&["--enable-feature", "exemplar-storage,promql-delayed-name-removal"])
+                .delayed_name_removal
+        );
+        assert!(!options(&["--enable-feature=no-such-feature"]).delayed_name_removal);
+    }
 }

@@ -94,6 +94,8 @@ pub struct UpArgs {
     log_level: String,
     #[command(flatten)]
     label_limits: crate::cli_serve::LabelLimitArgs,
+    #[command(flatten)]
+    features: crate::cli_serve::FeatureArgs,
 }
 
 #[derive(Debug, Args)]
@@ -409,7 +411,10 @@ async fn start(
         scrape_configs,
     };
     let scrapes = tokio::spawn(ingest::run_scrapes(scrape_file, store.clone(), shutdown.clone()));
-    let mut state = ApiState::new(store.clone(), EngineOptions::default());
+    let mut state = ApiState::new(
+        store.clone(),
+        args.features.engine_options(EngineOptions::default()),
+    );
     // DORA event ids survive restarts through a journal beside the store's data.
     let journal = args.data_dir.join(api::dora::JOURNAL_FILE);
     let dora = api::dora::DoraState::with_journal(store, &journal)
