@@ -11,7 +11,8 @@
 //!   Prometheus 3 stores `le` and `quantile` label values in; [`normalize_float_label`] applies it
 //!   to a label value as Prometheus 3's scrape does.
 //! - [`write_api_value`]: a sample value in Prometheus's HTTP API JSON (`'f'`, or `'e'` outside
-//!   `[1e-6, 1e21)`).
+//!   `[1e-6, 1e21)`); [`write_json_float`]: Go's `encoding/json` float64 (also the OTel
+//!   Collector's string form of a double attribute), the same with `e-7` for `e-07`.
 //!
 //! Every form writes `NaN`, `+Inf` and `-Inf` for the non-finite values, as Go does.
 //!
@@ -335,6 +336,45 @@ pub fn write_api_value<S: Sink>(out: &mut S, v: f64) {
             put_e(out, v.is_sign_negative(), &d);
         }
     }
+}
+
+/// A float64 as Go's `encoding/json` writes it (also ES6's `Number.prototype.toString` for
+/// finite values, pdata's rule for doubles): `'f'`, or `'e'` below 1e-6 and from 1e21 on with a
+/// one-digit negative exponent kept short (`1e-7`, `1e+21`). JSON has no NaN or infinities; they
+/// are written as Go's names here, for the caller to refuse.
+pub fn write_json_float<S: Sink>(out: &mut S, v: f64) {
+    if let Some(s) = special(v) {
+        out.put_str(s);
+        return;
+    }
+    let abs = v.abs();
+    if abs == 0.0 || (1e-6..1e21).contains(&abs) {
+        write_f(out, v);
+        return;
+    }
+    let d = Digits::of(abs);
+    let x = d.dp - 1;
+    if (-9..0).contains(&x) {
+        // Go trims `e-07` to `e-7`.
+        if v < 0.0 {
+            out.put_byte(b'-');
+        }
+        out.put_byte(d.d[0]);
+        if d.nd > 1 {
+            out.put_byte(b'.');
+            out.put_bytes(d.bytes(1..d.nd));
+        }
+        out.put_bytes(&[b'e', b'-', b'0' + (-x) as u8]);
+    } else {
+        put_e(out, v < 0.0, &d);
+    }
+}
+
+/// [`write_json_float`] into a new `String`.
+pub fn format_json_float(v: f64) -> String {
+    let mut s = String::new();
+    write_json_float(&mut s, v);
+    s
 }
 
 /// [`write_f`] into a new `String`.

@@ -163,6 +163,29 @@ fn float_labels_are_found_under_every_spelling_stores_use() {
     assert_eq!(float_label_spellings(1e-5), ["1e-05", "0.00001"]);
 }
 
+/// Go's `encoding/json` (`floatEncoder`): 'f' in [1e-6, 1e21), else 'e' with `e-07` cut to `e-7`.
+#[test]
+#[allow(clippy::excessive_precision)] // -1125877809678695.25 is exact
+fn json_floats_follow_go_encoding_json() {
+    for (v, want) in [
+        (0.0, "0"),
+        (-0.0, "-0"),
+        (1.5, "1.5"),
+        (1e6, "1000000"),
+        (1e20, "100000000000000000000"),
+        (1e21, "1e+21"),
+        (1.5e-7, "1.5e-7"),
+        (-1e-7, "-1e-7"),
+        (1e-10, "1e-10"),
+        (5e-324, "5e-324"),
+        (0.000001, "0.000001"),
+        (1700000000.123, "1700000000.123"),
+        (-1125877809678695.25, "-1125877809678695.2"),
+    ] {
+        assert_eq!(format_json_float(v), want, "{v:e}");
+    }
+}
+
 #[test]
 fn byte_sinks_get_the_same_text() {
     let mut b = Vec::new();

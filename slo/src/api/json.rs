@@ -69,13 +69,14 @@ pub fn write_value(out: &mut String, v: f64) {
     burnwatch_gofmt::write_api_value(out, v);
 }
 
-/// Appends `t_ms / 1000` as Go's `encoding/json` writes a float64: shortest round-trip digits, no
-/// exponent in the range timestamps can take (`'f'`).
+/// Appends `t_ms / 1000` as Go's `encoding/json` writes a float64
+/// ([`burnwatch_gofmt::write_json_float`]): shortest round-trip digits, no exponent in the range
+/// timestamps can take.
 ///
 /// Not through Rust's `{}`: core's shortest digits break exact ties upwards
 /// (`-1125877809678695.25` becomes `…695.3`) where Go, like ryu, rounds them to even (`…695.2`).
 pub fn write_float_seconds(out: &mut String, t_ms: i64) {
-    burnwatch_gofmt::write_f(out, t_ms as f64 / 1000.0);
+    burnwatch_gofmt::write_json_float(out, t_ms as f64 / 1000.0);
 }
 
 /// A scalar's value as Prometheus writes it: `strconv.FormatFloat(v, 'f', -1, 64)` (`+Inf`,

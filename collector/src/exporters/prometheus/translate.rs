@@ -303,16 +303,8 @@ pub(crate) fn es6_float(f: f64) -> String {
         super::render::push_go_float(&mut go, f);
         return format!("json: unsupported value: {}", String::from_utf8_lossy(&go));
     }
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        let s = format!("{f:e}");
-        match s.split_once('e') {
-            Some((mantissa, exp)) if !exp.starts_with('-') => format!("{mantissa}e+{exp}"),
-            _ => s,
-        }
-    } else {
-        format!("{f}")
-    }
+    // Go's encoding/json layout; not Rust's `{}`, which rounds exact shortest-digit ties up.
+    burnwatch_gofmt::format_json_float(f)
 }
 
 /// Standard base64 with padding (Go's `base64.StdEncoding`).
