@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, GoDuration};
 
 /// `receivers.otlp`: OTLP over gRPC and HTTP, as the OTel Collector's `otlp` receiver.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -83,6 +83,15 @@ pub struct HttpServerConfig {
     /// Accepted for compatibility; client metadata is not propagated.
     #[serde(default)]
     pub include_metadata: bool,
+    /// How long a new connection may take to send its request headers (default 1m, as
+    /// `confighttp`; 0 = no limit). Enforced as an inactivity timeout, see
+    /// `receivers/otlp/idle.rs`.
+    #[serde(default = "default_connection_timeout")]
+    pub read_header_timeout: GoDuration,
+    /// How long a keep-alive connection may stay idle between requests (default 1m, as
+    /// `confighttp`; 0 = no limit).
+    #[serde(default = "default_connection_timeout")]
+    pub idle_timeout: GoDuration,
 }
 
 impl Default for HttpServerConfig {
@@ -94,8 +103,25 @@ impl Default for HttpServerConfig {
             metrics_url_path: default_metrics_url_path(),
             logs_url_path: default_logs_url_path(),
             include_metadata: false,
+            read_header_timeout: default_connection_timeout(),
+            idle_timeout: default_connection_timeout(),
         }
     }
+}
+
+impl HttpServerConfig {
+    /// The inactivity after which a connection is closed: the smaller of the non-zero
+    /// `read_header_timeout` and `idle_timeout`, or `None` when both are 0.
+    pub fn inactivity_timeout(&self) -> Option<std::time::Duration> {
+        [self.read_header_timeout.0, self.idle_timeout.0]
+            .into_iter()
+            .filter(|d| !d.is_zero())
+            .min()
+    }
+}
+
+fn default_connection_timeout() -> GoDuration {
+    GoDuration::from_secs(60)
 }
 
 fn default_grpc_endpoint() -> String {

@@ -331,6 +331,11 @@ pub fn grpc_routes(core: &ReceiverCore, max_recv_msg_bytes: usize) -> Routes {
     routes.routes()
 }
 
+/// grpc-go's default `keepalive.ServerParameters.Time`.
+const GRPC_KEEPALIVE_TIME: std::time::Duration = std::time::Duration::from_secs(2 * 3600);
+/// grpc-go's default `keepalive.ServerParameters.Timeout`.
+const GRPC_KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Serves the OTLP/gRPC services on `listener` until `ctx.shutdown` is cancelled, then
 /// lets in-flight calls finish.
 pub(super) fn serve(
@@ -349,6 +354,13 @@ pub(super) fn serve(
     tokio::spawn(async move {
         let served = Server::builder()
             .max_concurrent_streams(max_streams)
+            // grpc-go's server defaults, which the OTel Collector's configgrpc keeps: ping
+            // a connection idle for 2h and close it when the ping goes unanswered for
+            // 20s, so half-open connections (a peer gone without a FIN) are closed.
+            // Divergence: grpc-go also enforces a minimum client ping interval (5m) and
+            // answers faster pings with GOAWAY; hyper's HTTP/2 server has no such policy.
+            .http2_keepalive_interval(Some(GRPC_KEEPALIVE_TIME))
+            .http2_keepalive_timeout(Some(GRPC_KEEPALIVE_TIMEOUT))
             .add_routes(routes)
             .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown.cancelled_owned())
             .await;

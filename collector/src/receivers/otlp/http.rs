@@ -113,6 +113,7 @@ pub(super) fn serve(
     ctx: &BuildContext,
 ) -> JoinHandle<()> {
     let router = http_router(core, config);
+    let listener = super::idle::IdleListener::new(listener, config.inactivity_timeout());
     let shutdown = ctx.shutdown.clone();
     let id = ctx.id.clone();
     tokio::spawn(async move {

@@ -14,6 +14,7 @@ pub mod body;
 pub mod config;
 mod grpc;
 mod http;
+mod idle;
 pub mod json;
 #[cfg(test)]
 mod tests;

@@ -1508,3 +1508,89 @@ async fn ids_of_the_wrong_length_are_400_and_invalid_argument_and_not_forwarded(
     assert!(running.consumer.received().is_empty());
     running.stop().await;
 }
+
+/// Regression (issue #12, item 11): idle and half-open OTLP/HTTP connections were kept
+/// forever; they are closed after `read_header_timeout` / `idle_timeout` (1m by default,
+/// as `confighttp`), while a connection that keeps talking is served.
+#[tokio::test]
+async fn http_connections_silent_past_the_timeouts_are_closed() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    assert_eq!(
+        HttpServerConfig::default().inactivity_timeout(),
+        Some(Duration::from_secs(60))
+    );
+    let ctx = BuildContext {
+        id: id(),
+        telemetry: SelfTelemetry::new(),
+        shutdown: CancellationToken::new(),
+        bound: BoundAddrs::default(),
+    };
+    let consumer = Recording::new();
+    let config = OtlpReceiverConfig {
+        protocols: Protocols {
+            grpc: None,
+            http: Some(HttpServerConfig {
+                endpoint: "127.0.0.1:0".into(),
+                read_header_timeout: crate::config::GoDuration(Duration::from_millis(300)),
+                idle_timeout: crate::config::GoDuration(Duration::from_millis(600)),
+                ..HttpServerConfig::default()
+            }),
+        },
+    };
+    let tasks = start(&config, outputs(&consumer, &Signal::ALL), &ctx)
+        .await
+        .unwrap();
+    let addr = ctx.bound.get("receivers.otlp.http").unwrap();
+
+    /// Reads until the server closes the connection (EOF or reset), within a generous
+    /// deadline; returns what was read.
+    async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
+        let mut got = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(30), async {
+            let mut buf = [0u8; 4096];
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "the server kept a silent connection open");
+        got
+    }
+
+    // Connected, never sends a byte (a half-open or abandoned connection).
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(read_until_closed(&mut silent).await.is_empty());
+
+    // Part of the headers, then silence.
+    let mut partial = tokio::net::TcpStream::connect(addr).await.unwrap();
+    partial
+        .write_all(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    read_until_closed(&mut partial).await;
+
+    // A complete keep-alive request is answered, then the idle connection is closed.
+    let mut keep_alive = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = traces().encode_to_vec();
+    let head = format!(
+        "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: {PB}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    keep_alive.write_all(head.as_bytes()).await.unwrap();
+    keep_alive.write_all(&body).await.unwrap();
+    let answer = read_until_closed(&mut keep_alive).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert_eq!(consumer.received().len(), 1);
+
+    ctx.shutdown.cancel();
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
