@@ -88,7 +88,7 @@ pub enum IngestError {
         first: AppendError,
     },
     /// A remote-write series is over one of the
-    /// [`LabelLimits`](remote_write::LabelLimits); nothing from the request was stored.
+    /// [`LabelLimits`]; nothing from the request was stored.
     #[error(
         "remote write refused: series {series} is over the {limit}: {reason}; nothing from this request was stored"
     )]

@@ -14,7 +14,14 @@
 //! - a sample stamped more than 10 minutes after the server's clock
 //!   ([`MAX_AHEAD_MS`](crate::tsdb::MAX_AHEAD_MS)) fails the whole request with
 //!   [`IngestError::OutOfBounds`] (400 naming the series and timestamp), as Prometheus's does;
+//! - a series over the [`LabelLimits`] fails the whole request ([`IngestError::LabelLimit`],
+//!   400 naming the limit); Prometheus's receiver has no such limits;
 //! - metadata and exemplars are ignored.
+//!
+//! The work is split so the receiver holds the store's write lock only to append:
+//! [`check_headers`] (415 for anything but 1.0), [`prepare_remote_write`] (decode and validate,
+//! no store), [`commit_remote_write`] (the order check and the appends, under the lock, and a
+//! 500 via [`IngestError::Unavailable`] when the write-ahead log cannot hold the request).
 
 use std::collections::HashMap;
 
