@@ -748,3 +748,55 @@ fn subquery_sample_limit_and_timeout_are_enforced() {
     let status = bw.terminate(Duration::from_secs(10));
     assert!(status.is_some_and(|s| s.success()), "{status:?}\n{}", bw.output());
 }
+
+/// Issue #12: a query of only `{__name__="up"}` sent unencoded (as `curl` sends what it is given)
+/// got an empty 400: hyper refuses `"`, `<` and `>` in a request target before the API sees it,
+/// where Go's server (Prometheus) takes them. Both servers must now give the same answers, over
+/// keep-alive too (the second request on the connection is read the same way).
+#[test]
+fn raw_quotes_and_comparisons_in_the_url_are_answered_as_prometheus_does() {
+    let (Some(promtool_bin), Some(prometheus_bin)) = (
+        require_tool("promtool", "apt-get install prometheus"),
+        require_tool("prometheus", "apt-get install prometheus"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "data.om", &openmetrics());
+    let (_prom, prom_base) = start_prometheus(dir.path(), &file, &promtool_bin, &prometheus_bin);
+    let (_bw, bw_base) = start_burnwatch(dir.path(), &file);
+    let t = T0 + 607;
+    let paths = [
+        format!("/api/v1/query?query={{__name__=\"temperature\"}}&time={t}"),
+        format!("/api/v1/query?query=temperature{{room=\"lab\"}}&time={t}"),
+        format!("/api/v1/query?query=temperature>5&time={t}"),
+        format!("/api/v1/query?query=temperature<5&time={t}"),
+        format!(
+            "/api/v1/query_range?query={{__name__=\"temperature\",room=\"office\"}}&start={t}&end={}&step=60",
+            t + 120
+        ),
+    ];
+    for path in &paths {
+        let (ps, pb) = http_get(&format!("{prom_base}{path}")).unwrap();
+        let (bs, bb) = http_get(&format!("{bw_base}{path}")).unwrap();
+        assert_eq!(ps, 200, "{path}: Prometheus answered {pb}");
+        assert_eq!((bs, bb), (ps, pb), "{path}");
+    }
+    // Two requests on one connection, the first with a body.
+    use std::io::{Read as _, Write as _};
+    let host = bw_base.strip_prefix("http://").unwrap();
+    let mut conn = std::net::TcpStream::connect(host).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let body = format!("query=1&time={t}");
+    let request = format!(
+        "POST /api/v1/query?x=\"1\" HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}\
+         GET {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
+        body.len(),
+        paths[0]
+    );
+    conn.write_all(request.as_bytes()).unwrap();
+    let mut raw = String::new();
+    conn.read_to_string(&mut raw).unwrap();
+    assert_eq!(raw.matches("HTTP/1.1 200 OK").count(), 2, "{raw}");
+    assert!(raw.contains("\"room\":\"lab\""), "{raw}");
+}

@@ -25,6 +25,7 @@
 pub mod client;
 pub mod dora;
 pub mod json;
+pub mod lenient;
 pub mod params;
 pub mod position;
 #[cfg(test)]
@@ -769,12 +770,15 @@ async fn ready(State(state): State<ApiState>) -> Response {
 }
 
 /// Serves [`router`] on `listener` until `shutdown` completes, then lets requests in flight finish.
+///
+/// Request targets are taken as leniently as Go takes them (raw `"`, `<`, `>` in a query string;
+/// see [`lenient`]), so `curl '...?query={__name__="up"}'` is answered as Prometheus answers it.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: ApiState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    axum::serve(lenient::LenientListener(listener), router(state))
         .with_graceful_shutdown(shutdown)
         .await
 }
