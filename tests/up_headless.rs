@@ -85,9 +85,9 @@ fn headless_demo_feeds_every_bundled_slo_and_stops_cleanly() {
         v.as_array().is_some_and(|a| {
             !a.is_empty()
                 && a.iter().all(|s| {
-                    s["windows"].as_array().is_some_and(|w| {
-                        w.iter().any(|w| w["window"] == "5m" && w["error_ratio"].is_f64())
-                    })
+                    s["windows"]
+                        .as_array()
+                        .is_some_and(|w| w.iter().any(|w| w["window"] == "5m" && w["error_ratio"].is_f64()))
                 })
         })
     };
