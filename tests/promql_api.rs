@@ -513,7 +513,7 @@ fn promql_cli_prints_tables_json_and_carets() {
     assert_eq!(code, Some(1));
     assert_eq!(
         err,
-        "error: 1:4: parse error: unclosed left parenthesis\n  sum(rate(x[5m])\n     ^\n"
+        "error: 1:16: parse error: unclosed left parenthesis\n  sum(rate(x[5m])\n                 ^\n"
     );
 
     let (code, out, _) = run(&[
@@ -799,4 +799,58 @@ fn raw_quotes_and_comparisons_in_the_url_are_answered_as_prometheus_does() {
     conn.read_to_string(&mut raw).unwrap();
     assert_eq!(raw.matches("HTTP/1.1 200 OK").count(), 2, "{raw}");
     assert!(raw.contains("\"room\":\"lab\""), "{raw}");
+}
+
+/// Parse-error positions agree with Prometheus 2.42's: for each broken query both APIs give
+/// 400 bad_data and the same `line:column` (the messages' words come from two different parsers).
+#[test]
+fn parse_error_positions_match_prometheus() {
+    let (Some(promtool_bin), Some(prometheus_bin)) = (
+        require_tool("promtool", "apt-get install prometheus"),
+        require_tool("prometheus", "apt-get install prometheus"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "data.om", &openmetrics());
+    let (_prom, prom_base) = start_prometheus(dir.path(), &file, &promtool_bin, &prometheus_bin);
+    let (_bw, bw_base) = start_burnwatch(dir.path(), &file);
+    let broken = [
+        "sum(",
+        "rate(x[5m]",
+        "1 + (2",
+        "x{a=\"b\",",
+        "x[5m:",
+        "x offset",
+        "x{a=\"b",
+        ")",
+        "sum(x))",
+        "x{a!b}",
+        "1 . 2",
+        "x[5x]",
+        "x{a=\"1\"} }",
+        "1 +",
+        "foo bar",
+        "sum(x) by",
+        "sum(rate(x[5m])\n  + 1",
+    ];
+    let position = |body: &str| -> (String, String) {
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        let error = v["error"].as_str().unwrap_or("");
+        let rest = error
+            .strip_prefix("invalid parameter \"query\": ")
+            .unwrap_or(error);
+        let pos = rest.split(": parse error").next().unwrap_or("").to_string();
+        (v["errorType"].as_str().unwrap_or("").to_string(), pos)
+    };
+    for q in broken {
+        let path = format!("/api/v1/query?query={}&time=1", form_encode(q));
+        let (ps, pb) = http_get(&format!("{prom_base}{path}")).unwrap();
+        let (bs, bb) = http_get(&format!("{bw_base}{path}")).unwrap();
+        assert_eq!(
+            (bs, position(&bb)),
+            (ps, position(&pb)),
+            "{q:?}\nprometheus: {pb}\nburnwatch: {bb}"
+        );
+    }
 }

@@ -5,13 +5,19 @@
 //! `parser::parse`). Prometheus's own parser says `1:7: parse error: ...`, so the API and the CLI
 //! recover a position here by probing prefixes of the query:
 //!
-//! - a lexer error about something left open (`unclosed left parenthesis`, an unterminated string)
-//!   points where it was opened; any other lexer error is at the end of the shortest prefix that
-//!   fails to lex with the same message (the unexpected character);
+//! - something left open at the end (`unclosed left parenthesis`, a brace or bracket, and every
+//!   `unexpected end of input ...`) is at the end of the input, as Prometheus reports it; an
+//!   unterminated string is at its opening quote;
+//! - any other lexer error is at the last character of the shortest prefix that fails to lex
+//!   with the same message (the unexpected character), moved as Prometheus's lexer reports it:
+//!   just after an unexpected `)`, on the `!` or `.` before the character that does not fit, at
+//!   the start of a bad number or duration;
 //! - a grammar error is just after the longest prefix that is still a *viable* start of a query:
 //!   one that parses once unclosed brackets and strings are closed, possibly after adding an operand.
 //!
-//! Type errors (`expected type range vector ...`) come from complete parses and get no position.
+//! Checked against Prometheus 2.42 (`tests/promql_api.rs`). Type errors (`expected type range
+//! vector ...`) come from complete parses and get no position; Prometheus gives the position of
+//! the offending node, which `promql-parser`'s tree does not record.
 
 use promql_parser::parser;
 
@@ -26,6 +32,10 @@ const GRAMMAR_ERROR: &str = "invalid promql query";
 /// The byte offset in `query` where parsing fails, if it can be located. `message` is the parser's
 /// error text for the whole query.
 pub fn error_position(query: &str, message: &str) -> Option<usize> {
+    // Prometheus's lexer and parser meet these at the end of the input.
+    if message == "unclosed left parenthesis" || message.starts_with("unexpected end of input") {
+        return Some(query.len());
+    }
     if query.len() > MAX_PROBE_LEN {
         return None;
     }
@@ -35,27 +45,29 @@ pub fn error_position(query: &str, message: &str) -> Option<usize> {
         .chain(std::iter::once(query.len()))
         .collect();
     if let Err(lex_msg) = parser::lex::lexer(query) {
-        // Something left open at the end of the input: point at where it was opened.
-        let open = open_at_end(query);
-        let opener = |c: char| open.stack.iter().rev().find(|(o, _)| *o == c).map(|(_, p)| *p);
-        let at = if lex_msg.starts_with("unterminated quoted string") {
-            open.quote.map(|(_, p)| p)
-        } else if lex_msg == "unclosed left parenthesis" {
-            opener('(')
-        } else if lex_msg == "unexpected end of input inside brackets" {
-            opener('[')
-        } else if lex_msg == "unexpected end of input inside braces" {
-            opener('{')
-        } else {
-            None
-        };
-        if at.is_some() {
-            return at;
+        // A string left open at the end of the input: where it was opened.
+        if lex_msg.starts_with("unterminated quoted string")
+            && let Some((_, p)) = open_at_end(query).quote
+        {
+            return Some(p);
         }
         // Otherwise the last character of the shortest failing prefix is the culprit.
         for (n, &end) in boundaries.iter().enumerate().skip(1) {
             if parser::lex::lexer(&query[..end]).is_err_and(|m| m == lex_msg) {
-                return Some(boundaries[n - 1]);
+                let at = boundaries[n - 1];
+                return Some(if lex_msg.starts_with("unexpected right parenthesis") {
+                    // Prometheus's lexer has consumed it.
+                    end
+                } else if lex_msg.starts_with("unexpected character after") {
+                    // On the `!` or `.` that wanted a different next character.
+                    boundaries[n.saturating_sub(2)]
+                } else if lex_msg.starts_with("bad number or duration syntax") {
+                    // At the start of the number.
+                    let word = |c: char| c.is_ascii_alphanumeric() || c == '.';
+                    query[..at].trim_end_matches(word).len()
+                } else {
+                    at
+                });
             }
         }
         return None;
@@ -173,11 +185,91 @@ pub fn line_col(query: &str, offset: usize) -> (usize, usize) {
 /// The error text Prometheus's API gives for a query that does not parse:
 /// `1:8: parse error: <message>` when the position is known, else `parse error: <message>`.
 pub fn parse_error_text(query: &str, message: &str) -> String {
+    let shown = prometheus_wording(message);
     match error_position(query, message) {
         Some(p) => {
             let (line, col) = line_col(query, p);
-            format!("{line}:{col}: parse error: {message}")
+            format!("{line}:{col}: parse error: {shown}")
         }
-        None => format!("parse error: {message}"),
+        None => format!("parse error: {shown}"),
+    }
+}
+
+/// Prometheus's words for the lexer errors `promql-parser` words differently (the position does
+/// not change).
+fn prometheus_wording(message: &str) -> &str {
+    match message {
+        "unexpected end of input inside brackets" => "unclosed left bracket",
+        "unexpected right brace '}'" => "unexpected character: '}'",
+        m if m.starts_with("unterminated quoted string") => "unterminated quoted string",
+        m => m,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Broken queries and the column Prometheus 2.42's API reports for each (its
+    /// `invalid parameter "query": 1:COL: parse error: ...`), as `tests/promql_api.rs` checks
+    /// against the real server.
+    const PROMETHEUS_COLUMNS: &[(&str, usize)] = &[
+        ("sum(", 5),
+        ("sum(x", 6),
+        ("rate(x[5m]", 11),
+        ("(((1)", 6),
+        ("1 + (2", 7),
+        ("x{a=\"b\"", 8),
+        ("x{a=\"b\",", 9),
+        ("{", 2),
+        ("x[5m", 5),
+        ("x[5m:", 6),
+        ("x offset", 9),
+        ("x @ ", 5),
+        ("x{a=\"b", 5),
+        ("\"unterminated", 1),
+        (")", 2),
+        ("sum(x))", 8),
+        ("x{a!b}", 4),
+        ("1 !2", 3),
+        ("1 . 2", 3),
+        ("x[5x]", 3),
+        ("1 $ 2", 3),
+        ("x]", 2),
+        ("x{a=\"1\"} }", 10),
+        ("1 +", 4),
+        ("foo bar", 5),
+        ("1 + * 2", 5),
+        ("sum(x) by", 10),
+    ];
+
+    #[test]
+    fn parse_error_columns_match_prometheus() {
+        for &(q, col) in PROMETHEUS_COLUMNS {
+            let msg = parser::parse(q).unwrap_err();
+            let text = parse_error_text(q, &msg);
+            assert!(
+                text.starts_with(&format!("1:{col}: parse error: ")),
+                "{q:?}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn lexer_errors_use_prometheus_words() {
+        assert_eq!(
+            parse_error_text("x[5m", &parser::parse("x[5m").unwrap_err()),
+            "1:5: parse error: unclosed left bracket"
+        );
+        let q = "x{a=\"1\"} }";
+        assert_eq!(
+            parse_error_text(q, &parser::parse(q).unwrap_err()),
+            "1:10: parse error: unexpected character: '}'"
+        );
+        let q = "x{a=\"b";
+        assert_eq!(
+            parse_error_text(q, &parser::parse(q).unwrap_err()),
+            "1:5: parse error: unterminated quoted string"
+        );
     }
 }

@@ -248,13 +248,13 @@ async fn assert_error(state: ApiState, uri: &str, status: StatusCode, error_type
 async fn bad_data_errors_name_the_parameter_and_position() {
     let bad = StatusCode::BAD_REQUEST;
     let s = state();
-    // The parenthesis left open is the one of `sum(`, column 4.
+    // A parenthesis left open is reported at the end of the input, column 16, as Prometheus does.
     assert_error(
         s.clone(),
         "/api/v1/query?query=sum(rate(x%5B5m%5D)&time=1",
         bad,
         "bad_data",
-        r#"invalid parameter "query": 1:4: parse error: unclosed left parenthesis"#,
+        r#"invalid parameter "query": 1:16: parse error: unclosed left parenthesis"#,
     )
     .await;
     // An operator where an operand belongs: the second `*`, column 6.
