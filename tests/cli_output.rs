@@ -74,8 +74,15 @@ fn closed_pipe_ends_promql_query_quietly() {
 
 #[test]
 fn tui_once_fails_when_the_server_is_unreachable() {
-    // A port nothing listens on: free_port checked that it could be bound, and nothing has.
-    let url = format!("http://127.0.0.1:{}", free_port());
+    // A server that takes each connection and closes it without a word: held by this test, so
+    // no other test's server can take the port meanwhile.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            drop(conn);
+        }
+    });
     for extra in [&[][..], &["--json"][..]] {
         let out = Command::new(burnwatch_bin())
             .args(["tui", "--once", "--prometheus-url", &url, "--timeout", "10s"])
