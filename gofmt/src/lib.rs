@@ -48,8 +48,14 @@ impl Sink for String {
         self.push_str(s);
     }
     fn put_bytes(&mut self, b: &[u8]) {
-        // Only ASCII digits come here, so this never drops anything.
-        self.push_str(std::str::from_utf8(b).unwrap_or_default());
+        // Only ASCII digits come here: a few are cheaper pushed one by one than validated.
+        if b.len() <= 8 {
+            for &c in b {
+                self.push(char::from(c));
+            }
+        } else {
+            self.push_str(std::str::from_utf8(b).unwrap_or_default());
+        }
     }
     fn put_byte(&mut self, b: u8) {
         self.push(char::from(b));
