@@ -331,10 +331,25 @@ pub fn grpc_routes(core: &ReceiverCore, max_recv_msg_bytes: usize) -> Routes {
     routes.routes()
 }
 
+/// grpc-go's default `ConnectionTimeout`: how long a new connection has to begin its
+/// HTTP/2 handshake.
+const GRPC_CONNECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 /// grpc-go's default `keepalive.ServerParameters.Time`.
 const GRPC_KEEPALIVE_TIME: std::time::Duration = std::time::Duration::from_secs(2 * 3600);
 /// grpc-go's default `keepalive.ServerParameters.Timeout`.
 const GRPC_KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The accepted connections of `listener`, each closed if it sends nothing within
+/// `handshake` (a connection that never starts HTTP/2 used to be kept forever).
+fn incoming(
+    listener: TcpListener,
+    handshake: std::time::Duration,
+) -> impl futures::Stream<Item = std::io::Result<super::idle::IdleStream>> {
+    use futures::StreamExt as _;
+    TcpIncoming::from(listener).map(move |accepted| {
+        accepted.map(|stream| super::idle::IdleStream::until_first_byte(stream, handshake))
+    })
+}
 
 /// Serves the OTLP/gRPC services on `listener` until `ctx.shutdown` is cancelled, then
 /// lets in-flight calls finish.
@@ -362,7 +377,10 @@ pub(super) fn serve(
             .http2_keepalive_interval(Some(GRPC_KEEPALIVE_TIME))
             .http2_keepalive_timeout(Some(GRPC_KEEPALIVE_TIMEOUT))
             .add_routes(routes)
-            .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown.cancelled_owned())
+            .serve_with_incoming_shutdown(
+                incoming(listener, GRPC_CONNECTION_TIMEOUT),
+                shutdown.cancelled_owned(),
+            )
             .await;
         match served {
             Ok(()) => tracing::debug!(component = %id, "OTLP/gRPC server stopped."),

@@ -13,6 +13,11 @@
 //! off by `read_header_timeout` as Go's server would (that needs the HTTP parser's
 //! cooperation, which axum does not expose); each byte still resets only the inactivity
 //! timer, so such a client holds a connection but cannot make one last without sending.
+//!
+//! The gRPC server uses [`IdleStream::until_first_byte`]: a connection must start its
+//! HTTP/2 handshake within grpc-go's `ConnectionTimeout` (120 s, which the OTel Collector
+//! keeps); after that, idle channels are normal for gRPC clients and HTTP/2 keepalive
+//! pings find the dead ones.
 
 use std::future::Future;
 use std::io;
@@ -30,6 +35,8 @@ pub struct IdleStream {
     inner: TcpStream,
     timeout: Option<Duration>,
     deadline: Pin<Box<Sleep>>,
+    /// Stop timing once the first byte has been read (handshake timeout only).
+    first_byte_only: bool,
 }
 
 impl IdleStream {
@@ -40,11 +47,31 @@ impl IdleStream {
             inner,
             timeout,
             deadline: Box::pin(tokio::time::sleep(first)),
+            first_byte_only: false,
         }
     }
 
-    fn touch(&mut self) {
-        if let Some(timeout) = self.timeout {
+    /// Wraps `inner`, failing it only if its first byte does not arrive within `timeout`.
+    pub fn until_first_byte(inner: TcpStream, timeout: Duration) -> Self {
+        IdleStream {
+            first_byte_only: true,
+            ..IdleStream::new(inner, Some(timeout))
+        }
+    }
+
+    /// Bytes were read: the connection is alive.
+    fn touch_read(&mut self) {
+        if self.first_byte_only {
+            self.timeout = None;
+        } else {
+            self.touch_write();
+        }
+    }
+
+    /// Bytes were written. In handshake mode this proves nothing about the client (the
+    /// HTTP/2 server writes its SETTINGS frame first), so only reads count there.
+    fn touch_write(&mut self) {
+        if let (Some(timeout), false) = (self.timeout, self.first_byte_only) {
             self.deadline.as_mut().reset(Instant::now() + timeout);
         }
     }
@@ -72,7 +99,7 @@ impl AsyncRead for IdleStream {
         match Pin::new(&mut self.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 if buf.filled().len() > before {
-                    self.touch();
+                    self.touch_read();
                 }
                 Poll::Ready(Ok(()))
             }
@@ -88,7 +115,7 @@ impl AsyncWrite for IdleStream {
         match Pin::new(&mut self.inner).poll_write(cx, buf) {
             Poll::Ready(Ok(n)) => {
                 if n > 0 {
-                    self.touch();
+                    self.touch_write();
                 }
                 Poll::Ready(Ok(n))
             }
@@ -113,7 +140,7 @@ impl AsyncWrite for IdleStream {
         match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
             Poll::Ready(Ok(n)) => {
                 if n > 0 {
-                    self.touch();
+                    self.touch_write();
                 }
                 Poll::Ready(Ok(n))
             }
@@ -124,6 +151,14 @@ impl AsyncWrite for IdleStream {
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
+    }
+}
+
+impl tonic::transport::server::Connected for IdleStream {
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.inner.connect_info()
     }
 }
 
@@ -160,5 +195,58 @@ impl axum::serve::Listener for IdleListener {
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
         self.inner.local_addr()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (client, server)
+    }
+
+    /// Regression (issue #12, item 11): a gRPC connection that never starts its
+    /// handshake is closed, even though the server writes to it first; one that has
+    /// started is never timed out by this wrapper (keepalive pings take over).
+    #[tokio::test]
+    async fn handshake_timeout_counts_only_the_clients_first_bytes() {
+        let handshake = Duration::from_millis(200);
+
+        let (_client, server) = pair().await;
+        let mut silent = IdleStream::until_first_byte(server, handshake);
+        // The server's own SETTINGS frame does not count as life from the client.
+        silent.write_all(b"server settings").await.unwrap();
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(Duration::from_secs(30), silent.read(&mut buf))
+            .await
+            .expect("a silent connection is failed, not kept");
+        assert_eq!(read.unwrap_err().kind(), io::ErrorKind::TimedOut);
+
+        let (mut client, server) = pair().await;
+        let mut started = IdleStream::until_first_byte(server, handshake);
+        client.write_all(b"PRI").await.unwrap();
+        assert_eq!(started.read(&mut buf).await.unwrap(), 3);
+        // Well past the handshake timeout, an idle but started connection stays open.
+        let idle = tokio::time::timeout(handshake * 5, started.read(&mut buf)).await;
+        assert!(idle.is_err(), "a started connection was timed out: {idle:?}");
+    }
+
+    #[tokio::test]
+    async fn inactivity_timeout_is_reset_by_traffic_in_either_direction() {
+        let timeout = Duration::from_millis(200);
+        let (mut client, server) = pair().await;
+        let mut stream = IdleStream::new(server, Some(timeout));
+        let mut buf = [0u8; 8];
+        client.write_all(b"a").await.unwrap();
+        assert_eq!(stream.read(&mut buf).await.unwrap(), 1);
+        let read = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut buf))
+            .await
+            .expect("a silent connection is failed, not kept");
+        assert_eq!(read.unwrap_err().kind(), io::ErrorKind::TimedOut);
     }
 }
