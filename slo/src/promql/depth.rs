@@ -473,6 +473,21 @@ mod tests {
         assert_eq!(depth, MAX_DEPTH);
     }
 
+    /// A test script's series descriptor is parsed too (`burnwatch promql test` reads user files):
+    /// a deep one is an error in the report, not a crash.
+    #[test]
+    fn deep_series_descriptors_in_test_scripts_are_errors() {
+        for n in [3000, 5000] {
+            let script = format!("load 1m\n  {} 1 2 3\n\neval instant at 1m x\n", sums(n));
+            let errors =
+                on_small_stack(move || crate::promql::testscript::run_script("deep", &script).errors);
+            assert!(
+                errors.iter().any(|e| e.contains("bad series descriptor")),
+                "{n}: {errors:?}"
+            );
+        }
+    }
+
     /// The text bound never under-counts the tree: over random queries and every query of the
     /// Prometheus test corpus this repository carries.
     #[test]

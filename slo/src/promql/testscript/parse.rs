@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use promql_parser::parser::{self, Expr};
+use promql_parser::parser::Expr;
 use regex::Regex;
 
 use crate::tsdb::histogram::{CUSTOM_BUCKETS_SCHEMA, CounterResetHint, FloatHistogram};
@@ -237,9 +237,21 @@ pub(crate) fn parse_labels(desc: &str) -> Result<Labels, String> {
     if desc == "{}" {
         return Ok(Labels::empty());
     }
-    let expr = parser::parse(desc).map_err(|e| format!("bad series descriptor {desc:?}: {e}"))?;
-    let Expr::VectorSelector(vs) = expr else {
-        return Err(format!("bad series descriptor {desc:?}: not a selector"));
+    // Through the engine's parse: a descriptor nested thousands deep must not overflow the stack
+    // of `burnwatch promql test` (see `promql::depth`).
+    let expr = crate::promql::Engine::parse(desc).map_err(|e| {
+        let e = match e {
+            crate::promql::QueryError::Parse(m) => m,
+            other => other.to_string(),
+        };
+        format!("bad series descriptor {desc:?}: {e}")
+    })?;
+    let vs = match expr {
+        Expr::VectorSelector(vs) => vs,
+        other => {
+            crate::promql::depth::dismantle(other);
+            return Err(format!("bad series descriptor {desc:?}: not a selector"));
+        }
     };
     let mut b = LabelsBuilder::new(&Labels::empty());
     if let Some(n) = &vs.name {
