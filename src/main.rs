@@ -2,6 +2,7 @@
 //! dashboard. It stays thin: parsing arguments, setting up logging, and calling the
 //! library crates.
 
+mod alloc;
 mod cli_collector;
 mod cli_dora;
 mod cli_promql;
@@ -44,8 +45,17 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    output::exit_quietly_on_broken_pipe_panics();
     let cli = Cli::parse();
+    // Only for the commands that print results: a server (`collector`, `serve`, `up`) must never
+    // end on a panic hook's exit(0), which would skip its flushes and the store's snapshot.
+    if matches!(
+        cli.command,
+        Command::Promql(_) | Command::Dora(_) | Command::Slo(_) | Command::Tui(_)
+    ) {
+        output::exit_quietly_on_broken_pipe_panics();
+    } else {
+        alloc::start_background_purge();
+    }
     let result = match cli.command {
         Command::Collector(args) => cli_collector::run(args),
         Command::Serve(args) => cli_serve::run(args),
