@@ -34,7 +34,8 @@
 //! - `@` on a range selector under a range query: 2.42 drops steps after the `@` time from
 //!   `predict_linear` and others (fixed in 3.x): `@` goes on instant selectors only;
 //! - `count_values` turns values into labels, where Go's and Rust's last-bit differences in `log10`,
-//!   `cos` or a sum's order would be label mismatches: it counts `round(...)`ed values;
+//!   `cos`, `^` or a sum's order would be label mismatches: it counts values clamped to ±1000 and
+//!   rounded;
 //! - `topk`/`bottomk` among equal values or NaNs keep whichever their heap meets first: they
 //!   read series of distinct values (`fz_requests`, `fz_other`);
 //! - label names are the legacy `[a-zA-Z_][a-zA-Z0-9_]*` that 2.x requires.
@@ -165,6 +166,17 @@ fn write_data(rng: &mut Rng, path: &Path) -> usize {
                 );
             }
         }
+    }
+    // `fz_twin` has `fz_other`'s label sets: once a function drops the names, the two collide.
+    out.push_str("# TYPE fz_twin gauge\n");
+    for job in JOBS {
+        series(
+            &mut out,
+            rng,
+            "fz_twin",
+            &format!("job=\"{job}\",instance=\"0\""),
+            1,
+        );
     }
     out.push_str("# TYPE fz_other gauge\n");
     for job in JOBS {
@@ -304,6 +316,9 @@ const RANGES: [&str; 5] = ["1m", "2m", "5m", "10m", "1h"];
 
 struct Gen<'a> {
     rng: &'a mut Rng,
+    /// Whether selectors may match two metrics that differ only by name (not under a filtering
+    /// comparison between vectors: 3.x checks uniqueness before filtering, 2.x after).
+    twins: bool,
 }
 
 impl Gen<'_> {
@@ -325,14 +340,22 @@ impl Gen<'_> {
     }
 
     fn selector(&mut self) -> String {
-        let name = *self.rng.pick(&METRICS);
-        let mut s = name.to_string();
         let n = self.rng.below(3);
-        if n > 0 {
-            let ms: Vec<String> = (0..n).map(|_| self.matcher()).collect();
-            s = format!("{name}{{{}}}", ms.join(", "));
+        let ms: Vec<String> = (0..n).map(|_| self.matcher()).collect();
+        if self.twins && self.rng.chance(8) {
+            // Two metrics whose series differ only by name (`__name__` removal and duplicate
+            // label sets).
+            let names = *self.rng.pick(&["fz_other|fz_twin", "fz_.*r", "fz_twin"]);
+            let mut all = vec![format!("__name__=~\"{names}\"")];
+            all.extend(ms);
+            return format!("{{{}}}", all.join(", "));
         }
-        s
+        let name = *self.rng.pick(&METRICS);
+        if ms.is_empty() {
+            name.to_string()
+        } else {
+            format!("{name}{{{}}}", ms.join(", "))
+        }
     }
 
     /// `offset` and, on instant selectors (`at`), `@`.
@@ -537,7 +560,7 @@ impl Gen<'_> {
                     ),
                     _ => Q::node(
                         Ty::Vector,
-                        format!("count_values{g} (\"value\", round({{0}}))"),
+                        format!("count_values{g} (\"value\", round(clamp({{0}}, -1000, 1000)))"),
                         vec![self.vector(d)],
                     ),
                 }
@@ -578,11 +601,13 @@ impl Gen<'_> {
                         Q::node(Ty::Vector, format!("({{0}} {op}{m} {{1}})"), vec![s, v])
                     };
                 }
-                Q::node(
-                    Ty::Vector,
-                    format!("({{0}} {op}{m} {{1}})"),
-                    vec![self.vector(d), self.vector(d)],
-                )
+                Q::node(Ty::Vector, format!("({{0}} {op}{m} {{1}})"), {
+                    let twins = self.twins;
+                    self.twins &= !filtering;
+                    let sides = vec![self.vector(d), self.vector(d)];
+                    self.twins = twins;
+                    sides
+                })
             }
             13 => {
                 let dst = *self.rng.pick(&["job", "dst", "path", "instance"]);
@@ -918,20 +943,24 @@ fn promql_agrees_with_prometheus_on_generated_queries() {
     ];
     // Ready when both hold the data: a count over all of it answers the same non-empty value.
     let probe = format!(
-        "count(count_over_time({{__name__=~\"fz_.+\"}}[2h] @ {}))",
+        "count(last_over_time({{__name__=~\"fz_.+\"}}[2h] @ {}))",
         START_S + SPAN_S
     );
+    let mut last = String::new();
     let ready = common::wait_for(Duration::from_secs(120), || {
         let a = servers[0].query(&probe, Some((START_S + SPAN_S) as f64), None);
         let b = servers[1].query(&probe, Some((START_S + SPAN_S) as f64), None);
         match (&a, &b) {
             (Outcome::Data(_, s), Outcome::Data(..)) if !s.is_empty() && differ(&a, &b).is_none() => Some(()),
-            _ => None,
+            _ => {
+                last = format!("prometheus {a:?}, burnwatch {b:?}");
+                None
+            }
         }
     });
     assert!(
         ready.is_some(),
-        "the servers did not both serve the data within 120 s"
+        "the servers did not both serve the data within 120 s; last answers: {last}"
     );
 
     let mut report = String::new();
@@ -941,7 +970,11 @@ fn promql_agrees_with_prometheus_on_generated_queries() {
     let mut tally = Tally::default();
     for i in 0..count {
         let depth = 1 + rng.below(3);
-        let q = Gen { rng: &mut rng }.vector(depth);
+        let q = Gen {
+            rng: &mut rng,
+            twins: true,
+        }
+        .vector(depth);
         let text = q.render();
         // Half past a whole second, at least 10 minutes into the data.
         let t = (START_S + 600 + rng.below((SPAN_S - 600) as usize) as i64) as f64 + 0.5;
