@@ -36,6 +36,10 @@ pub fn error_position(query: &str, message: &str) -> Option<usize> {
     if message == "unclosed left parenthesis" || message.starts_with("unexpected end of input") {
         return Some(query.len());
     }
+    // A regex Go refuses: at its matcher's label name.
+    if message.starts_with("error parsing regexp: ") {
+        return crate::tsdb::matcher::invalid_regex_position(query);
+    }
     if query.len() > MAX_PROBE_LEN {
         return None;
     }

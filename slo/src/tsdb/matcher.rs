@@ -130,6 +130,41 @@ pub fn prepare_query(query: &str) -> Result<Cow<'_, str>, String> {
     })
 }
 
+/// Where Prometheus places the error for the first regex literal of `query` that Go refuses: the
+/// start of the matcher's label name (`1:19` for `sum(rate(m{a="1", b=~"("}[5m]))`).
+pub fn invalid_regex_position(query: &str) -> Option<usize> {
+    let b = query.as_bytes();
+    let (lit, _) = string_literals(query).into_iter().find(|(lit, is_regex)| {
+        *is_regex
+            && promql_parser::util::unquote_string(&query[lit.clone()])
+                .is_ok_and(|v| goregex::translate(&v).is_err())
+    })?;
+    // Back over spaces, the operator, spaces, then the name (plain, or a quoted UTF-8 name).
+    let mut i = lit.start;
+    while i > 0 && b[i - 1].is_ascii_whitespace() {
+        i -= 1;
+    }
+    i = i.checked_sub(2)?;
+    while i > 0 && b[i - 1].is_ascii_whitespace() {
+        i -= 1;
+    }
+    if i > 0 && matches!(b[i - 1], b'"' | b'\'' | b'`') {
+        let q = b[i - 1];
+        let mut j = i - 1;
+        while j > 0 {
+            j -= 1;
+            if b[j] == q && (j == 0 || b[j - 1] != b'\\') {
+                return Some(j);
+            }
+        }
+        return Some(i - 1);
+    }
+    while i > 0 && (b[i - 1].is_ascii_alphanumeric() || matches!(b[i - 1], b'_' | b':' | b'.')) {
+        i -= 1;
+    }
+    Some(i)
+}
+
 /// The Go source of a matcher value, decoding what [`prepare_query`] replaced.
 fn go_source(value: &str) -> Cow<'_, str> {
     let Some(hex) = value.strip_prefix(REPLACED_MARK) else {
@@ -315,6 +350,21 @@ mod tests {
         );
         // Strings elsewhere are not regexes, even when they read like a matcher.
         assert!(Engine::parse(r#"label_replace(x, "a", "=~\"(\"", "b", "c") # =~ "(""#).is_ok());
+    }
+
+    /// Prometheus reports a bad regex at its matcher's label name (2.42: `1:19`, `1:3`, `1:20`).
+    #[test]
+    fn invalid_regex_errors_point_at_the_label_name() {
+        for (q, col) in [
+            (r#"sum(rate(m{a="1", b=~"("}[5m]))"#, 19),
+            (r#"m{b =~ "("}"#, 3),
+            (r#"{__name__=~"(", a="1"}"#, 2),
+            (r#"m{a="1"} + on(x) n{c!~"[z-a]"}"#, 20),
+            (r#"m{"a b"=~"("}"#, 3),
+        ] {
+            assert_eq!(invalid_regex_position(q), Some(col - 1), "{q}");
+        }
+        assert_eq!(invalid_regex_position(r#"m{a=~"(x)"}"#), None);
     }
 
     #[test]
