@@ -184,11 +184,18 @@ pub fn translate(src: &str) -> Result<String, GoRegexError> {
     let node = p.alternation()?;
     if p.pos < p.chars.len() {
         // Only a `)` stops the top-level alternation early.
-        return Err(p.err(UNEXPECTED_PAREN, src.to_string()));
+        return Err(p.err(UNEXPECTED_PAREN, wrapped(src)));
     }
     let mut out = String::with_capacity(src.len() + 8);
     node.write(&mut out);
     Ok(out)
+}
+
+/// The expression as Prometheus 3.x compiles it (`^(?s:re)$`, `labels.NewFastRegexMatcher`): Go
+/// quotes it whole in "missing closing )" and "unexpected )" errors, and the tail of it in
+/// "missing closing ]".
+fn wrapped(src: &str) -> String {
+    format!("^(?s:{src})$")
 }
 
 fn is_word_byte(c: char) -> bool {
@@ -241,7 +248,7 @@ impl Parser<'_> {
     /// A `\` at the end escapes the `)` of Prometheus's `^(?:re)$` wrapper, so Prometheus reports a
     /// missing `)` rather than Go's trailing-backslash error.
     fn trailing_backslash(&self) -> GoRegexError {
-        self.err(MISSING_PAREN, self.src.to_string())
+        self.err(MISSING_PAREN, wrapped(self.src))
     }
 
     fn err(&self, code: &'static str, expr: String) -> GoRegexError {
@@ -351,7 +358,7 @@ impl Parser<'_> {
                 // Without `\E` the quote runs to the end, where Prometheus's own wrapper `)$` is
                 // quoted too: Prometheus reports a missing `)`, and so does this.
                 let Some(e) = rest.find("\\E") else {
-                    return Err(self.err(MISSING_PAREN, self.src.to_string()));
+                    return Err(self.err(MISSING_PAREN, wrapped(self.src)));
                 };
                 let (lit, used) = (&rest[..e], e + 2);
                 self.pos += rest[..used].chars().count();
@@ -466,7 +473,7 @@ impl Parser<'_> {
                 let mut since_sign = 0;
                 loop {
                     let Some(c) = self.peek() else {
-                        return Err(self.err(MISSING_PAREN, self.src.to_string()));
+                        return Err(self.err(MISSING_PAREN, wrapped(self.src)));
                     };
                     self.pos += 1;
                     match c {
@@ -498,7 +505,7 @@ impl Parser<'_> {
         let inner = self.alternation()?;
         self.depth -= 1;
         if self.peek() != Some(')') {
-            return Err(self.err(MISSING_PAREN, self.src.to_string()));
+            return Err(self.err(MISSING_PAREN, wrapped(self.src)));
         }
         self.pos += 1;
         Ok(Node::Group(open, Box::new(inner)))
@@ -653,7 +660,7 @@ impl Parser<'_> {
             self.pos += 1;
             out.push('^');
         }
-        let missing = |p: &Self| p.err(MISSING_BRACKET, p.src[p.offset(start)..].to_string());
+        let missing = |p: &Self| p.err(MISSING_BRACKET, format!("{})$", &p.src[p.offset(start)..]));
         let mut first = true;
         let mut empty = true;
         loop {
@@ -732,7 +739,7 @@ impl Parser<'_> {
     fn class_char(&mut self) -> Result<char, GoRegexError> {
         let start = self.pos;
         match self.peek() {
-            None => Err(self.err(MISSING_BRACKET, self.src.to_string())),
+            None => Err(self.err(MISSING_BRACKET, format!("{})$", self.src))),
             Some('\\') => self.escaped_char(start),
             Some(c) => {
                 self.pos += 1;
@@ -819,11 +826,11 @@ mod tests {
         }
     }
 
-    /// Each message is Prometheus 2.42's for `{a=~RE}` (its `^(?:` wrapper aside).
+    /// Each message is Prometheus 2.42's for `{a=~RE}`, with 3.x's `^(?s:` wrapper for 2.42's `^(?:`.
     #[test]
     fn refuses_as_go_does_with_its_wording() {
         let rows: &[(&str, &str)] = &[
-            ("(a", "missing closing ): `(a`"),
+            ("(a", "missing closing ): `^(?s:(a)$`"),
             ("a**", "invalid nested repetition operator: `**`"),
             ("a{2}{3}", "invalid nested repetition operator: `{2}{3}`"),
             ("a{1001}", "invalid repeat count: `{1001}`"),
@@ -835,17 +842,17 @@ mod tests {
             (r"\8", r"invalid escape sequence: `\8`"),
             (r"\C", r"invalid escape sequence: `\C`"),
             ("[z-a]", "invalid character class range: `z-a`"),
-            ("[a", "missing closing ]: `[a`"),
+            ("[a", "missing closing ]: `[a)$`"),
             ("*", "missing argument to repetition operator: `*`"),
-            (")", "unexpected ): `)`"),
-            ("(?i", "missing closing ): `(?i`"),
+            (")", "unexpected ): `^(?s:))$`"),
+            ("(?i", "missing closing ): `^(?s:(?i)$`"),
             ("[[:foo:]]", "invalid character class range: `[:foo:]`"),
             (r"\pX", r"invalid character class range: `\pX`"),
             (r"\p{Foo}", r"invalid character class range: `\p{Foo}`"),
             (r"\p{greek}", r"invalid character class range: `\p{greek}`"),
             // Prometheus's wrapper makes these two a missing `)` as well.
-            (r"a\", r"missing closing ): `a\`"),
-            (r"\Qa.b", r"missing closing ): `\Qa.b`"),
+            (r"a\", r"missing closing ): `^(?s:a\)$`"),
+            (r"\Qa.b", r"missing closing ): `^(?s:\Qa.b)$`"),
         ];
         for &(re, want) in rows {
             assert_eq!(
