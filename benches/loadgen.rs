@@ -4,8 +4,8 @@
 //! its idle and peak resident memory, and its CPU share at a fixed 10k spans/s.
 //!
 //! `cargo bench --bench loadgen` (env: `LOADGEN_SECONDS`, default 10; `LOADGEN_CLIENTS`,
-//! default 4). The collector exports over OTLP/gRPC to a counting sink in this process,
-//! so every span crosses the whole pipeline: receiver → memory_limiter → batch → exporter.
+//! default 4; `LOADGEN_BIN`, another burnwatch binary to measure). The collector exports over
+//! OTLP/gRPC to a counting sink in this process, so every span crosses the whole pipeline: receiver → memory_limiter → batch → exporter.
 //! Goals from the issue: ≥ 1M spans/s per core, < 3% of a core and < 30 MiB RSS at 10k
 //! spans/s, idle RSS < 15 MiB.
 
@@ -238,7 +238,9 @@ async fn main() {
         ),
     )
     .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_burnwatch"))
+    // LOADGEN_BIN compares another build (say `--no-default-features`) in the same run.
+    let bin = std::env::var("LOADGEN_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_burnwatch").to_string());
+    let mut child = std::process::Command::new(bin)
         .args(["collector", "--config", config.to_str().unwrap()])
         .env("RUST_LOG", "warn")
         .spawn()

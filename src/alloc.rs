@@ -7,14 +7,16 @@
 //! dirty pages to the OS after its decay time (10 s by default), and its background thread does so
 //! even when nothing allocates, so resident memory follows what is really in use.
 
-#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+#[cfg(all(feature = "jemalloc", target_os = "linux", not(target_env = "musl")))]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// (`cargo build --no-default-features` leaves the system allocator in place, to compare.)
+///
 /// Turns on jemalloc's background thread, which purges freed pages on its own schedule instead
 /// of on the next allocation. Logged and otherwise ignored when it cannot be set.
 pub fn start_background_purge() {
-    #[cfg(all(target_os = "linux", not(target_env = "musl")))]
+    #[cfg(all(feature = "jemalloc", target_os = "linux", not(target_env = "musl")))]
     if let Err(err) = tikv_jemalloc_ctl::background_thread::write(true) {
         eprintln!("warning: cannot start jemalloc's background purge thread: {err}");
     }

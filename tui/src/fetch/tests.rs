@@ -252,7 +252,9 @@ async fn typed_queries_give_tables_lines_and_positioned_errors() {
     match backend.run_query("sum(rate(x[5m])", None, CHECKOUT_END_MS).await {
         QueryOutcome::Error { message, position } => {
             assert!(message.contains("parse error"), "{message}");
-            assert_eq!(position, Some(3), "{message}");
+            // Prometheus 2.42 reports an unclosed parenthesis at the end of the query
+            // (`1:16: parse error: unclosed left parenthesis`), and so does the API.
+            assert_eq!(position, Some(15), "{message}");
         }
         other => panic!("expected an error, got {other:?}"),
     }
