@@ -13,85 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::otlp_sink::{SlowSink, trace_request};
 use common::*;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-
-/// An OTLP trace sink that takes one request at a time and sleeps on each, so the
-/// collector's exporter is the bottleneck.
-#[derive(Clone, Default)]
-struct SlowSink {
-    spans: Arc<AtomicU64>,
-    lock: Arc<tokio::sync::Mutex<()>>,
-}
-
-#[tonic::async_trait]
-impl TraceService for SlowSink {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let _one_at_a_time = self.lock.lock().await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let n: usize = request
-            .get_ref()
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .map(|s| s.spans.len())
-            .sum();
-        self.spans.fetch_add(n as u64, Ordering::SeqCst);
-        Ok(tonic::Response::new(ExportTraceServiceResponse {
-            partial_success: None,
-        }))
-    }
-}
-
-fn request(spans_per_request: usize, seq: u64) -> ExportTraceServiceRequest {
-    let attr = |k: &str, v: &str| KeyValue {
-        key: k.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(v.into())),
-        }),
-        ..Default::default()
-    };
-    let spans = (0..spans_per_request)
-        .map(|i| Span {
-            trace_id: (seq * 1_000_000 + i as u64).to_be_bytes().repeat(2),
-            span_id: (i as u64 + 1).to_be_bytes().to_vec(),
-            name: "GET /api/checkout".into(),
-            start_time_unix_nano: 1_700_000_000_000_000_000,
-            end_time_unix_nano: 1_700_000_000_050_000_000,
-            attributes: vec![
-                attr("http.request.method", "GET"),
-                attr("http.route", "/api/checkout"),
-                attr("server.address", "checkout.shop.svc"),
-            ],
-            ..Default::default()
-        })
-        .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![attr("service.name", "loadgen")],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-}
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
 
 #[test]
 fn memory_limit_holds_under_overload_and_accepted_equals_exported() {
@@ -101,7 +26,7 @@ fn memory_limit_holds_under_overload_and_accepted_equals_exported() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let sink = SlowSink::default();
+        let sink = SlowSink::new(Duration::from_millis(100));
         let sink_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sink_addr = sink_listener.local_addr().unwrap();
         let sink_service = sink.clone();
@@ -147,7 +72,7 @@ fn memory_limit_holds_under_overload_and_accepted_equals_exported() {
                 let mut seq = worker * 1_000_000;
                 while !stop.load(Ordering::Relaxed) {
                     seq += 1;
-                    match client.export(request(1000, seq)).await {
+                    match client.export(trace_request(1000, seq)).await {
                         Ok(_) => {
                             accepted.fetch_add(1000, Ordering::Relaxed);
                         }

@@ -10,82 +10,13 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use common::otlp_sink::{SlowSink, trace_request};
 use common::*;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-
-/// An OTLP trace sink that takes one request at a time and sleeps on each.
-#[derive(Clone, Default)]
-struct SlowSink {
-    spans: Arc<AtomicU64>,
-    lock: Arc<tokio::sync::Mutex<()>>,
-}
-
-#[tonic::async_trait]
-impl TraceService for SlowSink {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let _one_at_a_time = self.lock.lock().await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let n: usize = request
-            .get_ref()
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .map(|s| s.spans.len())
-            .sum();
-        self.spans.fetch_add(n as u64, Ordering::SeqCst);
-        Ok(tonic::Response::new(ExportTraceServiceResponse {
-            partial_success: None,
-        }))
-    }
-}
-
-fn request(spans: u64, seq: u64) -> ExportTraceServiceRequest {
-    let spans = (0..spans)
-        .map(|i| Span {
-            trace_id: (seq * 1_000_000 + i + 1).to_be_bytes().repeat(2),
-            span_id: (i + 1).to_be_bytes().to_vec(),
-            name: "GET /api/checkout".into(),
-            start_time_unix_nano: 1_700_000_000_000_000_000,
-            end_time_unix_nano: 1_700_000_000_050_000_000,
-            ..Default::default()
-        })
-        .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![KeyValue {
-                    key: "service.name".into(),
-                    value: Some(AnyValue {
-                        value: Some(any_value::Value::StringValue("checkout".into())),
-                    }),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-}
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
 
 #[test]
 fn sigterm_drains_every_acknowledged_span_to_a_slow_backend_within_the_shutdown_timeout() {
@@ -97,7 +28,7 @@ fn sigterm_drains_every_acknowledged_span_to_a_slow_backend_within_the_shutdown_
         .build()
         .unwrap();
     runtime.block_on(async {
-        let sink = SlowSink::default();
+        let sink = SlowSink::new(Duration::from_millis(300));
         let sink_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sink_addr = sink_listener.local_addr().unwrap();
         let sink_service = sink.clone();
@@ -139,7 +70,7 @@ fn sigterm_drains_every_acknowledged_span_to_a_slow_backend_within_the_shutdown_
 
         for seq in 0..REQUESTS {
             client
-                .export(request(SPANS, seq))
+                .export(trace_request(SPANS as usize, seq))
                 .await
                 .unwrap_or_else(|s| panic!("request {seq} not acknowledged: {s:?}\n{}", collector.output()));
         }

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod otlp_sink;
+
 use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
