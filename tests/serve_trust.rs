@@ -20,22 +20,7 @@ fn start(name: &str, logs: &Path, data_dir: &Path) -> (Proc, String) {
 
 /// [`start`] with extra flags.
 fn start_with(name: &str, logs: &Path, data_dir: &Path, extra: &[&str]) -> (Proc, String) {
-    let listen = format!("127.0.0.1:{}", free_port());
-    let mut args = vec![
-        "serve",
-        "--listen",
-        &listen,
-        "--data-dir",
-        data_dir.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let proc = spawn(name, &burnwatch_bin(), &args, logs, &[]);
-    let base = format!("http://{listen}");
-    let ready = wait_for(Duration::from_secs(60), || {
-        http_get(&format!("{base}/-/ready")).filter(|(s, _)| *s == 200)
-    });
-    assert!(ready.is_some(), "{name} did not become ready:\n{}", proc.output());
-    (proc, base)
+    start_serve_with_data(name, logs, data_dir, extra)
 }
 
 fn now_ms() -> i64 {

@@ -301,82 +301,12 @@ mod tests {
     use crate::tsdb::HSample;
     use proptest::prelude::*;
 
-    /// Go's shortest digits, found independently of ryu: the fewest significant digits whose
-    /// correctly rounded value (Rust's fixed-precision `{:.p$e}`, which rounds exact ties to even
-    /// as Go does) reads back as `v`. Where `v` is a power of two the interval below it is half as
-    /// wide as the one above, so the decimal one unit above the rounded one is tried too.
-    ///
-    /// Rust's own shortest `{}`/`{:e}` are not a reference: they break exact ties upwards
-    /// (`-1125877809678695.25` gives `…695.3`); Go and Prometheus write `…695.2`.
-    fn go_digits(v: f64) -> (String, i32) {
-        let split = |s: &str| {
-            let (mant, exp) = s.split_once('e').unwrap();
-            (mant.replace(['.', '-'], ""), exp.parse::<i32>().unwrap())
-        };
-        let abs = v.abs();
-        for p in 0..17 {
-            let (digits, exp) = split(&format!("{abs:.p$e}"));
-            if format!("{digits}e{}", exp - p as i32).parse::<f64>().unwrap() == abs {
-                return (digits, exp);
-            }
-            let up = (digits.parse::<u128>().unwrap() + 1).to_string();
-            let (up, up_exp) = if up.len() > digits.len() {
-                (up[..digits.len()].to_string(), exp + 1)
-            } else {
-                (up, exp)
-            };
-            if format!("{up}e{}", up_exp - p as i32).parse::<f64>().unwrap() == abs {
-                return (up, up_exp);
-            }
-        }
-        split(&format!("{abs:.16e}"))
-    }
-
-    /// Go's `FormatFloat(v, 'f' or 'e', -1, 64)` laid out from [`go_digits`].
-    fn reference(v: f64) -> String {
-        if v.is_nan() {
-            return "NaN".to_string();
-        }
-        if v.is_infinite() {
-            return if v > 0.0 { "+Inf" } else { "-Inf" }.to_string();
-        }
-        let sign = if v.is_sign_negative() { "-" } else { "" };
-        if v == 0.0 {
-            return format!("{sign}0");
-        }
-        let (digits, exp) = go_digits(v);
-        let digits = digits.trim_end_matches('0');
-        let digits = if digits.is_empty() { "0" } else { digits };
-        if !(1e-6..1e21).contains(&v.abs()) {
-            let (first, rest) = digits.split_at(1);
-            let point = if rest.is_empty() { "" } else { "." };
-            let esign = if exp < 0 { '-' } else { '+' };
-            return format!("{sign}{first}{point}{rest}e{esign}{:02}", exp.abs());
-        }
-        // The decimal point sits `exp + 1` digits into the significant digits.
-        let point = exp + 1;
-        if point <= 0 {
-            format!("{sign}0.{}{digits}", "0".repeat((-point) as usize))
-        } else if point as usize >= digits.len() {
-            format!("{sign}{digits}{}", "0".repeat(point as usize - digits.len()))
-        } else {
-            let (int, frac) = digits.split_at(point as usize);
-            format!("{sign}{int}.{frac}")
-        }
-    }
+    // Every float against an exact reference is burnwatch-gofmt's property test; here the API's
+    // writer is pinned to what Prometheus 2.42 answered.
 
     proptest! {
         #[test]
-        fn values_are_written_as_go_writes_them(bits in any::<u64>()) {
-            let v = f64::from_bits(bits);
-            prop_assert_eq!(format_value(v), reference(v));
-        }
-
-        #[test]
-        fn everyday_values_are_written_as_go_writes_them(i in -1_000_000_000i64..1_000_000_000, scale in -12i32..25) {
-            let v = i as f64 * 10f64.powi(scale);
-            prop_assert_eq!(format_value(v), reference(v));
-            let t = i * 1000 + scale as i64;
+        fn timestamps_read_back_as_the_seconds_they_stand_for(t in -1_000_000_000_000_000i64..1_000_000_000_000_000) {
             let mut s = String::new();
             write_timestamp(&mut s, t);
             prop_assert_eq!(s.parse::<f64>().unwrap(), t as f64 / 1000.0);
@@ -385,33 +315,32 @@ mod tests {
 
     #[test]
     fn edge_values_are_written_as_go_writes_them() {
-        for v in [
-            0.0,
-            -0.0,
-            1.0,
-            -1.0,
-            0.1,
-            1e-6,
-            9.99e-7,
-            1e21,
-            9.99e20,
-            1e15,
-            1e15 + 1.0,
-            123456789.125,
-            5e-324,
-            f64::MAX,
-            f64::MIN_POSITIVE,
-            0.30000000000000004,
+        for (v, go) in [
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (1.0, "1"),
+            (-1.0, "-1"),
+            (0.1, "0.1"),
+            (1e-6, "0.000001"),
+            (9.99e-7, "9.99e-07"),
+            (1e21, "1e+21"),
+            (9.99e20, "999000000000000000000"),
+            (1e15, "1000000000000000"),
+            (1e15 + 1.0, "1000000000000001"),
+            (123456789.125, "123456789.125"),
+            (5e-324, "5e-324"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (f64::MIN_POSITIVE, "2.2250738585072014e-308"),
+            (0.30000000000000004, "0.30000000000000004"),
+            (1e-7, "1e-07"),
+            (1.5e21, "1.5e+21"),
         ] {
-            assert_eq!(format_value(v), reference(v), "{v:?}");
+            assert_eq!(format_value(v), go, "{v:?}");
         }
-        assert_eq!(format_value(1e-7), "1e-07");
-        assert_eq!(format_value(1.5e21), "1.5e+21");
-        assert_eq!(format_value(-0.0), "-0");
     }
 
     /// Issue #12: the property test failed on `bits = 14055734260246006586` because its reference
-    /// (Rust's `{}`) rounds exact ties up. The value is exactly `-1125877809678695.25`; Prometheus
+    /// then (Rust's `{}`) rounded exact ties up. The value is exactly `-1125877809678695.25`; Prometheus
     /// 2.42 (Go's `strconv`) answers `vector(-1125877809678695.25)` and the scalar with
     /// `-1125877809678695.2`, as do the other ties below (each observed from Prometheus 2.42).
     #[test]
@@ -427,7 +356,6 @@ mod tests {
         ] {
             let v = f64::from_bits(bits);
             assert_eq!(format_value(v), go, "{bits}");
-            assert_eq!(reference(v), go, "reference for {bits}");
             assert_eq!(format_scalar(v), go, "scalar {bits}");
         }
         // Powers of two, where the interval below is half as wide as the one above: Go still
@@ -440,7 +368,6 @@ mod tests {
         ] {
             let v = 2f64.powi(k);
             assert_eq!(format_value(v), go, "2^{k}");
-            assert_eq!(reference(v), go, "reference for 2^{k}");
         }
         let mut out = String::new();
         write_query_data(
