@@ -18,6 +18,10 @@ pub struct ServeArgs {
     /// Address for the Prometheus-compatible HTTP API.
     #[arg(long, default_value = "127.0.0.1:9090", value_name = "HOST:PORT")]
     listen: String,
+    /// Prometheus's web configuration file (exporter-toolkit format): `basic_auth_users` maps
+    /// user names to bcrypt hashes, and every endpoint then requires HTTP basic authentication.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    web_config_file: Option<PathBuf>,
     /// An OpenMetrics / Prometheus text file with timestamps to import before serving (the input of
     /// `promtool tsdb create-blocks-from openmetrics`). Repeatable.
     #[arg(long = "load", value_name = "FILE")]
@@ -114,6 +118,11 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     crate::cli_collector::init_logging(&args.log_level);
+    // A bad web config fails before the store is opened.
+    let web = match &args.web_config_file {
+        Some(path) => api::web_config::WebConfig::load(path)?,
+        None => api::web_config::WebConfig::default(),
+    };
     let durable = match &args.data_dir {
         Some(dir) => Some(open_durable(dir, args.retention)?),
         None => None,
@@ -153,7 +162,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         state.dora = Some(dora);
     }
     state.write_limits = args.label_limits.limits();
-    runtime.block_on(serve(args.listen, state, scrape, durable_note))?;
+    runtime.block_on(serve(args.listen, state, web, scrape, durable_note))?;
     if let Some(d) = durable {
         let dir = d.dir().display().to_string();
         let snap = d
@@ -212,6 +221,7 @@ fn load_files(store: &SharedStorage, files: &[PathBuf]) -> anyhow::Result<()> {
 async fn serve(
     listen: String,
     state: ApiState,
+    web: api::web_config::WebConfig,
     scrape: Option<ScrapeConfigFile>,
     durable: bool,
 ) -> anyhow::Result<()> {
@@ -235,7 +245,7 @@ async fn serve(
         );
     }
     let stop = shutdown.clone();
-    let server = api::serve(listener, state, async move {
+    let server = api::serve_with(listener, state, web, async move {
         crate::cli_collector::wait_for_signal().await;
         stop.cancel();
     });

@@ -30,6 +30,7 @@ pub mod params;
 pub mod position;
 #[cfg(test)]
 mod tests;
+pub mod web_config;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -778,7 +779,25 @@ pub async fn serve(
     state: ApiState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(lenient::LenientListener(listener), router(state))
+    serve_with(listener, state, web_config::WebConfig::default(), shutdown).await
+}
+
+/// [`serve`] with a `--web.config.file` configuration: basic authentication on every endpoint
+/// when `basic_auth_users` is set (see [`web_config`]).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: ApiState,
+    web: web_config::WebConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let mut app = router(state);
+    if web.requires_auth() {
+        let users = Arc::new(web.basic_auth_users);
+        app = app.layer(axum::middleware::from_fn(move |req, next| {
+            web_config::basic_auth(users.clone(), req, next)
+        }));
+    }
+    axum::serve(lenient::LenientListener(listener), app)
         .with_graceful_shutdown(shutdown)
         .await
 }

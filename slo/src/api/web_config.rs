@@ -1,0 +1,223 @@
+//! `--web.config.file`: Prometheus's web configuration (the exporter-toolkit format) for the API.
+//!
+//! ```yaml
+//! basic_auth_users:
+//!   alice: $2y$10$...   # a bcrypt hash, as `htpasswd -nBC 10 alice` prints it
+//! ```
+//!
+//! Supported keys are `basic_auth_users` only; any other key (including the exporter-toolkit keys
+//! burnwatch does not implement yet, such as `tls_server_config` and `http_server_config`) is an
+//! error that names it, so a setting the user relies on is never silently ignored.
+//!
+//! Behaviour follows the exporter-toolkit (`web/handler.go`): the check covers every endpoint,
+//! `/-/healthy` and `/-/ready` included; a missing or wrong credential gets `401 Unauthorized`
+//! with `WWW-Authenticate: Basic`; an unknown user is checked against a fixed dummy hash so that
+//! the response time does not tell which user names exist. Divergence: the exporter-toolkit
+//! caches successful bcrypt checks; burnwatch checks every request (on a blocking thread, so the
+//! runtime is not stalled), which costs one bcrypt per request.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde::Deserialize;
+
+/// The web configuration file, as Prometheus's `--web.config.file` reads it.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// Users allowed in with HTTP basic authentication, each mapped to a bcrypt hash of their
+    /// password. Empty or absent: no authentication (Prometheus's default).
+    #[serde(default)]
+    pub basic_auth_users: BTreeMap<String, String>,
+}
+
+/// Why a web configuration file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum WebConfigError {
+    /// The file cannot be read.
+    #[error("cannot read web config file {path}: {source}")]
+    Read {
+        /// The file named by `--web.config.file`.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML for this format, or has a key burnwatch does not support.
+    #[error(
+        "web config file {path}: {message} (supported keys: basic_auth_users; tls_server_config \
+         and http_server_config are not supported yet)"
+    )]
+    Parse {
+        /// The file named by `--web.config.file`.
+        path: PathBuf,
+        /// What the YAML parser said, with the key's path.
+        message: String,
+    },
+    /// A user's password is not a bcrypt hash.
+    #[error("web config file {path}: basic_auth_users.{user} is not a bcrypt hash: {reason}")]
+    BadHash {
+        /// The file named by `--web.config.file`.
+        path: PathBuf,
+        /// The user whose entry is wrong.
+        user: String,
+        /// What bcrypt said.
+        reason: String,
+    },
+}
+
+impl WebConfig {
+    /// Reads and validates a web configuration file.
+    pub fn load(path: &Path) -> Result<Self, WebConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| WebConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates the text of a web configuration file; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, WebConfigError> {
+        // An empty file is an empty config, as in Prometheus.
+        if text.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        let de = serde_norway::Deserializer::from_str(text);
+        let config: WebConfig = serde_path_to_error::deserialize(de).map_err(|e| WebConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        for (user, hash) in &config.basic_auth_users {
+            // The exporter-toolkit refuses a non-bcrypt entry at start-up (bcrypt.Cost fails);
+            // do the same rather than answer 401 to every request later.
+            hash.parse::<bcrypt::HashParts>()
+                .map_err(|e| WebConfigError::BadHash {
+                    path: path.to_owned(),
+                    user: user.clone(),
+                    reason: e.to_string(),
+                })?;
+        }
+        Ok(config)
+    }
+
+    /// Whether requests must carry basic-auth credentials.
+    pub fn requires_auth(&self) -> bool {
+        !self.basic_auth_users.is_empty()
+    }
+}
+
+/// A bcrypt hash of a password nobody knows, checked for unknown users so that they take as
+/// long as known ones (the exporter-toolkit does the same).
+const DUMMY_HASH: &str = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
+
+/// The middleware that enforces `basic_auth_users` on every request.
+pub(crate) async fn basic_auth(
+    users: Arc<BTreeMap<String, String>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let credentials = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_basic);
+    let Some((user, password)) = credentials else {
+        return unauthorized();
+    };
+    let (known, hash) = match users.get(&user) {
+        Some(h) => (true, h.clone()),
+        None => (false, DUMMY_HASH.to_owned()),
+    };
+    let verified = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
+        .await
+        .ok()
+        .and_then(|r| r.ok())
+        .unwrap_or(false);
+    if known && verified {
+        next.run(request).await
+    } else {
+        unauthorized()
+    }
+}
+
+/// `Basic base64(user:password)` → `(user, password)`; `None` for anything else.
+fn parse_basic(value: &str) -> Option<(String, String)> {
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (user, password) = decoded.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+fn unauthorized() -> Response {
+    let mut response = (StatusCode::UNAUTHORIZED, Body::from("Unauthorized\n")).into_response();
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<WebConfig, WebConfigError> {
+        WebConfig::parse(text, Path::new("web.yml"))
+    }
+
+    #[test]
+    fn basic_auth_users_round_trip() {
+        let hash = bcrypt::hash("secret", 4).unwrap();
+        let config = parse(&format!("basic_auth_users:\n  alice: {hash}\n")).unwrap();
+        assert_eq!(config.basic_auth_users.get("alice"), Some(&hash));
+        assert!(config.requires_auth());
+        assert!(!parse("").unwrap().requires_auth());
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_the_supported_ones() {
+        let err = parse("basic_auth_user:\n  alice: x\n").unwrap_err().to_string();
+        assert!(err.contains("basic_auth_user"), "{err}");
+        assert!(err.contains("supported keys: basic_auth_users"), "{err}");
+        let err = parse("tls_server_config:\n  cert_file: a\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tls_server_config"), "{err}");
+    }
+
+    #[test]
+    fn a_plain_text_password_is_refused_naming_the_user() {
+        let err = parse("basic_auth_users:\n  bob: hunter2\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("basic_auth_users.bob"), "{err}");
+    }
+
+    #[test]
+    fn dummy_hash_is_a_valid_bcrypt_hash() {
+        assert!(DUMMY_HASH.parse::<bcrypt::HashParts>().is_ok());
+        assert!(!bcrypt::verify("", DUMMY_HASH).unwrap());
+    }
+
+    #[test]
+    fn basic_header_parsing() {
+        let enc = base64::engine::general_purpose::STANDARD.encode("al:ice:pw");
+        assert_eq!(
+            parse_basic(&format!("Basic {enc}")),
+            Some(("al".into(), "ice:pw".into()))
+        );
+        assert_eq!(parse_basic(&format!("Bearer {enc}")), None);
+        assert_eq!(parse_basic("Basic !!!"), None);
+    }
+}
