@@ -129,6 +129,9 @@ impl Collector {
                     let task = health_check::start(c, running.health.clone(), &ctx).await?;
                     running.server_tasks.push(task);
                 }
+                // Authenticators run nothing of their own; the receivers that name them
+                // check each request.
+                ExtensionConfig::BearerTokenAuth(_) | ExtensionConfig::BasicAuth(_) => {}
             }
         }
 
@@ -184,7 +187,7 @@ impl Collector {
                 logs: per_signal.remove(&Signal::Logs).map(Fanout::of),
             };
             let ctx = context(id, &running.receivers_stop);
-            let tasks = receivers::build(receiver_config, outputs, &ctx).await?;
+            let tasks = receivers::build(receiver_config, outputs, &ctx, &config.extensions).await?;
             running.receiver_tasks.extend(tasks);
         }
         Ok(())

@@ -137,6 +137,9 @@ pub enum ReceiveError {
         /// The request's method.
         method: String,
     },
+    /// The request carries no valid credentials for the receiver's authenticator.
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
     /// A URL path the receiver does not serve.
     #[error("404 page not found: {path}")]
     NotFound {
@@ -166,6 +169,7 @@ impl ReceiveError {
             ReceiveError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ReceiveError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ReceiveError::NotFound { .. } | ReceiveError::NoPipeline { .. } => StatusCode::NOT_FOUND,
+            ReceiveError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -186,6 +190,7 @@ impl ReceiveError {
             ReceiveError::MethodNotAllowed { .. }
             | ReceiveError::NotFound { .. }
             | ReceiveError::NoPipeline { .. } => Code::Unimplemented,
+            ReceiveError::Unauthenticated(_) => Code::Unauthenticated,
         }
     }
 
@@ -231,6 +236,7 @@ impl ReceiveError {
                 | ReceiveError::NotFound { .. }
                 | ReceiveError::NoPipeline { .. }
                 | ReceiveError::UnsupportedMediaType { .. }
+                | ReceiveError::Unauthenticated(_)
         );
         let (content_type, body) = match format {
             Some(format) if !plain_text => (format.content_type(), self.status_body(format)),

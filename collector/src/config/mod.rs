@@ -22,6 +22,7 @@ use crate::consumer::Signal;
 use crate::exporters::debug::DebugExporterConfig;
 use crate::exporters::otlp::config::{OtlpExporterConfig, OtlpHttpExporterConfig};
 use crate::exporters::prometheus::config::PrometheusExporterConfig;
+use crate::extensions::auth::{BasicAuthConfig, BearerTokenAuthConfig};
 use crate::extensions::health_check::HealthCheckConfig;
 use crate::processors::batch::BatchConfig;
 use crate::processors::memory_limiter::MemoryLimiterConfig;
@@ -158,6 +159,10 @@ impl ExporterConfig {
 pub enum ExtensionConfig {
     /// `health_check`.
     HealthCheck(HealthCheckConfig),
+    /// `bearertokenauth`: a server authenticator for receivers' `auth`.
+    BearerTokenAuth(BearerTokenAuthConfig),
+    /// `basicauth`: a server authenticator for receivers' `auth`.
+    BasicAuth(BasicAuthConfig),
 }
 
 /// One `service.pipelines` entry.
@@ -364,7 +369,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
 const RECEIVER_TYPES: &[&str] = &["otlp"];
 const PROCESSOR_TYPES: &[&str] = &["memory_limiter", "batch"];
 const EXPORTER_TYPES: &[&str] = &["prometheus", "otlp", "otlphttp", "debug"];
-const EXTENSION_TYPES: &[&str] = &["health_check"];
+const EXTENSION_TYPES: &[&str] = &["health_check", "bearertokenauth", "basicauth"];
 
 impl Config {
     /// Reads, expands and validates a configuration file.
@@ -517,6 +522,16 @@ impl Config {
                     c.validate(path)?;
                     Ok(ExtensionConfig::HealthCheck(c))
                 }
+                "bearertokenauth" => {
+                    let c: BearerTokenAuthConfig = typed(value, path)?;
+                    c.validate(path)?;
+                    Ok(ExtensionConfig::BearerTokenAuth(c))
+                }
+                "basicauth" => {
+                    let c: BasicAuthConfig = typed(value, path)?;
+                    c.validate(path)?;
+                    Ok(ExtensionConfig::BasicAuth(c))
+                }
                 _ => unreachable!("type checked by section()"),
             },
         )?;
@@ -542,6 +557,18 @@ impl Config {
                 ));
             }
             service_extensions.push(id);
+        }
+        for (id, receiver) in &receivers {
+            let ReceiverConfig::Otlp(otlp) = receiver;
+            for (protocol, auth) in [
+                ("grpc", otlp.protocols.grpc.as_ref().and_then(|g| g.auth.as_ref())),
+                ("http", otlp.protocols.http.as_ref().and_then(|h| h.auth.as_ref())),
+            ] {
+                if let Some(auth) = auth {
+                    let path = format!("receivers.{id}.protocols.{protocol}.auth.authenticator");
+                    check_authenticator(&auth.authenticator, &path, &extensions, &service_extensions)?;
+                }
+            }
         }
 
         let mut pipelines = Vec::new();
@@ -625,6 +652,33 @@ impl Config {
 
 /// Adds to a validation error the unset variables referenced at (or under) its path: an
 /// empty `endpoint` reads "is required" otherwise, which does not say why it is empty.
+/// Checks that a receiver's `auth.authenticator` names a server authenticator that is
+/// defined and enabled (the OTel Collector fails at start-up with "authenticator not
+/// found" otherwise; here the error names the YAML path).
+fn check_authenticator(
+    name: &str,
+    path: &str,
+    extensions: &BTreeMap<ComponentId, ExtensionConfig>,
+    enabled: &[ComponentId],
+) -> Result<(), ConfigError> {
+    let id = ComponentId::parse(name).map_err(|e| ConfigError::at(path, e))?;
+    match extensions.get(&id) {
+        None => Err(ConfigError::at(
+            path,
+            format!("extension \"{id}\" is not defined in extensions"),
+        )),
+        Some(ExtensionConfig::HealthCheck(_)) => Err(ConfigError::at(
+            path,
+            format!("extension \"{id}\" is not an authenticator (bearertokenauth or basicauth)"),
+        )),
+        Some(_) if !enabled.contains(&id) => Err(ConfigError::at(
+            path,
+            format!("extension \"{id}\" is not listed in service.extensions"),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
 fn name_unset_variables(mut err: ConfigError, unset: &[UnsetVariable]) -> ConfigError {
     let related: Vec<&UnsetVariable> = unset
         .iter()

@@ -251,3 +251,120 @@ fn telemetry_readers_form_is_understood() {
         Some("127.0.0.1:9999")
     );
 }
+
+/// A config with the OTLP receiver's gRPC side naming `authenticator`, `extensions` as
+/// given and `service.extensions` listing `enabled`.
+fn with_auth(authenticator: &str, extensions: &str, enabled: &str) -> String {
+    format!(
+        r#"
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        auth:
+          authenticator: {authenticator}
+      http:
+exporters:
+  debug:
+extensions:
+{extensions}
+service:
+  extensions: [{enabled}]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [debug]
+"#
+    )
+}
+
+#[test]
+fn receiver_auth_round_trips_with_both_authenticators() {
+    let yaml = with_auth(
+        "basicauth/users",
+        "  basicauth/users:\n    htpasswd:\n      inline: |\n        bob:pw\n  bearertokenauth:\n    scheme: Token\n    token: s3cret\n",
+        "basicauth/users, bearertokenauth",
+    );
+    let config = Config::from_yaml_with_env(&yaml, &no_env).unwrap();
+    let ReceiverConfig::Otlp(otlp) = &config.receivers[&ComponentId::parse("otlp").unwrap()];
+    let auth = otlp.protocols.grpc.as_ref().unwrap().auth.as_ref().unwrap();
+    assert_eq!(auth.authenticator, "basicauth/users");
+    assert!(otlp.protocols.http.as_ref().unwrap().auth.is_none());
+    match &config.extensions[&ComponentId::parse("bearertokenauth").unwrap()] {
+        ExtensionConfig::BearerTokenAuth(c) => {
+            assert_eq!((c.scheme.as_str(), c.token.as_deref()), ("Token", Some("s3cret")));
+            assert_eq!(c.header, "Authorization");
+        }
+        other => panic!("expected bearertokenauth, got {other:?}"),
+    }
+}
+
+#[test]
+fn receiver_auth_naming_an_undefined_extension_names_the_path() {
+    let yaml = with_auth(
+        "basicauth/x",
+        "  bearertokenauth:\n    token: t\n",
+        "bearertokenauth",
+    );
+    assert_eq!(
+        err(&yaml),
+        "receivers.otlp.protocols.grpc.auth.authenticator: extension \"basicauth/x\" is not defined in extensions"
+    );
+}
+
+#[test]
+fn receiver_auth_naming_a_disabled_extension_names_the_path() {
+    let yaml = with_auth(
+        "bearertokenauth",
+        "  bearertokenauth:\n    token: t\n  health_check:\n",
+        "health_check",
+    );
+    assert_eq!(
+        err(&yaml),
+        "receivers.otlp.protocols.grpc.auth.authenticator: extension \"bearertokenauth\" is not listed in service.extensions"
+    );
+    let yaml = with_auth("health_check", "  health_check:\n", "health_check");
+    assert!(err(&yaml).contains("is not an authenticator"), "{}", err(&yaml));
+}
+
+#[test]
+fn auth_extension_config_errors_name_the_path() {
+    let yaml = with_auth("bearertokenauth", "  bearertokenauth:\n", "bearertokenauth");
+    assert_eq!(
+        err(&yaml),
+        "extensions.bearertokenauth must set one of token, tokens or filename"
+    );
+    let yaml = with_auth(
+        "basicauth",
+        "  basicauth:\n    htpasswd:\n      inline: \"nocolon\"\n",
+        "basicauth",
+    );
+    assert_eq!(
+        err(&yaml),
+        "extensions.basicauth.htpasswd.inline: inline line 1: expected user:password"
+    );
+    let yaml = with_auth(
+        "basicauth",
+        "  basicauth:\n    htpasswd:\n      inlin: x\n",
+        "basicauth",
+    );
+    assert!(
+        err(&yaml).contains("extensions.basicauth.htpasswd"),
+        "{}",
+        err(&yaml)
+    );
+    let yaml = with_auth(
+        "bearertokenauth",
+        "  bearertokenauth:\n    token: t\n",
+        "bearertokenauth",
+    )
+    .replace(
+        "authenticator: bearertokenauth",
+        "authenticator: bearertokenauth\n          extra: 1",
+    );
+    assert!(
+        err(&yaml).contains("receivers.otlp.protocols.grpc.auth"),
+        "{}",
+        err(&yaml)
+    );
+}

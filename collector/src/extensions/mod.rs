@@ -1,3 +1,4 @@
 //! Extensions: services beside the pipelines.
 
+pub mod auth;
 pub mod health_check;

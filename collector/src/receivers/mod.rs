@@ -35,12 +35,16 @@ impl ReceiverOutputs {
 
 /// Builds and starts a receiver. Its servers run until `ctx.shutdown` is cancelled; the
 /// returned tasks finish once they have stopped.
+///
+/// `extensions` are the configured extensions, where the authenticators named by the
+/// receiver's `auth` sections are looked up.
 pub async fn build(
     config: &ReceiverConfig,
     outputs: ReceiverOutputs,
     ctx: &BuildContext,
+    extensions: &std::collections::BTreeMap<crate::config::ComponentId, crate::config::ExtensionConfig>,
 ) -> Result<Vec<JoinHandle<()>>, BuildError> {
     match config {
-        ReceiverConfig::Otlp(c) => otlp::start(c, outputs, ctx).await,
+        ReceiverConfig::Otlp(c) => otlp::start(c, outputs, ctx, extensions).await,
     }
 }

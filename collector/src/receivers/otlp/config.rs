@@ -46,6 +46,18 @@ pub struct GrpcServerConfig {
     /// Accepted for compatibility; client metadata is not propagated.
     #[serde(default)]
     pub include_metadata: bool,
+    /// Authentication of every call (otelcol's `configauth`).
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+}
+
+/// `receivers.otlp.protocols.{grpc,http}.auth`, as otelcol's `configauth`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The id of the authenticator extension (`bearertokenauth`, `basicauth/users`); it
+    /// must be defined under `extensions` and listed in `service.extensions`.
+    pub authenticator: String,
 }
 
 impl Default for GrpcServerConfig {
@@ -56,6 +68,7 @@ impl Default for GrpcServerConfig {
             max_recv_msg_size_mib: default_max_recv_msg_size_mib(),
             max_concurrent_streams: 0,
             include_metadata: false,
+            auth: None,
         }
     }
 }
@@ -92,6 +105,9 @@ pub struct HttpServerConfig {
     /// `confighttp`; 0 = no limit).
     #[serde(default = "default_connection_timeout")]
     pub idle_timeout: GoDuration,
+    /// Authentication of every request (otelcol's `configauth`).
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
 }
 
 impl Default for HttpServerConfig {
@@ -105,6 +121,7 @@ impl Default for HttpServerConfig {
             include_metadata: false,
             read_header_timeout: default_connection_timeout(),
             idle_timeout: default_connection_timeout(),
+            auth: None,
         }
     }
 }

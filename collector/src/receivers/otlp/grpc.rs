@@ -273,6 +273,12 @@ where
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
         let core = self.core.clone();
         let max = self.max_recv_msg_bytes;
+        // Credentials come first (otelcol's configgrpc runs the authenticator as an
+        // interceptor): an unauthenticated call is answered UNAUTHENTICATED before its
+        // message is read.
+        if let Err(err) = core.authenticate(request.headers()) {
+            return Box::pin(async move { Ok(err.to_grpc().into_http()) });
+        }
         let response = self.inner.call(request);
         Box::pin(async move {
             let response = response.await?;

@@ -128,6 +128,17 @@ pub(super) fn serve(
 }
 
 async fn dispatch(State(state): State<Arc<HttpState>>, request: Request) -> Response {
+    // The authenticator guards every path, as otelcol's confighttp wraps the whole
+    // handler: an unauthenticated client learns nothing, not even which paths exist.
+    if let Err(err) = state.core.authenticate(request.headers()) {
+        let mut response = err.to_http(None).map(Body::from);
+        // RFC 9110 §11.6.1: a 401 names the scheme it wants.
+        response.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(state.core.auth_scheme()),
+        );
+        return response;
+    }
     let path = request.uri().path();
     let signal = state
         .paths

@@ -25,7 +25,9 @@ use tokio::task::JoinHandle;
 
 use crate::component::{BuildContext, BuildError};
 use crate::config::ComponentId;
+use crate::config::ExtensionConfig;
 use crate::consumer::{Consumer, Signal, Telemetry};
+use crate::extensions::auth::Authenticator;
 use crate::status::ReceiveError;
 use crate::telemetry::{Counter, ReceiverMetrics, SelfTelemetry};
 
@@ -73,6 +75,10 @@ pub struct ReceiverCore {
     /// `otelcol_receiver_refused_requests{reason="too_large"}`: requests over the size
     /// limit, refused before their items could be counted.
     too_large: Counter,
+    /// The authenticator named by this transport's `auth`, if any.
+    auth: Option<Arc<Authenticator>>,
+    /// `otelcol_receiver_refused_requests{reason="unauthenticated"}`.
+    unauthenticated: Counter,
 }
 
 impl ReceiverCore {
@@ -99,14 +105,57 @@ impl ReceiverCore {
             logs: sink(Signal::Logs),
             too_large: telemetry.counter(
                 "otelcol_receiver_refused_requests",
-                "Number of export requests refused before their items could be counted (reason=too_large: over max_recv_msg_size_mib or max_request_body_size).",
+                "Number of export requests refused before their items could be counted (reason=too_large: over max_recv_msg_size_mib or max_request_body_size; reason=unauthenticated: no valid credentials for the receiver's auth).",
                 &[
                     ("reason", "too_large"),
                     ("receiver", receiver.as_str()),
                     ("transport", transport.as_str()),
                 ],
             ),
+            auth: None,
+            unauthenticated: telemetry.counter(
+                "otelcol_receiver_refused_requests",
+                "Number of export requests refused before their items could be counted (reason=too_large: over max_recv_msg_size_mib or max_request_body_size; reason=unauthenticated: no valid credentials for the receiver's auth).",
+                &[
+                    ("reason", "unauthenticated"),
+                    ("receiver", receiver.as_str()),
+                    ("transport", transport.as_str()),
+                ],
+            ),
         }
+    }
+
+    /// This core with every request checked by `auth` first.
+    pub fn with_auth(mut self, auth: Option<Arc<Authenticator>>) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// The `WWW-Authenticate` challenge for a refused HTTP request.
+    pub(crate) fn auth_scheme(&self) -> &'static str {
+        match self.auth.as_deref() {
+            Some(Authenticator::Basic { .. }) => "Basic realm=\"otlp\"",
+            _ => "Bearer",
+        }
+    }
+
+    /// Checks a request's credentials against the configured authenticator (all pass
+    /// when there is none). A refusal is counted and answered before the body is read,
+    /// so nothing of it reaches a pipeline.
+    pub(crate) fn authenticate(&self, headers: &::http::HeaderMap) -> Result<(), ReceiveError> {
+        let Some(auth) = &self.auth else {
+            return Ok(());
+        };
+        auth.authenticate(headers).map_err(|err| {
+            self.unauthenticated.add(1);
+            tracing::debug!(
+                component = %self.id,
+                transport = self.transport.as_str(),
+                error = %err,
+                "Export request refused: not authenticated."
+            );
+            ReceiveError::Unauthenticated(err.0)
+        })
     }
 
     /// Counts one request refused for its size. Its items are not known (the message
@@ -177,13 +226,43 @@ pub async fn start(
     config: &OtlpReceiverConfig,
     outputs: ReceiverOutputs,
     ctx: &BuildContext,
+    extensions: &std::collections::BTreeMap<ComponentId, ExtensionConfig>,
 ) -> Result<Vec<JoinHandle<()>>, BuildError> {
+    let invalid = |err: crate::config::ConfigError| BuildError::Invalid {
+        id: ctx.id.clone(),
+        message: err.to_string(),
+    };
     config
         .validate(&format!("receivers.{}", ctx.id))
-        .map_err(|err| BuildError::Invalid {
-            id: ctx.id.clone(),
-            message: err.to_string(),
-        })?;
+        .map_err(invalid)?;
+    // Authenticators are built (token and htpasswd files read) before anything binds.
+    let authenticator = |auth: Option<&config::AuthConfig>, protocol: &str| {
+        let Some(auth) = auth else {
+            return Ok(None);
+        };
+        let path = format!("receivers.{}.protocols.{protocol}.auth.authenticator", ctx.id);
+        let id =
+            ComponentId::parse(&auth.authenticator).map_err(|e| crate::config::ConfigError::at(&path, e))?;
+        let ext_path = format!("extensions.{id}");
+        match extensions.get(&id) {
+            Some(ExtensionConfig::BearerTokenAuth(c)) => c.build(&ext_path).map(|a| Some(Arc::new(a))),
+            Some(ExtensionConfig::BasicAuth(c)) => c.build(&ext_path).map(|a| Some(Arc::new(a))),
+            _ => Err(crate::config::ConfigError::at(
+                path,
+                format!("extension \"{id}\" is not a defined authenticator"),
+            )),
+        }
+    };
+    let grpc_auth = authenticator(
+        config.protocols.grpc.as_ref().and_then(|g| g.auth.as_ref()),
+        "grpc",
+    )
+    .map_err(invalid)?;
+    let http_auth = authenticator(
+        config.protocols.http.as_ref().and_then(|h| h.auth.as_ref()),
+        "http",
+    )
+    .map_err(invalid)?;
     let grpc = match &config.protocols.grpc {
         Some(grpc) => {
             let label = format!("receivers.{}.grpc", ctx.id);
@@ -202,11 +281,11 @@ pub async fn start(
     };
     let mut tasks = Vec::new();
     if let Some((grpc, listener)) = grpc {
-        let core = ReceiverCore::new(&ctx.id, Transport::Grpc, &outputs, &ctx.telemetry);
+        let core = ReceiverCore::new(&ctx.id, Transport::Grpc, &outputs, &ctx.telemetry).with_auth(grpc_auth);
         tasks.push(grpc::serve(grpc, core, listener, ctx));
     }
     if let Some((http, listener)) = http {
-        let core = ReceiverCore::new(&ctx.id, Transport::Http, &outputs, &ctx.telemetry);
+        let core = ReceiverCore::new(&ctx.id, Transport::Http, &outputs, &ctx.telemetry).with_auth(http_auth);
         tasks.push(http::serve(http, core, listener, ctx));
     }
     Ok(tasks)

@@ -936,7 +936,9 @@ impl Running {
                 }),
             },
         };
-        let tasks = start(&config, outputs(&consumer, signals), &ctx).await.unwrap();
+        let tasks = start(&config, outputs(&consumer, signals), &ctx, &Default::default())
+            .await
+            .unwrap();
         Running { ctx, tasks, consumer }
     }
 
@@ -1296,7 +1298,7 @@ async fn start_fails_naming_the_component_when_the_port_is_taken() {
             }),
         },
     };
-    let err = start(&config, ReceiverOutputs::default(), &ctx)
+    let err = start(&config, ReceiverOutputs::default(), &ctx, &Default::default())
         .await
         .unwrap_err()
         .to_string();
@@ -1537,9 +1539,14 @@ async fn http_connections_silent_past_the_timeouts_are_closed() {
             }),
         },
     };
-    let tasks = start(&config, outputs(&consumer, &Signal::ALL), &ctx)
-        .await
-        .unwrap();
+    let tasks = start(
+        &config,
+        outputs(&consumer, &Signal::ALL),
+        &ctx,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     let addr = ctx.bound.get("receivers.otlp.http").unwrap();
 
     /// Reads until the server closes the connection (EOF or reset), within a generous
@@ -1593,4 +1600,219 @@ async fn http_connections_silent_past_the_timeouts_are_closed() {
     for task in tasks {
         task.await.unwrap();
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// auth: bearertokenauth and basicauth on both transports (issue #12 item 10)
+// ---------------------------------------------------------------------------------------
+
+/// A receiver whose gRPC side requires `Bearer s3cret` and whose HTTP side requires
+/// Basic `bob:pw`, both over sockets.
+async fn start_with_auth(consumer: &Arc<Recording>) -> (BuildContext, Vec<tokio::task::JoinHandle<()>>) {
+    use super::config::AuthConfig;
+    use crate::config::ExtensionConfig;
+    use crate::extensions::auth::{BasicAuthConfig, BearerTokenAuthConfig};
+    let ctx = BuildContext {
+        id: id(),
+        telemetry: SelfTelemetry::new(),
+        shutdown: CancellationToken::new(),
+        bound: BoundAddrs::default(),
+    };
+    let mut extensions = std::collections::BTreeMap::new();
+    let bearer: BearerTokenAuthConfig = serde_norway::from_str("token: s3cret").unwrap();
+    extensions.insert(
+        ComponentId::parse("bearertokenauth").unwrap(),
+        ExtensionConfig::BearerTokenAuth(bearer),
+    );
+    let basic: BasicAuthConfig = serde_norway::from_str("htpasswd: {inline: \"bob:pw\"}").unwrap();
+    extensions.insert(
+        ComponentId::parse("basicauth/users").unwrap(),
+        ExtensionConfig::BasicAuth(basic),
+    );
+    let config = OtlpReceiverConfig {
+        protocols: Protocols {
+            grpc: Some(GrpcServerConfig {
+                endpoint: "127.0.0.1:0".into(),
+                auth: Some(AuthConfig {
+                    authenticator: "bearertokenauth".into(),
+                }),
+                ..GrpcServerConfig::default()
+            }),
+            http: Some(HttpServerConfig {
+                endpoint: "127.0.0.1:0".into(),
+                auth: Some(AuthConfig {
+                    authenticator: "basicauth/users".into(),
+                }),
+                ..HttpServerConfig::default()
+            }),
+        },
+    };
+    let tasks = start(&config, outputs(consumer, &Signal::ALL), &ctx, &extensions)
+        .await
+        .unwrap();
+    (ctx, tasks)
+}
+
+fn unauthenticated_count(telemetry: &SelfTelemetry, transport: &str) -> u64 {
+    telemetry
+        .counter(
+            "otelcol_receiver_refused_requests",
+            "",
+            &[
+                ("reason", "unauthenticated"),
+                ("receiver", "otlp"),
+                ("transport", transport),
+            ],
+        )
+        .get()
+}
+
+#[tokio::test]
+async fn grpc_bearer_auth_refuses_unauthenticated_calls_with_unauthenticated() {
+    let consumer = Recording::new();
+    let (ctx, tasks) = start_with_auth(&consumer).await;
+    let url = format!("http://{}", ctx.bound.get("receivers.otlp.grpc").unwrap());
+    let mut client = TraceServiceClient::connect(url).await.unwrap();
+
+    let status = client.export(traces()).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert!(
+        status.message().contains("missing or empty Authorization header"),
+        "{}",
+        status.message()
+    );
+
+    let mut wrong = tonic::Request::new(traces());
+    wrong
+        .metadata_mut()
+        .insert("authorization", "Bearer nope".parse().unwrap());
+    assert_eq!(
+        client.export(wrong).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    assert!(
+        consumer.received().is_empty(),
+        "nothing unauthenticated is forwarded"
+    );
+    assert_eq!(unauthenticated_count(&ctx.telemetry, "grpc"), 2);
+
+    let mut ok = tonic::Request::new(traces());
+    ok.metadata_mut()
+        .insert("authorization", "Bearer s3cret".parse().unwrap());
+    client.export(ok).await.unwrap();
+    let mut metrics_client = MetricsServiceClient::new(client_channel(&ctx).await);
+    let mut ok = tonic::Request::new(metrics());
+    ok.metadata_mut()
+        .insert("authorization", "Bearer s3cret".parse().unwrap());
+    metrics_client.export(ok).await.unwrap();
+    assert_eq!(
+        consumer.received(),
+        vec![Telemetry::traces(traces()), Telemetry::Metrics(metrics())]
+    );
+    ctx.shutdown.cancel();
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
+async fn client_channel(ctx: &BuildContext) -> tonic::transport::Channel {
+    let url = format!("http://{}", ctx.bound.get("receivers.otlp.grpc").unwrap());
+    tonic::transport::Endpoint::from_shared(url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn http_basic_auth_refuses_unauthenticated_requests_with_401() {
+    let consumer = Recording::new();
+    let (ctx, tasks) = start_with_auth(&consumer).await;
+    let base = format!("http://{}", ctx.bound.get("receivers.otlp.http").unwrap());
+    let client = reqwest::Client::new();
+    let post = |auth: Option<&'static str>, path: &str| {
+        let mut request = client
+            .post(format!("{base}{path}"))
+            .header(CONTENT_TYPE, PB)
+            .body(traces().encode_to_vec());
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        request.send()
+    };
+
+    let response = post(None, "/v1/traces").await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.headers()["www-authenticate"], "Basic realm=\"otlp\"");
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("missing Authorization header")
+    );
+    // bob:px — wrong password.
+    let response = post(Some("Basic Ym9iOnB4"), "/v1/traces").await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // Unknown paths are guarded too: no 404 before credentials.
+    let response = post(None, "/nope").await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        consumer.received().is_empty(),
+        "nothing unauthenticated is forwarded"
+    );
+    assert_eq!(unauthenticated_count(&ctx.telemetry, "http"), 3);
+
+    // bob:pw
+    let response = post(Some("Basic Ym9iOnB3"), "/v1/traces").await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(consumer.received(), vec![Telemetry::traces(traces())]);
+    ctx.shutdown.cancel();
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn start_fails_when_the_token_file_is_missing() {
+    use super::config::AuthConfig;
+    use crate::config::ExtensionConfig;
+    use crate::extensions::auth::BearerTokenAuthConfig;
+    let ctx = BuildContext {
+        id: id(),
+        telemetry: SelfTelemetry::new(),
+        shutdown: CancellationToken::new(),
+        bound: BoundAddrs::default(),
+    };
+    let mut extensions = std::collections::BTreeMap::new();
+    let bearer: BearerTokenAuthConfig =
+        serde_norway::from_str("filename: /nonexistent/burnwatch-token").unwrap();
+    extensions.insert(
+        ComponentId::parse("bearertokenauth").unwrap(),
+        ExtensionConfig::BearerTokenAuth(bearer),
+    );
+    let config = OtlpReceiverConfig {
+        protocols: Protocols {
+            grpc: Some(GrpcServerConfig {
+                endpoint: "127.0.0.1:0".into(),
+                auth: Some(AuthConfig {
+                    authenticator: "bearertokenauth".into(),
+                }),
+                ..GrpcServerConfig::default()
+            }),
+            http: None,
+        },
+    };
+    let err = start(&config, ReceiverOutputs::default(), &ctx, &extensions)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("extensions.bearertokenauth.filename") && err.contains("/nonexistent/burnwatch-token"),
+        "{err}"
+    );
+    assert!(
+        ctx.bound.get("receivers.otlp.grpc").is_none(),
+        "nothing was bound"
+    );
 }
