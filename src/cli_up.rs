@@ -67,6 +67,11 @@ pub struct UpArgs {
     /// Address for the Prometheus-compatible HTTP API.
     #[arg(long, default_value = "127.0.0.1:9090", value_name = "HOST:PORT")]
     listen: String,
+    /// Prometheus's web configuration file (exporter-toolkit format) for the API, as `serve`
+    /// takes it. With `basic_auth_users`, only `--headless` without `--demo` is supported: the
+    /// dashboard and the demo reach the API over HTTP and carry no credentials.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    web_config_file: Option<PathBuf>,
     /// SLO specs: a Sloth or OpenSLO file, or a directory of them (`*.yaml`, `*.yml`; a Sloth
     /// `AlertWindows` file among them replaces the alert window table). Default: the bundled
     /// specs of the demo checkout service.
@@ -247,6 +252,18 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
         None => Config::default_config(),
     };
     let slos = load_slos(args.slos.as_deref())?;
+    let web = match &args.web_config_file {
+        Some(path) => api::web_config::WebConfig::load(path)?,
+        None => api::web_config::WebConfig::default(),
+    };
+    if web.requires_auth() && (!args.headless || args.demo) {
+        // The dashboard and the demo are HTTP clients of this API without credentials: rather
+        // than start them to be refused with 401, say so.
+        bail!(
+            "--web.config.file with basic_auth_users needs --headless and no --demo: the dashboard \
+             and the demo query the API over HTTP and cannot authenticate to it yet"
+        );
+    }
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create --data-dir {}", args.data_dir.display()))?;
     if args.headless {
@@ -269,7 +286,7 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let store = durable.storage();
     let runtime = runtime()?;
     let shutdown = CancellationToken::new();
-    let started = runtime.block_on(start(&args, config, store.clone(), shutdown.clone()));
+    let started = runtime.block_on(start(&args, config, web, store.clone(), shutdown.clone()));
     let mut parts = match started {
         Ok(p) => p,
         Err(e) => {
@@ -346,6 +363,7 @@ impl Running {
 async fn start(
     args: &UpArgs,
     config: Config,
+    web: api::web_config::WebConfig,
     store: SharedStorage,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
@@ -422,7 +440,9 @@ async fn start(
     state.dora = Some(dora);
     state.write_limits = args.label_limits.limits();
     let stop = shutdown.clone();
-    let api = tokio::spawn(api::serve(listener, state, async move { stop.cancelled().await }));
+    let api = tokio::spawn(api::serve_with(listener, state, web, async move {
+        stop.cancelled().await
+    }));
     let api_url = format!("http://{}", host(api_addr));
     tracing::info!(endpoint = %api_url, "Serving the Prometheus HTTP API.");
 

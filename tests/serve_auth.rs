@@ -265,3 +265,65 @@ fn prometheus_remote_write_with_basic_auth_lands_and_without_is_refused() {
         "samples without credentials were stored"
     );
 }
+
+#[test]
+fn up_headless_takes_the_web_config_and_refuses_it_with_the_dashboard_or_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = web_config(dir.path());
+    let config = write_file(dir.path(), "collector.yaml", common::EPHEMERAL_CONFIG);
+    let data_dir = dir.path().join("data");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let base = format!("http://{listen}");
+    let up_args = |extra: &[&'static str]| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "up",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            &listen,
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--web.config.file",
+            web.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    // The dashboard and the demo would be refused by their own API: up says so and stops.
+    for extra in [&["--headless", "--demo"][..], &[][..]] {
+        let out = Command::new(burnwatch_bin())
+            .args(up_args(extra))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "up {extra:?} started");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("needs --headless and no --demo"),
+            "up {extra:?}: {err}"
+        );
+    }
+    let args = up_args(&["--headless"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let up = spawn("up", &burnwatch_bin(), &args, dir.path(), &[]);
+    let refused = wait_for(Duration::from_secs(60), || {
+        http_request("GET", &format!("{base}/-/ready"), &[], b"").filter(|r| r.status == 401)
+    });
+    assert!(
+        refused.is_some(),
+        "up --headless did not answer 401:\n{}",
+        up.output()
+    );
+    let right = basic(USER, PASSWORD);
+    let r = http_request(
+        "GET",
+        &format!("{base}/-/ready"),
+        &[("Authorization", &right)],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+}
