@@ -1,0 +1,210 @@
+//! Authentication of the OTLP receivers with a real peer (issue #12 item 10): the
+//! OpenTelemetry Python SDK's exporters send to a `burnwatch collector` whose gRPC side
+//! requires a bearer token (`bearertokenauth`) and whose HTTP side requires Basic
+//! credentials (`basicauth`). With the right headers the SDK's export succeeds; without
+//! them it fails, the refusal is counted and nothing reaches the pipeline.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+struct Ports {
+    grpc: u16,
+    http: u16,
+    telemetry: u16,
+    health: u16,
+}
+
+fn config(p: &Ports) -> String {
+    format!(
+        r#"
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{grpc}
+        auth:
+          authenticator: bearertokenauth
+      http:
+        endpoint: 127.0.0.1:{http}
+        auth:
+          authenticator: basicauth/users
+exporters:
+  debug:
+    verbosity: basic
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:{health}
+  bearertokenauth:
+    token: e2e-s3cret
+  basicauth/users:
+    htpasswd:
+      inline: |
+        alice:wonderland
+service:
+  extensions: [health_check, bearertokenauth, basicauth/users]
+  telemetry:
+    metrics:
+      address: 127.0.0.1:{telemetry}
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [debug]
+"#,
+        grpc = p.grpc,
+        http = p.http,
+        telemetry = p.telemetry,
+        health = p.health,
+    )
+}
+
+/// Runs tests/python/send_auth.py; `true` when the SDK's export reported SUCCESS.
+fn sdk_export(python: &Path, protocol: &str, port: u16, headers: &[&str]) -> bool {
+    let mut command = Command::new(python);
+    command.arg(repo_root().join("tests/python/send_auth.py")).args([
+        "--protocol",
+        protocol,
+        "--endpoint",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    for header in headers {
+        command.args(["--header", header]);
+    }
+    let out = command.output().expect("run the Python sender");
+    match out.status.code() {
+        Some(0) => true,
+        Some(3) => false,
+        _ => panic!(
+            "the Python SDK sender crashed over {protocol}:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+fn telemetry_value(ports: &Ports, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let (_, body) = http_get(&format!("http://127.0.0.1:{}/metrics", ports.telemetry))?;
+    sample_value(&body, name, labels)
+}
+
+#[test]
+fn python_sdk_with_credentials_is_accepted_and_without_is_refused() {
+    let Some(python) = require_python_sdk() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ports = Ports {
+        grpc: free_port(),
+        http: free_port(),
+        telemetry: free_port(),
+        health: free_port(),
+    };
+    let cfg = write_file(dir.path(), "collector.yaml", &config(&ports));
+    let collector = spawn(
+        "collector",
+        &burnwatch_bin(),
+        &["collector", "--config", cfg.to_str().unwrap()],
+        dir.path(),
+        &[],
+    );
+    let health = format!("http://127.0.0.1:{}/", ports.health);
+    wait_for(Duration::from_secs(30), || {
+        http_get(&health).filter(|(s, _)| *s == 200)
+    })
+    .unwrap_or_else(|| panic!("collector did not become healthy:\n{}", collector.output()));
+
+    // Refused first: none of these may reach the pipeline.
+    assert!(
+        !sdk_export(&python, "grpc", ports.grpc, &[]),
+        "gRPC without a token was accepted"
+    );
+    assert!(
+        !sdk_export(&python, "grpc", ports.grpc, &["authorization=Bearer wrong"]),
+        "gRPC with a wrong token was accepted"
+    );
+    assert!(
+        !sdk_export(&python, "http", ports.http, &[]),
+        "HTTP without credentials was accepted"
+    );
+    // alice:wonderland sent to the gRPC side, which wants a bearer token.
+    assert!(!sdk_export(
+        &python,
+        "grpc",
+        ports.grpc,
+        &["authorization=Basic YWxpY2U6d29uZGVybGFuZA=="]
+    ));
+    for (transport, want) in [("grpc", 3.0), ("http", 1.0)] {
+        let labels = [("reason", "unauthenticated"), ("transport", transport)];
+        let got = wait_for(Duration::from_secs(10), || {
+            telemetry_value(&ports, "otelcol_receiver_refused_requests_total", &labels).filter(|v| *v == want)
+        });
+        assert_eq!(
+            got,
+            Some(want),
+            "refused {transport} requests:\n{}",
+            collector.output()
+        );
+    }
+    assert_eq!(
+        telemetry_value(&ports, "otelcol_receiver_accepted_spans_total", &[]).unwrap_or(0.0),
+        0.0,
+        "an unauthenticated span was accepted"
+    );
+
+    // With credentials the same SDK exporters succeed.
+    assert!(sdk_export(
+        &python,
+        "grpc",
+        ports.grpc,
+        &["authorization=Bearer e2e-s3cret"]
+    ));
+    assert!(sdk_export(
+        &python,
+        "http",
+        ports.http,
+        &["authorization=Basic YWxpY2U6d29uZGVybGFuZA=="]
+    ));
+    let sent = wait_for(Duration::from_secs(10), || {
+        telemetry_value(
+            &ports,
+            "otelcol_exporter_sent_spans_total",
+            &[("exporter", "debug")],
+        )
+        .filter(|v| *v == 2.0)
+    });
+    assert_eq!(
+        sent,
+        Some(2.0),
+        "spans exported by debug:\n{}",
+        collector.output()
+    );
+}
+
+#[test]
+fn collector_validate_names_an_undefined_authenticator() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = Ports {
+        grpc: free_port(),
+        http: free_port(),
+        telemetry: free_port(),
+        health: free_port(),
+    };
+    let text = config(&ports).replace("authenticator: basicauth/users", "authenticator: basicauth/x");
+    let cfg = write_file(dir.path(), "collector.yaml", &text);
+    let out = Command::new(burnwatch_bin())
+        .args(["collector", "validate", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "validate accepted:\n{stderr}");
+    assert!(
+        stderr.contains(
+            "receivers.otlp.protocols.http.auth.authenticator: extension \"basicauth/x\" is not defined in extensions"
+        ),
+        "{stderr}"
+    );
+}
