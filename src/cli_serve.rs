@@ -19,7 +19,8 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:9090", value_name = "HOST:PORT")]
     listen: String,
     /// Prometheus's web configuration file (exporter-toolkit format): `basic_auth_users` maps
-    /// user names to bcrypt hashes, and every endpoint then requires HTTP basic authentication.
+    /// user names to bcrypt hashes, and every endpoint then requires HTTP basic authentication;
+    /// `tls_server_config` (`cert_file`, `key_file`) serves HTTPS.
     #[arg(long = "web.config.file", value_name = "FILE")]
     web_config_file: Option<PathBuf>,
     /// An OpenMetrics / Prometheus text file with timestamps to import before serving (the input of
@@ -230,6 +231,7 @@ async fn serve(
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr().map_or(listen.clone(), |a| a.to_string());
+    let scheme = if web.tls().is_some() { "https" } else { "http" };
     let shutdown = CancellationToken::new();
     let scrapes = scrape.map(|cfg| {
         let jobs = cfg.scrape_configs.len();
@@ -237,10 +239,10 @@ async fn serve(
         tokio::spawn(ingest::run_scrapes(cfg, store.clone(), shutdown.clone()))
     });
     if durable {
-        tracing::info!(endpoint = %format!("http://{addr}"), "Serving the Prometheus HTTP API.");
+        tracing::info!(endpoint = %format!("{scheme}://{addr}"), "Serving the Prometheus HTTP API.");
     } else {
         tracing::info!(
-            endpoint = %format!("http://{addr}"),
+            endpoint = %format!("{scheme}://{addr}"),
             "Serving the Prometheus HTTP API. The store is in memory only (use --data-dir to keep it)."
         );
     }

@@ -68,8 +68,9 @@ pub struct UpArgs {
     #[arg(long, default_value = "127.0.0.1:9090", value_name = "HOST:PORT")]
     listen: String,
     /// Prometheus's web configuration file (exporter-toolkit format) for the API, as `serve`
-    /// takes it. With `basic_auth_users`, only `--headless` without `--demo` is supported: the
-    /// dashboard and the demo reach the API over HTTP and carry no credentials.
+    /// takes it. With `basic_auth_users` or `tls_server_config`, only `--headless` without
+    /// `--demo` is supported: the dashboard and the demo reach the API over plain HTTP and carry
+    /// no credentials.
     #[arg(long = "web.config.file", value_name = "FILE")]
     web_config_file: Option<PathBuf>,
     /// SLO specs: a Sloth or OpenSLO file, or a directory of them (`*.yaml`, `*.yml`; a Sloth
@@ -256,12 +257,12 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
         Some(path) => api::web_config::WebConfig::load(path)?,
         None => api::web_config::WebConfig::default(),
     };
-    if web.requires_auth() && (!args.headless || args.demo) {
+    if (web.requires_auth() || web.tls().is_some()) && (!args.headless || args.demo) {
         // The dashboard and the demo are HTTP clients of this API without credentials: rather
         // than start them to be refused with 401, say so.
         bail!(
-            "--web.config.file with basic_auth_users needs --headless and no --demo: the dashboard \
-             and the demo query the API over HTTP and cannot authenticate to it yet"
+            "--web.config.file with basic_auth_users or tls_server_config needs --headless and no \
+             --demo: the dashboard and the demo query the API over plain HTTP without credentials"
         );
     }
     std::fs::create_dir_all(&args.data_dir)

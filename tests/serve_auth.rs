@@ -327,3 +327,130 @@ fn up_headless_takes_the_web_config_and_refuses_it_with_the_dashboard_or_demo() 
     .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+/// A self-signed certificate for 127.0.0.1 made with the openssl CLI: (cert, key).
+fn self_signed(openssl: &Path, dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+    let out = Command::new(openssl)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (cert, key)
+}
+
+/// `tls_server_config`: the API answers over HTTPS to a client trusting the certificate (curl,
+/// and a real Prometheus remote-writing with `tls_config.ca_file` and `basic_auth`), and plain
+/// HTTP gets no HTTP answer.
+#[test]
+fn tls_server_config_serves_https_to_curl_and_prometheus() {
+    let (Some(openssl), Some(curl), Some(prometheus_bin)) = (
+        require_tool("openssl", "apt-get install openssl"),
+        require_tool("curl", "apt-get install curl"),
+        require_tool("prometheus", "apt-get install prometheus"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, _key) = self_signed(&openssl, dir.path());
+    let hash = bcrypt::hash(PASSWORD, 4).unwrap();
+    // Relative paths: read from the web config file's folder, as the exporter-toolkit does.
+    let web = write_file(
+        dir.path(),
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
+             basic_auth_users:\n  {USER}: '{hash}'\n"
+        ),
+    );
+    let listen = format!("127.0.0.1:{}", free_port());
+    let bw = spawn(
+        "burnwatch",
+        &burnwatch_bin(),
+        &[
+            "serve",
+            "--listen",
+            &listen,
+            "--web.config.file",
+            web.to_str().unwrap(),
+        ],
+        dir.path(),
+        &[],
+    );
+    let https = format!("https://{listen}");
+    let curl_get = |path: &str, auth: bool| -> Option<(String, String)> {
+        let mut cmd = Command::new(&curl);
+        cmd.args(["-sS", "--max-time", "20", "-w", "\n%{http_code}", "--cacert"])
+            .arg(&cert);
+        if auth {
+            cmd.args(["-u", &format!("{USER}:{PASSWORD}")]);
+        }
+        let out = cmd.arg(format!("{https}{path}")).output().ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n')?;
+        Some((code.to_string(), body.to_string()))
+    };
+    let up = wait_for(Duration::from_secs(60), || {
+        curl_get("/-/ready", true).filter(|(c, _)| c == "200")
+    });
+    assert!(up.is_some(), "no HTTPS answer:\n{}", bw.output());
+    assert_eq!(curl_get("/-/ready", false).unwrap().0, "401");
+    // Plain HTTP to the TLS port gets no HTTP response.
+    assert!(
+        http_request("GET", &format!("http://{listen}/-/ready"), &[], b"").is_none_or(|r| r.status >= 400)
+    );
+
+    let prom_port = free_port();
+    let config = write_file(
+        dir.path(),
+        "prometheus.yml",
+        &format!(
+            "global:\n  scrape_interval: 1s\n\
+             scrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{prom_port}']\n\
+             remote_write:\n\
+             \x20 - url: {https}/api/v1/write\n    basic_auth:\n      username: {USER}\n      password: {PASSWORD}\n\
+             \x20   tls_config:\n      ca_file: {}\n\
+             \x20   queue_config:\n      batch_send_deadline: 1s\n",
+            cert.display()
+        ),
+    );
+    let prom = spawn(
+        "prometheus",
+        &prometheus_bin,
+        &[
+            &format!("--config.file={}", config.display()),
+            &format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
+            &format!("--web.listen-address=127.0.0.1:{prom_port}"),
+        ],
+        dir.path(),
+        &[],
+    );
+    let landed = wait_for(Duration::from_secs(90), || {
+        curl_get("/api/v1/query?query=up%7Bjob%3D%22self%22%7D", true)
+            .filter(|(c, b)| c == "200" && b.contains(r#""value":["#))
+    });
+    assert!(
+        landed.is_some(),
+        "no remote-written `up` arrived over HTTPS\nprometheus:\n{}\nburnwatch:\n{}",
+        prom.output(),
+        bw.output()
+    );
+}

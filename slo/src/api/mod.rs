@@ -792,12 +792,22 @@ pub async fn serve_with(
 ) -> std::io::Result<()> {
     let mut app = router(state);
     if web.requires_auth() {
-        let users = Arc::new(web.basic_auth_users);
+        let users = Arc::new(web.basic_auth_users.clone());
         app = app.layer(axum::middleware::from_fn(move |req, next| {
             web_config::basic_auth(users.clone(), req, next)
         }));
     }
-    axum::serve(lenient::LenientListener(listener), app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    match web.tls().cloned() {
+        Some(acceptor) => {
+            let tls = web_config::TlsListener::new(listener, acceptor);
+            axum::serve(lenient::LenientListener(tls), app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(lenient::LenientListener(listener), app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }

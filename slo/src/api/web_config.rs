@@ -5,9 +5,16 @@
 //!   alice: $2y$10$...   # a bcrypt hash, as `htpasswd -nBC 10 alice` prints it
 //! ```
 //!
-//! Supported keys are `basic_auth_users` only; any other key (including the exporter-toolkit keys
-//! burnwatch does not implement yet, such as `tls_server_config` and `http_server_config`) is an
-//! error that names it, so a setting the user relies on is never silently ignored.
+//! ```yaml
+//! tls_server_config:
+//!   cert_file: server.crt   # PEM; relative paths are read from the config file's folder
+//!   key_file: server.key
+//! ```
+//!
+//! Supported keys are `basic_auth_users` and `tls_server_config` (`cert_file`, `key_file`); any
+//! other key (including the exporter-toolkit keys burnwatch does not implement yet, such as
+//! `http_server_config` or `tls_server_config.client_ca_file`) is an error that names it, so a
+//! setting the user relies on is never silently ignored.
 //!
 //! Behaviour follows the exporter-toolkit (`web/handler.go`): the check covers every endpoint,
 //! `/-/healthy` and `/-/ready` included; a missing or wrong credential gets `401 Unauthorized`
@@ -29,13 +36,41 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 /// The web configuration file, as Prometheus's `--web.config.file` reads it.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebConfig {
     /// Users allowed in with HTTP basic authentication, each mapped to a bcrypt hash of their
     /// password. Empty or absent: no authentication (Prometheus's default).
     #[serde(default)]
     pub basic_auth_users: BTreeMap<String, String>,
+    /// Serve HTTPS with this certificate and key. Absent: plain HTTP (Prometheus's default).
+    #[serde(default)]
+    pub tls_server_config: Option<TlsServerConfig>,
+    /// The TLS acceptor built from `tls_server_config` when the file is loaded.
+    #[serde(skip)]
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl std::fmt::Debug for WebConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebConfig")
+            .field(
+                "basic_auth_users",
+                &self.basic_auth_users.keys().collect::<Vec<_>>(),
+            )
+            .field("tls_server_config", &self.tls_server_config)
+            .finish()
+    }
+}
+
+/// `tls_server_config`: the server's certificate chain and private key, both PEM files.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsServerConfig {
+    /// The certificate chain (PEM), the server's certificate first.
+    pub cert_file: PathBuf,
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
 }
 
 /// Why a web configuration file cannot be used.
@@ -51,8 +86,8 @@ pub enum WebConfigError {
     },
     /// The file is not valid YAML for this format, or has a key burnwatch does not support.
     #[error(
-        "web config file {path}: {message} (supported keys: basic_auth_users; tls_server_config \
-         and http_server_config are not supported yet)"
+        "web config file {path}: {message} (supported keys: basic_auth_users, \
+         tls_server_config.cert_file, tls_server_config.key_file)"
     )]
     Parse {
         /// The file named by `--web.config.file`.
@@ -68,6 +103,14 @@ pub enum WebConfigError {
         /// The user whose entry is wrong.
         user: String,
         /// What bcrypt said.
+        reason: String,
+    },
+    /// The TLS certificate or key cannot be used.
+    #[error("web config file {path}: tls_server_config: {reason}")]
+    Tls {
+        /// The file named by `--web.config.file`.
+        path: PathBuf,
+        /// Which file failed and why.
         reason: String,
     },
 }
@@ -103,12 +146,128 @@ impl WebConfig {
                     reason: e.to_string(),
                 })?;
         }
+        let mut config = config;
+        if let Some(tls) = &config.tls_server_config {
+            // The exporter-toolkit reads relative paths from the config file's folder.
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let acceptor =
+                tls_acceptor(&dir.join(&tls.cert_file), &dir.join(&tls.key_file)).map_err(|reason| {
+                    WebConfigError::Tls {
+                        path: path.to_owned(),
+                        reason,
+                    }
+                })?;
+            config.tls = Some(acceptor);
+        }
         Ok(config)
+    }
+
+    /// The TLS acceptor when `tls_server_config` is set.
+    pub fn tls(&self) -> Option<&tokio_rustls::TlsAcceptor> {
+        self.tls.as_ref()
     }
 
     /// Whether requests must carry basic-auth credentials.
     pub fn requires_auth(&self) -> bool {
         !self.basic_auth_users.is_empty()
+    }
+}
+
+/// Builds a rustls server (ring provider, TLS 1.2 and 1.3) from PEM files.
+fn tls_acceptor(cert_file: &Path, key_file: &Path) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert_file)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot read cert_file {}: {e}", cert_file.display()))?;
+    if certs.is_empty() {
+        return Err(format!("cert_file {} holds no certificate", cert_file.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key_file)
+        .map_err(|e| format!("cannot read key_file {}: {e}", key_file.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("cert_file and key_file do not make a server identity: {e}"))?;
+    // HTTP/1.1 only: the lenient request-line reader (see `lenient`) follows HTTP/1 streams.
+    server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(server)))
+}
+
+/// How long a client may take over the TLS handshake before its connection is dropped.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A listener that serves TLS: TCP connections are accepted at once and their handshakes run as
+/// tasks of their own, so a slow or silent client cannot hold up the next connection.
+pub(crate) struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    handshakes: tokio::task::JoinSet<
+        Option<(
+            tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+            std::net::SocketAddr,
+        )>,
+    >,
+}
+
+impl TlsListener {
+    pub(crate) fn new(tcp: tokio::net::TcpListener, acceptor: tokio_rustls::TlsAcceptor) -> Self {
+        Self {
+            tcp,
+            acceptor,
+            handshakes: tokio::task::JoinSet::new(),
+        }
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            tokio::select! {
+                accepted = self.tcp.accept() => match accepted {
+                    Ok((stream, addr)) => {
+                        let acceptor = self.acceptor.clone();
+                        self.handshakes.spawn(async move {
+                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                                Ok(Ok(tls)) => Some((tls, addr)),
+                                Ok(Err(e)) => {
+                                    tracing::debug!(peer = %addr, error = %e, "TLS handshake failed.");
+                                    None
+                                }
+                                Err(_) => {
+                                    tracing::debug!(peer = %addr, "TLS handshake timed out.");
+                                    None
+                                }
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        // As axum's own TCP listener does: a per-connection error is skipped,
+                        // anything else (out of file descriptors) waits a moment before retrying.
+                        use std::io::ErrorKind::*;
+                        if !matches!(e.kind(), ConnectionAborted | ConnectionRefused | ConnectionReset) {
+                            tracing::error!(error = %e, "Accepting a connection failed.");
+                            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        }
+                    }
+                },
+                Some(done) = self.handshakes.join_next(), if !self.handshakes.is_empty() => {
+                    if let Ok(Some(conn)) = done {
+                        return conn;
+                    }
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
     }
 }
 
@@ -190,10 +349,15 @@ mod tests {
         let err = parse("basic_auth_user:\n  alice: x\n").unwrap_err().to_string();
         assert!(err.contains("basic_auth_user"), "{err}");
         assert!(err.contains("supported keys: basic_auth_users"), "{err}");
-        let err = parse("tls_server_config:\n  cert_file: a\n")
+        let err = parse("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_ca_file: c\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("tls_server_config"), "{err}");
+        assert!(err.contains("client_ca_file"), "{err}");
+        assert!(err.contains("tls_server_config.cert_file"), "{err}");
+        let err = parse("tls_server_config:\n  cert_file: /nonexistent.crt\n  key_file: b\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot read cert_file /nonexistent.crt"), "{err}");
     }
 
     #[test]
