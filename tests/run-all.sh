@@ -9,6 +9,9 @@ need_apt=()
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+# tests/serve_auth.rs: a self-signed certificate (openssl) and an HTTPS client that trusts it (curl).
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl ca-certificates)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "== installing ${need_apt[*]} (apt-get)"
   SUDO=""
