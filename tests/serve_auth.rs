@@ -413,6 +413,11 @@ fn tls_server_config_serves_https_to_curl_and_prometheus() {
     });
     assert!(up.is_some(), "no HTTPS answer:\n{}", bw.output());
     assert_eq!(curl_get("/-/ready", false).unwrap().0, "401");
+    // A client that connects and never starts its handshake does not stop the next one being
+    // served (handshakes run off the accept loop; this checks the outcome, not the timing).
+    let _silent = std::net::TcpStream::connect(&listen).unwrap();
+    let after = curl_get("/-/ready", true);
+    assert_eq!(after.map(|(c, _)| c), Some("200".to_string()), "{}", bw.output());
     // Plain HTTP to the TLS port gets no HTTP response.
     assert!(
         http_request("GET", &format!("http://{listen}/-/ready"), &[], b"").is_none_or(|r| r.status >= 400)
