@@ -792,9 +792,9 @@ pub async fn serve_with(
 ) -> std::io::Result<()> {
     let mut app = router(state);
     if web.requires_auth() {
-        let users = Arc::new(web.basic_auth_users.clone());
+        let auth = Arc::new(web_config::BasicAuth::new(&web));
         app = app.layer(axum::middleware::from_fn(move |req, next| {
-            web_config::basic_auth(users.clone(), req, next)
+            web_config::basic_auth(auth.clone(), req, next)
         }));
     }
     match web.tls().cloned() {

@@ -18,10 +18,11 @@
 //!
 //! Behaviour follows the exporter-toolkit (`web/handler.go`): the check covers every endpoint,
 //! `/-/healthy` and `/-/ready` included; a missing or wrong credential gets `401 Unauthorized`
-//! with `WWW-Authenticate: Basic`; an unknown user is checked against a fixed dummy hash so that
-//! the response time does not tell which user names exist. Divergence: the exporter-toolkit
-//! caches successful bcrypt checks; burnwatch checks every request (on a blocking thread, so the
-//! runtime is not stalled), which costs one bcrypt per request.
+//! with `WWW-Authenticate: Basic`; an unknown user is checked against a dummy hash (made at
+//! start with the users' highest cost) so that the response time does not tell which user names
+//! exist; bcrypt checks run one at a time, so a flood of guesses takes one core, not all.
+//! Divergence: the exporter-toolkit also caches the outcome of each check; burnwatch checks every
+//! request (on a blocking thread, so the runtime is not stalled).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -49,6 +50,9 @@ pub struct WebConfig {
     /// The TLS acceptor built from `tls_server_config` when the file is loaded.
     #[serde(skip)]
     tls: Option<tokio_rustls::TlsAcceptor>,
+    /// A bcrypt hash checked for unknown users, with the users' highest cost.
+    #[serde(skip)]
+    dummy_hash: String,
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -147,6 +151,21 @@ impl WebConfig {
                 })?;
         }
         let mut config = config;
+        let max_cost = config
+            .basic_auth_users
+            .values()
+            .filter_map(|h| h.parse::<bcrypt::HashParts>().ok())
+            .map(|p| p.get_cost())
+            .max();
+        if let Some(cost) = max_cost {
+            // The password does not matter: an unknown user is refused whatever the outcome.
+            config.dummy_hash =
+                bcrypt::hash("burnwatch: not a user", cost).map_err(|e| WebConfigError::BadHash {
+                    path: path.to_owned(),
+                    user: "(dummy)".into(),
+                    reason: e.to_string(),
+                })?;
+        }
         if let Some(tls) = &config.tls_server_config {
             // The exporter-toolkit reads relative paths from the config file's folder.
             let dir = path.parent().unwrap_or(Path::new("."));
@@ -271,16 +290,26 @@ impl axum::serve::Listener for TlsListener {
     }
 }
 
-/// A bcrypt hash of a password nobody knows, checked for unknown users so that they take as
-/// long as known ones (the exporter-toolkit does the same).
-const DUMMY_HASH: &str = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
+/// What the basic-auth middleware needs: the users, the dummy hash, and a lock that runs one
+/// bcrypt check at a time.
+pub(crate) struct BasicAuth {
+    users: BTreeMap<String, String>,
+    dummy_hash: String,
+    one_at_a_time: tokio::sync::Mutex<()>,
+}
+
+impl BasicAuth {
+    pub(crate) fn new(web: &WebConfig) -> Self {
+        Self {
+            users: web.basic_auth_users.clone(),
+            dummy_hash: web.dummy_hash.clone(),
+            one_at_a_time: tokio::sync::Mutex::new(()),
+        }
+    }
+}
 
 /// The middleware that enforces `basic_auth_users` on every request.
-pub(crate) async fn basic_auth(
-    users: Arc<BTreeMap<String, String>>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub(crate) async fn basic_auth(auth: Arc<BasicAuth>, request: Request, next: Next) -> Response {
     let credentials = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -289,15 +318,18 @@ pub(crate) async fn basic_auth(
     let Some((user, password)) = credentials else {
         return unauthorized();
     };
-    let (known, hash) = match users.get(&user) {
+    let (known, hash) = match auth.users.get(&user) {
         Some(h) => (true, h.clone()),
-        None => (false, DUMMY_HASH.to_owned()),
+        None => (false, auth.dummy_hash.clone()),
     };
-    let verified = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
-        .await
-        .ok()
-        .and_then(|r| r.ok())
-        .unwrap_or(false);
+    let verified = {
+        let _turn = auth.one_at_a_time.lock().await;
+        tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .unwrap_or(false)
+    };
     if known && verified {
         next.run(request).await
     } else {
@@ -369,9 +401,11 @@ mod tests {
     }
 
     #[test]
-    fn dummy_hash_is_a_valid_bcrypt_hash() {
-        assert!(DUMMY_HASH.parse::<bcrypt::HashParts>().is_ok());
-        assert!(!bcrypt::verify("", DUMMY_HASH).unwrap());
+    fn dummy_hash_has_the_users_highest_cost() {
+        let (low, high) = (bcrypt::hash("a", 4).unwrap(), bcrypt::hash("b", 5).unwrap());
+        let config = parse(&format!("basic_auth_users:\n  a: '{low}'\n  b: '{high}'\n")).unwrap();
+        let dummy: bcrypt::HashParts = config.dummy_hash.parse().unwrap();
+        assert_eq!(dummy.get_cost(), 5);
     }
 
     #[test]
