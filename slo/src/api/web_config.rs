@@ -21,8 +21,9 @@
 //! with `WWW-Authenticate: Basic`; an unknown user is checked against a dummy hash (made at
 //! start with the users' highest cost) so that the response time does not tell which user names
 //! exist; bcrypt checks run one at a time, so a flood of guesses takes one core, not all.
-//! Divergence: the exporter-toolkit also caches the outcome of each check; burnwatch checks every
-//! request (on a blocking thread, so the runtime is not stalled).
+//! As there, the outcome of each check is cached (up to [`CACHE_ENTRIES`] entries), so a client
+//! sending the same credentials on every request (remote write) costs one bcrypt, not one per
+//! request.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -296,7 +297,13 @@ pub(crate) struct BasicAuth {
     users: BTreeMap<String, String>,
     dummy_hash: String,
     one_at_a_time: tokio::sync::Mutex<()>,
+    /// Outcomes of bcrypt checks, by (user, hash, password).
+    cache: std::sync::Mutex<std::collections::HashMap<(String, String, String), bool>>,
 }
+
+/// How many check outcomes [`BasicAuth`] keeps; when full it starts again empty (the
+/// exporter-toolkit keeps 100 and evicts at random).
+pub const CACHE_ENTRIES: usize = 100;
 
 impl BasicAuth {
     pub(crate) fn new(web: &WebConfig) -> Self {
@@ -304,6 +311,7 @@ impl BasicAuth {
             users: web.basic_auth_users.clone(),
             dummy_hash: web.dummy_hash.clone(),
             one_at_a_time: tokio::sync::Mutex::new(()),
+            cache: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 }
@@ -322,13 +330,30 @@ pub(crate) async fn basic_auth(auth: Arc<BasicAuth>, request: Request, next: Nex
         Some(h) => (true, h.clone()),
         None => (false, auth.dummy_hash.clone()),
     };
-    let verified = {
-        let _turn = auth.one_at_a_time.lock().await;
-        tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
-            .await
-            .ok()
-            .and_then(|r| r.ok())
-            .unwrap_or(false)
+    let key = (user, hash, password);
+    let cached = auth
+        .cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+        .copied();
+    let verified = match cached {
+        Some(v) => v,
+        None => {
+            let _turn = auth.one_at_a_time.lock().await;
+            let (password, hash) = (key.2.clone(), key.1.clone());
+            let v = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
+                .await
+                .ok()
+                .and_then(|r| r.ok())
+                .unwrap_or(false);
+            let mut cache = auth.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() >= CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(key, v);
+            v
+        }
     };
     if known && verified {
         next.run(request).await
@@ -406,6 +431,45 @@ mod tests {
         let config = parse(&format!("basic_auth_users:\n  a: '{low}'\n  b: '{high}'\n")).unwrap();
         let dummy: bcrypt::HashParts = config.dummy_hash.parse().unwrap();
         assert_eq!(dummy.get_cost(), 5);
+    }
+
+    #[tokio::test]
+    async fn repeated_credentials_are_checked_once_and_wrong_ones_refused() {
+        use tower::ServiceExt as _;
+        let hash = bcrypt::hash("pw", 4).unwrap();
+        let config = parse(&format!("basic_auth_users:\n  alice: '{hash}'\n")).unwrap();
+        let auth = Arc::new(BasicAuth::new(&config));
+        let layer_auth = auth.clone();
+        let app = axum::Router::new()
+            .route("/", axum::routing::get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn(move |req, next| {
+                basic_auth(layer_auth.clone(), req, next)
+            }));
+        let send = |user: &str, pw: &str| {
+            let value = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"));
+            let req = Request::builder()
+                .uri("/")
+                .header(header::AUTHORIZATION, format!("Basic {value}"))
+                .body(Body::empty())
+                .unwrap();
+            app.clone().oneshot(req)
+        };
+        assert_eq!(send("alice", "pw").await.unwrap().status(), StatusCode::OK);
+        assert_eq!(send("alice", "pw").await.unwrap().status(), StatusCode::OK);
+        assert_eq!(auth.cache.lock().unwrap().len(), 1);
+        let r = send("alice", "nope").await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Basic");
+        // A cached refusal stays a refusal, and an unknown user with a known password is refused.
+        assert_eq!(
+            send("alice", "nope").await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            send("bob", "pw").await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(auth.cache.lock().unwrap().len(), 3);
     }
 
     #[test]
