@@ -64,13 +64,22 @@ service:
 
 /// Runs tests/python/send_auth.py; `true` when the SDK's export reported SUCCESS.
 fn sdk_export(python: &Path, protocol: &str, port: u16, headers: &[&str]) -> bool {
+    sdk_export_tls(python, protocol, port, headers, None)
+}
+
+/// As [`sdk_export`], over TLS trusting `ca` when given.
+fn sdk_export_tls(python: &Path, protocol: &str, port: u16, headers: &[&str], ca: Option<&Path>) -> bool {
     let mut command = Command::new(python);
-    command.arg(repo_root().join("tests/python/send_auth.py")).args([
-        "--protocol",
-        protocol,
-        "--endpoint",
-        &format!("127.0.0.1:{port}"),
-    ]);
+    command.arg(repo_root().join("tests/python/send_auth.py"));
+    if let Some(ca) = ca {
+        command.args(["--ca", ca.to_str().unwrap()]);
+        // requests lets these variables override a session's own `verify` (psf/requests
+        // #3829), which is where the SDK's HTTP exporter puts `certificate_file`.
+        command
+            .env_remove("REQUESTS_CA_BUNDLE")
+            .env_remove("CURL_CA_BUNDLE");
+    }
+    command.args(["--protocol", protocol, "--endpoint", &format!("127.0.0.1:{port}")]);
     for header in headers {
         command.args(["--header", header]);
     }
@@ -205,6 +214,168 @@ fn collector_validate_names_an_undefined_authenticator() {
         stderr.contains(
             "receivers.otlp.protocols.http.auth.authenticator: extension \"basicauth/x\" is not defined in extensions"
         ),
+        "{stderr}"
+    );
+}
+
+/// A self-signed certificate for 127.0.0.1 and localhost, made with the `openssl` CLI.
+fn self_signed(dir: &Path, openssl: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = Command::new(openssl)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl req failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+#[test]
+fn python_sdk_exports_over_tls_with_auth_on_both_transports() {
+    let Some(openssl) = require_tool("openssl", "apt-get install -y openssl") else {
+        return;
+    };
+    let Some(python) = require_python_sdk() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(dir.path(), &openssl);
+    let ports = Ports {
+        grpc: free_port(),
+        http: free_port(),
+        telemetry: free_port(),
+        health: free_port(),
+    };
+    let tls = format!(
+        "\n        tls:\n          cert_file: {}\n          key_file: {}",
+        cert.display(),
+        key.display()
+    );
+    let text = config(&ports)
+        .replace(
+            "authenticator: bearertokenauth",
+            &format!("authenticator: bearertokenauth{tls}"),
+        )
+        .replace(
+            "authenticator: basicauth/users",
+            &format!("authenticator: basicauth/users{tls}"),
+        );
+    let cfg = write_file(dir.path(), "collector.yaml", &text);
+    let collector = spawn(
+        "collector",
+        &burnwatch_bin(),
+        &["collector", "--config", cfg.to_str().unwrap()],
+        dir.path(),
+        &[],
+    );
+    let health = format!("http://127.0.0.1:{}/", ports.health);
+    wait_for(Duration::from_secs(30), || {
+        http_get(&health).filter(|(s, _)| *s == 200)
+    })
+    .unwrap_or_else(|| panic!("collector did not become healthy:\n{}", collector.output()));
+
+    // Plain text to the TLS port is not served.
+    let plain = http_request(
+        "POST",
+        &format!("http://127.0.0.1:{}/v1/traces", ports.http),
+        &[],
+        b"",
+    );
+    assert!(
+        plain.is_none_or(|r| r.status != 200),
+        "plain HTTP was served on the TLS port"
+    );
+    // Over TLS, authentication still applies: refused with 401 (counted), not by TLS.
+    assert!(!sdk_export_tls(&python, "http", ports.http, &[], Some(&cert)));
+    let labels = [("reason", "unauthenticated"), ("transport", "http")];
+    let refused = wait_for(Duration::from_secs(10), || {
+        telemetry_value(&ports, "otelcol_receiver_refused_requests_total", &labels).filter(|v| *v == 1.0)
+    });
+    assert_eq!(
+        refused,
+        Some(1.0),
+        "HTTPS without credentials:\n{}",
+        collector.output()
+    );
+    assert!(
+        sdk_export_tls(
+            &python,
+            "grpc",
+            ports.grpc,
+            &["authorization=Bearer e2e-s3cret"],
+            Some(&cert)
+        ),
+        "gRPC over TLS failed:\n{}",
+        collector.output()
+    );
+    assert!(
+        sdk_export_tls(
+            &python,
+            "http",
+            ports.http,
+            &["authorization=Basic YWxpY2U6d29uZGVybGFuZA=="],
+            Some(&cert)
+        ),
+        "HTTP over TLS failed:\n{}",
+        collector.output()
+    );
+    let sent = wait_for(Duration::from_secs(10), || {
+        telemetry_value(
+            &ports,
+            "otelcol_exporter_sent_spans_total",
+            &[("exporter", "debug")],
+        )
+        .filter(|v| *v == 2.0)
+    });
+    assert_eq!(
+        sent,
+        Some(2.0),
+        "spans exported by debug:\n{}",
+        collector.output()
+    );
+}
+
+#[test]
+fn collector_start_names_an_unreadable_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = Ports {
+        grpc: free_port(),
+        http: free_port(),
+        telemetry: free_port(),
+        health: free_port(),
+    };
+    let text = config(&ports).replace(
+        "authenticator: bearertokenauth",
+        "authenticator: bearertokenauth\n        tls:\n          cert_file: /nonexistent/cert.pem\n          key_file: /nonexistent/key.pem",
+    );
+    let cfg = write_file(dir.path(), "collector.yaml", &text);
+    let out = Command::new(burnwatch_bin())
+        .args(["collector", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the collector started:\n{stderr}");
+    assert!(
+        stderr.contains("receivers.otlp.protocols.grpc.tls.cert_file")
+            && stderr.contains("/nonexistent/cert.pem"),
         "{stderr}"
     );
 }

@@ -2,7 +2,9 @@
 """Exports one span with the real OpenTelemetry Python SDK's OTLP exporter, optionally
 with request headers, and reports whether the collector accepted it.
 
-    send_auth.py --protocol grpc|http --endpoint HOST:PORT [--header NAME=VALUE]...
+    send_auth.py --protocol grpc|http --endpoint HOST:PORT [--header NAME=VALUE]... [--ca PEM]
+
+With --ca the exporter connects over TLS (https) and trusts only that certificate.
 
 Exit status: 0 when the exporter reports SUCCESS, 3 when it reports FAILURE (an
 authentication refusal is not retryable, so the SDK gives up at once), anything else
@@ -24,6 +26,7 @@ def main():
     parser.add_argument("--protocol", choices=["grpc", "http"], required=True)
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--header", action="append", default=[])
+    parser.add_argument("--ca")
     args = parser.parse_args()
     headers = dict(h.split("=", 1) for h in args.header)
 
@@ -39,14 +42,31 @@ def main():
     if args.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        exporter = OTLPSpanExporter(
-            endpoint=f"http://{args.endpoint}", insecure=True, headers=headers or None, timeout=10
-        )
+        if args.ca:
+            import grpc
+
+            with open(args.ca, "rb") as ca:
+                credentials = grpc.ssl_channel_credentials(root_certificates=ca.read())
+            exporter = OTLPSpanExporter(
+                endpoint=f"https://{args.endpoint}",
+                insecure=False,
+                credentials=credentials,
+                headers=headers or None,
+                timeout=10,
+            )
+        else:
+            exporter = OTLPSpanExporter(
+                endpoint=f"http://{args.endpoint}", insecure=True, headers=headers or None, timeout=10
+            )
     else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
+        scheme = "https" if args.ca else "http"
         exporter = OTLPSpanExporter(
-            endpoint=f"http://{args.endpoint}/v1/traces", headers=headers or None, timeout=10
+            endpoint=f"{scheme}://{args.endpoint}/v1/traces",
+            certificate_file=args.ca,
+            headers=headers or None,
+            timeout=10,
         )
     result = exporter.export(spans)
     exporter.shutdown()

@@ -49,6 +49,9 @@ pub struct GrpcServerConfig {
     /// Authentication of every call (otelcol's `configauth`).
     #[serde(default)]
     pub auth: Option<AuthConfig>,
+    /// TLS (otelcol's `configtls`); absent: plain text.
+    #[serde(default)]
+    pub tls: Option<super::tls::TlsServerConfig>,
 }
 
 /// `receivers.otlp.protocols.{grpc,http}.auth`, as otelcol's `configauth`.
@@ -69,6 +72,7 @@ impl Default for GrpcServerConfig {
             max_concurrent_streams: 0,
             include_metadata: false,
             auth: None,
+            tls: None,
         }
     }
 }
@@ -108,6 +112,9 @@ pub struct HttpServerConfig {
     /// Authentication of every request (otelcol's `configauth`).
     #[serde(default)]
     pub auth: Option<AuthConfig>,
+    /// TLS (otelcol's `configtls`); absent: plain text.
+    #[serde(default)]
+    pub tls: Option<super::tls::TlsServerConfig>,
 }
 
 impl Default for HttpServerConfig {
@@ -122,6 +129,7 @@ impl Default for HttpServerConfig {
             read_header_timeout: default_connection_timeout(),
             idle_timeout: default_connection_timeout(),
             auth: None,
+            tls: None,
         }
     }
 }

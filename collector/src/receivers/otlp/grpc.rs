@@ -364,6 +364,7 @@ pub(super) fn serve(
     core: ReceiverCore,
     listener: TcpListener,
     ctx: &BuildContext,
+    tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
 ) -> JoinHandle<()> {
     let max_recv =
         usize::try_from(config.max_recv_msg_size_mib.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
@@ -373,7 +374,7 @@ pub(super) fn serve(
     let shutdown = ctx.shutdown.clone();
     let id = ctx.id.clone();
     tokio::spawn(async move {
-        let served = Server::builder()
+        let builder = Server::builder()
             .max_concurrent_streams(max_streams)
             // grpc-go's server defaults, which the OTel Collector's configgrpc keeps: ping
             // a connection idle for 2h and close it when the ping goes unanswered for
@@ -382,12 +383,24 @@ pub(super) fn serve(
             // answers faster pings with GOAWAY; hyper's HTTP/2 server has no such policy.
             .http2_keepalive_interval(Some(GRPC_KEEPALIVE_TIME))
             .http2_keepalive_timeout(Some(GRPC_KEEPALIVE_TIMEOUT))
-            .add_routes(routes)
-            .serve_with_incoming_shutdown(
-                incoming(listener, GRPC_CONNECTION_TIMEOUT),
-                shutdown.cancelled_owned(),
-            )
-            .await;
+            .add_routes(routes);
+        let served = match tls {
+            None => {
+                builder
+                    .serve_with_incoming_shutdown(
+                        incoming(listener, GRPC_CONNECTION_TIMEOUT),
+                        shutdown.cancelled_owned(),
+                    )
+                    .await
+            }
+            Some(tls) => {
+                let incoming =
+                    super::tls::grpc_incoming(listener, GRPC_CONNECTION_TIMEOUT, tls, shutdown.clone());
+                builder
+                    .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+                    .await
+            }
+        };
         match served {
             Ok(()) => tracing::debug!(component = %id, "OTLP/gRPC server stopped."),
             Err(err) => tracing::error!(component = %id, error = %err, "OTLP/gRPC server failed."),

@@ -111,15 +111,28 @@ pub(super) fn serve(
     core: ReceiverCore,
     listener: TcpListener,
     ctx: &BuildContext,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 ) -> JoinHandle<()> {
     let router = http_router(core, config);
     let listener = super::idle::IdleListener::new(listener, config.inactivity_timeout());
     let shutdown = ctx.shutdown.clone();
     let id = ctx.id.clone();
     tokio::spawn(async move {
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await;
+        let served = match tls {
+            None => {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(shutdown.cancelled_owned())
+                    .await
+            }
+            Some(tls) => match super::tls::TlsListener::new(listener, tls, shutdown.clone()) {
+                Ok(listener) => {
+                    axum::serve(listener, router)
+                        .with_graceful_shutdown(shutdown.cancelled_owned())
+                        .await
+                }
+                Err(err) => Err(err),
+            },
+        };
         match served {
             Ok(()) => tracing::debug!(component = %id, "OTLP/HTTP server stopped."),
             Err(err) => tracing::error!(component = %id, error = %err, "OTLP/HTTP server failed."),

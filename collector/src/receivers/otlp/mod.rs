@@ -18,6 +18,7 @@ mod idle;
 pub mod json;
 #[cfg(test)]
 mod tests;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -263,6 +264,23 @@ pub async fn start(
         "http",
     )
     .map_err(invalid)?;
+    // Certificates and keys are read before anything binds, too.
+    let tls = |tls: Option<&tls::TlsServerConfig>, protocol: &str, alpn: &[&[u8]]| {
+        tls.map(|t| tls::server_config(t, &format!("receivers.{}.protocols.{protocol}.tls", ctx.id), alpn))
+            .transpose()
+    };
+    let grpc_tls = tls(
+        config.protocols.grpc.as_ref().and_then(|g| g.tls.as_ref()),
+        "grpc",
+        &[b"h2"],
+    )
+    .map_err(invalid)?;
+    let http_tls = tls(
+        config.protocols.http.as_ref().and_then(|h| h.tls.as_ref()),
+        "http",
+        &[b"h2", b"http/1.1"],
+    )
+    .map_err(invalid)?;
     let grpc = match &config.protocols.grpc {
         Some(grpc) => {
             let label = format!("receivers.{}.grpc", ctx.id);
@@ -282,11 +300,11 @@ pub async fn start(
     let mut tasks = Vec::new();
     if let Some((grpc, listener)) = grpc {
         let core = ReceiverCore::new(&ctx.id, Transport::Grpc, &outputs, &ctx.telemetry).with_auth(grpc_auth);
-        tasks.push(grpc::serve(grpc, core, listener, ctx));
+        tasks.push(grpc::serve(grpc, core, listener, ctx, grpc_tls));
     }
     if let Some((http, listener)) = http {
         let core = ReceiverCore::new(&ctx.id, Transport::Http, &outputs, &ctx.telemetry).with_auth(http_auth);
-        tasks.push(http::serve(http, core, listener, ctx));
+        tasks.push(http::serve(http, core, listener, ctx, http_tls));
     }
     Ok(tasks)
 }
