@@ -212,3 +212,44 @@ impl axum::serve::Listener for TlsListener {
         Ok(self.local)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &std::path::Path, cert: &str, key: &str) -> TlsServerConfig {
+        std::fs::write(dir.join("cert.pem"), cert).unwrap();
+        std::fs::write(dir.join("key.pem"), key).unwrap();
+        TlsServerConfig {
+            cert_file: dir.join("cert.pem").display().to_string(),
+            key_file: dir.join("key.pem").display().to_string(),
+        }
+    }
+
+    #[test]
+    fn unusable_certificate_files_are_errors_naming_the_path() {
+        let path = "receivers.otlp.protocols.http.tls";
+        let missing = TlsServerConfig {
+            cert_file: "/nonexistent/cert.pem".into(),
+            key_file: "/nonexistent/key.pem".into(),
+        };
+        let err = server_config(&missing, path, &[]).unwrap_err();
+        assert_eq!(err.path, "receivers.otlp.protocols.http.tls.cert_file");
+        assert!(err.message.contains("/nonexistent/cert.pem"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let err = server_config(&config(dir.path(), "not pem\n", ""), path, &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "receivers.otlp.protocols.http.tls.cert_file: {} holds no PEM certificate",
+                dir.path().join("cert.pem").display()
+            )
+        );
+
+        // A certificate block that is not DER, and no key.
+        let bogus = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let err = server_config(&config(dir.path(), bogus, "no key here\n"), path, &[]).unwrap_err();
+        assert_eq!(err.path, "receivers.otlp.protocols.http.tls.key_file");
+    }
+}
