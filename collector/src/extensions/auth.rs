@@ -7,9 +7,10 @@
 //! Divergences from contrib, each deliberate:
 //! - `bearertokenauth.filename` is read once at start-up; contrib also watches the file
 //!   and reloads it on change.
-//! - `basicauth.htpasswd` takes plain-text passwords only. Contrib reads the file with
-//!   go-htpasswd, which also accepts bcrypt, SHA and MD5 (apr1) hashes; such entries are
-//!   refused at validation with an error naming the line, rather than compared as text.
+//! - `basicauth.htpasswd` takes plain-text passwords and bcrypt hashes (`$2a$`, `$2b$`,
+//!   `$2y$`). Contrib reads the file with go-htpasswd, which also accepts SHA, SSHA and MD5
+//!   (apr1, md5crypt) hashes; such entries are refused at validation with an error naming
+//!   the line, rather than compared as text.
 
 use std::path::Path;
 
@@ -87,8 +88,28 @@ pub enum Authenticator {
     /// Accepts HTTP Basic credentials matching one `(user, password)` pair.
     Basic {
         /// The accepted users and their passwords.
-        users: Vec<(String, String)>,
+        users: Vec<(String, Password)>,
     },
+}
+
+/// One htpasswd entry's password.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Password {
+    /// Written in plain text.
+    Plain(String),
+    /// A bcrypt hash (`$2y$...`).
+    Bcrypt(String),
+}
+
+impl Password {
+    /// Whether `given` is this password. Plain passwords compare in constant time;
+    /// bcrypt verification is deliberately slow (its cost factor), as in contrib.
+    fn matches(&self, given: &str) -> bool {
+        match self {
+            Password::Plain(p) => constant_time_eq(p.as_bytes(), given.as_bytes()),
+            Password::Bcrypt(hash) => bcrypt::verify(given, hash).unwrap_or(false),
+        }
+    }
 }
 
 /// Why a request was not authenticated; the text is sent to the client.
@@ -161,13 +182,13 @@ impl BearerTokenAuthConfig {
     }
 }
 
-/// Password prefixes of the hash formats go-htpasswd reads, which are not supported here.
-const HASH_PREFIXES: &[&str] = &[
-    "$2a$", "$2b$", "$2y$", "$apr1$", "{SHA}", "{SSHA}", "$1$", "$5$", "$6$",
-];
+/// Password prefixes of the bcrypt hashes go-htpasswd reads.
+const BCRYPT_PREFIXES: &[&str] = &["$2a$", "$2b$", "$2y$"];
+/// Password prefixes of the other hash formats go-htpasswd reads, not supported here.
+const HASH_PREFIXES: &[&str] = &["$apr1$", "{SHA}", "{SSHA}", "$1$", "$5$", "$6$"];
 
 /// Parses `user:password` lines; `source` names them in errors.
-fn parse_htpasswd(text: &str, path: &str, source: &str) -> Result<Vec<(String, String)>, ConfigError> {
+fn parse_htpasswd(text: &str, path: &str, source: &str) -> Result<Vec<(String, Password)>, ConfigError> {
     let mut users = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -184,12 +205,24 @@ fn parse_htpasswd(text: &str, path: &str, source: &str) -> Result<Vec<(String, S
             return Err(ConfigError::at(
                 path,
                 format!(
-                    "{source} line {}: hashed passwords (bcrypt, SHA, MD5) are not supported; write the password in plain text",
+                    "{source} line {}: SHA and MD5 password hashes are not supported; use bcrypt or plain text",
                     i + 1
                 ),
             ));
         }
-        users.push((user.to_string(), password.to_string()));
+        let password = if BCRYPT_PREFIXES.iter().any(|p| password.starts_with(p)) {
+            // A malformed hash would never match; say so now instead.
+            if bcrypt::verify("", password).is_err() {
+                return Err(ConfigError::at(
+                    path,
+                    format!("{source} line {}: invalid bcrypt hash", i + 1),
+                ));
+            }
+            Password::Bcrypt(password.to_string())
+        } else {
+            Password::Plain(password.to_string())
+        };
+        users.push((user.to_string(), password));
     }
     Ok(users)
 }
@@ -314,9 +347,9 @@ impl Authenticator {
                 let (user, password) = decoded
                     .split_once(':')
                     .ok_or_else(|| AuthError("the Basic credentials have no ':'".into()))?;
-                let ok = users.iter().fold(false, |ok, (u, p)| {
-                    (u == user && constant_time_eq(p.as_bytes(), password.as_bytes())) | ok
-                });
+                let ok = users
+                    .iter()
+                    .fold(false, |ok, (u, p)| (u == user && p.matches(password)) | ok);
                 if ok {
                     Ok(())
                 } else {
@@ -453,14 +486,44 @@ mod tests {
     }
 
     #[test]
-    fn basic_auth_hashed_passwords_are_refused_with_their_line() {
+    fn basic_auth_sha_and_md5_hashes_are_refused_with_their_line() {
         let c: BasicAuthConfig =
-            serde_norway::from_str("htpasswd:\n  inline: \"a:b\\nbob:$2y$05$abcdefghijklmnopqrstuv\"\n")
+            serde_norway::from_str("htpasswd:\n  inline: \"a:b\\nbob:{SHA}qUqP5cyxm6YcTAhz05Hph5gvu9M=\"\n")
                 .unwrap();
         let err = c.validate("extensions.basicauth").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "extensions.basicauth.htpasswd.inline: inline line 2: SHA and MD5 password hashes are not supported; use bcrypt or plain text"
+        );
+        let c: BasicAuthConfig =
+            serde_norway::from_str("htpasswd:\n  inline: \"bob:$2y$05$short\"\n").unwrap();
+        let err = c.validate("extensions.basicauth").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "extensions.basicauth.htpasswd.inline: inline line 1: invalid bcrypt hash"
+        );
+    }
+
+    #[test]
+    fn basic_auth_bcrypt_entries_verify() {
+        let hash = bcrypt::hash("pw", 4).unwrap();
+        let c = BasicAuthConfig {
+            htpasswd: Some(HtpasswdConfig {
+                file: None,
+                inline: Some(format!("bob:{hash}\n")),
+            }),
+            client_auth: None,
+        };
+        let auth = c.build("extensions.basicauth").unwrap();
+        // bob:pw
         assert!(
-            err.starts_with("extensions.basicauth.htpasswd.inline: inline line 2: hashed"),
-            "{err}"
+            auth.authenticate(&headers("authorization", "Basic Ym9iOnB3"))
+                .is_ok()
+        );
+        // bob:px
+        assert!(
+            auth.authenticate(&headers("authorization", "Basic Ym9iOnB4"))
+                .is_err()
         );
     }
 
