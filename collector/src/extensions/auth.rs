@@ -107,9 +107,35 @@ impl Password {
     fn matches(&self, given: &str) -> bool {
         match self {
             Password::Plain(p) => constant_time_eq(p.as_bytes(), given.as_bytes()),
-            Password::Bcrypt(hash) => bcrypt::verify(given, hash).unwrap_or(false),
+            Password::Bcrypt(hash) => bcrypt_matches(hash, given),
         }
     }
+}
+
+/// How many bcrypt outcomes are remembered before the memory is cleared.
+const BCRYPT_CACHE_ENTRIES: usize = 100;
+
+/// Outcomes of bcrypt checks by (hash, password given), as Prometheus's exporter-toolkit keeps
+/// them: an exporter sends the same credentials on every request, and without it each request
+/// would cost a full bcrypt (tens of milliseconds of a worker thread at the usual cost 10).
+static BCRYPT_OUTCOMES: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<(String, String), bool>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// Whether `given` matches the bcrypt `hash`, from the cache when the pair was seen before.
+fn bcrypt_matches(hash: &str, given: &str) -> bool {
+    let key = (hash.to_string(), given.to_string());
+    if let Some(&ok) = BCRYPT_OUTCOMES.lock().ok().as_ref().and_then(|m| m.get(&key)) {
+        return ok;
+    }
+    let ok = bcrypt::verify(given, hash).unwrap_or(false);
+    if let Ok(mut cache) = BCRYPT_OUTCOMES.lock() {
+        if cache.len() >= BCRYPT_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key, ok);
+    }
+    ok
 }
 
 /// Why a request was not authenticated; the text is sent to the client.
@@ -279,34 +305,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Decodes standard base64 (with or without padding); `None` if it is not base64.
+/// Standard base64 with padding, as Go's `base64.StdEncoding.DecodeString` (what the contrib
+/// extension uses) reads Basic credentials.
 fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    fn value(c: u8) -> Option<u32> {
-        match c {
-            b'A'..=b'Z' => Some(u32::from(c - b'A')),
-            b'a'..=b'z' => Some(u32::from(c - b'a') + 26),
-            b'0'..=b'9' => Some(u32::from(c - b'0') + 52),
-            b'+' => Some(62),
-            b'/' => Some(63),
-            _ => None,
-        }
-    }
-    let trimmed = text.trim_end_matches('=');
-    if text.len() - trimmed.len() > 2 || trimmed.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(trimmed.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in trimmed.bytes() {
-        acc = (acc << 6) | value(c)?;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
 }
 
 impl Authenticator {
@@ -347,9 +350,17 @@ impl Authenticator {
                 let (user, password) = decoded
                     .split_once(':')
                     .ok_or_else(|| AuthError("the Basic credentials have no ':'".into()))?;
-                let ok = users
-                    .iter()
-                    .fold(false, |ok, (u, p)| (u == user && p.matches(password)) | ok);
+                let ok = match users.iter().find(|(u, _)| u == user) {
+                    Some((_, p)) => p.matches(password),
+                    None => {
+                        // An unknown user costs what a known one does (a bcrypt check against
+                        // one of the file's hashes), so timing does not tell which names exist.
+                        if let Some((_, p)) = users.iter().find(|(_, p)| matches!(p, Password::Bcrypt(_))) {
+                            let _ = p.matches(password);
+                        }
+                        false
+                    }
+                };
                 if ok {
                     Ok(())
                 } else {
@@ -528,10 +539,45 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_user_costs_a_bcrypt_check_and_repeated_credentials_are_checked_once() {
+        let hash = bcrypt::hash("pw", 4).unwrap();
+        let c = BasicAuthConfig {
+            htpasswd: Some(HtpasswdConfig {
+                file: None,
+                inline: Some(format!("bob:{hash}\n")),
+            }),
+            client_auth: None,
+        };
+        let auth = c.build("extensions.basicauth").unwrap();
+        let outcome = |password: &str| {
+            BCRYPT_OUTCOMES
+                .lock()
+                .unwrap()
+                .get(&(hash.clone(), password.to_string()))
+                .copied()
+        };
+        // eve:unknown-user-pw — eve is not in the file, yet bob's hash was checked.
+        let eve = "Basic ZXZlOnVua25vd24tdXNlci1wdw==";
+        assert!(auth.authenticate(&headers("authorization", eve)).is_err());
+        assert_eq!(outcome("unknown-user-pw"), Some(false));
+        // bob:pw is verified once, then answered from the cache.
+        assert!(
+            auth.authenticate(&headers("authorization", "Basic Ym9iOnB3"))
+                .is_ok()
+        );
+        assert_eq!(outcome("pw"), Some(true));
+        assert!(
+            auth.authenticate(&headers("authorization", "Basic Ym9iOnB3"))
+                .is_ok()
+        );
+    }
+
+    #[test]
     fn base64_decoding() {
         assert_eq!(decode_base64("Ym9iOnB3").unwrap(), b"bob:pw");
         assert_eq!(decode_base64("YQ==").unwrap(), b"a");
-        assert_eq!(decode_base64("YWI").unwrap(), b"ab");
+        // Go's StdEncoding wants the padding.
+        assert!(decode_base64("YWI").is_none());
         assert!(decode_base64("Y").is_none());
         assert!(decode_base64("Y===").is_none());
         assert!(decode_base64("a-b_").is_none());
