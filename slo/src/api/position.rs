@@ -32,6 +32,12 @@ const GRAMMAR_ERROR: &str = "invalid promql query";
 /// The byte offset in `query` where parsing fails, if it can be located. `message` is the parser's
 /// error text for the whole query.
 pub fn error_position(query: &str, message: &str) -> Option<usize> {
+    // Probing calls the parser crate on prefixes of the user's query; it panics on a few inputs.
+    crate::promql::engine::without_panics(|| probe_error_position(query, message)).flatten()
+}
+
+/// [`error_position`] without the guard.
+fn probe_error_position(query: &str, message: &str) -> Option<usize> {
     // Prometheus's lexer and parser meet these at the end of the input.
     if message == "unclosed left parenthesis" || message.starts_with("unexpected end of input") {
         return Some(query.len());

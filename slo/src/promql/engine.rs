@@ -290,7 +290,26 @@ impl Engine {
 fn parse_here(query: &str) -> Result<Expr, QueryError> {
     // Regexes are Go's syntax: checked and made readable for the parser first (see `matcher`).
     let query = crate::tsdb::matcher::prepare_query(query).map_err(QueryError::Parse)?;
-    parser::parse(&query).map_err(QueryError::Parse)
+    parse_guarded(&query).map_err(QueryError::Parse)
+}
+
+/// `promql_parser::parser::parse`, with a panic inside the parser turned into a parse error.
+///
+/// The parser panics on some inputs (a duration such as `x[1e308]` overflows its
+/// `Duration::from_secs_f64`); one query must never take a worker, let alone the process, down.
+/// Parsing touches no shared state, so nothing is left half-changed by an unwinding parse.
+pub fn parse_guarded(query: &str) -> Result<Expr, String> {
+    match without_panics(|| parser::parse(query)) {
+        Some(result) => result,
+        None => Err(format!(
+            "1:1: parse error: the query could not be parsed (a number in it is out of range?): {query:?}"
+        )),
+    }
+}
+
+/// Runs `f`, returning `None` if it panicked (for calls into the PromQL parser crate).
+pub(crate) fn without_panics<T>(f: impl FnOnce() -> T) -> Option<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
 }
 
 /// The depth of a tree handed in already parsed, refused past [`depth::MAX_DEPTH`] (it was

@@ -197,6 +197,52 @@ fn parse_errors_are_reported_not_panicked() {
     assert!(matches!(err, QueryError::Parse(_)), "{err:?}");
 }
 
+/// Regression (found by `slo/tests/fuzz.rs`): promql-parser panicked unquoting a string whose
+/// backslash escapes a multi-byte character; Prometheus calls it an unknown escape sequence.
+#[test]
+fn a_backslash_before_a_multibyte_character_is_a_parse_error_not_a_panic() {
+    let store = Storage::new();
+    for query in [
+        "\"\\🔥\"",
+        "'\\é'",
+        "up{a=\"x\\🔥\"}",
+        "up{a=~\"\\🔥\"}",
+        "label_replace(vector(1), \"a\", \"\\é\", \"b\", \"c\")",
+        "\"\\🔥",
+        "up{a=\"\\🔥}",
+    ] {
+        let err = Engine::default().instant_query(&store, query, 0).unwrap_err();
+        assert!(matches!(err, QueryError::Parse(_)), "{query}: {err:?}");
+    }
+    let err = Engine::default()
+        .instant_query(&store, "up{a=\"\\🔥\"}", 0)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("unknown escape sequence U+1F525"),
+        "{err}"
+    );
+    // A backtick string is raw: the backslash is a character like any other.
+    assert!(Engine::default().instant_query(&store, "up{a=`\\🔥`}", 0).is_ok());
+}
+
+/// Regression (found by `slo/tests/fuzz.rs`): promql-parser panics turning a huge number into a
+/// duration (`Duration::from_secs_f64`); the query gets a parse error instead.
+#[test]
+fn a_duration_out_of_range_is_a_parse_error_not_a_panic() {
+    let store = Storage::new();
+    for query in [
+        "up[1e308]",
+        "up offset 1e308",
+        "vector(1)[1e308:1s]",
+        "rate(up[1e400])",
+    ] {
+        let err = Engine::default().instant_query(&store, query, 0).unwrap_err();
+        assert!(matches!(err, QueryError::Parse(_)), "{query}: {err:?}");
+        // The API's position probe on the same query does not panic either.
+        let _ = crate::api::position::error_position(query, &err.to_string());
+    }
+}
+
 /// A tiny deterministic generator (xorshift64*), enough to build random expressions.
 pub(crate) struct Rng(pub(crate) u64);
 impl Rng {

@@ -93,6 +93,16 @@ pub fn prepare_query(query: &str) -> Result<Cow<'_, str>, String> {
     let mut copied = 0;
     for (lit, is_regex) in string_literals(query) {
         let text = &query[lit.clone()];
+        // promql-parser's unquoting slices inside a multi-byte character after a backslash and
+        // panics (`"\🔥"`); Go calls it an unknown escape sequence. Refuse it before the parser
+        // sees it.
+        if let Some(c) = escaped_non_ascii(text) {
+            return Err(format!(
+                "1:{}: parse error: unknown escape sequence U+{:04X} '{c}'",
+                query[..lit.start].chars().count() + 1,
+                c as u32
+            ));
+        }
         let Ok(value) = promql_parser::util::unquote_string(text) else {
             continue;
         };
@@ -163,6 +173,23 @@ pub fn invalid_regex_position(query: &str) -> Option<usize> {
         i -= 1;
     }
     Some(i)
+}
+
+/// The first non-ASCII character escaped by a backslash in a quoted (not backtick) literal.
+fn escaped_non_ascii(literal: &str) -> Option<char> {
+    if literal.starts_with('`') {
+        return None;
+    }
+    let mut chars = literal.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some(e) if !e.is_ascii() => return Some(e),
+                _ => {}
+            }
+        }
+    }
+    None
 }
 
 /// The Go source of a matcher value, decoding what [`prepare_query`] replaced.
