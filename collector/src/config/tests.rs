@@ -368,3 +368,103 @@ fn auth_extension_config_errors_name_the_path() {
         err(&yaml)
     );
 }
+
+/// The config loader as a fuzz target (a property test: the stable toolchain cannot run
+/// `cargo fuzz`). The seed configuration with lines dropped, repeated or swapped, values replaced
+/// by hostile YAML, and `${env:…}` references: every result is a config or an error that names
+/// something, never a panic.
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Values a line's value may be replaced with.
+    const VALUES: &[&str] = &[
+        "",
+        "~",
+        "[]",
+        "{}",
+        "-1",
+        "0",
+        "1e400",
+        "99999999999999999999",
+        "\"\\u0000\"",
+        "&a [*a]",
+        "*nope",
+        "!!binary aGk=",
+        "${env:NOPE}",
+        "${NOPE:-x}",
+        "${env:",
+        "10ns",
+        "1h1h1h1h",
+        "-5s",
+        "\"héllo\\n\"",
+        "[memory_limiter, batch, batch]",
+        "{a: {b: {c: {d: []}}}}",
+        "0.0.0.0:99999",
+        "\t",
+        ": :",
+    ];
+
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Drop(usize),
+        Repeat(usize),
+        Swap(usize, usize),
+        Value(usize, usize),
+        Indent(usize, usize),
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        prop_oneof![
+            any::<usize>().prop_map(Edit::Drop),
+            any::<usize>().prop_map(Edit::Repeat),
+            (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Edit::Swap(a, b)),
+            (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Edit::Value(a, b)),
+            (any::<usize>(), 0usize..5).prop_map(|(a, b)| Edit::Indent(a, b)),
+        ]
+    }
+
+    fn apply(edits: &[Edit]) -> String {
+        let mut lines: Vec<String> = SEED.lines().map(str::to_string).collect();
+        for e in edits {
+            let n = lines.len().max(1);
+            match *e {
+                Edit::Drop(i) if !lines.is_empty() => {
+                    lines.remove(i % n);
+                }
+                Edit::Repeat(i) if !lines.is_empty() => {
+                    let l = lines[i % n].clone();
+                    lines.insert(i % n, l);
+                }
+                Edit::Swap(a, b) if !lines.is_empty() => lines.swap(a % n, b % n),
+                Edit::Value(i, v) if !lines.is_empty() => {
+                    let line = &mut lines[i % n];
+                    if let Some(colon) = line.find(':') {
+                        line.truncate(colon + 1);
+                        line.push(' ');
+                        line.push_str(VALUES[v % VALUES.len()]);
+                    }
+                }
+                Edit::Indent(i, k) if !lines.is_empty() => {
+                    let line = &mut lines[i % n];
+                    *line = format!("{}{}", " ".repeat(k), line.trim_start());
+                }
+                _ => {}
+            }
+        }
+        lines.join("\n")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn damaged_configs_load_or_fail_with_a_message(edits in prop::collection::vec(edit(), 1..6)) {
+            let yaml = apply(&edits);
+            let env = |name: &str| (name == "SET").then(|| "x".to_string());
+            if let Err(e) = Config::from_yaml_with_env(&yaml, &env) {
+                prop_assert!(!e.to_string().trim().is_empty(), "an empty error for:\n{yaml}");
+            }
+        }
+    }
+}
