@@ -319,20 +319,38 @@ service:
 /// Starts `burnwatch serve --data-dir DATA_DIR [extra...]` on a free port, its output kept in
 /// `logs`, and waits until it is ready; the process and the API's base URL.
 pub fn start_serve_with_data(name: &str, logs: &Path, data_dir: &Path, extra: &[&str]) -> (Proc, String) {
-    let listen = format!("127.0.0.1:{}", free_port());
-    let mut args = vec![
-        "serve",
-        "--listen",
-        &listen,
-        "--data-dir",
-        data_dir.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let proc = spawn(name, &burnwatch_bin(), &args, logs, &[]);
-    let base = format!("http://{listen}");
-    let ready = wait_for(Duration::from_secs(60), || {
-        http_get(&format!("{base}/-/ready")).filter(|(s, _)| *s == 200)
-    });
-    assert!(ready.is_some(), "{name} did not become ready:\n{}", proc.output());
-    (proc, base)
+    // A port checked free can still be taken before the child binds it (by a process outside
+    // this test binary): then the child exits saying so, and another port is tried.
+    for _ in 0..3 {
+        let listen = format!("127.0.0.1:{}", free_port());
+        let mut args = vec![
+            "serve",
+            "--listen",
+            &listen,
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let mut proc = spawn(name, &burnwatch_bin(), &args, logs, &[]);
+        let base = format!("http://{listen}");
+        let ready = wait_for(Duration::from_secs(60), || {
+            if matches!(proc.child.try_wait(), Ok(Some(_))) {
+                return Some(false);
+            }
+            http_get(&format!("{base}/-/ready"))
+                .filter(|(s, _)| *s == 200)
+                .map(|_| true)
+        });
+        if ready == Some(false) && proc.output().contains("Address already in use") {
+            continue;
+        }
+        assert_eq!(
+            ready,
+            Some(true),
+            "{name} did not become ready:\n{}",
+            proc.output()
+        );
+        return (proc, base);
+    }
+    panic!("{name}: three ports in a row were taken before burnwatch could bind them");
 }
