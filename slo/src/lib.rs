@@ -11,6 +11,7 @@
 //! assert!(matches!(res.value, Value::Vector(v) if v[0].v == 1.0));
 //! ```
 
+pub mod alert;
 pub mod api;
 pub mod dora;
 pub mod duration;
