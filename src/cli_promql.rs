@@ -338,7 +338,7 @@ fn render(v: &Value) -> String {
                 rfc3339(vec[0].t)
             ));
             for (n, s) in names.iter().zip(vec) {
-                // A native histogram's float value is a placeholder 0: print the histogram, in
+                // A native histogram's float value is an unused 0: print the histogram, in
                 // the notation test scripts use.
                 let value = s.h.as_deref().map_or_else(|| format_float(s.v), format_histogram);
                 out.push_str(&format!("{n:<width$}  {value}\n"));
@@ -516,7 +516,7 @@ mod tests {
         assert_eq!(position_in_message(q, "no position here"), None);
     }
 
-    /// Issue #12: `burnwatch promql query` printed a native histogram as its placeholder float, 0.
+    /// Issue #12: `burnwatch promql query` printed a native histogram as its unused float value, 0.
     #[test]
     fn native_histograms_are_printed_not_as_zero() {
         use burnwatch_slo::tsdb::{FloatHistogram, HSample};
