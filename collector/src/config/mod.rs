@@ -8,6 +8,7 @@
 
 mod duration;
 mod env;
+pub mod tls_client;
 pub use env::UnsetVariable;
 
 use std::collections::BTreeMap;
