@@ -17,6 +17,7 @@ pub mod dora;
 pub mod duration;
 pub mod ingest;
 pub mod promql;
+pub mod rules;
 pub mod shared;
 pub mod slo;
 pub mod tsdb;
