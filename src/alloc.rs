@@ -18,6 +18,6 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 pub fn start_background_purge() {
     #[cfg(all(feature = "jemalloc", target_os = "linux", not(target_env = "musl")))]
     if let Err(err) = tikv_jemalloc_ctl::background_thread::write(true) {
-        eprintln!("warning: cannot start jemalloc's background purge thread: {err}");
+        ewriteln!("warning: cannot start jemalloc's background purge thread: {err}");
     }
 }

@@ -46,7 +46,7 @@ pub fn run(args: CollectorArgs) -> anyhow::Result<ExitCode> {
         Some(CollectorAction::Validate) => {
             let config = load(&args)?;
             for warning in &config.unset_env {
-                eprintln!("warning: {warning}");
+                ewriteln!("warning: {warning}");
             }
             let source = args
                 .config
@@ -112,6 +112,9 @@ pub fn init_logging(level: &str) {
         // Colour only for a person at a terminal, not in a pod's log stream.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
+        // tracing-subscriber reports a failed write with `eprintln!`, which panics when stderr
+        // is a pipe whose reader went away: a lost log line must not crash a server.
+        .log_internal_errors(false)
         .try_init();
 }
 

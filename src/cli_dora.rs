@@ -70,10 +70,10 @@ fn read_events(path: &Path) -> anyhow::Result<EventLog> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read --events {}", path.display()))?;
     let (log, errors) = dora::parse_jsonl_bytes(&bytes);
     for e in &errors {
-        eprintln!("{}:{}: {}", path.display(), e.position.number(), e.reason);
+        ewriteln!("{}:{}: {}", path.display(), e.position.number(), e.reason);
     }
     if !errors.is_empty() {
-        eprintln!(
+        ewriteln!(
             "{}: skipped {} bad line(s), kept {} event(s)",
             path.display(),
             errors.len(),
@@ -118,7 +118,7 @@ fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     // One batch into an empty writer: the only refusals left would be time-order ones, which a
     // single sorted batch cannot produce; report them anyway rather than hide them.
     for e in &batch.errors {
-        eprintln!("{}:{}: {}", args.events.display(), e.position.number(), e.reason);
+        ewriteln!("{}:{}: {}", args.events.display(), e.position.number(), e.reason);
     }
     crate::output::print(&dora::to_openmetrics(&batch.samples))?;
     Ok(ExitCode::SUCCESS)

@@ -218,9 +218,9 @@ impl Source {
                                 .message
                                 .strip_prefix("invalid parameter \"query\": ")
                                 .unwrap_or(&api.message);
-                            eprintln!("error: {msg}");
+                            ewriteln!("error: {msg}");
                             if let Some(p) = caret_at {
-                                eprint!("{}", caret(query, p));
+                                ewrite!("{}", caret(query, p));
                             }
                         }
                         false
@@ -254,15 +254,15 @@ impl Source {
                         if as_json {
                             println!("{}", body.trim_end());
                         } else {
-                            eprintln!("error: {error_type}: {message}");
+                            ewriteln!("error: {error_type}: {message}");
                             if let Some(p) = position_in_message(query, &message) {
-                                eprint!("{}", caret(query, p));
+                                ewrite!("{}", caret(query, p));
                             }
                         }
                         false
                     }
                     Err(e) => {
-                        eprintln!("error: {e}");
+                        ewriteln!("error: {e}");
                         false
                     }
                 }
@@ -304,10 +304,10 @@ fn caret(query: &str, p: usize) -> String {
 
 fn print_annotations(a: &Annotations) {
     for w in &a.warnings {
-        eprintln!("warning: {w}");
+        ewriteln!("warning: {w}");
     }
     for i in &a.infos {
-        eprintln!("info: {i}");
+        ewriteln!("info: {i}");
     }
 }
 
@@ -407,9 +407,9 @@ Type a PromQL expression and press Enter. Commands:
 fn repl(source: &Source) -> anyhow::Result<ExitCode> {
     let interactive = std::io::stdin().is_terminal();
     if interactive {
-        eprintln!("burnwatch PromQL shell. :help for commands, Ctrl-D to leave.");
+        ewriteln!("burnwatch PromQL shell. :help for commands, Ctrl-D to leave.");
         if let Source::Local { newest: Some(t), .. } = source {
-            eprintln!(
+            ewriteln!(
                 "Instant queries run at the newest loaded sample, {}.",
                 rfc3339(*t)
             );
@@ -424,13 +424,13 @@ fn repl(source: &Source) -> anyhow::Result<ExitCode> {
     let mut buf = Vec::new();
     loop {
         if interactive {
-            eprint!("promql> ");
+            ewrite!("promql> ");
             let _ = std::io::stderr().flush();
         }
         buf.clear();
         if input.read_until(b'\n', &mut buf).context("cannot read stdin")? == 0 {
             if interactive {
-                eprintln!();
+                ewriteln!();
             }
             break;
         }
@@ -442,7 +442,7 @@ fn repl(source: &Source) -> anyhow::Result<ExitCode> {
             match history.last() {
                 Some(q) => q.clone(),
                 None => {
-                    eprintln!("error: the history is empty");
+                    ewriteln!("error: the history is empty");
                     continue;
                 }
             }
@@ -450,7 +450,7 @@ fn repl(source: &Source) -> anyhow::Result<ExitCode> {
             match n.checked_sub(1).and_then(|i| history.get(i)) {
                 Some(q) => q.clone(),
                 None => {
-                    eprintln!("error: no query number {n} in the history (:history lists them)");
+                    ewriteln!("error: no query number {n} in the history (:history lists them)");
                     continue;
                 }
             }
@@ -458,10 +458,10 @@ fn repl(source: &Source) -> anyhow::Result<ExitCode> {
             let mut words = cmd.split_whitespace();
             match (words.next().unwrap_or(""), words.collect::<Vec<_>>().as_slice()) {
                 ("q" | "quit" | "exit", []) => break,
-                ("help" | "h", []) => eprint!("{REPL_HELP}"),
+                ("help" | "h", []) => ewrite!("{REPL_HELP}"),
                 ("json", []) => {
                     as_json = !as_json;
-                    eprintln!("JSON output {}.", if as_json { "on" } else { "off" });
+                    ewriteln!("JSON output {}.", if as_json { "on" } else { "off" });
                 }
                 ("history", []) => {
                     for (i, q) in history.iter().enumerate() {
@@ -471,15 +471,15 @@ fn repl(source: &Source) -> anyhow::Result<ExitCode> {
                 ("instant", []) => mode = Mode::Instant { time: None },
                 ("time", [t]) => match parse_time(t, ":time") {
                     Ok(t) => mode = Mode::Instant { time: Some(t) },
-                    Err(e) => eprintln!("error: {e:#}"),
+                    Err(e) => ewriteln!("error: {e:#}"),
                 },
                 ("range", [s, e, st]) => {
                     match (parse_time(s, "start"), parse_time(e, "end"), parse_step(st)) {
                         (Ok(start), Ok(end), Ok(step)) => mode = Mode::Range { start, end, step },
-                        (Err(x), ..) | (_, Err(x), _) | (.., Err(x)) => eprintln!("error: {x:#}"),
+                        (Err(x), ..) | (_, Err(x), _) | (.., Err(x)) => ewriteln!("error: {x:#}"),
                     }
                 }
-                _ => eprintln!("error: unknown command {line:?}; :help lists the commands"),
+                _ => ewriteln!("error: unknown command {line:?}; :help lists the commands"),
             }
             continue;
         } else {

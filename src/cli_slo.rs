@@ -504,7 +504,7 @@ fn validate(a: &ValidateArgs) -> anyhow::Result<ExitCode> {
             print(&columns(&lines))?;
         }
         for e in &errors {
-            eprintln!("error: {e}");
+            ewriteln!("error: {e}");
         }
         if errors.is_empty() {
             print(&format!(

@@ -87,7 +87,7 @@ pub fn run_generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     match &args.output {
         Some(path) => {
             std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))?;
-            eprintln!(
+            ewriteln!(
                 "wrote {} rule groups for {} SLOs to {}",
                 rules::rule_file(&slos, &opts).groups.len(),
                 slos.len(),
@@ -145,7 +145,7 @@ pub fn run_status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let failed: Vec<&SloStatus> = statuses.iter().filter(|s| s.error.is_some()).collect();
     for s in &failed {
         if !args.json {
-            eprintln!("error: {}: {}", s.id, s.error.as_deref().unwrap_or(""));
+            ewriteln!("error: {}: {}", s.id, s.error.as_deref().unwrap_or(""));
         }
     }
     Ok(if failed.is_empty() {

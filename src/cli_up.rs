@@ -297,9 +297,10 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
     };
     let signals = runtime.spawn(cancel_on_signal(shutdown.clone()));
     let ui_result = if args.headless {
-        eprintln!(
+        ewriteln!(
             "burnwatch up: API on {}, collector OTLP on {}; Ctrl-C or SIGTERM stops it.",
-            parts.api_url, parts.otlp_grpc
+            parts.api_url,
+            parts.otlp_grpc
         );
         runtime.block_on(watch_alerts(slos, store.clone(), args.refresh, shutdown.clone()));
         Ok(())
@@ -325,7 +326,7 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(snapshot = %snap.path.display(), series = snap.series, samples = snap.samples,
         "Wrote the shutdown snapshot.");
     ui_result.context("the terminal failed")?;
-    eprintln!(
+    ewriteln!(
         "burnwatch up stopped; {} series kept in {}.",
         snap.series,
         args.data_dir.display()
@@ -531,6 +532,9 @@ fn init_file_logging(path: &Path, level: &str) -> anyhow::Result<()> {
         .with_env_filter(crate::cli_collector::log_filter(level))
         .with_ansi(false)
         .with_writer(std::sync::Mutex::new(file))
+        // A failed write (a full disk) is reported with `eprintln!`, over the dashboard.
+        .log_internal_errors(false)
         .try_init();
+    crate::output::logs_go_to_a_file();
     Ok(())
 }

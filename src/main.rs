@@ -2,6 +2,9 @@
 //! dashboard. It stays thin: parsing arguments, setting up logging, and calling the
 //! library crates.
 
+// First: its `ewriteln!`/`ewrite!` macros are used by the modules after it.
+#[macro_use]
+mod output;
 mod alloc;
 mod cli_collector;
 mod cli_dora;
@@ -11,7 +14,6 @@ mod cli_slo;
 mod cli_slo_eval;
 mod cli_up;
 mod demo;
-mod output;
 
 use std::process::ExitCode;
 
@@ -46,14 +48,15 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Only for the commands that print results: a server (`collector`, `serve`, `up`) must never
-    // end on a panic hook's exit(0), which would skip its flushes and the store's snapshot.
-    if matches!(
+    // A quiet exit(0) on a closed stdout only for the commands that print results: a server
+    // (`collector`, `serve`, `up`) must never end on a panic hook's exit(0), which would skip its
+    // flushes and the store's snapshot.
+    let prints_results = matches!(
         cli.command,
         Command::Promql(_) | Command::Dora(_) | Command::Slo(_) | Command::Tui(_)
-    ) {
-        output::exit_quietly_on_broken_pipe_panics();
-    } else {
+    );
+    output::install_panic_hook(prints_results);
+    if !prints_results {
         alloc::start_background_purge();
     }
     let result = match cli.command {
@@ -70,7 +73,7 @@ fn main() -> ExitCode {
         // The reader went away (`burnwatch dora export | head`): it has what it wanted.
         Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            ewriteln!("error: {err:#}");
             ExitCode::FAILURE
         }
     }

@@ -296,6 +296,12 @@ thread_local! {
     static UI_THREAD: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Whether the dashboard has the terminal in raw mode on the alternate screen now: a panic hook
+/// must then not write to standard error (the message would land over the screen).
+pub fn terminal_active() -> bool {
+    ACTIVE.load(Ordering::SeqCst)
+}
+
 fn restore_terminal() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
         // Raw mode first: it has the wider effect if the rest fails.

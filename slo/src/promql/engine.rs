@@ -307,9 +307,24 @@ pub fn parse_guarded(query: &str) -> Result<Expr, String> {
     }
 }
 
+thread_local! {
+    /// How many [`without_panics`] calls this thread is inside.
+    static GUARDED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether this thread is inside a guarded call into the PromQL parser crate, whose panic is
+/// caught and answered as a parse error: a process's panic hook logs such a panic quietly
+/// instead of printing it (over the dashboard's screen, say).
+pub fn in_guarded_call() -> bool {
+    GUARDED.try_with(|g| g.get() > 0).unwrap_or(false)
+}
+
 /// Runs `f`, returning `None` if it panicked (for calls into the PromQL parser crate).
 pub(crate) fn without_panics<T>(f: impl FnOnce() -> T) -> Option<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
+    GUARDED.with(|g| g.set(g.get() + 1));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(g.get() - 1));
+    result.ok()
 }
 
 /// The depth of a tree handed in already parsed, refused past [`depth::MAX_DEPTH`] (it was
