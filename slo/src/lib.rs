@@ -16,6 +16,7 @@ pub mod api;
 pub mod dora;
 pub mod duration;
 pub mod ingest;
+pub mod notifier;
 pub mod promql;
 pub mod rules;
 pub mod shared;
