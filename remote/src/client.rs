@@ -111,6 +111,9 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// TLS settings for `https://` URLs.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The name the server certificate is checked against (and sent in SNI) instead of the
+    /// URL's host (Prometheus's `tls_config.server_name`, otelcol's `server_name_override`).
+    pub tls_server_name: Option<String>,
     /// The `User-Agent` header.
     pub user_agent: String,
     /// Concurrent senders; series are assigned to one by a hash of their labels.
@@ -137,6 +140,7 @@ impl ClientConfig {
             authorization: None,
             timeout: Duration::from_secs(5),
             tls: None,
+            tls_server_name: None,
             user_agent: format!("burnwatch/{}", env!("CARGO_PKG_VERSION")),
             shards: 5,
             limits: BatchLimits::default(),
@@ -401,7 +405,8 @@ impl Client {
     /// Starts the senders (one task per shard) and, with a WAL, queues what the log
     /// still holds from a previous run. Must be called inside a Tokio runtime.
     pub fn start(config: ClientConfig, observer: Option<Observer>) -> Result<Client, StartError> {
-        let endpoint = Endpoint::new(&config.url, config.tls.clone()).map_err(StartError::Url)?;
+        let endpoint = Endpoint::new(&config.url, config.tls.clone(), config.tls_server_name.as_deref())
+            .map_err(StartError::Url)?;
         let headers = build_headers(&config)?;
         if config.shards == 0 {
             return Err(StartError::Invalid(

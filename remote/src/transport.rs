@@ -22,12 +22,17 @@ pub(crate) struct Endpoint {
     host: String,
     port: u16,
     tls: Option<Arc<rustls::ClientConfig>>,
+    server_name: rustls::pki_types::ServerName<'static>,
 }
 
 impl Endpoint {
     /// Checks `url` (`http://` or `https://`, with a host). `https://` needs `tls`; a TLS
     /// configuration with `http://` is ignored, as Prometheus and otelcol ignore it.
-    pub(crate) fn new(url: &str, tls: Option<Arc<rustls::ClientConfig>>) -> Result<Self, String> {
+    pub(crate) fn new(
+        url: &str,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        server_name: Option<&str>,
+    ) -> Result<Self, String> {
         let uri: Uri = url
             .parse()
             .map_err(|e| format!("{url:?} is not a valid URL: {e}"))?;
@@ -65,7 +70,16 @@ impl Endpoint {
         } else {
             None
         };
-        Ok(Endpoint { uri, host, port, tls })
+        let name = server_name.unwrap_or(&host).to_string();
+        let server_name = rustls::pki_types::ServerName::try_from(name.clone())
+            .map_err(|e| format!("{name:?} is not a valid TLS server name: {e}"))?;
+        Ok(Endpoint {
+            uri,
+            host,
+            port,
+            tls,
+            server_name,
+        })
     }
 }
 
@@ -103,10 +117,8 @@ impl Connection {
         let io: Box<dyn Io> = match &ep.tls {
             None => Box::new(tcp),
             Some(config) => {
-                let name = rustls::pki_types::ServerName::try_from(ep.host.clone())
-                    .map_err(|e| format!("{:?} is not a valid TLS server name: {e}", ep.host))?;
                 let tls = tokio_rustls::TlsConnector::from(Arc::clone(config))
-                    .connect(name, tcp)
+                    .connect(ep.server_name.clone(), tcp)
                     .await
                     .map_err(|e| format!("TLS handshake with {}:{}: {e}", ep.host, ep.port))?;
                 Box::new(tls)

@@ -23,6 +23,7 @@ use crate::consumer::Signal;
 use crate::exporters::debug::DebugExporterConfig;
 use crate::exporters::otlp::config::{OtlpExporterConfig, OtlpHttpExporterConfig};
 use crate::exporters::prometheus::config::PrometheusExporterConfig;
+use crate::exporters::prometheusremotewrite::config::PrometheusRemoteWriteConfig;
 use crate::extensions::auth::{BasicAuthConfig, BearerTokenAuthConfig};
 use crate::extensions::health_check::HealthCheckConfig;
 use crate::processors::batch::BatchConfig;
@@ -137,6 +138,8 @@ pub enum ProcessorConfig {
 pub enum ExporterConfig {
     /// `prometheus`.
     Prometheus(PrometheusExporterConfig),
+    /// `prometheusremotewrite`.
+    PrometheusRemoteWrite(PrometheusRemoteWriteConfig),
     /// `otlp` (gRPC).
     Otlp(OtlpExporterConfig),
     /// `otlphttp`.
@@ -149,7 +152,9 @@ impl ExporterConfig {
     /// Whether this exporter can take the given signal.
     pub fn supports(&self, signal: Signal) -> bool {
         match self {
-            ExporterConfig::Prometheus(_) => signal == Signal::Metrics,
+            ExporterConfig::Prometheus(_) | ExporterConfig::PrometheusRemoteWrite(_) => {
+                signal == Signal::Metrics
+            }
             _ => true,
         }
     }
@@ -369,7 +374,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
 ];
 const RECEIVER_TYPES: &[&str] = &["otlp"];
 const PROCESSOR_TYPES: &[&str] = &["memory_limiter", "batch"];
-const EXPORTER_TYPES: &[&str] = &["prometheus", "otlp", "otlphttp", "debug"];
+const EXPORTER_TYPES: &[&str] = &["prometheus", "prometheusremotewrite", "otlp", "otlphttp", "debug"];
 const EXTENSION_TYPES: &[&str] = &["health_check", "bearertokenauth", "basicauth"];
 
 impl Config {
@@ -494,6 +499,11 @@ impl Config {
                     let c: PrometheusExporterConfig = typed(value, path)?;
                     c.validate(path)?;
                     Ok(ExporterConfig::Prometheus(c))
+                }
+                "prometheusremotewrite" => {
+                    let c: PrometheusRemoteWriteConfig = typed(value, path)?;
+                    c.validate(path)?;
+                    Ok(ExporterConfig::PrometheusRemoteWrite(c))
                 }
                 "otlp" => {
                     let c: OtlpExporterConfig = typed(value, path)?;

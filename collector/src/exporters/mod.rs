@@ -4,6 +4,7 @@ pub mod debug;
 pub mod helper;
 pub mod otlp;
 pub mod prometheus;
+pub mod prometheusremotewrite;
 pub mod queue;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::consumer::Consumer;
 pub async fn build(config: &ExporterConfig, ctx: &BuildContext) -> Result<Arc<dyn Consumer>, BuildError> {
     match config {
         ExporterConfig::Prometheus(c) => prometheus::build(c, ctx).await,
+        ExporterConfig::PrometheusRemoteWrite(c) => prometheusremotewrite::build(c, ctx),
         ExporterConfig::Otlp(c) => otlp::build_grpc(c, ctx),
         ExporterConfig::OtlpHttp(c) => otlp::build_http(c, ctx),
         ExporterConfig::Debug(c) => Ok(debug::build(c, ctx)),

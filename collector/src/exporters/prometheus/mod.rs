@@ -59,8 +59,10 @@
 
 pub mod config;
 mod render;
-mod store;
-mod translate;
+// Shared with the prometheusremotewrite exporter: one OTLP → Prometheus translation and
+// one accumulator (delta → cumulative, ordering, expiry) for pull and push.
+pub(crate) mod store;
+pub(crate) mod translate;
 
 #[cfg(test)]
 mod tests;
