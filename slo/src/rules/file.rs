@@ -226,11 +226,13 @@ pub fn parse_rule_file(file: &str, text: &str) -> Result<RuleFile, RuleFileError
     } else {
         let de = serde_norway::Deserializer::from_str(text);
         serde_path_to_error::deserialize(de).map_err(|e| {
+            // serde_norway's message already names the YAML path and the line.
+            let inner = e.inner().to_string();
             let path = e.path().to_string();
-            let reason = if path == "." || path.is_empty() {
-                e.inner().to_string()
+            let reason = if inner.contains(':') || path == "." || path.is_empty() {
+                inner
             } else {
-                format!("{path}: {}", e.inner())
+                format!("{path}: {inner}")
             };
             RuleFileError::Yaml {
                 file: file.to_string(),

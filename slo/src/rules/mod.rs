@@ -12,3 +12,11 @@ pub mod file;
 pub mod template;
 
 pub use file::{GroupSpec, RuleFile, RuleFileError, RuleKind, RuleSpec, load_rule_files, parse_rule_file};
+pub mod manager;
+
+pub use manager::{
+    ActiveAlert, AlertSink, AlertState, AlertingSnapshot, GroupSnapshot, Health, ManagerOptions, RuleManager,
+    RuleSnapshot,
+};
+#[cfg(test)]
+mod tests;
