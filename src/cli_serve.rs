@@ -80,7 +80,8 @@ pub struct FeatureArgs {
     /// Experimental Prometheus features, comma-separated or repeated. Known:
     /// `promql-delayed-name-removal` (Prometheus 3.x: functions and operators drop `__name__` at
     /// the end of the query instead of where they run, so `sum(rate({__name__=~"a|b"}[5m]))`
-    /// works). Other names are warned about and ignored, as Prometheus does.
+    /// works), `promql-per-step-stats` (the query API's `stats=all` adds the samples read at
+    /// each step). Other names are warned about and ignored, as Prometheus does.
     #[arg(long = "enable-feature", value_name = "FEATURE", value_delimiter = ',')]
     enable_feature: Vec<String>,
 }
@@ -91,6 +92,7 @@ impl FeatureArgs {
         for f in &self.enable_feature {
             match f.trim() {
                 "promql-delayed-name-removal" => opts.delayed_name_removal = true,
+                "promql-per-step-stats" => opts.per_step_stats = true,
                 "" => {}
                 other => tracing::warn!(feature = other, "Unknown option for --enable-feature; ignored."),
             }

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod otlp_sink;
+pub mod prom_pair;
 
 use std::io::Write as _;
 use std::net::TcpListener;

@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 
-use crate::promql::{Annotations, Value};
+use crate::promql::{Annotations, QueryStats, Value};
 use crate::tsdb::{FloatHistogram, Labels};
 
 /// Appends `s` as a JSON string with Go `encoding/json` escaping (HTML-safe).
@@ -279,6 +279,68 @@ pub fn query_success(value: &Value, annotations: &Annotations) -> String {
     let mut data = String::new();
     write_query_data(&mut data, value);
     success(&data, &annotations.warnings, &annotations.infos)
+}
+
+/// The success response of a query with its `stats` member when asked for (`Some((stats,
+/// per_step))`), after `result` as Prometheus's `queryData` has it.
+pub fn query_success_with_stats(
+    value: &Value,
+    annotations: &Annotations,
+    stats: Option<(&QueryStats, bool)>,
+) -> String {
+    let mut data = String::new();
+    write_query_data(&mut data, value);
+    if let Some((stats, per_step)) = stats {
+        data.pop(); // the closing brace
+        data.push_str(",\"stats\":");
+        write_stats(&mut data, stats, per_step);
+        data.push('}');
+    }
+    success(&data, &annotations.warnings, &annotations.infos)
+}
+
+/// Appends Prometheus's `stats.BuiltinStats` as its API writes it: the timings in float seconds
+/// in the order of Go's struct, then the sample counts, with `totalQueryableSamplesPerStep` (as
+/// `[seconds, count]` pairs) first and only when `per_step` (`stats=all`).
+pub fn write_stats(out: &mut String, stats: &QueryStats, per_step: bool) {
+    let t = &stats.timings;
+    let timings = [
+        ("evalTotalTime", t.eval_total),
+        ("resultSortTime", t.result_sort),
+        ("queryPreparationTime", t.query_preparation),
+        ("innerEvalTime", t.inner_eval),
+        ("execQueueTime", t.exec_queue),
+        ("execTotalTime", t.exec_total),
+    ];
+    out.push_str("{\"timings\":{");
+    for (i, (name, d)) in timings.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, name);
+        out.push(':');
+        burnwatch_gofmt::write_json_float(out, d.as_secs_f64());
+    }
+    out.push_str("},\"samples\":{");
+    if per_step && !stats.samples.per_step.is_empty() {
+        out.push_str("\"totalQueryableSamplesPerStep\":[");
+        for (i, (t, n)) in stats.per_step().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push('[');
+            write_float_seconds(out, t);
+            out.push(',');
+            out.push_str(itoa::Buffer::new().format(n));
+            out.push(']');
+        }
+        out.push_str("],");
+    }
+    out.push_str("\"totalQueryableSamples\":");
+    out.push_str(itoa::Buffer::new().format(stats.samples.total));
+    out.push_str(",\"peakSamples\":");
+    out.push_str(itoa::Buffer::new().format(stats.samples.peak));
+    out.push_str("}}");
 }
 
 /// An error response: `{"status":"error","errorType":...,"error":...}` (and warnings/infos).

@@ -314,9 +314,59 @@ async fn with_store<T: Send + 'static>(
     })
 }
 
-fn query_response(query: &str, res: Result<QueryResult, QueryError>, range: bool) -> Response {
+/// What the `stats` parameter asks for: nothing when absent or empty, the totals for any other
+/// value, and per-step counts too for `all` (Prometheus's `defaultStatsRenderer` and
+/// `EnablePerStepStats`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StatsParam {
+    None,
+    Totals,
+    PerStep,
+}
+
+fn stats_param(form: &Form, opts: &EngineOptions) -> StatsParam {
+    match form.get("stats").unwrap_or("") {
+        "" => StatsParam::None,
+        "all" if opts.per_step_stats => StatsParam::PerStep,
+        _ => StatsParam::Totals,
+    }
+}
+
+/// Runs a query on the blocking pool, adding the time it waited for a worker to its timings.
+async fn run_query(
+    state: &ApiState,
+    f: impl FnOnce(&Storage) -> Result<QueryResult, QueryError> + Send + 'static,
+) -> Result<Result<QueryResult, QueryError>, ApiError> {
+    let queued = std::time::Instant::now();
+    with_store(state, move |s| {
+        let waited = queued.elapsed();
+        f(s).map(|mut r| {
+            r.stats.timings.exec_queue = waited;
+            r.stats.timings.exec_total += waited;
+            r
+        })
+    })
+    .await
+}
+
+fn query_response(
+    query: &str,
+    res: Result<QueryResult, QueryError>,
+    range: bool,
+    stats: StatsParam,
+) -> Response {
     match res {
-        Ok(r) => json_response(StatusCode::OK, json::query_success(&r.value, &r.annotations)),
+        Ok(r) => {
+            let stats = match stats {
+                StatsParam::None => None,
+                StatsParam::Totals => Some((&r.stats, false)),
+                StatsParam::PerStep => Some((&r.stats, true)),
+            };
+            json_response(
+                StatusCode::OK,
+                json::query_success_with_stats(&r.value, &r.annotations, stats),
+            )
+        }
         Err(e) if range => ApiError::from_range_query_error(query, e).into_response(),
         Err(e) => ApiError::from_query_error(query, e).into_response(),
     }
@@ -349,10 +399,10 @@ async fn instant(
     // Parsed on the blocking pool with the evaluation: the engine moves a deeply nested query,
     // parse, evaluation and drop, onto a thread with a large stack (`promql::depth`).
     let query = q.clone();
-    let res = with_store(state, move |s| Engine::new(opts).instant_query(s, &query, t))
+    let res = run_query(state, move |s| Engine::new(opts).instant_query(s, &query, t))
         .await
         .map_err(e)?;
-    Ok(query_response(&q, res, false))
+    Ok(query_response(&q, res, false, stats_param(&form, &state.engine)))
 }
 
 async fn query_range(
@@ -409,12 +459,12 @@ async fn range(
     let step_ms = i64::try_from(step_ns / 1_000_000).unwrap_or(i64::MAX).max(1);
     // Parsed with the evaluation, as for instant queries.
     let query = q.clone();
-    let res = with_store(state, move |s| {
+    let res = run_query(state, move |s| {
         Engine::new(opts).range_query(s, &query, start, end, step_ms)
     })
     .await
     .map_err(e)?;
-    Ok(query_response(&q, res, true))
+    Ok(query_response(&q, res, true, stats_param(&form, &state.engine)))
 }
 
 const NON_EMPTY_MATCHER: &str = "match[] must contain at least one non-empty matcher";

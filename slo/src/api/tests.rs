@@ -594,3 +594,65 @@ fn parse_positions() {
     assert_eq!(error_position(q, &msg), Some(7));
     assert_eq!(line_col("a\nbc", 3), (2, 2));
 }
+
+/// Regression: the `stats` parameter was ignored. Prometheus answers `data.stats` with its
+/// timings and the samples the query read and held.
+#[tokio::test]
+async fn stats_parameter_adds_timings_and_sample_counts() {
+    let (status, body) = get(
+        state(),
+        "/api/v1/query_range?query=http_requests_total%7Bjob%3D%22api%22%7D&start=60&end=300&step=60&stats=1",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let j: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let stats = &j["data"]["stats"];
+    for k in [
+        "evalTotalTime",
+        "resultSortTime",
+        "queryPreparationTime",
+        "innerEvalTime",
+        "execQueueTime",
+        "execTotalTime",
+    ] {
+        assert!(
+            stats["timings"][k].as_f64().is_some_and(|v| v >= 0.0),
+            "{k}: {body}"
+        );
+    }
+    // Two series at five steps: ten samples read, all of them held as the result.
+    assert_eq!(stats["samples"]["totalQueryableSamples"], 10, "{body}");
+    assert_eq!(stats["samples"]["peakSamples"], 10, "{body}");
+    assert!(
+        stats["samples"].get("totalQueryableSamplesPerStep").is_none(),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#""result":[{"#) && body.contains(r#"],"stats":{"timings":{"evalTotalTime":"#),
+        "{body}"
+    );
+
+    // A range function reads each step's window: rate over 2m at 60 s samples holds 2 per step.
+    let (_, body) = get(
+        state_with(EngineOptions {
+            per_step_stats: true,
+            ..EngineOptions::default()
+        }),
+        "/api/v1/query_range?query=rate(http_requests_total%7Bcode%3D%22500%22%7D%5B2m%5D)&start=120&end=240&step=60&stats=all",
+    )
+    .await;
+    let j: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let samples = &j["data"]["stats"]["samples"];
+    assert_eq!(samples["totalQueryableSamples"], 6, "{body}");
+    assert_eq!(
+        samples["totalQueryableSamplesPerStep"],
+        serde_json::json!([[120, 2], [180, 2], [240, 2]]),
+        "{body}"
+    );
+    // The window of two, then the three results held with the last window.
+    assert_eq!(samples["peakSamples"], 5, "{body}");
+
+    // Without the parameter, no stats.
+    let (_, body) = get(state(), "/api/v1/query?query=http_requests_total&time=60").await;
+    assert!(!body.contains("stats"), "{body}");
+}

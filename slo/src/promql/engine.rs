@@ -8,6 +8,7 @@ use promql_parser::parser::{self, Expr};
 use super::QueryError;
 use super::depth;
 use super::eval::{EvalSettings, Evaluator};
+use super::stats::QueryStats;
 use super::steps::{self, Grid};
 use super::value::{Annotations, Matrix, SeriesIndex, Value, Vector};
 use crate::tsdb::{FloatHistogram, HSample, Labels, Queryable, Sample};
@@ -35,6 +36,10 @@ pub struct EngineOptions {
     /// when that leaves two series alike. Prometheus's test harness runs with it on, and so does
     /// [`testscript`](super::testscript).
     pub delayed_name_removal: bool,
+    /// Prometheus's `promql-per-step-stats` feature: the API's `stats=all` adds the samples read
+    /// at each step (`totalQueryableSamplesPerStep`). Off by default, as in Prometheus, which
+    /// then answers `stats=all` with the totals only.
+    pub per_step_stats: bool,
 }
 
 impl Default for EngineOptions {
@@ -46,6 +51,7 @@ impl Default for EngineOptions {
             default_subquery_step: Duration::from_secs(60),
             step_by_step: false,
             delayed_name_removal: false,
+            per_step_stats: false,
         }
     }
 }
@@ -57,6 +63,8 @@ pub struct QueryResult {
     pub value: Value,
     /// Warnings and infos.
     pub annotations: Annotations,
+    /// Samples read and held, and where the time went (the API's `stats`).
+    pub stats: QueryStats,
 }
 
 /// The PromQL engine.
@@ -125,10 +133,13 @@ impl Engine {
         query: &str,
         t: i64,
     ) -> Result<QueryResult, QueryError> {
+        let begun = Instant::now();
         let bound = depth::check_query(query)?;
         depth::on_query_stack(bound, || {
             let expr = parse_here(query)?;
-            self.instant_here(q, &expr, t)
+            let prepared = begun.elapsed();
+            let r = self.instant_here(q, &expr, t);
+            with_preparation(r, prepared, begun)
         })
     }
 
@@ -145,15 +156,21 @@ impl Engine {
 
     /// [`Self::instant_expr`] on this thread.
     fn instant_here(&self, q: &dyn Queryable, expr: &Expr, t: i64) -> Result<QueryResult, QueryError> {
+        let begun = Instant::now();
         let mut ev = self.evaluator(q, expr, t, t, 0);
-        let value = match ev.eval(expr, t)? {
+        let value = ev.eval(expr, t)?;
+        let evaluated = Instant::now();
+        let value = match value {
             Value::Vector(v) => Value::Vector(finish_vector(v)?),
             Value::Matrix(m) => Value::Matrix(finish_matrix(m)?),
             other => other,
         };
+        ev.stats.held(held_by(&value));
+        let stats = eval_stats(ev.stats, begun, evaluated, t, 0);
         Ok(QueryResult {
             value,
             annotations: ev.annotations,
+            stats,
         })
     }
 
@@ -169,10 +186,13 @@ impl Engine {
         end: i64,
         step: i64,
     ) -> Result<QueryResult, QueryError> {
+        let begun = Instant::now();
         let bound = depth::check_query(query)?;
         depth::on_query_stack(bound, || {
             let expr = parse_here(query)?;
-            self.range_here(q, &expr, start, end, step)
+            let prepared = begun.elapsed();
+            let r = self.range_here(q, &expr, start, end, step);
+            with_preparation(r, prepared, begun)
         })
     }
 
@@ -217,6 +237,7 @@ impl Engine {
                 )));
             }
         }
+        let begun = Instant::now();
         let mut ev = self.evaluator(q, expr, start, end, step);
         let n = usize::try_from((end - start) / step)
             .ok()
@@ -231,12 +252,17 @@ impl Engine {
                 .remove(&key)
                 .map(|m| Rc::try_unwrap(m).unwrap_or_else(|m| (*m).clone()));
             let m = steps::into_matrix(m.unwrap_or_default(), grid);
-            if m.iter().map(|s| s.samples.len()).sum::<usize>() > self.opts.max_samples {
+            let points = m.iter().map(|s| s.samples.len()).sum::<usize>();
+            if points > self.opts.max_samples {
                 return Err(QueryError::TooManySamples);
             }
+            ev.stats.held(points);
+            let evaluated = Instant::now();
+            let value = Value::Matrix(finish_matrix(m)?);
             return Ok(QueryResult {
-                value: Value::Matrix(finish_matrix(m)?),
+                value,
                 annotations: ev.annotations,
+                stats: eval_stats(ev.stats, begun, evaluated, start, step),
             });
         }
         let mut index = SeriesIndex::default();
@@ -274,16 +300,71 @@ impl Engine {
                     None => out[i].samples.push(Sample { t, v }),
                 }
             }
+            ev.stats.held(total);
             t = match t.checked_add(step) {
                 Some(x) => x,
                 None => break,
             };
         }
+        let evaluated = Instant::now();
+        let value = Value::Matrix(finish_matrix(out)?);
         Ok(QueryResult {
-            value: Value::Matrix(finish_matrix(out)?),
+            value,
             annotations: ev.annotations,
+            stats: eval_stats(ev.stats, begun, evaluated, start, step),
         })
     }
+}
+
+/// Samples a final value holds (`peakSamples` counts the result too).
+fn held_by(v: &Value) -> usize {
+    match v {
+        Value::Vector(v) => v.len(),
+        Value::Matrix(m) => m.iter().map(|s| s.samples.len() + s.histograms.len()).sum(),
+        Value::Scalar { .. } => 1,
+        Value::String { .. } => 0,
+    }
+}
+
+/// The statistics of an evaluation that began at `begun`, finished evaluating at `evaluated` and
+/// has just sorted its result. Preparation and the API's queue are added by the callers.
+fn eval_stats(
+    samples: super::stats::SampleStats,
+    begun: Instant,
+    evaluated: Instant,
+    start: i64,
+    step: i64,
+) -> QueryStats {
+    let now = Instant::now();
+    let inner_eval = evaluated.duration_since(begun);
+    let result_sort = now.duration_since(evaluated);
+    QueryStats {
+        samples,
+        timings: super::stats::Timings {
+            eval_total: inner_eval + result_sort,
+            result_sort,
+            inner_eval,
+            exec_total: inner_eval + result_sort,
+            ..Default::default()
+        },
+        start,
+        step,
+    }
+}
+
+/// Adds the time spent parsing (`prepared`, since `begun`) to a result's timings.
+fn with_preparation(
+    r: Result<QueryResult, QueryError>,
+    prepared: Duration,
+    begun: Instant,
+) -> Result<QueryResult, QueryError> {
+    r.map(|mut r| {
+        let t = &mut r.stats.timings;
+        t.query_preparation = prepared;
+        t.eval_total = begun.elapsed();
+        t.exec_total = t.eval_total;
+        r
+    })
 }
 
 /// Parses on this thread: the caller has checked the nesting and chosen the stack.

@@ -86,6 +86,8 @@ pub(crate) struct Evaluator<'a> {
     pub(crate) grid: Option<super::steps::Grid>,
     /// See [`EngineOptions::delayed_name_removal`](super::EngineOptions::delayed_name_removal).
     pub(crate) delayed_name_removal: bool,
+    /// Samples read and held, for the API's `stats` (see [`super::stats`]).
+    pub(crate) stats: super::stats::SampleStats,
 }
 
 /// Settings the evaluator needs from the engine.
@@ -126,6 +128,11 @@ impl<'a> Evaluator<'a> {
             sub_depth: 0,
             grid: None,
             delayed_name_removal: s.delayed_name_removal,
+            stats: super::stats::SampleStats::with_steps(if s.step > 0 {
+                usize::try_from((s.end - s.start) / s.step).map_or(0, |n| n.saturating_add(1))
+            } else {
+                1
+            }),
         }
     }
 
@@ -137,10 +144,34 @@ impl<'a> Evaluator<'a> {
     /// Accounts for `n` more samples held in memory; errors past the limit.
     pub(crate) fn add_samples(&mut self, n: usize) -> Result<(), QueryError> {
         self.samples_now = self.samples_now.saturating_add(n);
+        self.stats.held(self.samples_now);
         if self.samples_now > self.max_samples {
             return Err(QueryError::TooManySamples);
         }
         Ok(())
+    }
+
+    /// Counts `n` samples read from the store by the step at time `t` (`totalQueryableSamples`).
+    /// Not inside a subquery: its points are counted where a function reads their window, as
+    /// Prometheus counts them.
+    pub(crate) fn count_read(&mut self, t: i64, n: usize) {
+        if self.sub_depth > 0 {
+            return;
+        }
+        let k = if self.step > 0 {
+            usize::try_from(t.saturating_sub(self.start) / self.step).unwrap_or(usize::MAX)
+        } else {
+            0
+        };
+        self.stats.read_at(k, n);
+    }
+
+    /// Runs `f` as inside a subquery: what it reads is not counted (see [`Self::count_read`]).
+    pub(crate) fn uncounted<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        self.sub_depth += 1;
+        let r = f(self);
+        self.sub_depth -= 1;
+        r
     }
 
     /// Checks the deadline now; for loops that each do much work (a series across all steps).
@@ -207,6 +238,17 @@ impl<'a> Evaluator<'a> {
             }
             Expr::Call(call) => {
                 let v = super::functions::call(self, call, t)?;
+                // A range function's result is held with the windows it was computed from (as
+                // Prometheus counts it); only for `peakSamples`, not against the limit.
+                if let Value::Vector(out) = &v
+                    && call
+                        .args
+                        .args
+                        .iter()
+                        .any(|a| a.value_type() == promql_parser::parser::value::ValueType::Matrix)
+                {
+                    self.stats.held(self.samples_now.saturating_add(out.len()));
+                }
                 self.settle_names(v)
             }
             Expr::Aggregate(agg) => super::aggregate::eval(self, agg, t),
@@ -364,6 +406,7 @@ impl<'a> Evaluator<'a> {
                 drop_name: false,
             });
         }
+        self.count_read(t, out.len());
         self.add_samples(out.len())?;
         Ok(out)
     }
@@ -425,6 +468,7 @@ impl<'a> Evaluator<'a> {
                 drop_name: false,
             });
         }
+        self.count_read(t, n);
         self.add_samples(n)?;
         Ok((out, RangeWindow { range, end: te }))
     }
@@ -517,6 +561,7 @@ impl<'a> Evaluator<'a> {
             // Checked at every inner step, not once at the end: a long subquery at a fine step
             // (`x[3y:1s]`) must stop at the limit, not after materialising all of it.
             self.samples_now = base.saturating_add(n);
+            self.stats.held(self.samples_now);
             if self.samples_now > self.max_samples {
                 return Err(QueryError::TooManySamples);
             }
@@ -526,6 +571,8 @@ impl<'a> Evaluator<'a> {
             };
         }
         self.samples_now = base.saturating_add(n);
+        // Read by the function over the subquery as a range selector's window.
+        self.count_read(t, n);
         Ok((out, RangeWindow { range, end: te }))
     }
 }

@@ -17,10 +17,12 @@ mod functions;
 mod steps;
 #[cfg(test)]
 mod tests;
+pub mod stats;
 pub mod testscript;
 pub mod value;
 
 pub use engine::{Engine, EngineOptions, QueryResult};
+pub use stats::QueryStats;
 pub use value::{Annotations, InstantSample, Matrix, RangeSeries, Value, Vector};
 
 /// Why a query failed.

@@ -136,10 +136,14 @@ pub(crate) fn precompute(ev: &mut Evaluator<'_>, expr: &Expr, grid: Grid) -> Res
 
 /// [`precompute`] for an expression that is not the query's result.
 fn precompute_below(ev: &mut Evaluator<'_>, expr: &Expr, grid: Grid) -> Result<bool, QueryError> {
+    // A node that gives up part way may have read some operands already; they are read again
+    // below or by the step path, so what it counted is undone.
+    let counted = ev.stats.clone();
     if let Some(m) = eval(ev, expr, grid)? {
         ev.pre.insert(expr as *const Expr as usize, Rc::new(m));
         return Ok(true);
     }
+    ev.stats = counted;
     match expr {
         Expr::Paren(p) => {
             precompute_below(ev, &p.expr, grid)?;
@@ -268,6 +272,7 @@ fn selector(
         return Ok(None);
     }
     let mut out = Vec::with_capacity(series.len());
+    let mut held = ev.samples_now;
     for s in series.iter() {
         ev.check_deadline_now()?;
         let mut r = StepSeries::empty(s.labels.clone(), false, grid.n);
@@ -286,8 +291,11 @@ fn selector(
             {
                 r.vals[k] = p.v;
                 r.has[k] = true;
+                ev.count_read(grid.time(k), 1);
+                held += 1;
             }
         }
+        ev.stats.held(held);
         out.push(r);
     }
     Ok(Some(out))
@@ -400,6 +408,8 @@ fn range_function(
     let keeps_name = matches!(name, "last_over_time" | "first_over_time");
     let mut out = Vec::with_capacity(series.len());
     let mut noted = None;
+    // Results of the series done so far; a series' windows are held on top of them.
+    let mut held = ev.samples_now;
     for s in series.iter() {
         ev.check_deadline_now()?;
         let filtered: Vec<Sample>;
@@ -409,7 +419,7 @@ fn range_function(
         } else {
             &s.floats
         };
-        let (r, seen) = slide(
+        let (r, seen, last_window) = slide(
             ev,
             name,
             f,
@@ -417,10 +427,15 @@ fn range_function(
             &w,
             grid,
             StepSeries::empty(s.labels.clone(), !keeps_name, grid.n),
+            held,
         );
         if seen {
             rate::note_not_counter(ev, name, &s.labels, &mut noted);
         }
+        // Prometheus adds a series' results while its last window is still held.
+        let results = r.has.iter().filter(|h| **h).count();
+        ev.stats.held(held + last_window + results);
+        held += results;
         out.push(r);
     }
     Ok(Some(out))
@@ -474,7 +489,8 @@ fn subquery_function(
     if !fits(ev, 1, inner_grid) {
         return Ok(None);
     }
-    let Some(inner) = eval(ev, &sq.expr, inner_grid)? else {
+    // The inner expression's reads are not counted; its points are, as each window reads them.
+    let Some(inner) = ev.uncounted(|ev| eval(ev, &sq.expr, inner_grid))? else {
         return Ok(None);
     };
     if !reserve(ev, inner.len(), grid) {
@@ -483,6 +499,7 @@ fn subquery_function(
     let keeps_name = matches!(name, "last_over_time" | "first_over_time");
     let mut out = Vec::with_capacity(inner.len());
     let mut noted = None;
+    let mut held = ev.samples_now;
     for s in inner {
         ev.check_deadline_now()?;
         let pts: Vec<Sample> = (0..inner_grid.n)
@@ -493,7 +510,7 @@ fn subquery_function(
             })
             .collect();
         let drop_name = s.drop_name || !keeps_name;
-        let (r, seen) = slide(
+        let (r, seen, last_window) = slide(
             ev,
             name,
             f,
@@ -501,10 +518,15 @@ fn subquery_function(
             &w,
             grid,
             StepSeries::empty(s.labels.clone(), drop_name, grid.n),
+            held,
         );
         if seen {
             rate::note_not_counter(ev, name, &s.labels, &mut noted);
         }
+        // Prometheus adds a series' results while its last window is still held.
+        let results = r.has.iter().filter(|h| **h).count();
+        ev.stats.held(held + last_window + results);
+        held += results;
         out.push(r);
     }
     Ok(Some(out))
@@ -519,18 +541,23 @@ struct Windows<'a> {
 }
 
 /// Applies `f` to the window of `pts` at every step, filling `r`; also says whether any window
-/// held a point. Window times only grow with the step, so both ends only move forward.
+/// held a point and how many the last step's window held. Window times only grow with the step,
+/// so both ends only move forward. Each window's samples count as read at its step and as held
+/// on top of `held` samples.
+#[allow(clippy::too_many_arguments)]
 fn slide(
-    ev: &Evaluator<'_>,
+    ev: &mut Evaluator<'_>,
     name: &str,
     f: WindowFn,
     pts: &[Sample],
     w: &Windows<'_>,
     grid: Grid,
     mut r: StepSeries,
-) -> (StepSeries, bool) {
+    held: usize,
+) -> (StepSeries, bool, usize) {
     let (mut a, mut b) = (0, 0);
     let mut seen = false;
+    let mut last_window = 0;
     for k in 0..grid.n {
         let te = ev.effective_time(w.at, w.offset, grid.time(k));
         let lo = te.saturating_sub(w.range);
@@ -541,9 +568,12 @@ fn slide(
         while b < pts.len() && pts[b].t <= te {
             b += 1;
         }
+        last_window = b - a;
         if a == b {
             continue;
         }
+        ev.count_read(grid.time(k), b - a);
+        ev.stats.held(held + (b - a));
         seen = true;
         if let Some(v) = f(
             name,
@@ -557,7 +587,7 @@ fn slide(
             r.has[k] = true;
         }
     }
-    (r, seen)
+    (r, seen, last_window)
 }
 
 /// The number a binary operand is, looking through parentheses and signs.

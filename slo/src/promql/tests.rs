@@ -695,6 +695,16 @@ fn whole_range_evaluation_matches_step_by_step() {
                 }
             };
             assert_eq!(a.annotations, b.annotations, "{q} annotations");
+            // The samples read are counted as if each step ran alone (Prometheus's
+            // `totalQueryableSamples`), so both ways read the same number at every step.
+            assert_eq!(
+                a.stats.samples.total, b.stats.samples.total,
+                "{q} from {start}: samples read"
+            );
+            assert_eq!(
+                a.stats.samples.per_step, b.stats.samples.per_step,
+                "{q} from {start}: per step"
+            );
             let (Value::Matrix(a), Value::Matrix(b)) = (a.value, b.value) else {
                 panic!("{q}: not matrices");
             };
