@@ -63,6 +63,10 @@ pub(crate) struct Converted {
 
 struct State {
     store: Store,
+    /// The newest `target_info` timestamp sent per target: a request carrying only older
+    /// points must not send an older one, which a receiver refuses as out of order (and
+    /// Prometheus refuses the whole request with it).
+    target_sent: HashMap<Box<str>, i64>,
     /// The last store tick handed out (ms since `epoch`, strictly increasing).
     tick: u64,
     last_sweep: u64,
@@ -95,6 +99,7 @@ impl Converter {
             translator,
             state: Mutex::new(State {
                 store,
+                target_sent: HashMap::new(),
                 tick: 0,
                 last_sweep: 0,
             }),
@@ -172,8 +177,17 @@ impl Converter {
         }
         if self.target_info {
             let name = self.translator.target_family().to_string();
+            // Resources come and go; the map is a cache of recent ones, not a registry.
+            if state.target_sent.len() > 100_000 {
+                state.target_sent.clear();
+            }
             for (resource, t) in resource_time {
                 if let Some(Some(target)) = targets.get(resource) {
+                    let last = state.target_sent.entry(target.key.clone()).or_insert(i64::MIN);
+                    if t <= *last {
+                        continue;
+                    }
+                    *last = t;
                     out.series.push(TimeSeries {
                         labels: labels(&name, &target.key, None),
                         samples: vec![Sample {

@@ -381,3 +381,24 @@ fn gauges_and_metadata() {
     assert_eq!(out.metadata[0].help, "Temperature.");
     assert_eq!(out.metadata[0].r#type, MetricType::Gauge as i32);
 }
+
+#[test]
+fn target_info_never_goes_back_in_time() {
+    // Regression: a request holding only an older point of another series used to send
+    // target_info at that older time, which Prometheus refuses as out of order, failing
+    // the whole request with a 400.
+    let c = Converter::new(&config(""));
+    let at = |name: &str, t| {
+        request(vec![counter(
+            name,
+            AggregationTemporality::Cumulative,
+            vec![number(vec![], 1, t, 1)],
+        )])
+    };
+    assert_eq!(find(&c.convert(&at("a", 20)).series, "target_info").len(), 1);
+    let out = c.convert(&at("b", 10));
+    assert_eq!(find(&out.series, "b_total").len(), 1);
+    assert!(find(&out.series, "target_info").is_empty());
+    let out = c.convert(&at("b", 30));
+    assert_eq!(find(&out.series, "target_info")[0].samples[0].timestamp, 30_000);
+}
