@@ -155,6 +155,20 @@ impl TlsClientConfig {
         self.insecure && self.ca_file.is_none() && self.ca_pem.is_none()
     }
 
+    /// True when any certificate, key or CA is configured (not just flags).
+    pub fn has_material(&self) -> bool {
+        [
+            &self.ca_file,
+            &self.ca_pem,
+            &self.cert_file,
+            &self.cert_pem,
+            &self.key_file,
+            &self.key_pem,
+        ]
+        .iter()
+        .any(|v| v.is_some())
+    }
+
     /// True when a client certificate is configured (mutual TLS).
     pub fn has_client_cert(&self) -> bool {
         self.cert_file.is_some() || self.cert_pem.is_some()
@@ -267,6 +281,24 @@ impl TlsClientConfig {
         } else {
             webpki
         };
+        let server_name = match &self.server_name_override {
+            Some(name) => Some(ServerName::try_from(name.clone()).map_err(|_| {
+                ConfigError::at(
+                    format!("{path}.server_name_override"),
+                    format!("{name:?} is not a valid DNS name or IP address"),
+                )
+            })?),
+            None => None,
+        };
+        // Clients that cannot set the SNI name themselves (reqwest) still verify against
+        // the override.
+        let verifier: Arc<dyn ServerCertVerifier> = match &server_name {
+            Some(name) => Arc::new(OverrideName {
+                inner: verifier,
+                name: name.clone(),
+            }),
+            None => verifier,
+        };
         let builder = builder.dangerous().with_custom_certificate_verifier(verifier);
 
         let mut config = match self.client_identity(path)? {
@@ -279,15 +311,6 @@ impl TlsClientConfig {
             None => builder.with_no_client_auth(),
         };
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        let server_name = match &self.server_name_override {
-            Some(name) => Some(ServerName::try_from(name.clone()).map_err(|_| {
-                ConfigError::at(
-                    format!("{path}.server_name_override"),
-                    format!("{name:?} is not a valid DNS name or IP address"),
-                )
-            })?),
-            None => None,
-        };
         Ok(TlsClient {
             config: Arc::new(config),
             server_name,
@@ -463,6 +486,50 @@ impl ServerCertVerifier for SkipVerify {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+/// `server_name_override`: the certificate is checked against the configured name, whatever
+/// host the client connected to.
+#[derive(Debug)]
+struct OverrideName {
+    inner: Arc<dyn ServerCertVerifier>,
+    name: ServerName<'static>,
+}
+
+impl ServerCertVerifier for OverrideName {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner
+            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
     }
 }
 

@@ -4,19 +4,24 @@
 //! (otelcol's `configauth`); requests without valid credentials are refused before their
 //! body is read (HTTP 401, gRPC `UNAUTHENTICATED`).
 //!
-//! Divergences from contrib, each deliberate:
-//! - `bearertokenauth.filename` is read once at start-up; contrib also watches the file
-//!   and reloads it on change.
-//! - `basicauth.htpasswd` takes plain-text passwords and bcrypt hashes (`$2a$`, `$2b$`,
-//!   `$2y$`). Contrib reads the file with go-htpasswd, which also accepts SHA, SSHA and MD5
-//!   (apr1, md5crypt) hashes; such entries are refused at validation with an error naming
-//!   the line, rather than compared as text.
+//! `bearertokenauth.filename` is re-read when the file changes (contrib watches it with
+//! fsnotify), so a rotated token takes effect without a restart: the file's identity (inode,
+//! size, modification time) is checked at most once a second, on the next request. A rotated
+//! file that cannot be read or holds no token keeps the previous token and logs a warning.
+//!
+//! `basicauth.htpasswd` reads the formats go-htpasswd (contrib's library) reads: bcrypt,
+//! `{SHA}`, `{SSHA}`, MD5 (`$apr1$`, `$1$`), SHA-crypt (`$5$`, `$6$`) and plain text; see
+//! [`super::htpasswd`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
+pub use super::htpasswd::Password;
+use super::htpasswd::constant_time_eq;
 use crate::config::ConfigError;
 
 /// `extensions.bearertokenauth`.
@@ -76,14 +81,14 @@ pub struct BasicAuthConfig {
 }
 
 /// A server authenticator built from its extension's configuration.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Authenticator {
-    /// Accepts a request whose `header` equals one of `expected` (scheme included).
+    /// Accepts a request whose `header` equals one of the expected values (scheme included).
     Bearer {
         /// The header to read.
         header: String,
         /// The accepted header values, e.g. `Bearer s3cret`.
-        expected: Vec<String>,
+        expected: BearerTokens,
     },
     /// Accepts HTTP Basic credentials matching one `(user, password)` pair.
     Basic {
@@ -92,45 +97,144 @@ pub enum Authenticator {
     },
 }
 
-/// One htpasswd entry's password.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Password {
-    /// Written in plain text.
-    Plain(String),
-    /// A bcrypt hash (`$2y$...`).
-    Bcrypt(String),
+/// The header values a bearer authenticator accepts: fixed, or read from `filename` and
+/// re-read when the file changes.
+#[derive(Debug, Clone)]
+pub struct BearerTokens {
+    scheme: String,
+    source: TokenSource,
 }
 
-impl Password {
-    /// Whether `given` is this password. Plain passwords compare in constant time;
-    /// bcrypt verification is deliberately slow (its cost factor), as in contrib.
-    fn matches(&self, given: &str) -> bool {
-        match self {
-            Password::Plain(p) => constant_time_eq(p.as_bytes(), given.as_bytes()),
-            Password::Bcrypt(hash) => bcrypt_matches(hash, given),
+#[derive(Debug, Clone)]
+enum TokenSource {
+    Fixed(Vec<String>),
+    File(Arc<TokenFile>),
+}
+
+/// A token file and what was last read from it.
+#[derive(Debug)]
+struct TokenFile {
+    path: PathBuf,
+    state: Mutex<TokenFileState>,
+}
+
+#[derive(Debug)]
+struct TokenFileState {
+    /// The accepted header value.
+    expected: String,
+    /// The file's identity when it was read.
+    stamp: Option<FileStamp>,
+    /// When the file was last looked at.
+    checked: Instant,
+}
+
+/// What tells a changed file: a rename over it (Kubernetes' secret volumes swap a
+/// symlink) changes the inode; an edit in place the size or modification time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileStamp {
+    inode: u64,
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+/// How often a token file is looked at for changes.
+const TOKEN_FILE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+fn file_stamp(path: &Path) -> Option<FileStamp> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = std::fs::metadata(path).ok()?;
+    Some(FileStamp {
+        inode: meta.ino(),
+        len: meta.len(),
+        modified: meta.modified().ok(),
+    })
+}
+
+/// Reads a token file: its content without surrounding whitespace, never empty.
+fn read_token(path: &Path) -> Result<String, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(format!("{} holds no token", path.display()));
+    }
+    Ok(token.to_string())
+}
+
+impl BearerTokens {
+    fn with_scheme(&self, token: &str) -> String {
+        if self.scheme.is_empty() {
+            token.to_string()
+        } else {
+            format!("{} {}", self.scheme, token)
+        }
+    }
+
+    /// Whether `value` is an accepted header value. Every candidate is compared, so timing
+    /// does not reveal which one matched.
+    fn accepts(&self, value: &[u8]) -> bool {
+        match &self.source {
+            TokenSource::Fixed(expected) => expected
+                .iter()
+                .fold(false, |ok, e| constant_time_eq(e.as_bytes(), value) | ok),
+            TokenSource::File(file) => {
+                let Ok(mut state) = file.state.lock() else {
+                    return false;
+                };
+                if state.checked.elapsed() >= TOKEN_FILE_CHECK_INTERVAL {
+                    state.checked = Instant::now();
+                    let stamp = file_stamp(&file.path);
+                    if stamp.is_some() && stamp != state.stamp {
+                        match read_token(&file.path) {
+                            Ok(token) => {
+                                state.expected = self.with_scheme(&token);
+                                state.stamp = stamp;
+                                tracing::info!(
+                                    file = %file.path.display(),
+                                    "bearertokenauth: the token file changed; its new token is in use."
+                                );
+                            }
+                            Err(err) => {
+                                // Mid-rotation (truncated, not yet written): keep the old token
+                                // and look again next time.
+                                tracing::warn!(
+                                    error = %err,
+                                    "bearertokenauth: the changed token file cannot be used; keeping the previous token."
+                                );
+                            }
+                        }
+                    }
+                }
+                constant_time_eq(state.expected.as_bytes(), value)
+            }
         }
     }
 }
 
-/// How many bcrypt outcomes are remembered before the memory is cleared.
-const BCRYPT_CACHE_ENTRIES: usize = 100;
+/// How many outcomes of slow hash checks are remembered before the memory is cleared.
+const SLOW_HASH_CACHE_ENTRIES: usize = 100;
 
-/// Outcomes of bcrypt checks by (hash, password given), as Prometheus's exporter-toolkit keeps
-/// them: an exporter sends the same credentials on every request, and without it each request
-/// would cost a full bcrypt (tens of milliseconds of a worker thread at the usual cost 10).
-static BCRYPT_OUTCOMES: std::sync::LazyLock<
+/// Outcomes of slow hash checks (bcrypt, SHA-crypt) by (hash, password given), as
+/// Prometheus's exporter-toolkit keeps them: an exporter sends the same credentials on every
+/// request, and without it each request would cost a full bcrypt (tens of milliseconds of a
+/// worker thread at the usual cost 10).
+static SLOW_HASH_OUTCOMES: std::sync::LazyLock<
     std::sync::Mutex<std::collections::HashMap<(String, String), bool>>,
 > = std::sync::LazyLock::new(Default::default);
 
-/// Whether `given` matches the bcrypt `hash`, from the cache when the pair was seen before.
-fn bcrypt_matches(hash: &str, given: &str) -> bool {
-    let key = (hash.to_string(), given.to_string());
-    if let Some(&ok) = BCRYPT_OUTCOMES.lock().ok().as_ref().and_then(|m| m.get(&key)) {
+/// Whether `given` is `password`, from the cache for slow hashes seen before.
+fn password_matches(password: &Password, given: &str) -> bool {
+    let hash = match password {
+        Password::Bcrypt(hash) | Password::ShaCrypt(hash) => hash,
+        fast => return fast.verify(given),
+    };
+    let key = (hash.clone(), given.to_string());
+    if let Some(&ok) = SLOW_HASH_OUTCOMES.lock().ok().as_ref().and_then(|m| m.get(&key)) {
         return ok;
     }
-    let ok = bcrypt::verify(given, hash).unwrap_or(false);
-    if let Ok(mut cache) = BCRYPT_OUTCOMES.lock() {
-        if cache.len() >= BCRYPT_CACHE_ENTRIES {
+    let ok = password.verify(given);
+    if let Ok(mut cache) = SLOW_HASH_OUTCOMES.lock() {
+        if cache.len() >= SLOW_HASH_CACHE_ENTRIES {
             cache.clear();
         }
         cache.insert(key, ok);
@@ -175,43 +279,39 @@ impl BearerTokenAuthConfig {
     /// Reads the token file (if any) and builds the authenticator.
     pub fn build(&self, path: &str) -> Result<Authenticator, ConfigError> {
         self.validate(path)?;
-        let tokens = match &self.filename {
-            Some(file) => {
-                let text = std::fs::read_to_string(file).map_err(|err| {
-                    ConfigError::at(format!("{path}.filename"), format!("cannot read {file}: {err}"))
-                })?;
-                let token = text.trim().to_string();
-                if token.is_empty() {
-                    return Err(ConfigError::at(
-                        format!("{path}.filename"),
-                        format!("{file} holds no token"),
-                    ));
-                }
-                vec![token]
-            }
-            None => self.token.iter().chain(&self.tokens).cloned().collect(),
+        let mut expected = BearerTokens {
+            scheme: self.scheme.clone(),
+            source: TokenSource::Fixed(Vec::new()),
         };
-        let expected = tokens
-            .into_iter()
-            .map(|t| {
-                if self.scheme.is_empty() {
-                    t
-                } else {
-                    format!("{} {}", self.scheme, t)
-                }
-            })
-            .collect();
+        expected.source = match &self.filename {
+            Some(file) => {
+                let file = PathBuf::from(file);
+                let stamp = file_stamp(&file);
+                let token = read_token(&file)
+                    .map_err(|message| ConfigError::at(format!("{path}.filename"), message))?;
+                TokenSource::File(Arc::new(TokenFile {
+                    path: file,
+                    state: Mutex::new(TokenFileState {
+                        expected: expected.with_scheme(&token),
+                        stamp,
+                        checked: Instant::now(),
+                    }),
+                }))
+            }
+            None => TokenSource::Fixed(
+                self.token
+                    .iter()
+                    .chain(&self.tokens)
+                    .map(|t| expected.with_scheme(t))
+                    .collect(),
+            ),
+        };
         Ok(Authenticator::Bearer {
             header: self.header.clone(),
             expected,
         })
     }
 }
-
-/// Password prefixes of the bcrypt hashes go-htpasswd reads.
-const BCRYPT_PREFIXES: &[&str] = &["$2a$", "$2b$", "$2y$"];
-/// Password prefixes of the other hash formats go-htpasswd reads, not supported here.
-const HASH_PREFIXES: &[&str] = &["$apr1$", "{SHA}", "{SSHA}", "$1$", "$5$", "$6$"];
 
 /// Parses `user:password` lines; `source` names them in errors.
 fn parse_htpasswd(text: &str, path: &str, source: &str) -> Result<Vec<(String, Password)>, ConfigError> {
@@ -227,27 +327,8 @@ fn parse_htpasswd(text: &str, path: &str, source: &str) -> Result<Vec<(String, P
                 format!("{source} line {}: expected user:password", i + 1),
             ));
         };
-        if HASH_PREFIXES.iter().any(|p| password.starts_with(p)) {
-            return Err(ConfigError::at(
-                path,
-                format!(
-                    "{source} line {}: SHA and MD5 password hashes are not supported; use bcrypt or plain text",
-                    i + 1
-                ),
-            ));
-        }
-        let password = if BCRYPT_PREFIXES.iter().any(|p| password.starts_with(p)) {
-            // A malformed hash would never match; say so now instead.
-            if bcrypt::verify("", password).is_err() {
-                return Err(ConfigError::at(
-                    path,
-                    format!("{source} line {}: invalid bcrypt hash", i + 1),
-                ));
-            }
-            Password::Bcrypt(password.to_string())
-        } else {
-            Password::Plain(password.to_string())
-        };
+        let password = Password::parse(password)
+            .map_err(|reason| ConfigError::at(path, format!("{source} line {}: {reason}", i + 1)))?;
         users.push((user.to_string(), password));
     }
     Ok(users)
@@ -296,15 +377,6 @@ impl BasicAuthConfig {
     }
 }
 
-/// Compares in time independent of where the first difference is, so a token cannot be
-/// guessed byte by byte from response times.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Standard base64 with padding, as Go's `base64.StdEncoding.DecodeString` (what the contrib
 /// extension uses) reads Basic credentials.
 fn decode_base64(text: &str) -> Option<Vec<u8>> {
@@ -323,10 +395,7 @@ impl Authenticator {
                     .map(|v| v.as_bytes())
                     .filter(|v| !v.is_empty())
                     .ok_or_else(|| AuthError(format!("missing or empty {header} header")))?;
-                // Every candidate is compared, so timing does not reveal which matched.
-                let ok = expected
-                    .iter()
-                    .fold(false, |ok, e| constant_time_eq(e.as_bytes(), value) | ok);
+                let ok = expected.accepts(value);
                 if ok {
                     Ok(())
                 } else {
@@ -351,12 +420,13 @@ impl Authenticator {
                     .split_once(':')
                     .ok_or_else(|| AuthError("the Basic credentials have no ':'".into()))?;
                 let ok = match users.iter().find(|(u, _)| u == user) {
-                    Some((_, p)) => p.matches(password),
+                    Some((_, p)) => password_matches(p, password),
                     None => {
-                        // An unknown user costs what a known one does (a bcrypt check against
-                        // one of the file's hashes), so timing does not tell which names exist.
-                        if let Some((_, p)) = users.iter().find(|(_, p)| matches!(p, Password::Bcrypt(_))) {
-                            let _ = p.matches(password);
+                        // An unknown user costs what a known one does (a slow hash check
+                        // against one of the file's hashes), so timing does not tell which
+                        // names exist.
+                        if let Some((_, p)) = users.iter().find(|(_, p)| p.is_slow()) {
+                            let _ = password_matches(p, password);
                         }
                         false
                     }
@@ -496,23 +566,105 @@ mod tests {
         );
     }
 
+    /// Regression: `{SHA}` and `$apr1$` entries (what `htpasswd -s` and `htpasswd -m`, its
+    /// default, write) were refused at load; go-htpasswd reads them, and so must we.
     #[test]
-    fn basic_auth_sha_and_md5_hashes_are_refused_with_their_line() {
+    fn basic_auth_sha_md5_and_sha_crypt_htpasswd_entries_are_accepted() {
+        // Hashes of "password" made by `openssl passwd` (-apr1, -1, -5, -6) and SHA-1/base64.
+        let inline = "\
+            apr:$apr1$xxxxxxxx$dxHfLAsjHkDRmG83UXe8K0\n\
+            md5:$1$saltsalt$qjXMvbEw8oaL.CzflDtaK/\n\
+            sha:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n\
+            s256:$5$saltsalt$gOjOtoMpVhru2uyjeJSEc/JaLQWOXMNmlOnj6T4AtC.\n\
+            s512:$6$saltsalt$qFmFH.bQmmtXzyBY0s9v7Oicd2z4XSIecDzlB5KiA2/jctKu9YterLp8wwnSq.qc.eoxqOmSuNp2xS0ktL3nh/\n";
+        let c = BasicAuthConfig {
+            htpasswd: Some(HtpasswdConfig {
+                file: None,
+                inline: Some(inline.into()),
+            }),
+            client_auth: None,
+        };
+        let auth = c.build("extensions.basicauth").unwrap();
+        use base64::Engine as _;
+        let basic = |user: &str, password: &str| {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            headers("authorization", &format!("Basic {encoded}"))
+        };
+        for user in ["apr", "md5", "sha", "s256", "s512"] {
+            assert!(auth.authenticate(&basic(user, "password")).is_ok(), "{user}");
+            assert!(auth.authenticate(&basic(user, "Password")).is_err(), "{user}");
+        }
+    }
+
+    #[test]
+    fn basic_auth_malformed_hashes_are_refused_with_their_line() {
         let c: BasicAuthConfig =
-            serde_norway::from_str("htpasswd:\n  inline: \"a:b\\nbob:{SHA}qUqP5cyxm6YcTAhz05Hph5gvu9M=\"\n")
-                .unwrap();
+            serde_norway::from_str("htpasswd:\n  inline: \"a:b\\nbob:{SHA}qUqP5cyxm6\"\n").unwrap();
         let err = c.validate("extensions.basicauth").unwrap_err().to_string();
         assert_eq!(
             err,
-            "extensions.basicauth.htpasswd.inline: inline line 2: SHA and MD5 password hashes are not supported; use bcrypt or plain text"
+            "extensions.basicauth.htpasswd.inline: inline line 2: invalid {SHA} hash: expected the base64 of a 20-byte SHA-1 digest"
         );
         let c: BasicAuthConfig =
             serde_norway::from_str("htpasswd:\n  inline: \"bob:$2y$05$short\"\n").unwrap();
         let err = c.validate("extensions.basicauth").unwrap_err().to_string();
-        assert_eq!(
-            err,
-            "extensions.basicauth.htpasswd.inline: inline line 1: invalid bcrypt hash"
+        assert!(
+            err.starts_with("extensions.basicauth.htpasswd.inline: inline line 1: invalid bcrypt hash"),
+            "{err}"
         );
+    }
+
+    /// Regression: a `filename` token was read once at start-up, so a rotated token was
+    /// refused until a restart (contrib watches the file).
+    #[test]
+    fn bearer_token_file_rotation_takes_effect_without_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "first\n").unwrap();
+        let c: BearerTokenAuthConfig =
+            serde_norway::from_str(&format!("filename: {}", file.display())).unwrap();
+        let auth = c.build("extensions.bearertokenauth").unwrap();
+        assert!(
+            auth.authenticate(&headers("authorization", "Bearer first"))
+                .is_ok()
+        );
+
+        // Rotated by a rename over the file, as Kubernetes updates a mounted secret.
+        let next = dir.path().join("token.new");
+        std::fs::write(&next, "second").unwrap();
+        std::fs::rename(&next, &file).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while auth
+            .authenticate(&headers("authorization", "Bearer second"))
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "the rotated token was never accepted");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            auth.authenticate(&headers("authorization", "Bearer first"))
+                .is_err()
+        );
+
+        // Emptied mid-rotation: the previous token stays; then rewritten in place.
+        std::fs::write(&file, "").unwrap();
+        std::thread::sleep(TOKEN_FILE_CHECK_INTERVAL);
+        assert!(
+            auth.authenticate(&headers("authorization", "Bearer second"))
+                .is_ok()
+        );
+        std::fs::write(&file, "third-token\n").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while auth
+            .authenticate(&headers("authorization", "Bearer third-token"))
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the token rewritten in place was never accepted"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     #[test]
@@ -550,7 +702,7 @@ mod tests {
         };
         let auth = c.build("extensions.basicauth").unwrap();
         let outcome = |password: &str| {
-            BCRYPT_OUTCOMES
+            SLOW_HASH_OUTCOMES
                 .lock()
                 .unwrap()
                 .get(&(hash.clone(), password.to_string()))

@@ -2,3 +2,4 @@
 
 pub mod auth;
 pub mod health_check;
+pub mod htpasswd;

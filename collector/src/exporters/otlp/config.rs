@@ -2,9 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::tls_client::TlsClientConfig;
 use crate::config::{ConfigError, GoDuration};
 use crate::exporters::helper::{
-    ClientTlsConfig, Compression, HeaderTransport, Headers, QueueConfig, RetryConfig, validate_headers,
+    Compression, HeaderTransport, Headers, QueueConfig, RetryConfig, validate_headers,
 };
 
 /// `exporters.otlp`: OTLP over gRPC.
@@ -14,9 +15,10 @@ pub struct OtlpExporterConfig {
     /// `host:port` or `http://host:port` of the receiving OTLP/gRPC server. Required.
     #[serde(default)]
     pub endpoint: String,
-    /// Transport security; burnwatch sends plain text (`insecure: true`).
+    /// Transport security (otelcol's `configtls` client settings). TLS unless `insecure: true`
+    /// (without a CA) or the endpoint's scheme is `http://`.
     #[serde(default)]
-    pub tls: ClientTlsConfig,
+    pub tls: TlsClientConfig,
     /// Request compression (default gzip).
     #[serde(default)]
     pub compression: Compression,
@@ -50,9 +52,10 @@ pub struct OtlpHttpExporterConfig {
     /// Full URL for logs, overriding `endpoint`.
     #[serde(default)]
     pub logs_endpoint: Option<String>,
-    /// Transport security; burnwatch sends plain HTTP.
+    /// Transport security for `https://` URLs (otelcol's `configtls` client settings);
+    /// `http://` URLs are plain text.
     #[serde(default)]
-    pub tls: ClientTlsConfig,
+    pub tls: TlsClientConfig,
     /// Request compression (default gzip).
     #[serde(default)]
     pub compression: Compression,
@@ -97,16 +100,12 @@ impl OtlpExporterConfig {
         if self.endpoint.is_empty() {
             return Err(ConfigError::at(format!("{path}.endpoint"), "is required"));
         }
-        if self.endpoint.starts_with("https://") {
+        if self.endpoint.trim().starts_with("http://") && self.tls.has_material() {
+            // otelcol would dial TLS here; burnwatch reads http:// as plain text (as gRPC's
+            // own URI scheme says), so TLS settings with it are a contradiction, not ignored.
             return Err(ConfigError::at(
-                format!("{path}.endpoint"),
-                "https is not supported yet; use http:// or host:port with tls.insecure: true",
-            ));
-        }
-        if !self.endpoint.starts_with("http://") && !self.tls.insecure {
-            return Err(ConfigError::at(
-                format!("{path}.tls.insecure"),
-                "must be true: burnwatch's OTLP exporter sends plain text (TLS is not supported yet)",
+                format!("{path}.tls"),
+                "sets certificates, but the endpoint's http:// scheme means plain text; use https:// or host:port",
             ));
         }
         if self.compression == Compression::Zstd {
@@ -151,10 +150,10 @@ impl OtlpHttpExporterConfig {
             let Some(url) = url.filter(|u| !u.is_empty()) else {
                 continue;
             };
-            if !url.starts_with("http://") {
+            if !url.starts_with("http://") && !url.starts_with("https://") {
                 return Err(ConfigError::at(
                     format!("{path}.{key}"),
-                    format!("must be an http:// URL (https is not supported yet), got {url:?}"),
+                    format!("must be an http:// or https:// URL, got {url:?}"),
                 ));
             }
             if let Err(err) = reqwest::Url::parse(url) {

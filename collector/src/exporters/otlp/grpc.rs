@@ -7,6 +7,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,6 +27,7 @@ use tonic_types::StatusExt;
 use super::config::OtlpExporterConfig;
 use crate::component::BuildError;
 use crate::config::ComponentId;
+use crate::config::tls_client::TlsClient;
 use crate::consumer::{Signal, Telemetry};
 use crate::exporters::helper::Compression;
 use crate::exporters::queue::{RequestSender, SendError, SendOutcome};
@@ -61,7 +63,13 @@ impl GrpcSender {
         };
         let uri = endpoint_uri(&config.endpoint);
         let timeout = config.timeout.0;
-        let endpoint = Endpoint::from_shared(uri.clone())
+        // TLS is done by our connector; tonic is handed the plain scheme so that it does not
+        // look for TLS of its own (the h2 `:scheme` says http, which gRPC servers ignore).
+        let dial = match uri.strip_prefix("https://") {
+            Some(rest) => format!("http://{rest}"),
+            None => uri.clone(),
+        };
+        let endpoint = Endpoint::from_shared(dial)
             .map_err(|e| invalid(format!("endpoint {:?} is not a valid URI: {e}", config.endpoint)))?
             .user_agent(concat!("burnwatch/", env!("CARGO_PKG_VERSION")))
             .map_err(|e| invalid(format!("cannot set the user agent: {e}")))?
@@ -72,7 +80,13 @@ impl GrpcSender {
         } else {
             endpoint.connect_timeout(timeout)
         };
-        let channel = endpoint.connect_lazy();
+        let channel = match tls_client(config, id)? {
+            None => endpoint.connect_lazy(),
+            Some(tls) => endpoint.connect_with_connector_lazy(TlsConnector {
+                tls: Arc::new(tls),
+                default_port: 443,
+            }),
+        };
         let encoding = match config.compression {
             Compression::Gzip => Some(CompressionEncoding::Gzip),
             Compression::None => None,
@@ -119,6 +133,70 @@ impl GrpcSender {
                 self.timeout
             ))),
         }
+    }
+}
+
+/// The TLS settings to dial with, or `None` for plain text: an `http://` endpoint, or
+/// `tls.insecure: true` without a CA (otelcol's rule); `https://` and bare `host:port`
+/// endpoints use TLS. The CA, certificate and key files are read here.
+fn tls_client(config: &OtlpExporterConfig, id: &ComponentId) -> Result<Option<TlsClient>, BuildError> {
+    let endpoint = config.endpoint.trim();
+    let https = endpoint.starts_with("https://");
+    if endpoint.starts_with("http://") || (!https && config.tls.plain_text()) {
+        return Ok(None);
+    }
+    config
+        .tls
+        .build(&format!("exporters.{id}.tls"), &[b"h2"])
+        .map(Some)
+        .map_err(|err| BuildError::Invalid {
+            id: id.clone(),
+            message: err.to_string(),
+        })
+}
+
+/// Opens TCP connections and runs the TLS handshake on them, for tonic's channel.
+#[derive(Clone)]
+struct TlsConnector {
+    tls: Arc<TlsClient>,
+    /// The port when the endpoint names none.
+    default_port: u16,
+}
+
+impl tower::Service<http::Uri> for TlsConnector {
+    type Response = hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+    type Error = std::io::Error;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let tls = Arc::clone(&self.tls);
+        let port = uri.port_u16().unwrap_or(self.default_port);
+        let host = uri.host().unwrap_or_default().to_string();
+        Box::pin(async move {
+            let invalid = |message: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, message);
+            let name = tls
+                .server_name_for(&host)
+                .map_err(|err| invalid(format!("{host:?} is not a valid TLS server name: {err}")))?;
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            let tcp = tokio::net::TcpStream::connect((bare, port)).await?;
+            tcp.set_nodelay(true)?;
+            let stream = tokio_rustls::TlsConnector::from(Arc::clone(&tls.config))
+                .connect(name, tcp)
+                .await
+                .map_err(|err| {
+                    // rustls's error names the certificate problem (UnknownIssuer,
+                    // NotValidForName, Expired); keep it in the message tonic reports.
+                    std::io::Error::new(
+                        err.kind(),
+                        format!("TLS handshake with {host}:{port} failed: {err}"),
+                    )
+                })?;
+            Ok(hyper_util::rt::TokioIo::new(stream))
+        })
     }
 }
 

@@ -94,6 +94,15 @@ impl HttpSender {
             // Covers connecting, sending and reading the response body.
             builder = builder.timeout(config.timeout.0);
         }
+        // otelcol's confighttp: the URL's scheme decides; an https:// URL uses `tls` (the
+        // system roots when no CA is given). The files are read only when one is https.
+        if urls.iter().flatten().any(|u| u.starts_with("https://")) {
+            let tls = config
+                .tls
+                .build(&format!("exporters.{id}.tls"), &[b"http/1.1"])
+                .map_err(|err| invalid(err.to_string()))?;
+            builder = builder.use_preconfigured_tls((*tls.config).clone());
+        }
         let client = builder
             .build()
             .map_err(|e| invalid(format!("cannot create the HTTP client: {e}")))?;

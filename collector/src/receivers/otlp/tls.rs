@@ -1,5 +1,6 @@
 //! TLS for the OTLP receivers (otelcol's `configtls` server shape: `tls: {cert_file,
-//! key_file}`), with rustls on the ring provider. Handshakes run in their own tasks, so a
+//! key_file, client_ca_file}`), with rustls on the ring provider; `client_ca_file` requires
+//! client certificates signed by that CA (mutual TLS). Handshakes run in their own tasks, so a
 //! slow or silent client cannot hold up accepting others.
 
 use std::io;
@@ -28,6 +29,10 @@ pub struct TlsServerConfig {
     pub cert_file: String,
     /// PEM file with the certificate's private key.
     pub key_file: String,
+    /// PEM file with the CA(s) that sign client certificates: when set, every client must
+    /// present a certificate signed by one of them (mutual TLS, otelcol's `client_ca_file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca_file: Option<String>,
 }
 
 /// Reads the certificate and key; `path` is the `tls` section's YAML path, `alpn` the
@@ -58,9 +63,36 @@ pub fn server_config(
         )
     })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+        .map_err(|err| ConfigError::at(path, format!("cannot set up TLS: {err}")))?;
+    let builder = match &tls.client_ca_file {
+        None => builder.with_no_client_auth(),
+        Some(file) => {
+            let key = format!("{path}.client_ca_file");
+            let cas = CertificateDer::pem_file_iter(file)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|err| ConfigError::at(&key, format!("cannot read {file}: {err}")))?;
+            if cas.is_empty() {
+                return Err(ConfigError::at(key, format!("{file} holds no PEM certificate")));
+            }
+            let mut roots = rustls::RootCertStore::empty();
+            for ca in cas {
+                roots.add(ca).map_err(|err| {
+                    ConfigError::at(&key, format!("{file} holds an unusable CA certificate: {err}"))
+                })?;
+            }
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                    .build()
+                    .map_err(|err| {
+                        ConfigError::at(&key, format!("cannot verify clients with {file}: {err}"))
+                    })?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
+        .with_single_cert(certs, key)
         .map_err(|err| ConfigError::at(path, format!("invalid certificate or key: {err}")))?;
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
@@ -223,6 +255,7 @@ mod tests {
         TlsServerConfig {
             cert_file: dir.join("cert.pem").display().to_string(),
             key_file: dir.join("key.pem").display().to_string(),
+            client_ca_file: None,
         }
     }
 
@@ -232,6 +265,7 @@ mod tests {
         let missing = TlsServerConfig {
             cert_file: "/nonexistent/cert.pem".into(),
             key_file: "/nonexistent/key.pem".into(),
+            client_ca_file: None,
         };
         let err = server_config(&missing, path, &[]).unwrap_err();
         assert_eq!(err.path, "receivers.otlp.protocols.http.tls.cert_file");
