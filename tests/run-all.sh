@@ -9,6 +9,11 @@ need_apt=()
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+# tests/alertmanager.rs: the real Alertmanager and amtool; tests/vmalert.rs: vmalert (and
+# victoria-metrics, from the same package).
+command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
+command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
+command -v vmalert >/dev/null 2>&1 || need_apt+=(victoria-metrics)
 # tests/serve_auth.rs: a self-signed certificate (openssl) and an HTTPS client that trusts it (curl).
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl ca-certificates)

@@ -1,0 +1,399 @@
+//! The notifier (`burnwatch_slo::notifier`) against the real Alertmanager (Debian's
+//! `prometheus-alertmanager`), routing to a webhook receiver this test runs: alerts arrive with
+//! their labels and annotations, a resolved alert arrives resolved, an Alertmanager that is down
+//! costs counted errors (no panic) and the next resend arrives once it is back, and HTTPS with
+//! basic auth works against Alertmanager's own `--web.config.file`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use burnwatch_slo::alert::Alert;
+use burnwatch_slo::notifier::{
+    AlertmanagerConfig, Auth, Notifier, NotifierOptions, Scheme, Secret, TlsConfig,
+};
+use common::{Proc, free_port, http_get, require_tool, spawn, write_file};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The webhook payloads Alertmanager posted, as JSON.
+#[derive(Clone, Default)]
+struct Webhook(Arc<Mutex<Vec<serde_json::Value>>>);
+
+impl Webhook {
+    /// Serves `POST`s on a free port in background threads; returns the receiver URL.
+    fn start(&self) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let store = self.0.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let store = store.clone();
+                std::thread::spawn(move || serve_connection(stream, &store));
+            }
+        });
+        url
+    }
+
+    /// Every alert of every notification, with the notification's status.
+    fn alerts(&self) -> Vec<serde_json::Value> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|n| n["alerts"].as_array().cloned().unwrap_or_default())
+            .collect()
+    }
+
+    /// The first alert named `name` in state `status` (`firing` / `resolved`).
+    fn find(&self, name: &str, status: &str) -> Option<serde_json::Value> {
+        self.alerts()
+            .into_iter()
+            .find(|a| a["labels"]["alertname"] == name && a["status"] == status)
+    }
+}
+
+/// A keep-alive HTTP/1.1 connection: each request's JSON body is stored and answered 200.
+fn serve_connection(stream: std::net::TcpStream, store: &Mutex<Vec<serde_json::Value>>) {
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut length = 0;
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                return;
+            }
+            let header = header.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = header.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        if let Ok(json) = serde_json::from_slice(&body) {
+            store.lock().unwrap().push(json);
+        }
+        if writer
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// The page alert `slo generate` writes for examples/slos/checkout-sloth.yaml's availability SLO,
+/// as the rule manager hands it over while firing (valid for four resend delays).
+fn page_alert(name: &str) -> Alert {
+    let labels = [
+        ("alertname", name),
+        ("category", "availability"),
+        ("severity", "critical"),
+        ("sloth_service", "checkout"),
+        ("sloth_slo", "requests-availability"),
+        ("sloth_severity", "page"),
+    ];
+    Alert {
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        annotations: BTreeMap::from([
+            (
+                "summary".to_string(),
+                "Checkout is burning its availability error budget.".to_string(),
+            ),
+            (
+                "title".to_string(),
+                "(page) checkout requests-availability SLO error budget burn rate is too fast.".to_string(),
+            ),
+        ]),
+        starts_at_ms: now_ms() - 60_000,
+        ends_at_ms: now_ms() + 4 * 60_000,
+        generator_url: "http://burnwatch:9090/graph?g0.expr=slo%3Asli_error%3Aratio_rate5m".to_string(),
+    }
+}
+
+/// An Alertmanager config routing everything to `webhook` quickly, resolutions included.
+fn am_config(webhook: &str) -> String {
+    format!(
+        "route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 100ms\n  group_interval: 500ms\n  \
+         repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: {webhook}\n        \
+         send_resolved: true\n"
+    )
+}
+
+/// Starts Alertmanager on `port` (HA clustering off) and waits until `/-/ready` answers.
+fn start_alertmanager(am: &Path, dir: &Path, port: u16, extra: &[&str]) -> Proc {
+    let config = dir.join("alertmanager.yml");
+    let storage = dir.join("am-data");
+    let args = [
+        format!("--config.file={}", config.display()),
+        format!("--storage.path={}", storage.display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        "--cluster.listen-address=".to_string(),
+    ];
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    args.extend_from_slice(extra);
+    spawn("alertmanager", am, &args, dir, &[])
+}
+
+fn wait_ready(proc: &mut Proc, port: u16) {
+    let ready = common::wait_for(DEADLINE, || {
+        if let Ok(Some(status)) = proc.child.try_wait() {
+            panic!("alertmanager exited ({status}):\n{}", proc.output());
+        }
+        http_get(&format!("http://127.0.0.1:{port}/-/ready")).filter(|(s, _)| *s == 200)
+    });
+    assert!(ready.is_some(), "alertmanager not ready:\n{}", proc.output());
+}
+
+fn notifier_for(port: u16) -> Notifier {
+    let am = AlertmanagerConfig::from_url(&format!("http://127.0.0.1:{port}")).unwrap();
+    Notifier::new(NotifierOptions::default(), vec![am]).unwrap()
+}
+
+/// Polls (on a blocking thread, so the notifier's tasks keep running) until `check` holds.
+async fn wait_until<T: Send + 'static>(
+    what: &str,
+    mut check: impl FnMut() -> Option<T> + Send + 'static,
+) -> T {
+    let found = tokio::task::spawn_blocking(move || common::wait_for(DEADLINE, &mut check))
+        .await
+        .unwrap();
+    found.unwrap_or_else(|| panic!("timed out waiting for {what}"))
+}
+
+#[test]
+fn amtool_accepts_the_test_config() {
+    let Some(amtool) = require_tool("amtool", "apt-get install prometheus-alertmanager") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_file(
+        dir.path(),
+        "alertmanager.yml",
+        &am_config("http://127.0.0.1:9/hook"),
+    );
+    let out = Command::new(amtool)
+        .arg("check-config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("SUCCESS"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_reach_a_webhook_through_alertmanager_firing_then_resolved() {
+    let Some(am_bin) = require_tool(
+        "prometheus-alertmanager",
+        "apt-get install prometheus-alertmanager",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let webhook = Webhook::default();
+    write_file(dir.path(), "alertmanager.yml", &am_config(&webhook.start()));
+    let port = free_port();
+    let mut am = start_alertmanager(&am_bin, dir.path(), port, &[]);
+    wait_ready(&mut am, port);
+
+    let notifier = notifier_for(port);
+    let firing = page_alert("CheckoutHighErrorRate");
+    notifier.send(vec![firing.clone()]);
+    let hook = webhook.clone();
+    let got = wait_until("the firing alert at the webhook", move || {
+        hook.find("CheckoutHighErrorRate", "firing")
+    })
+    .await;
+    for (k, v) in &firing.labels {
+        assert_eq!(got["labels"][k], v.as_str(), "label {k}: {got}");
+    }
+    for (k, v) in &firing.annotations {
+        assert_eq!(got["annotations"][k], v.as_str(), "annotation {k}: {got}");
+    }
+    assert_eq!(got["generatorURL"], firing.generator_url.as_str());
+
+    // The burn stopped: the rule manager sends the alert once more with endsAt in the past.
+    let resolved = Alert {
+        ends_at_ms: now_ms() - 1_000,
+        ..firing
+    };
+    notifier.send(vec![resolved]);
+    let hook = webhook.clone();
+    let got = wait_until("the resolution at the webhook", move || {
+        hook.find("CheckoutHighErrorRate", "resolved")
+    })
+    .await;
+    assert_eq!(got["labels"]["sloth_severity"], "page", "{got}");
+    let m = &notifier.metrics().alertmanagers[0];
+    assert_eq!((m.sent, m.errors, m.dropped), (2, 0, 0), "{m:?}");
+    notifier.stop().await;
+    drop(am);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alertmanager_that_is_down_costs_counted_errors_and_the_resend_arrives_once_it_is_up() {
+    let Some(am_bin) = require_tool(
+        "prometheus-alertmanager",
+        "apt-get install prometheus-alertmanager",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let webhook = Webhook::default();
+    write_file(dir.path(), "alertmanager.yml", &am_config(&webhook.start()));
+    let port = free_port();
+    // Nothing listens yet: every send fails, is counted, and the notifier keeps going.
+    let notifier = Arc::new(notifier_for(port));
+    let alert = page_alert("CheckoutDown");
+    notifier.send(vec![alert.clone()]);
+    let n = notifier.clone();
+    wait_until("the failed send to be counted", move || {
+        let m = &n.metrics().alertmanagers[0];
+        (m.errors == 1 && m.dropped == 1).then_some(())
+    })
+    .await;
+    assert_eq!(notifier.metrics().alertmanagers[0].sent, 0);
+    let mut text = String::new();
+    notifier.metrics().write_exposition(&mut text);
+    let url = format!("http://127.0.0.1:{port}/api/v2/alerts");
+    assert!(
+        text.contains(&format!(
+            "prometheus_notifications_errors_total{{alertmanager=\"{url}\"}} 1\n"
+        )),
+        "{text}"
+    );
+
+    // Alertmanager comes up; the rule manager keeps re-sending the firing alert (every resend
+    // delay, here every poll) and the first resend after it is up arrives.
+    let mut am = start_alertmanager(&am_bin, dir.path(), port, &[]);
+    wait_ready(&mut am, port);
+    let (hook, n) = (webhook.clone(), notifier.clone());
+    let got = wait_until("the resent alert at the webhook", move || {
+        n.send(vec![alert.clone()]);
+        hook.find("CheckoutDown", "firing")
+    })
+    .await;
+    assert_eq!(got["labels"]["sloth_slo"], "requests-availability");
+    assert!(notifier.metrics().alertmanagers[0].sent >= 1);
+    notifier.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_reach_alertmanager_over_https_with_basic_auth() {
+    let (Some(am_bin), Some(openssl)) = (
+        require_tool(
+            "prometheus-alertmanager",
+            "apt-get install prometheus-alertmanager",
+        ),
+        require_tool("openssl", "apt-get install openssl"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("am.crt"), dir.path().join("am.key"));
+    let out = Command::new(openssl)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        // A leaf, not a CA: rustls (webpki) refuses a CA certificate as the server's own, where
+        // Go accepts it; trusting the leaf itself as the ca_file works for both.
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let hash = bcrypt::hash("am-pass", 4).unwrap();
+    let web = write_file(
+        dir.path(),
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  prom: '{hash}'\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    let webhook = Webhook::default();
+    write_file(dir.path(), "alertmanager.yml", &am_config(&webhook.start()));
+    let port = free_port();
+    let web_flag = format!("--web.config.file={}", web.display());
+    let mut am = start_alertmanager(&am_bin, dir.path(), port, &[&web_flag]);
+    // Ready over HTTPS once the notifier's own sends succeed (polled below).
+    let https = |password: &str| AlertmanagerConfig {
+        targets: vec![format!("127.0.0.1:{port}")],
+        scheme: Scheme::Https,
+        auth: Some(Auth::Basic {
+            username: "prom".to_string(),
+            password: Secret::Inline(password.to_string()),
+        }),
+        tls: TlsConfig {
+            ca_file: Some(cert.clone()),
+            ..TlsConfig::default()
+        },
+        ..AlertmanagerConfig::default()
+    };
+    // Set 0 has the right password, set 1 a wrong one: the same alert is refused there.
+    let notifier =
+        Arc::new(Notifier::new(NotifierOptions::default(), vec![https("am-pass"), https("wrong")]).unwrap());
+    let alert = page_alert("CheckoutTls");
+    let (hook, n) = (webhook.clone(), notifier.clone());
+    let got = wait_until("the alert sent over HTTPS", move || {
+        n.send(vec![alert.clone()]);
+        hook.find("CheckoutTls", "firing")
+    })
+    .await;
+    assert!(
+        matches!(am.child.try_wait(), Ok(None)),
+        "alertmanager exited:\n{}",
+        am.output()
+    );
+    assert_eq!(got["labels"]["severity"], "critical");
+    let n = notifier.clone();
+    wait_until("the wrong password to be refused", move || {
+        let m = n.metrics();
+        (m.alertmanagers[0].sent >= 1 && m.alertmanagers[1].errors >= 1).then_some(())
+    })
+    .await;
+    assert_eq!(notifier.metrics().alertmanagers[1].sent, 0);
+    notifier.stop().await;
+}
