@@ -13,6 +13,8 @@
 //!   (2.0, another encoding, a missing or other `Content-Type`);
 //! - `/api/v1/dora/events` (POST): DORA deployment and incident events into `dora_*` series
 //!   (see [`dora`]);
+//! - `/api/v1/rules`, `/api/v1/alerts`: the rule manager's groups and alerts (see
+//!   [`crate::rules::api`]);
 //! - `/api/v1/status/buildinfo`, `/-/healthy`, `/-/ready`.
 //!
 //! Responses are `{"status":"success","data":...}` or `{"status":"error","errorType":...,"error":...}`
@@ -67,6 +69,9 @@ pub struct ApiState {
     /// The DORA events endpoint's state; `None` gives a fresh one without a journal (see
     /// [`dora::DoraState::with_journal`] for one that remembers event ids across restarts).
     pub dora: Option<dora::DoraState>,
+    /// The rule manager `/api/v1/rules` and `/api/v1/alerts` report on; `None` answers empty
+    /// lists, as Prometheus does without `rule_files`.
+    pub rules: Option<crate::rules::RuleManager>,
     ready: Arc<AtomicBool>,
 }
 
@@ -78,6 +83,7 @@ impl ApiState {
             engine,
             write_limits: crate::ingest::LabelLimits::default(),
             dora: None,
+            rules: None,
             ready: Arc::new(AtomicBool::new(true)),
         }
     }
@@ -101,6 +107,7 @@ pub fn router(state: ApiState) -> Router {
         Some(d) => dora::routes_with(d.clone()),
         None => dora::routes(state.store.clone()),
     };
+    let rules_routes = crate::rules::api::routes(state.rules.clone());
     Router::new()
         .route("/api/v1/query", get(query).post(query))
         .route("/api/v1/query_range", get(query_range).post(query_range))
@@ -118,6 +125,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/-/ready", get(ready).head(ready))
         .with_state(state)
         .merge(dora_routes)
+        .merge(rules_routes)
 }
 
 /// Prometheus's error classes (`web/api/v1.errorType`).

@@ -12,6 +12,7 @@ pub mod file;
 pub mod template;
 
 pub use file::{GroupSpec, RuleFile, RuleFileError, RuleKind, RuleSpec, load_rule_files, parse_rule_file};
+pub mod api;
 pub mod manager;
 
 pub use manager::{

@@ -388,3 +388,62 @@ async fn run_evaluates_groups_until_cancelled() {
     // Evaluation times lie on the group's grid: one interval apart (missed ones skipped).
     assert!(times.windows(2).all(|w| (w[1] - w[0]) % 100 == 0), "{times:?}");
 }
+
+// ---- API
+
+async fn api_get(state: crate::api::ApiState, uri: &str) -> (axum::http::StatusCode, String) {
+    use tower::ServiceExt;
+    let req = axum::http::Request::get(uri).body(axum::body::Body::empty()).unwrap();
+    let resp = crate::api::router(state).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn rules_and_alerts_endpoints_answer_prometheus_json() {
+    let store = down_store(20);
+    let yaml = "groups:\n- name: g\n  rules:\n  - alert: Down\n    expr: up == 0\n    for: 1m\n    labels:\n      severity: page\n    annotations:\n      s: '{{ $labels.instance }}'\n  - record: r\n    expr: up\n";
+    let m = manager(yaml, &store, None);
+    m.evaluate_at(0);
+    let mut state = crate::api::ApiState::new(store.clone(), Default::default());
+    let (status, body) = api_get(state.clone(), "/api/v1/alerts").await;
+    assert_eq!(status, 200);
+    assert_eq!(body, "{\"status\":\"success\",\"data\":{\"alerts\":[]}}", "no manager: empty");
+    state.rules = Some(m.clone());
+    let (_, body) = api_get(state.clone(), "/api/v1/alerts").await;
+    assert_eq!(
+        body,
+        "{\"status\":\"success\",\"data\":{\"alerts\":[{\"labels\":{\"alertname\":\"Down\",\"instance\":\"h:1\",\"severity\":\"page\"},\
+         \"annotations\":{\"s\":\"h:1\"},\"state\":\"pending\",\"activeAt\":\"1970-01-01T00:00:00Z\",\"value\":\"0e+00\"}]}}"
+    );
+    let (_, body) = api_get(state.clone(), "/api/v1/rules").await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let g = &v["data"]["groups"][0];
+    assert_eq!(g["name"], "g");
+    assert_eq!(g["file"], "rules.yml");
+    assert_eq!(g["interval"], 60);
+    assert_eq!(g["limit"], 0);
+    assert_eq!(g["rules"][0]["type"], "alerting");
+    assert_eq!(g["rules"][0]["state"], "pending");
+    assert_eq!(g["rules"][0]["duration"], 60);
+    assert_eq!(g["rules"][0]["health"], "ok");
+    assert_eq!(g["rules"][0]["lastEvaluation"], "1970-01-01T00:00:00Z");
+    assert_eq!(g["rules"][0]["alerts"][0]["labels"]["alertname"], "Down");
+    assert_eq!(g["rules"][1]["type"], "recording");
+    assert_eq!(g["rules"][1]["query"], "up");
+    let (_, body) = api_get(state.clone(), "/api/v1/rules?type=record").await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["data"]["groups"][0]["rules"].as_array().unwrap().len(), 1);
+    let (_, body) = api_get(state.clone(), "/api/v1/rules?rule_name[]=nope").await;
+    assert_eq!(body, "{\"status\":\"success\",\"data\":{\"groups\":[]}}");
+    let (_, body) = api_get(state.clone(), "/api/v1/rules?rule_group[]=g&file[]=rules.yml&rule_name[]=Down").await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["data"]["groups"][0]["rules"][0]["name"], "Down");
+    let (status, body) = api_get(state, "/api/v1/rules?type=bogus").await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body,
+        "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"invalid parameter \\\"type\\\": not supported value \\\"bogus\\\"\"}"
+    );
+}
