@@ -17,6 +17,8 @@ command -v vmalert >/dev/null 2>&1 || need_apt+=(victoria-metrics)
 # tests/serve_auth.rs: a self-signed certificate (openssl) and an HTTPS client that trusts it (curl).
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl ca-certificates)
+# tests/collector_remote_write.rs: the prometheusremotewrite exporter into VictoriaMetrics.
+command -v victoria-metrics >/dev/null 2>&1 || need_apt+=(victoria-metrics)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "== installing ${need_apt[*]} (apt-get)"
   SUDO=""

@@ -79,6 +79,9 @@ pub(crate) struct Converter {
     epoch: Instant,
     target_info: bool,
     send_metadata: bool,
+    /// `external_labels`, added to `target_info` too (the translator leaves its constant
+    /// labels off it), as the contrib exporter labels every series it sends.
+    external_labels: Vec<Label>,
 }
 
 impl Converter {
@@ -106,6 +109,11 @@ impl Converter {
             epoch: Instant::now(),
             target_info: config.target_info.enabled,
             send_metadata: config.send_metadata,
+            external_labels: config
+                .external_labels
+                .iter()
+                .map(|(k, v)| Label::new(k.clone(), v.clone()))
+                .collect(),
         }
     }
 
@@ -188,8 +196,15 @@ impl Converter {
                         continue;
                     }
                     *last = t;
+                    let mut labels = labels(&name, &target.key, None);
+                    for l in &self.external_labels {
+                        if !labels.iter().any(|have| have.name == l.name) {
+                            labels.push(l.clone());
+                        }
+                    }
+                    labels.sort_by(|a, b| a.name.cmp(&b.name));
                     out.series.push(TimeSeries {
-                        labels: labels(&name, &target.key, None),
+                        labels,
                         samples: vec![Sample {
                             value: 1.0,
                             timestamp: t,
