@@ -413,6 +413,7 @@ async fn start(
             targets,
             labels: Default::default(),
         }],
+        ..Default::default()
     };
     let mut scrape_configs = Vec::new();
     if !exporters.is_empty() {
@@ -427,8 +428,8 @@ async fn start(
         );
     }
     let scrape_file = ScrapeConfigFile {
-        global: Default::default(),
         scrape_configs,
+        ..Default::default()
     };
     let scrapes = tokio::spawn(ingest::run_scrapes(scrape_file, store.clone(), shutdown.clone()));
     let mut state = ApiState::new(

@@ -13,11 +13,14 @@
 
 pub mod alert;
 pub mod api;
+pub mod discovery;
 pub mod dora;
 pub mod duration;
 pub mod ingest;
 pub mod notifier;
+pub mod promconfig;
 pub mod promql;
+pub mod relabel;
 pub mod rules;
 pub mod shared;
 pub mod slo;

@@ -17,7 +17,8 @@ pub mod text;
 
 pub use import::{ImportStats, import_text};
 pub use remote_write::{LabelLimits, WriteStats, append_remote_write};
-pub use scrape::{ScrapeConfig, ScrapeConfigFile, StaticConfig, run_scrapes};
+pub use scrape::{ScrapeConfigFile, ScrapeManager, StaticConfig, run_scrapes};
+pub use crate::promconfig::ScrapeConfig;
 pub use text::{Format, ParseError, ParseErrorKind};
 
 use crate::tsdb::AppendError;

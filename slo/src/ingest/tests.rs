@@ -785,72 +785,18 @@ scrape_configs:
     assert_eq!(defaults.global.timeout(), Duration::from_secs(10));
 }
 
+/// The full table of config errors is in `promconfig::tests`; `--scrape-config` files are read
+/// by the same parser.
 #[test]
 fn scrape_config_errors_name_the_key_path() {
-    let cases = [
-        (
-            "scrape_configs:\n  - job_name: x\n    bogus: 1\n",
-            "scrape_configs[0]",
-            "bogus",
-        ),
-        (
-            "global:\n  evaluation_interval: 1m\n",
-            "global",
-            "evaluation_interval",
-        ),
-        ("rule_files: []\n", "(document)", "rule_files"),
-        (
-            "scrape_configs:\n  - job_name: x\n    static_configs:\n      - targets: [a:1]\n        lables: {}\n",
-            "scrape_configs[0].static_configs[0]",
-            "lables",
-        ),
-        (
-            "scrape_configs:\n  - job_name: x\n    scheme: https\n",
-            "scrape_configs[0].scheme",
-            "http",
-        ),
-        (
-            "scrape_configs:\n  - job_name: x\n    scrape_interval: 5s\n    scrape_timeout: 10s\n",
-            "scrape_configs[0].scrape_timeout",
-            "greater than",
-        ),
-        (
-            "scrape_configs:\n  - job_name: x\n    scrape_interval: 5 seconds\n",
-            "scrape_configs[0].scrape_interval",
-            "invalid duration \"5 seconds\"",
-        ),
-        (
-            "global:\n  scrape_timeout: soon\n",
-            "global.scrape_timeout",
-            "invalid duration",
-        ),
-        (
-            "scrape_configs:\n  - job_name: x\n    static_configs:\n      - targets: [\"http://a:1/m\"]\n",
-            "scrape_configs[0].static_configs[0].targets[0]",
-            "host:port",
-        ),
-        (
-            "scrape_configs:\n  - job_name: x\n  - job_name: x\n",
-            "scrape_configs[1].job_name",
-            "twice",
-        ),
-    ];
-    for (yaml, path, word) in cases {
-        let err = ScrapeConfigFile::parse(yaml).unwrap_err();
-        let IngestError::Config { path: got, reason } = &err else {
-            panic!("{err}")
-        };
-        assert_eq!(got, path, "{yaml}: {err}");
-        assert!(
-            reason.contains(word) || err.to_string().contains(word),
-            "{yaml}: {err}"
-        );
-    }
-    let missing = ScrapeConfigFile::load(std::path::Path::new("/nonexistent/prometheus.yml")).unwrap_err();
-    assert!(
-        missing.to_string().contains("/nonexistent/prometheus.yml"),
-        "{missing}"
-    );
+    let err = ScrapeConfigFile::parse("scrape_configs:\n  - job_name: x\n    bogus: 1\n").unwrap_err();
+    assert_eq!(err.path(), "scrape_configs[0].bogus", "{err}");
+    // What `--scrape-config` refused before #13 now loads.
+    let cfg = ScrapeConfigFile::parse(
+        "global:\n  evaluation_interval: 1m\nrule_files: []\nscrape_configs:\n  - job_name: x\n    scheme: https\n",
+    )
+    .unwrap();
+    assert_eq!(cfg.scrape_configs[0].scheme, "https");
 }
 
 #[test]
@@ -1623,4 +1569,340 @@ async fn scrape_of_openmetrics_without_eof_fails_and_stores_nothing() {
         series_named(&s, "c_total").is_empty(),
         "nothing of the body was stored"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// prometheus.yml scraping (#13 §2): target relabelling, metric relabelling, limits, auth,
+// file_sd, reloads
+
+#[test]
+fn target_relabelling_follows_prometheus_populate_labels() {
+    use crate::discovery::TargetGroup;
+    use scrape::{Resolved, resolve_target};
+    let cfg = ScrapeConfigFile::parse(
+        r#"
+global:
+  scrape_interval: 15s
+scrape_configs:
+  - job_name: probe
+    metrics_path: /probe
+    params:
+      module: [http_2xx, extra]
+      target: [a b&c]
+    relabel_configs:
+      - source_labels: [__address__]
+        regex: 'drop-me:.*'
+        action: drop
+      - regex: __meta_(.+)
+        action: labelmap
+      - source_labels: [__address__]
+        target_label: __param_target
+      - source_labels: [__address__]
+        modulus: 8
+        target_label: __tmp_hash
+        action: hashmod
+      - source_labels: [__tmp_hash]
+        target_label: shard
+"#,
+    )
+    .unwrap();
+    let job = &cfg.scrape_configs[0];
+    let steps = crate::relabel::compile_all(&job.relabel_configs).unwrap();
+    let group = TargetGroup {
+        targets: vec![],
+        labels: [("__meta_zone".to_string(), "eu".to_string())].into(),
+        source: "0".into(),
+    };
+    let Resolved::Active(t) = resolve_target(&cfg, job, &steps, &group, "host:9115") else {
+        panic!("the target is active")
+    };
+    let shard = crate::relabel::hashmod("host:9115", 8).to_string();
+    assert_eq!(
+        t.labels,
+        labels(&[
+            ("instance", "host:9115"),
+            ("job", "probe"),
+            ("shard", &shard),
+            ("zone", "eu")
+        ])
+    );
+    assert_eq!(
+        t.discovered,
+        labels(&[
+            ("__address__", "host:9115"),
+            ("__meta_zone", "eu"),
+            ("__metrics_path__", "/probe"),
+            ("__param_module", "http_2xx"),
+            ("__param_target", "a b&c"),
+            ("__scheme__", "http"),
+            ("__scrape_interval__", "15s"),
+            ("__scrape_timeout__", "10s"),
+            ("job", "probe"),
+        ])
+    );
+    // `__param_target` (from relabelling) replaces the first value; the second module stays.
+    assert_eq!(
+        t.url,
+        "http://host:9115/probe?module=http_2xx&module=extra&target=host%3A9115"
+    );
+    assert_eq!(
+        (t.interval, t.timeout),
+        (Duration::from_secs(15), Duration::from_secs(10))
+    );
+    assert!(matches!(
+        resolve_target(&cfg, job, &steps, &group, "drop-me:1"),
+        Resolved::Dropped(_)
+    ));
+
+    // Relabelling that empties the address or breaks the interval makes no target.
+    let bad = ScrapeConfigFile::parse(
+        "scrape_configs:\n  - job_name: x\n    relabel_configs:\n      - target_label: __address__\n        replacement: ''\n      - target_label: __scrape_interval__\n        replacement: soon\n",
+    )
+    .unwrap();
+    let steps = crate::relabel::compile_all(&bad.scrape_configs[0].relabel_configs).unwrap();
+    match resolve_target(&bad, &bad.scrape_configs[0], &steps[..1], &group, "a:1") {
+        Resolved::Invalid(_, e) => assert_eq!(e, "no address"),
+        other => panic!("{other:?}"),
+    }
+    match resolve_target(&bad, &bad.scrape_configs[0], &steps[1..], &group, "a:1") {
+        Resolved::Invalid(_, e) => assert!(e.contains("error parsing scrape interval"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Each request's path and query, and its Authorization header.
+type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+/// A target recording each request's path+query and Authorization header.
+async fn serve_recording(body: &'static str, seen: Seen) -> std::net::SocketAddr {
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let seen = seen.clone();
+        async move {
+            let auth = req
+                .headers()
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .map(String::from);
+            seen.lock().unwrap().push((req.uri().to_string(), auth));
+            (
+                [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                body,
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+const THREE_SERIES: &str = "# TYPE a gauge\na{k=\"1\"} 1\na{k=\"2\"} 2\ngo_x 3\n";
+
+#[tokio::test]
+async fn scrape_metric_relabel_configs_drop_and_rewrite_series_before_storing() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let addr = serve_recording(THREE_SERIES, seen).await;
+    let store = new_shared();
+    let yaml = format!(
+        "scrape_configs:\n  - job_name: web\n    scrape_interval: 200ms\n    static_configs:\n      - targets: ['{addr}']\n    \
+         metric_relabel_configs:\n      - source_labels: [__name__]\n        regex: 'go_.*'\n        action: drop\n      \
+         - source_labels: [k]\n        target_label: kk\n        replacement: 'v$1'\n      - regex: k\n        action: labeldrop\n"
+    );
+    let (token, handle) = start_scrapes(&yaml, &store);
+    wait_for(&store, "two scrapes", |s| {
+        series_named(s, "up")
+            .first()
+            .is_some_and(|u| u.samples.len() >= 2)
+    })
+    .await;
+    token.cancel();
+    handle.await.unwrap();
+    let s = store.read().unwrap();
+    assert!(series_named(&s, "go_x").is_empty());
+    let a: Vec<String> = series_named(&s, "a")
+        .iter()
+        .map(|x| x.labels.get("kk").unwrap().to_string())
+        .collect();
+    assert_eq!(a, vec!["v1", "v2"]);
+    assert!(series_named(&s, "a").iter().all(|x| x.labels.get("k").is_none()));
+    assert_eq!(series_named(&s, "scrape_samples_scraped")[0].samples[0].v, 3.0);
+    assert_eq!(
+        series_named(&s, "scrape_samples_post_metric_relabeling")[0].samples[0].v,
+        2.0
+    );
+}
+
+#[tokio::test]
+async fn scrape_over_sample_limit_or_label_limit_fails_whole_and_marks_stale() {
+    for (limit, want) in [
+        ("sample_limit: 2", "sample limit exceeded"),
+        (
+            "label_limit: 3",
+            "label_limit exceeded (metric: a, number of labels: 4, limit: 3)",
+        ),
+        ("label_name_length_limit: 4", "label_name_length_limit exceeded"),
+        ("label_value_length_limit: 5", "label_value_length_limit exceeded"),
+        ("body_size_limit: 10", "body size limit exceeded"),
+    ] {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let addr = serve_recording(THREE_SERIES, seen).await;
+        let store = new_shared();
+        let cfg = ScrapeConfigFile::parse(&format!(
+            "scrape_configs:\n  - job_name: web\n    scrape_interval: 200ms\n    {limit}\n    static_configs:\n      - targets: ['{addr}']\n"
+        ))
+        .unwrap();
+        let token = tokio_util::sync::CancellationToken::new();
+        let manager = ScrapeManager::new(store.clone(), token.clone());
+        manager.apply(&cfg).unwrap();
+        wait_for(&store, "a failed scrape", |s| !series_named(s, "up").is_empty()).await;
+        let view = manager.view();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let err = loop {
+            let e = view.read().unwrap().active["web"]
+                .values()
+                .next()
+                .unwrap()
+                .last_error
+                .clone();
+            if !e.is_empty() || tokio::time::Instant::now() > deadline {
+                break e;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        token.cancel();
+        manager.wait().await;
+        assert!(err.contains(want), "{limit}: {err}");
+        let s = store.read().unwrap();
+        assert_eq!(series_named(&s, "up")[0].samples[0].v, 0.0, "{limit}");
+        assert!(
+            series_named(&s, "a").is_empty(),
+            "{limit}: nothing of a failed scrape is stored"
+        );
+    }
+}
+
+#[tokio::test]
+async fn scrape_sends_params_basic_auth_and_bearer_credentials_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "t0k3n\n").unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let addr = serve_recording(THREE_SERIES, seen.clone()).await;
+    let yaml = format!(
+        "scrape_configs:\n  - job_name: basic\n    scrape_interval: 200ms\n    params: {{module: [m1]}}\n    basic_auth: {{username: u, password: p}}\n    \
+         static_configs:\n      - targets: ['{addr}']\n  - job_name: bearer\n    metrics_path: /other\n    scrape_interval: 200ms\n    \
+         authorization: {{credentials_file: token}}\n    static_configs:\n      - targets: ['{addr}']\n"
+    );
+    let cfg = ScrapeConfigFile::parse_in(&yaml, Some(dir.path().to_path_buf())).unwrap();
+    let store = new_shared();
+    let token = tokio_util::sync::CancellationToken::new();
+    let handle = tokio::spawn(run_scrapes(cfg, store.clone(), token.clone()));
+    wait_for(&store, "both jobs scraped", |s| series_named(s, "up").len() == 2).await;
+    token.cancel();
+    handle.await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.contains(&("/metrics?module=m1".to_string(), Some("Basic dTpw".to_string()))),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&("/other".to_string(), Some("Bearer t0k3n".to_string()))),
+        "{seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn file_sd_change_adds_and_removes_targets_and_removed_ones_go_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let a = serve_recording("m 1\n", seen.clone()).await;
+    let b = serve_recording("m 2\n", seen).await;
+    let file = dir.path().join("targets.json");
+    std::fs::write(
+        &file,
+        format!(r#"[{{"targets": ["{a}"], "labels": {{"team": "x"}}}}]"#),
+    )
+    .unwrap();
+    let cfg = ScrapeConfigFile::parse_in(
+        "scrape_configs:\n  - job_name: fsd\n    scrape_interval: 200ms\n    file_sd_configs:\n      - files: ['*.json']\n",
+        Some(dir.path().to_path_buf()),
+    )
+    .unwrap();
+    let store = new_shared();
+    let token = tokio_util::sync::CancellationToken::new();
+    let manager = ScrapeManager::new(store.clone(), token.clone());
+    manager.apply(&cfg).unwrap();
+    let m_of = |s: &Storage, inst: &str| {
+        series_named(s, "m")
+            .into_iter()
+            .find(|x| x.labels.get("instance") == Some(inst))
+    };
+    let (a_s, b_s) = (a.to_string(), b.to_string());
+    wait_for(&store, "target a", |s| m_of(s, &a_s).is_some()).await;
+    assert_eq!(
+        m_of(&store.read().unwrap(), &a_s).unwrap().labels.get("team"),
+        Some("x")
+    );
+    {
+        let view = manager.view();
+        let v = view.read().unwrap();
+        let st = v.active["fsd"].values().next().unwrap();
+        assert_eq!(
+            st.target.discovered.get("__meta_filepath"),
+            Some(file.to_str().unwrap())
+        );
+    }
+    // Rewritten (a write a reader may see half-done is kept as the last good read).
+    std::fs::write(&file, format!(r#"[{{"targets": ["{b}"]}}]"#)).unwrap();
+    wait_for(&store, "target b", |s| m_of(s, &b_s).is_some()).await;
+    wait_for(&store, "a marked stale", |s| {
+        m_of(s, &a_s).is_some_and(|x| x.samples.last().is_some_and(|p| is_stale_nan(p.v)))
+    })
+    .await;
+    token.cancel();
+    manager.wait().await;
+}
+
+#[tokio::test]
+async fn reload_keeps_unchanged_jobs_and_stops_removed_ones_with_staleness() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let addr = serve_recording("m 1\n", seen).await;
+    let job = |name: &str| {
+        format!(
+            "  - job_name: {name}\n    scrape_interval: 200ms\n    static_configs:\n      - targets: ['{addr}']\n"
+        )
+    };
+    let both = ScrapeConfigFile::parse(&format!("scrape_configs:\n{}{}", job("keep"), job("gone"))).unwrap();
+    let one = ScrapeConfigFile::parse(&format!("scrape_configs:\n{}", job("keep"))).unwrap();
+    let store = new_shared();
+    let token = tokio_util::sync::CancellationToken::new();
+    let manager = ScrapeManager::new(store.clone(), token.clone());
+    manager.apply(&both).unwrap();
+    let m_job = |s: &Storage, j: &str| {
+        series_named(s, "m")
+            .into_iter()
+            .find(|x| x.labels.get("job") == Some(j))
+    };
+    wait_for(&store, "both jobs", |s| {
+        m_job(s, "keep").is_some() && m_job(s, "gone").is_some()
+    })
+    .await;
+    manager.apply(&one).unwrap();
+    wait_for(&store, "job gone is stale", |s| {
+        m_job(s, "gone").is_some_and(|x| x.samples.last().is_some_and(|p| is_stale_nan(p.v)))
+    })
+    .await;
+    let n = m_job(&store.read().unwrap(), "keep").unwrap().samples.len();
+    wait_for(&store, "job keep goes on", |s| {
+        m_job(s, "keep").unwrap().samples.len() > n + 1
+    })
+    .await;
+    let kept_stale = m_job(&store.read().unwrap(), "keep")
+        .unwrap()
+        .samples
+        .iter()
+        .any(|p| is_stale_nan(p.v));
+    assert!(!kept_stale, "kept without a gap");
+    assert!(!manager.view().read().unwrap().active.contains_key("gone"));
+    token.cancel();
+    manager.wait().await;
 }

@@ -44,7 +44,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use alerting::{AlertingConfig, AlertmanagerConfig, QueueConfig, RemoteWriteConfig};
-pub use http::{Authorization, BasicAuth, HttpClientConfig, Secret, TlsConfig};
+pub use http::{Authorization, BasicAuth, HttpClient, HttpClientConfig, Secret, TlsConfig};
 pub use scrape::{ByteSize, FileSdConfig, ScrapeConfig, StaticConfig};
 
 /// A configuration problem: the YAML path of the key at fault and why.
