@@ -127,7 +127,11 @@ fn input_series() -> Vec<Series> {
         base("http_requests_total", vec![("code", "200")], ok),
         base("http_requests_total", vec![("code", "500")], err),
         base("http_request_duration_seconds_bucket", vec![("le", "0.5")], fast),
-        base("http_request_duration_seconds_bucket", vec![("le", "+Inf")], count.clone()),
+        base(
+            "http_request_duration_seconds_bucket",
+            vec![("le", "+Inf")],
+            count.clone(),
+        ),
         base("http_request_duration_seconds_count", vec![], count),
     ]
 }
@@ -171,13 +175,17 @@ fn minutes(t: i64) -> String {
 /// Writes the rule files, runs burnwatch over them and writes a promtool test file holding
 /// burnwatch's results; returns its path and how many expectations it holds.
 fn build_promtool_test(dir: &Path) -> (std::path::PathBuf, usize, usize) {
-    let slos = burnwatch_slo::slo::spec::load_file(&common::repo_root().join("examples/slos/checkout-sloth.yaml"))
-        .expect("the example spec loads");
+    let slos =
+        burnwatch_slo::slo::spec::load_file(&common::repo_root().join("examples/slos/checkout-sloth.yaml"))
+            .expect("the example spec loads");
     let generated = burnwatch_slo::slo::rules::to_yaml(&slos, &Default::default()).unwrap();
     let gen_path = write_file(dir, "slo-rules.yml", &generated);
     let own_path = write_file(dir, "own-rules.yml", OWN_RULES);
     let files = load_rule_files(&[&gen_path, &own_path]).expect("both rule files load");
-    let group_order: Vec<String> = files.iter().flat_map(|f| f.groups.iter().map(|g| g.name.clone())).collect();
+    let group_order: Vec<String> = files
+        .iter()
+        .flat_map(|f| f.groups.iter().map(|g| g.name.clone()))
+        .collect();
     let alert_names: Vec<String> = {
         let mut v: Vec<String> = files
             .iter()
@@ -246,7 +254,10 @@ fn build_promtool_test(dir: &Path) -> (std::path::PathBuf, usize, usize) {
             let samples: Vec<Json> = instant(&store, name, ts)
                 .into_iter()
                 .map(|(l, v)| {
-                    assert!(v.is_finite(), "{name} at {m}m is {v}: the data should keep every ratio finite");
+                    assert!(
+                        v.is_finite(),
+                        "{name} at {m}m is {v}: the data should keep every ratio finite"
+                    );
                     json!({ "labels": l.to_string(), "value": v })
                 })
                 .collect();
@@ -277,7 +288,10 @@ fn build_promtool_test(dir: &Path) -> (std::path::PathBuf, usize, usize) {
             "promql_expr_test": expr_tests,
         }],
     });
-    assert!(firing_seen > 20, "the data makes alerts fire ({firing_seen} firing alert expectations)");
+    assert!(
+        firing_seen > 20,
+        "the data makes alerts fire ({firing_seen} firing alert expectations)"
+    );
     // JSON is YAML: promtool reads it as it is.
     let path = write_file(dir, "tests.yml", &serde_json::to_string_pretty(&doc).unwrap());
     (path, n_alert, n_expr)
@@ -290,7 +304,10 @@ fn promtool_test_rules_accepts_burnwatchs_alerts_and_recordings() {
     };
     let dir = tempfile::tempdir().unwrap();
     let (path, n_alert, n_expr) = build_promtool_test(dir.path());
-    assert!(n_alert > 100 && n_expr > 100, "{n_alert} alert tests, {n_expr} expression tests");
+    assert!(
+        n_alert > 100 && n_expr > 100,
+        "{n_alert} alert tests, {n_expr} expression tests"
+    );
     let out = std::process::Command::new(&promtool)
         .args(["test", "rules"])
         .arg(&path)
@@ -357,7 +374,10 @@ impl Target {
                 let Ok(mut s) = stream else { continue };
                 let mut buf = [0u8; 4096];
                 let _ = s.read(&mut buf);
-                let body = format!("# TYPE queue_depth gauge\nqueue_depth{{queue=\"q1\"}} {}\n", *v.lock().unwrap());
+                let body = format!(
+                    "# TYPE queue_depth gauge\nqueue_depth{{queue=\"q1\"}} {}\n",
+                    *v.lock().unwrap()
+                );
                 let _ = write!(
                     s,
                     "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -452,7 +472,12 @@ fn live_prometheus_and_burnwatch_agree_on_alert_states() {
     let mut state = burnwatch_slo::api::ApiState::new(store.clone(), Default::default());
     state.rules = Some(manager.clone());
     let feed = {
-        let (store, value, cancel, instance) = (store.clone(), target.value.clone(), cancel.clone(), target.addr.clone());
+        let (store, value, cancel, instance) = (
+            store.clone(),
+            target.value.clone(),
+            cancel.clone(),
+            target.addr.clone(),
+        );
         rt.spawn(async move {
             let labels = Labels::from_pairs([
                 ("__name__", "queue_depth"),
@@ -470,7 +495,9 @@ fn live_prometheus_and_burnwatch_agree_on_alert_states() {
     };
     rt.spawn(manager.clone().run(cancel.clone()));
     let c = cancel.clone();
-    rt.spawn(burnwatch_slo::api::serve(listener, state, async move { c.cancelled().await }));
+    rt.spawn(burnwatch_slo::api::serve(listener, state, async move {
+        c.cancelled().await
+    }));
 
     let deadline = Duration::from_secs(90);
     // Both have evaluated the group (no alerts yet).
@@ -489,8 +516,16 @@ fn live_prometheus_and_burnwatch_agree_on_alert_states() {
 
     // A backlog: both see it pending first, then firing.
     *target.value.lock().unwrap() = 25.0;
-    let want_pending = vec![("QueueBacklog".to_string(), "pending".to_string(), "q1 holds 25 items".to_string())];
-    let want_firing = vec![("QueueBacklog".to_string(), "firing".to_string(), "q1 holds 25 items".to_string())];
+    let want_pending = vec![(
+        "QueueBacklog".to_string(),
+        "pending".to_string(),
+        "q1 holds 25 items".to_string(),
+    )];
+    let want_firing = vec![(
+        "QueueBacklog".to_string(),
+        "firing".to_string(),
+        "q1 holds 25 items".to_string(),
+    )];
     for (who, url) in [("Prometheus", &prom_url), ("burnwatch", &bw_url)] {
         common::wait_for(deadline, || {
             let s = alert_states(url)?;

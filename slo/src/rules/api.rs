@@ -40,7 +40,11 @@ impl RulesFilter {
             None | Some("") => None,
             Some("alert") => Some(true),
             Some("record") => Some(false),
-            Some(other) => return Err(format!("invalid parameter \"type\": not supported value {other:?}")),
+            Some(other) => {
+                return Err(format!(
+                    "invalid parameter \"type\": not supported value {other:?}"
+                ));
+            }
         };
         let all = |k: &str| form.all(k).into_iter().map(str::to_string).collect::<Vec<_>>();
         Ok(RulesFilter {
@@ -120,7 +124,9 @@ pub fn rules_data(groups: &[GroupSnapshot], filter: &RulesFilter) -> String {
         let rules: Vec<_> = g
             .rules
             .iter()
-            .filter(|r| filter.alerting.is_none_or(|a| a == r.alerting.is_some()) && wanted(&filter.names, &r.name))
+            .filter(|r| {
+                filter.alerting.is_none_or(|a| a == r.alerting.is_some()) && wanted(&filter.names, &r.name)
+            })
             .collect();
         // Prometheus drops groups a rule filter emptied, not groups that have no rules.
         let filtered = filter.alerting.is_some() || !filter.names.is_empty();
@@ -186,7 +192,14 @@ pub fn rules_data(groups: &[GroupSnapshot], filter: &RulesFilter) -> String {
             out.push_str(",\"lastEvaluation\":");
             time(&mut out, r.last_eval_ms);
             out.push_str(",\"type\":");
-            json::write_str(&mut out, if r.alerting.is_some() { "alerting" } else { "recording" });
+            json::write_str(
+                &mut out,
+                if r.alerting.is_some() {
+                    "alerting"
+                } else {
+                    "recording"
+                },
+            );
             out.push('}');
         }
         out.push_str("],\"interval\":");
@@ -215,7 +228,10 @@ async fn rules(State(m): State<Option<RuleManager>>, RawQuery(raw): RawQuery) ->
         Err(e) => return respond(StatusCode::BAD_REQUEST, json::error("bad_data", &e, &[], &[])),
     };
     let groups = m.as_ref().map(RuleManager::groups).unwrap_or_default();
-    respond(StatusCode::OK, json::success(&rules_data(&groups, &filter), &[], &[]))
+    respond(
+        StatusCode::OK,
+        json::success(&rules_data(&groups, &filter), &[], &[]),
+    )
 }
 
 async fn alerts(State(m): State<Option<RuleManager>>) -> Response {

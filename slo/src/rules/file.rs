@@ -211,7 +211,8 @@ pub fn valid_metric_name(n: &str) -> bool {
     let b = n.as_bytes();
     !b.is_empty()
         && (b[0].is_ascii_alphabetic() || b[0] == b'_' || b[0] == b':')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b':')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b':')
 }
 
 fn duration_field(s: &str) -> Result<i64, String> {
@@ -294,7 +295,11 @@ pub fn parse_rule_file(file: &str, text: &str) -> Result<RuleFile, RuleFileError
 fn check_rule(file: &str, group: &str, index: usize, r: RawRule) -> Result<RuleSpec, RuleFileError> {
     let record = r.record.as_ref().and_then(scalar).unwrap_or_default();
     let alert = r.alert.as_ref().and_then(scalar).unwrap_or_default();
-    let name = if record.is_empty() { alert.clone() } else { record.clone() };
+    let name = if record.is_empty() {
+        alert.clone()
+    } else {
+        record.clone()
+    };
     let err = |field: &str, reason: String| RuleFileError::Rule {
         file: file.to_string(),
         group: group.to_string(),
@@ -304,7 +309,10 @@ fn check_rule(file: &str, group: &str, index: usize, r: RawRule) -> Result<RuleS
         reason,
     };
     if !record.is_empty() && !alert.is_empty() {
-        return Err(err("record", "only one of 'record' and 'alert' must be set".to_string()));
+        return Err(err(
+            "record",
+            "only one of 'record' and 'alert' must be set".to_string(),
+        ));
     }
     if record.is_empty() && alert.is_empty() {
         let field = if r.record.is_some() { "record" } else { "alert" };
@@ -348,7 +356,10 @@ fn check_rule(file: &str, group: &str, index: usize, r: RawRule) -> Result<RuleS
     }
     if !record.is_empty() {
         if !annotations.is_empty() {
-            return Err(err("annotations", "invalid field 'annotations' in recording rule".to_string()));
+            return Err(err(
+                "annotations",
+                "invalid field 'annotations' in recording rule".to_string(),
+            ));
         }
         if r.for_.is_some() {
             return Err(err("for", "invalid field 'for' in recording rule".to_string()));
@@ -379,9 +390,11 @@ fn check_rule(file: &str, group: &str, index: usize, r: RawRule) -> Result<RuleS
     };
     // Templates are parsed now, as promtool does, so a broken one fails the load rather than
     // every evaluation.
-    for (k, v) in labels.iter().map(|(k, v)| (format!("labels.{k}"), v)).chain(
-        annotations.iter().map(|(k, v)| (format!("annotations.{k}"), v)),
-    ) {
+    for (k, v) in labels
+        .iter()
+        .map(|(k, v)| (format!("labels.{k}"), v))
+        .chain(annotations.iter().map(|(k, v)| (format!("annotations.{k}"), v)))
+    {
         if let Err(e) = Template::parse(v) {
             return Err(err(&k, format!("template: __alert_{alert}: {e}")));
         }
@@ -436,7 +449,11 @@ fn expand_glob(pattern: &str) -> Result<Vec<PathBuf>, RuleFileError> {
         reason: reason.to_string(),
     };
     let absolute = pattern.starts_with('/');
-    let mut current: Vec<PathBuf> = vec![if absolute { PathBuf::from("/") } else { PathBuf::new() }];
+    let mut current: Vec<PathBuf> = vec![if absolute {
+        PathBuf::from("/")
+    } else {
+        PathBuf::new()
+    }];
     let parts: Vec<&str> = pattern.split('/').filter(|c| !c.is_empty()).collect();
     for (i, part) in parts.iter().enumerate() {
         let last = i + 1 == parts.len();
@@ -444,17 +461,22 @@ fn expand_glob(pattern: &str) -> Result<Vec<PathBuf>, RuleFileError> {
         if !part.contains(['*', '?', '[']) {
             for base in current {
                 let p = base.join(part);
-                if last || p.is_dir() {
-                    if !last || p.exists() {
-                        next.push(p);
-                    }
+                let keep = if last { p.exists() } else { p.is_dir() };
+                if keep {
+                    next.push(p);
                 }
             }
         } else {
             glob_match(part, "").map_err(bad)?;
             for base in current {
-                let dir = if base.as_os_str().is_empty() { Path::new(".") } else { base.as_path() };
-                let Ok(entries) = std::fs::read_dir(dir) else { continue };
+                let dir = if base.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    base.as_path()
+                };
+                let Ok(entries) = std::fs::read_dir(dir) else {
+                    continue;
+                };
                 for entry in entries.flatten() {
                     let name = entry.file_name().to_string_lossy().to_string();
                     if glob_match(part, &name).unwrap_or(false) && (last || entry.path().is_dir()) {

@@ -270,7 +270,9 @@ struct Ctx<'a> {
 }
 
 fn labels_map(l: &Labels) -> BTreeMap<String, String> {
-    l.iter().map(|x| (x.name.to_string(), x.value.to_string())).collect()
+    l.iter()
+        .map(|x| (x.name.to_string(), x.value.to_string()))
+        .collect()
 }
 
 fn map_labels(m: &BTreeMap<String, String>) -> Labels {
@@ -282,7 +284,8 @@ fn map_labels(m: &BTreeMap<String, String>) -> Labels {
 fn query(ctx: &Ctx<'_>, expr: &str, t: i64) -> Result<Vec<(Labels, f64, Option<FloatHistogram>)>, String> {
     let res = {
         let guard = ctx.store.read().unwrap_or_else(|p| p.into_inner());
-        ctx.engine.instant_query(&*guard as &(dyn Queryable + Sync), expr, t)
+        ctx.engine
+            .instant_query(&*guard as &(dyn Queryable + Sync), expr, t)
     };
     match res.map_err(|e| e.to_string())?.value {
         Value::Vector(v) => Ok(v
@@ -296,9 +299,17 @@ fn query(ctx: &Ctx<'_>, expr: &str, t: i64) -> Result<Vec<(Labels, f64, Option<F
 
 impl GroupState {
     fn new(spec: GroupSpec, opts: &ManagerOptions, restored: bool) -> Self {
-        let interval_ms = spec.interval_ms.unwrap_or_else(|| ms(opts.evaluation_interval)).max(1);
+        let interval_ms = spec
+            .interval_ms
+            .unwrap_or_else(|| ms(opts.evaluation_interval))
+            .max(1);
         let query_offset_ms = spec.query_offset_ms.unwrap_or_else(|| ms(opts.query_offset));
-        let rules = spec.rules.iter().cloned().map(|r| RuleState::new(r, restored)).collect();
+        let rules = spec
+            .rules
+            .iter()
+            .cloned()
+            .map(|r| RuleState::new(r, restored))
+            .collect();
         GroupState {
             spec,
             interval_ms,
@@ -452,7 +463,9 @@ impl GroupState {
                 else {
                     continue;
                 };
-                let Some(last) = series.samples.last() else { continue };
+                let Some(last) = series.samples.last() else {
+                    continue;
+                };
                 if is_stale_nan(last.v) {
                     continue;
                 }
@@ -489,7 +502,9 @@ impl GroupState {
             by_key.entry(r.key()).or_default().push(i);
         }
         for rule in &mut self.rules {
-            let Some(list) = by_key.get_mut(&rule.key()) else { continue };
+            let Some(list) = by_key.get_mut(&rule.key()) else {
+                continue;
+            };
             if list.is_empty() {
                 continue;
             }
@@ -526,7 +541,9 @@ fn eval_recording(rule: &RuleState, t: i64, limit: usize, ctx: &Ctx<'_>) -> Resu
         }
         let l = b.build();
         if !seen.insert(l.clone()) {
-            return Err("vector contains metrics with the same labelset after applying rule labels".to_string());
+            return Err(
+                "vector contains metrics with the same labelset after applying rule labels".to_string(),
+            );
         }
         out.push(OutSample { labels: l, t, v, h });
     }
@@ -600,7 +617,9 @@ fn eval_alerting(
             .map(|(k, tmpl)| (k.clone(), expand(tmpl, &data)))
             .collect();
         if fresh.contains_key(&l) {
-            return Err("vector contains metrics with the same labelset after applying alert labels".to_string());
+            return Err(
+                "vector contains metrics with the same labelset after applying alert labels".to_string(),
+            );
         }
         fresh.insert(
             l.clone(),
@@ -673,7 +692,10 @@ fn eval_alerting(
                 h: None,
             });
             let mut for_state = a.labels.clone();
-            for_state.insert(crate::tsdb::METRIC_NAME.to_string(), ALERTS_FOR_STATE_METRIC.to_string());
+            for_state.insert(
+                crate::tsdb::METRIC_NAME.to_string(),
+                ALERTS_FOR_STATE_METRIC.to_string(),
+            );
             out.push(OutSample {
                 labels: map_labels(&for_state),
                 t,
@@ -722,7 +744,9 @@ fn send_alerts(rule: &mut RuleState, ts: i64, interval_ms: i64, ctx: &Ctx<'_>) {
     keys.sort();
     let keys: Vec<AlertKey> = keys.into_iter().cloned().collect();
     for k in keys {
-        let Some(a) = rule.active.get_mut(&k) else { continue };
+        let Some(a) = rule.active.get_mut(&k) else {
+            continue;
+        };
         if !a.needs_sending(ts, resend) {
             continue;
         }
@@ -835,7 +859,11 @@ impl GroupState {
                                 .cloned()
                                 .collect();
                             alerts.sort_by(|a, b| a.labels.cmp(&b.labels));
-                            let state = alerts.iter().map(|a| a.state).max().unwrap_or(AlertState::Inactive);
+                            let state = alerts
+                                .iter()
+                                .map(|a| a.state)
+                                .max()
+                                .unwrap_or(AlertState::Inactive);
                             Some(AlertingSnapshot {
                                 for_ms: *for_ms,
                                 keep_firing_for_ms: *keep_firing_for_ms,
@@ -908,7 +936,12 @@ impl RuleManager {
     ///
     /// Rules start un-restored: the first [`run`](Self::run) restores their `for` state from
     /// `ALERTS_FOR_STATE` after its second evaluation and writes `ALERTS` from then on.
-    pub fn new(files: Vec<RuleFile>, store: SharedStorage, opts: ManagerOptions, sink: Option<AlertSink>) -> Self {
+    pub fn new(
+        files: Vec<RuleFile>,
+        store: SharedStorage,
+        opts: ManagerOptions,
+        sink: Option<AlertSink>,
+    ) -> Self {
         let groups = files
             .into_iter()
             .flat_map(|f| f.groups)
@@ -1052,7 +1085,9 @@ impl RuleManager {
         if let Some(r) = running.as_mut() {
             for g in started {
                 let token = r.cancel.child_token();
-                let task = r.handle.spawn(group_loop(self.clone(), g.clone(), token.clone(), false));
+                let task = r
+                    .handle
+                    .spawn(group_loop(self.clone(), g.clone(), token.clone(), false));
                 r.tasks.push((g, token, task));
             }
         }
@@ -1080,98 +1115,118 @@ impl RuleManager {
             });
         }
         cancel.cancelled().await;
-        let tasks = lock(&self.inner.running).take().map(|r| r.tasks).unwrap_or_default();
+        let tasks = lock(&self.inner.running)
+            .take()
+            .map(|r| r.tasks)
+            .unwrap_or_default();
         for (_, _, t) in tasks {
             let _ = t.await;
         }
     }
 
-    /// The `prometheus_rule_*` self-metrics in the Prometheus text format.
+    /// The `prometheus_rule_*` self-metrics in the Prometheus text format, labelled
+    /// `rule_group="<file>;<group>"` as Prometheus labels them.
     pub fn metrics_text(&self) -> String {
-        let groups: Vec<(String, i64, f64, u64, u64, u64, u64, usize, Option<i64>)> = self
+        let rows: Vec<GroupRow> = self
             .lock_groups()
             .iter()
             .map(|g| {
                 let g = lock(g);
-                (
-                    g.key(),
-                    g.interval_ms,
-                    g.eval_seconds,
-                    g.evaluations,
-                    g.failures,
-                    g.iterations,
-                    g.missed,
-                    g.rules.len(),
-                    g.last_eval_ms,
-                )
+                GroupRow {
+                    key: crate::tsdb::labels::escape_label_value(&g.key()),
+                    interval_ms: g.interval_ms,
+                    eval_seconds: g.eval_seconds,
+                    evaluations: g.evaluations,
+                    failures: g.failures,
+                    iterations: g.iterations,
+                    missed: g.missed,
+                    rules: g.rules.len(),
+                    last_eval_ms: g.last_eval_ms,
+                }
             })
             .collect();
         let mut out = String::new();
-        let families: [(&str, &str, &str, &dyn Fn(usize) -> String); 7] = [
-            ("prometheus_rule_evaluations_total", "counter", "The total number of rule evaluations.", &|i| {
-                groups[i].3.to_string()
-            }),
-            (
-                "prometheus_rule_evaluation_failures_total",
-                "counter",
-                "The total number of rule evaluation failures.",
-                &|i| groups[i].4.to_string(),
-            ),
-            (
-                "prometheus_rule_group_last_duration_seconds",
-                "gauge",
-                "The duration of the last rule group evaluation.",
-                &|i| burnwatch_gofmt::format_exposition(groups[i].2),
-            ),
-            (
-                "prometheus_rule_group_interval_seconds",
-                "gauge",
-                "The interval of a rule group.",
-                &|i| burnwatch_gofmt::format_exposition(groups[i].1 as f64 / 1000.0),
-            ),
-            (
-                "prometheus_rule_group_iterations_total",
-                "counter",
-                "The total number of scheduled rule group evaluations, whether executed or missed.",
-                &|i| (groups[i].5 + groups[i].6).to_string(),
-            ),
-            (
-                "prometheus_rule_group_iterations_missed_total",
-                "counter",
-                "The total number of rule group evaluations missed due to slow rule group evaluation.",
-                &|i| groups[i].6.to_string(),
-            ),
-            ("prometheus_rule_group_rules", "gauge", "The number of rules.", &|i| {
-                groups[i].7.to_string()
-            }),
-        ];
-        for (name, kind, help, value) in families {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (i, g) in groups.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "{name}{{rule_group=\"{}\"}} {}",
-                    crate::tsdb::labels::escape_label_value(&g.0),
-                    value(i)
-                );
+        for f in FAMILIES {
+            let _ = writeln!(out, "# HELP {} {}\n# TYPE {} {}", f.name, f.help, f.name, f.kind);
+            for r in &rows {
+                let _ = writeln!(out, "{}{{rule_group=\"{}\"}} {}", f.name, r.key, (f.value)(r));
             }
-        }
-        let _ = writeln!(
-            out,
-            "# HELP prometheus_rule_group_last_evaluation_timestamp_seconds The timestamp of the last rule group evaluation in seconds.\n# TYPE prometheus_rule_group_last_evaluation_timestamp_seconds gauge"
-        );
-        for g in &groups {
-            let v = g.8.map_or(-1.0, |t| t as f64 / 1000.0);
-            let _ = writeln!(
-                out,
-                "prometheus_rule_group_last_evaluation_timestamp_seconds{{rule_group=\"{}\"}} {}",
-                crate::tsdb::labels::escape_label_value(&g.0),
-                burnwatch_gofmt::format_exposition(v)
-            );
         }
         out
     }
 }
+
+/// One group's numbers for [`RuleManager::metrics_text`].
+struct GroupRow {
+    key: String,
+    interval_ms: i64,
+    eval_seconds: f64,
+    evaluations: u64,
+    failures: u64,
+    iterations: u64,
+    missed: u64,
+    rules: usize,
+    last_eval_ms: Option<i64>,
+}
+
+/// One metric family of [`RuleManager::metrics_text`].
+struct Family {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    value: fn(&GroupRow) -> String,
+}
+
+const FAMILIES: [Family; 8] = [
+    Family {
+        name: "prometheus_rule_evaluations_total",
+        kind: "counter",
+        help: "The total number of rule evaluations.",
+        value: |r| r.evaluations.to_string(),
+    },
+    Family {
+        name: "prometheus_rule_evaluation_failures_total",
+        kind: "counter",
+        help: "The total number of rule evaluation failures.",
+        value: |r| r.failures.to_string(),
+    },
+    Family {
+        name: "prometheus_rule_group_last_duration_seconds",
+        kind: "gauge",
+        help: "The duration of the last rule group evaluation.",
+        value: |r| burnwatch_gofmt::format_exposition(r.eval_seconds),
+    },
+    Family {
+        name: "prometheus_rule_group_interval_seconds",
+        kind: "gauge",
+        help: "The interval of a rule group.",
+        value: |r| burnwatch_gofmt::format_exposition(r.interval_ms as f64 / 1000.0),
+    },
+    Family {
+        name: "prometheus_rule_group_iterations_total",
+        kind: "counter",
+        help: "The total number of scheduled rule group evaluations, whether executed or missed.",
+        value: |r| (r.iterations + r.missed).to_string(),
+    },
+    Family {
+        name: "prometheus_rule_group_iterations_missed_total",
+        kind: "counter",
+        help: "The total number of rule group evaluations missed due to slow rule group evaluation.",
+        value: |r| r.missed.to_string(),
+    },
+    Family {
+        name: "prometheus_rule_group_rules",
+        kind: "gauge",
+        help: "The number of rules.",
+        value: |r| r.rules.to_string(),
+    },
+    Family {
+        name: "prometheus_rule_group_last_evaluation_timestamp_seconds",
+        kind: "gauge",
+        help: "The timestamp of the last rule group evaluation in seconds.",
+        value: |r| burnwatch_gofmt::format_exposition(r.last_eval_ms.map_or(-1.0, |t| t as f64 / 1000.0)),
+    },
+];
 
 fn stop_task(running: &mut Option<Running>, g: &GroupHandle) {
     if let Some(r) = running.as_mut()
@@ -1199,7 +1254,10 @@ async fn sleep_until(t: i64, cancel: &CancellationToken) -> bool {
 async fn group_loop(m: RuleManager, g: GroupHandle, cancel: CancellationToken, restore: bool) {
     let (interval, mut ts) = {
         let g = lock(&g);
-        (g.interval_ms, g.eval_timestamp(crate::tsdb::wall_clock_ms()) + g.interval_ms)
+        (
+            g.interval_ms,
+            g.eval_timestamp(crate::tsdb::wall_clock_ms()) + g.interval_ms,
+        )
     };
     let iter = |ts: i64| {
         let m = m.clone();

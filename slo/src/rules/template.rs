@@ -112,11 +112,16 @@ impl Val {
             Val::Str(s) => out.push_str(s),
             Val::Map(m) => print_map(out, m),
             Val::Data(d) => {
-                out.push_str("{");
+                out.push('{');
                 print_map(out, &d.labels);
                 out.push(' ');
                 print_map(out, &d.external_labels);
-                let _ = write!(out, " {} {}}}", d.external_url, burnwatch_gofmt::format_g(d.value));
+                let _ = write!(
+                    out,
+                    " {} {}}}",
+                    d.external_url,
+                    burnwatch_gofmt::format_g(d.value)
+                );
             }
             Val::Sample(s) => {
                 out.push_str("&{");
@@ -147,9 +152,15 @@ impl Val {
         match self {
             Val::Float(f) => Ok(*f),
             Val::Int(i) => Ok(*i as f64),
-            Val::Str(s) => burnwatch_gofmt::parse_go_float(s)
-                .ok_or_else(|| TemplateError(format!("error calling {func}: strconv.ParseFloat: parsing {s:?}: invalid syntax"))),
-            other => terr(format!("error calling {func}: can't convert {} to float", other.type_name())),
+            Val::Str(s) => burnwatch_gofmt::parse_go_float(s).ok_or_else(|| {
+                TemplateError(format!(
+                    "error calling {func}: strconv.ParseFloat: parsing {s:?}: invalid syntax"
+                ))
+            }),
+            other => terr(format!(
+                "error calling {func}: can't convert {} to float",
+                other.type_name()
+            )),
         }
     }
 }
@@ -227,11 +238,46 @@ enum Piece {
 }
 
 const FUNCTIONS: &[&str] = &[
-    "and", "or", "not", "eq", "ne", "lt", "le", "gt", "ge", "len", "index", "print", "printf", "println",
-    "urlquery", "humanize", "humanize1024", "humanizeDuration", "humanizePercentage", "humanizeTimestamp",
-    "title", "toUpper", "toLower", "match", "reReplaceAll", "stripPort", "stripDomain", "parseDuration",
-    "safeHtml", "query", "first", "label", "value", "strvalue", "sortByLabel", "externalURL", "graphLink",
-    "tableLink", "html", "js",
+    "and",
+    "or",
+    "not",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "len",
+    "index",
+    "print",
+    "printf",
+    "println",
+    "urlquery",
+    "humanize",
+    "humanize1024",
+    "humanizeDuration",
+    "humanizePercentage",
+    "humanizeTimestamp",
+    "title",
+    "toUpper",
+    "toLower",
+    "match",
+    "reReplaceAll",
+    "stripPort",
+    "stripDomain",
+    "parseDuration",
+    "safeHtml",
+    "query",
+    "first",
+    "label",
+    "value",
+    "strvalue",
+    "sortByLabel",
+    "externalURL",
+    "graphLink",
+    "tableLink",
+    "html",
+    "js",
 ];
 
 fn line_of(src: &str, offset: usize) -> usize {
@@ -476,14 +522,14 @@ struct Parser {
 }
 
 /// How a list of nodes ended.
-enum End {
+enum Closer {
     Eof,
     End,
     Else(Vec<Tok>, usize),
 }
 
 impl Parser {
-    fn list(&mut self, depth: usize) -> Result<(Vec<Node>, End), TemplateError> {
+    fn list(&mut self, depth: usize) -> Result<(Vec<Node>, Closer), TemplateError> {
         if depth > MAX_NESTING {
             return terr("template nested too deeply");
         }
@@ -501,9 +547,11 @@ impl Parser {
                     if toks.len() > 1 {
                         return terr(format!("{line}: unexpected token in end"));
                     }
-                    return Ok((nodes, End::End));
+                    return Ok((nodes, Closer::End));
                 }
-                Some(Tok::Ident(k)) if k == "else" => return Ok((nodes, End::Else(toks[1..].to_vec(), line))),
+                Some(Tok::Ident(k)) if k == "else" => {
+                    return Ok((nodes, Closer::Else(toks[1..].to_vec(), line)));
+                }
                 Some(Tok::Ident(k)) if k == "if" || k == "with" || k == "range" => {
                     let kind = k.clone();
                     let node = self.block(&kind, &toks[1..], line, depth)?;
@@ -518,7 +566,7 @@ impl Parser {
                 _ => nodes.push(Node::Action(parse_pipeline(&toks, line, true, depth)?)),
             }
         }
-        Ok((nodes, End::Eof))
+        Ok((nodes, Closer::Eof))
     }
 
     fn block(&mut self, kind: &str, toks: &[Tok], line: usize, depth: usize) -> Result<Node, TemplateError> {
@@ -528,18 +576,18 @@ impl Parser {
         }
         let (body, end) = self.list(depth + 1)?;
         let els = match end {
-            End::Eof => return terr(format!("{line}: unexpected EOF")),
-            End::End => Vec::new(),
-            End::Else(rest, l) if rest.is_empty() => {
+            Closer::Eof => return terr(format!("{line}: unexpected EOF")),
+            Closer::End => Vec::new(),
+            Closer::Else(rest, l) if rest.is_empty() => {
                 let (els, end) = self.list(depth + 1)?;
                 match end {
-                    End::End => els,
-                    End::Eof => return terr(format!("{l}: unexpected EOF")),
-                    End::Else(_, l) => return terr(format!("{l}: expected end; found {{{{else}}}}")),
+                    Closer::End => els,
+                    Closer::Eof => return terr(format!("{l}: unexpected EOF")),
+                    Closer::Else(_, l) => return terr(format!("{l}: expected end; found {{{{else}}}}")),
                 }
             }
             // `else if …` / `else with …`: a nested block that shares this one's `end`.
-            End::Else(rest, l) => match rest.first() {
+            Closer::Else(rest, l) => match rest.first() {
                 Some(Tok::Ident(k)) if (k == "if" || k == "with") && k == kind => {
                     vec![self.block(kind, &rest[1..], l, depth + 1)?]
                 }
@@ -554,7 +602,12 @@ impl Parser {
     }
 }
 
-fn parse_pipeline(toks: &[Tok], line: usize, allow_decl: bool, depth: usize) -> Result<Pipeline, TemplateError> {
+fn parse_pipeline(
+    toks: &[Tok],
+    line: usize,
+    allow_decl: bool,
+    depth: usize,
+) -> Result<Pipeline, TemplateError> {
     if depth > MAX_NESTING {
         return terr(format!("{line}: template nested too deeply"));
     }
@@ -658,7 +711,9 @@ fn parse_pipeline(toks: &[Tok], line: usize, allow_decl: bool, depth: usize) -> 
                 name if FUNCTIONS.contains(&name) => Arg::Ident(name.to_string()),
                 name => return terr(format!("{line}: function {name:?} not defined")),
             },
-            Tok::Declare | Tok::Assign | Tok::Comma => return terr(format!("{line}: unexpected {t:?} in operand")),
+            Tok::Declare | Tok::Assign | Tok::Comma => {
+                return terr(format!("{line}: unexpected {t:?} in operand"));
+            }
         };
         cmd.push(arg);
     }
@@ -679,22 +734,29 @@ impl Template {
         };
         let (nodes, end) = p.list(0)?;
         match end {
-            End::Eof => Ok(Template { nodes }),
-            End::End => terr("unexpected {{end}}"),
-            End::Else(_, l) => terr(format!("{l}: unexpected {{{{else}}}}")),
+            Closer::Eof => Ok(Template { nodes }),
+            Closer::End => terr("unexpected {{end}}"),
+            Closer::Else(_, l) => terr(format!("{l}: unexpected {{{{else}}}}")),
         }
     }
 
     /// Expands the template with `.` and `$` bound to `data`, and `$labels`, `$externalLabels`,
     /// `$externalURL`, `$value` defined as Prometheus defines them for alert templates.
-    pub fn expand_alert(&self, data: &AlertData, query: Option<QueryFn<'_>>) -> Result<String, TemplateError> {
+    pub fn expand_alert(
+        &self,
+        data: &AlertData,
+        query: Option<QueryFn<'_>>,
+    ) -> Result<String, TemplateError> {
         let data = Arc::new(data.clone());
         let root = Val::Data(data.clone());
         let mut ex = Exec {
             vars: vec![
                 ("$".to_string(), root.clone()),
                 ("$labels".to_string(), Val::Map(Arc::new(data.labels.clone()))),
-                ("$externalLabels".to_string(), Val::Map(Arc::new(data.external_labels.clone()))),
+                (
+                    "$externalLabels".to_string(),
+                    Val::Map(Arc::new(data.external_labels.clone())),
+                ),
                 ("$externalURL".to_string(), Val::Str(data.external_url.clone())),
                 ("$value".to_string(), Val::Float(data.value)),
             ],
@@ -742,7 +804,10 @@ fn field_of(v: &Val, name: &str) -> Result<Val, TemplateError> {
             _ => terr(format!("can't evaluate field {name} in type *template.sample")),
         },
         Val::Nil => terr(format!("nil pointer evaluating interface {{}}.{name}")),
-        other => terr(format!("can't evaluate field {name} in type {}", other.type_name())),
+        other => terr(format!(
+            "can't evaluate field {name} in type {}",
+            other.type_name()
+        )),
     }
 }
 
@@ -798,7 +863,10 @@ impl Exec<'_> {
                     let decl = std::mem::take(&mut inner.decl);
                     let v = self.pipeline(&inner, dot, depth)?;
                     let items: Vec<(Val, Val)> = match &v {
-                        Val::Map(m) => m.iter().map(|(k, x)| (Val::Str(k.clone()), Val::Str(x.clone()))).collect(),
+                        Val::Map(m) => m
+                            .iter()
+                            .map(|(k, x)| (Val::Str(k.clone()), Val::Str(x.clone())))
+                            .collect(),
                         Val::List(l) => l
                             .iter()
                             .enumerate()
@@ -879,7 +947,13 @@ impl Exec<'_> {
         }
     }
 
-    fn command(&mut self, cmd: &[Arg], dot: &Val, piped: Option<Val>, depth: usize) -> Result<Val, TemplateError> {
+    fn command(
+        &mut self,
+        cmd: &[Arg],
+        dot: &Val,
+        piped: Option<Val>,
+        depth: usize,
+    ) -> Result<Val, TemplateError> {
         match &cmd[0] {
             Arg::Ident(name) => {
                 let mut args = Vec::with_capacity(cmd.len());
@@ -906,7 +980,10 @@ impl Exec<'_> {
             if args.len() == n {
                 Ok(())
             } else {
-                terr(format!("wrong number of args for {name}: want {n} got {}", args.len()))
+                terr(format!(
+                    "wrong number of args for {name}: want {n} got {}",
+                    args.len()
+                ))
             }
         };
         let text = |v: &Val| v.to_text();
@@ -924,13 +1001,19 @@ impl Exec<'_> {
                 if args.is_empty() {
                     return terr("wrong number of args for and: want at least 1 got 0");
                 }
-                args.iter().find(|a| !a.truthy()).unwrap_or(&args[args.len() - 1]).clone()
+                args.iter()
+                    .find(|a| !a.truthy())
+                    .unwrap_or(&args[args.len() - 1])
+                    .clone()
             }
             "or" => {
                 if args.is_empty() {
                     return terr("wrong number of args for or: want at least 1 got 0");
                 }
-                args.iter().find(|a| a.truthy()).unwrap_or(&args[args.len() - 1]).clone()
+                args.iter()
+                    .find(|a| a.truthy())
+                    .unwrap_or(&args[args.len() - 1])
+                    .clone()
             }
             "not" => {
                 want(1)?;
@@ -938,7 +1021,10 @@ impl Exec<'_> {
             }
             "eq" => {
                 if args.len() < 2 {
-                    return terr(format!("wrong number of args for eq: want at least 2 got {}", args.len()));
+                    return terr(format!(
+                        "wrong number of args for eq: want at least 2 got {}",
+                        args.len()
+                    ));
                 }
                 let mut any = false;
                 for b in &args[1..] {
@@ -980,13 +1066,18 @@ impl Exec<'_> {
                 for k in &args[1..] {
                     v = match (&v, k) {
                         (Val::Map(m), Val::Str(k)) => Val::Str(m.get(k).cloned().unwrap_or_default()),
-                        (Val::List(l), Val::Int(i)) => match usize::try_from(*i).ok().and_then(|i| l.get(i)) {
-                            Some(s) => Val::Sample(Arc::new(s.clone())),
-                            None => return terr(format!("error calling index: index out of range: {i}")),
-                        },
+                        (Val::List(l), Val::Int(i)) => {
+                            match usize::try_from(*i).ok().and_then(|i| l.get(i)) {
+                                Some(s) => Val::Sample(Arc::new(s.clone())),
+                                None => return terr(format!("error calling index: index out of range: {i}")),
+                            }
+                        }
                         (Val::Nil, _) => return terr("error calling index: index of untyped nil"),
                         (other, _) => {
-                            return terr(format!("error calling index: can't index item of type {}", other.type_name()));
+                            return terr(format!(
+                                "error calling index: can't index item of type {}",
+                                other.type_name()
+                            ));
                         }
                     };
                 }
@@ -1097,7 +1188,11 @@ impl Exec<'_> {
                 let d = s(&args[0])?;
                 match crate::duration::parse_prometheus_duration_ms(&d) {
                     Some(ms) => Val::Float(ms as f64 / 1000.0),
-                    None => return terr(format!("error calling parseDuration: not a valid duration string: {d:?}")),
+                    None => {
+                        return terr(format!(
+                            "error calling parseDuration: not a valid duration string: {d:?}"
+                        ));
+                    }
                 }
             }
             "externalURL" => {
@@ -1127,7 +1222,9 @@ impl Exec<'_> {
                 match &args[0] {
                     Val::List(l) => match l.first() {
                         Some(s) => Val::Sample(Arc::new(s.clone())),
-                        None => return terr("error calling first: first() called on vector with no elements"),
+                        None => {
+                            return terr("error calling first: first() called on vector with no elements");
+                        }
                     },
                     other => return terr(format!("error calling first: wrong type {}", other.type_name())),
                 }
@@ -1157,7 +1254,12 @@ impl Exec<'_> {
                         v.sort_by(|a, b| a.labels.get(&l).cmp(&b.labels.get(&l)));
                         Val::List(Arc::new(v))
                     }
-                    other => return terr(format!("error calling sortByLabel: wrong type {}", other.type_name())),
+                    other => {
+                        return terr(format!(
+                            "error calling sortByLabel: wrong type {}",
+                            other.type_name()
+                        ));
+                    }
                 }
             }
             other => return terr(format!("function {other:?} not defined")),
@@ -1229,10 +1331,18 @@ pub fn go_g(v: f64, prec: usize) -> String {
         return "NaN".to_string();
     }
     if v.is_infinite() {
-        return if v > 0.0 { "+Inf".to_string() } else { "-Inf".to_string() };
+        return if v > 0.0 {
+            "+Inf".to_string()
+        } else {
+            "-Inf".to_string()
+        };
     }
     if v == 0.0 {
-        return if v.is_sign_negative() { "-0".to_string() } else { "0".to_string() };
+        return if v.is_sign_negative() {
+            "-0".to_string()
+        } else {
+            "0".to_string()
+        };
     }
     let prec = prec.max(1);
     // The digits rounded to `prec` significant ones, and the decimal exponent.
@@ -1251,7 +1361,11 @@ pub fn go_g(v: f64, prec: usize) -> String {
     let sign = if v < 0.0 { "-" } else { "" };
     if exp < -4 || exp >= eprec {
         let (first, rest) = digits.split_at(1);
-        let frac = if rest.is_empty() { String::new() } else { format!(".{rest}") };
+        let frac = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
         let esign = if exp < 0 { '-' } else { '+' };
         return format!("{sign}{first}{frac}e{esign}{:02}", exp.abs());
     }
@@ -1371,7 +1485,11 @@ pub fn humanize_timestamp(v: f64) -> String {
     let body = match body.split_once('.') {
         Some((a, frac)) => {
             let frac = frac.trim_end_matches('0');
-            if frac.is_empty() { a.to_string() } else { format!("{a}.{frac}") }
+            if frac.is_empty() {
+                a.to_string()
+            } else {
+                format!("{a}.{frac}")
+            }
         }
         None => body,
     };
@@ -1509,7 +1627,11 @@ fn fixed(f: f64, prec: usize) -> String {
         return "NaN".to_string();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf".to_string() } else { "-Inf".to_string() };
+        return if f > 0.0 {
+            "+Inf".to_string()
+        } else {
+            "-Inf".to_string()
+        };
     }
     format!("{f:.prec$}")
 }
@@ -1530,7 +1652,10 @@ mod tests {
 
     fn data(labels: &[(&str, &str)], value: f64) -> AlertData {
         AlertData {
-            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             external_labels: [("cluster".to_string(), "eu1".to_string())].into(),
             external_url: "http://prom:9090".to_string(),
             value,
@@ -1544,9 +1669,15 @@ mod tests {
     #[test]
     fn variables_fields_and_pipelines() {
         let d = data(&[("instance", "a:9100"), ("job", "node")], 0.1234567);
-        assert_eq!(expand("{{ $labels.instance }} of {{ .Labels.job }}", &d), "a:9100 of node");
+        assert_eq!(
+            expand("{{ $labels.instance }} of {{ .Labels.job }}", &d),
+            "a:9100 of node"
+        );
         assert_eq!(expand("{{ $value }}", &d), "0.1234567");
-        assert_eq!(expand("{{ $externalLabels.cluster }} {{ $externalURL }}", &d), "eu1 http://prom:9090");
+        assert_eq!(
+            expand("{{ $externalLabels.cluster }} {{ $externalURL }}", &d),
+            "eu1 http://prom:9090"
+        );
         assert_eq!(expand("{{ $value | humanizePercentage }}", &d), "12.35%");
         assert_eq!(expand("{{ printf \"%.2f\" $value }}", &d), "0.12");
         assert_eq!(expand("{{ $labels.missing }}|", &d), "|");
@@ -1563,7 +1694,10 @@ mod tests {
         let t = "{{ if ne $labels.severity \"page\" }}P{{ else if gt $value 1.0 }}B{{ else }}C{{ end }}";
         assert_eq!(expand(t, &d), "B");
         assert_eq!(expand("{{ with $labels.a }}[{{ . }}]{{ end }}", &d), "[1]");
-        assert_eq!(expand("{{ with $labels.zz }}[{{ . }}]{{ else }}none{{ end }}", &d), "none");
+        assert_eq!(
+            expand("{{ with $labels.zz }}[{{ . }}]{{ else }}none{{ end }}", &d),
+            "none"
+        );
         assert_eq!(
             expand("{{ range $k, $v := $labels }}{{ $k }}={{ $v }};{{ end }}", &d),
             "a=1;b=2;severity=page;"
@@ -1587,7 +1721,10 @@ mod tests {
         assert_eq!(humanize_duration(1.5), "1.5s");
         assert_eq!(humanize_duration(0.001), "1ms");
         assert_eq!(humanize_duration(-90.0), "-1m 30s");
-        assert_eq!(humanize_timestamp(1_435_065_584.128), "2015-06-23 13:19:44.128 +0000 UTC");
+        assert_eq!(
+            humanize_timestamp(1_435_065_584.128),
+            "2015-06-23 13:19:44.128 +0000 UTC"
+        );
         assert_eq!(go_g(1234.5, 4), "1234");
         assert_eq!(go_g(12345.0, 4), "1.234e+04");
         assert_eq!(go_g(100000.0, 4), "1e+05");
@@ -1599,7 +1736,10 @@ mod tests {
     fn printf_verbs() {
         let f = |s: &str, a: Vec<Val>| sprintf(s, &a);
         assert_eq!(f("%s is %d", vec![Val::Str("x".into()), Val::Int(3)]), "x is 3");
-        assert_eq!(f("%5.1f|%-4s|", vec![Val::Float(3.14159), Val::Str("ab".into())]), "  3.1|ab  |");
+        assert_eq!(
+            f("%5.1f|%-4s|", vec![Val::Float(3.25159), Val::Str("ab".into())]),
+            "  3.3|ab  |"
+        );
         assert_eq!(f("%d", vec![Val::Float(1.5)]), "%!d(float64=1.5)");
         assert_eq!(f("%q", vec![Val::Str("a\"b".into())]), "\"a\\\"b\"");
         assert_eq!(f("%v%%", vec![Val::Float(99.5)]), "99.5%");
@@ -1609,16 +1749,44 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
-        assert!(Template::parse("{{ nosuchfunc 1 }}").unwrap_err().0.contains("\"nosuchfunc\" not defined"));
-        assert!(Template::parse("{{ if 1 }}x").unwrap_err().0.contains("unexpected EOF"));
-        assert!(Template::parse("{{ $labels.x ").unwrap_err().0.contains("unclosed action"));
-        assert!(Template::parse("{{ define \"x\" }}{{ end }}").unwrap_err().0.contains("not supported"));
+        assert!(
+            Template::parse("{{ nosuchfunc 1 }}")
+                .unwrap_err()
+                .0
+                .contains("\"nosuchfunc\" not defined")
+        );
+        assert!(
+            Template::parse("{{ if 1 }}x")
+                .unwrap_err()
+                .0
+                .contains("unexpected EOF")
+        );
+        assert!(
+            Template::parse("{{ $labels.x ")
+                .unwrap_err()
+                .0
+                .contains("unclosed action")
+        );
+        assert!(
+            Template::parse("{{ define \"x\" }}{{ end }}")
+                .unwrap_err()
+                .0
+                .contains("not supported")
+        );
         let d = data(&[], 1.0);
         let out = expand_or_error("A", "{{ humanize \"abc\" }}", &d, None);
-        assert!(out.starts_with("<error expanding template: template: __alert_A:"), "{out}");
+        assert!(
+            out.starts_with("<error expanding template: template: __alert_A:"),
+            "{out}"
+        );
         assert!(out.contains("humanize"), "{out}");
         // Deep nesting is refused, not a stack overflow.
         let deep = format!("{}{}", "{{ if 1 }}".repeat(500), "{{ end }}".repeat(500));
-        assert!(Template::parse(&deep).unwrap_err().0.contains("nested too deeply"));
+        assert!(
+            Template::parse(&deep)
+                .unwrap_err()
+                .0
+                .contains("nested too deeply")
+        );
     }
 }

@@ -11,7 +11,12 @@ use crate::tsdb::{Labels, Queryable, is_stale_nan};
 
 const MIN: i64 = 60_000;
 
-fn store_with(series: &[(&[(&str, &str)], &[(i64, f64)])]) -> SharedStorage {
+/// A series for [`store_with`]: its labels and samples.
+type SeriesDef<'a> = (&'a [(&'a str, &'a str)], &'a [(i64, f64)]);
+/// What [`recorder`] keeps: each batch with the wall-clock time it came.
+type Sent = Arc<Mutex<Vec<(i64, Vec<Alert>)>>>;
+
+fn store_with(series: &[SeriesDef<'_>]) -> SharedStorage {
     let store = new_shared();
     {
         let mut s = store.write().unwrap();
@@ -30,8 +35,8 @@ fn manager(yaml: &str, store: &SharedStorage, sink: Option<AlertSink>) -> RuleMa
     RuleManager::new(vec![file], store.clone(), ManagerOptions::default(), sink)
 }
 
-fn recorder() -> (AlertSink, Arc<Mutex<Vec<(i64, Vec<Alert>)>>>) {
-    let got: Arc<Mutex<Vec<(i64, Vec<Alert>)>>> = Arc::default();
+fn recorder() -> (AlertSink, Sent) {
+    let got: Sent = Arc::default();
     let g = got.clone();
     let sink: AlertSink = Arc::new(move |alerts: Vec<Alert>| {
         g.lock().unwrap().push((crate::tsdb::wall_clock_ms(), alerts));
@@ -69,7 +74,8 @@ fn rule_file_errors_name_file_group_rule_and_field() {
     let err = |yaml: &str| parse_rule_file("r.yml", yaml).unwrap_err().to_string();
     let e = err("groups:\n- name: a\n  rules: []\n- name: a\n  rules: []\n");
     assert_eq!(e, "r.yml: group \"a\": repeated in the same file");
-    let e = err("groups:\n- name: g\n  rules:\n  - record: ok\n    expr: up\n  - alert: A\n    expr: sum(up\n");
+    let e =
+        err("groups:\n- name: g\n  rules:\n  - record: ok\n    expr: up\n  - alert: A\n    expr: sum(up\n");
     assert!(
         e.starts_with("r.yml: group \"g\", rule 1 (\"A\"), field expr: could not parse expression: 1:"),
         "{e}"
@@ -80,24 +86,35 @@ fn rule_file_errors_name_file_group_rule_and_field() {
         "r.yml: group \"g\", rule 0 (\"A\"), field labels.bad-name: invalid label name: bad-name"
     );
     let e = err("groups:\n- name: g\n  rules:\n  - record: r\n    expr: up\n    for: 5m\n");
-    assert!(e.ends_with("field for: invalid field 'for' in recording rule"), "{e}");
+    assert!(
+        e.ends_with("field for: invalid field 'for' in recording rule"),
+        "{e}"
+    );
     let e = err("groups:\n- name: g\n  rules:\n  - record: 'bad name'\n    expr: up\n");
     assert!(e.ends_with("invalid recording rule name: bad name"), "{e}");
     let e = err("groups:\n- name: g\n  rules:\n  - record: r\n    alert: A\n    expr: up\n");
     assert!(e.ends_with("only one of 'record' and 'alert' must be set"), "{e}");
-    let e = err("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n    annotations:\n      s: '{{ nope }}'\n");
+    let e = err(
+        "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n    annotations:\n      s: '{{ nope }}'\n",
+    );
     assert!(e.contains("field annotations.s: template: __alert_A:"), "{e}");
     let e = err("groups:\n- name: g\n  interval: 5x\n  rules: []\n");
     assert!(e.contains("field interval: not a valid duration string"), "{e}");
     let e = err("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n    severity: page\n");
-    assert!(e.starts_with("r.yml: groups[0].rules[0]: unknown field `severity`"), "{e}");
+    assert!(
+        e.starts_with("r.yml: groups[0].rules[0]: unknown field `severity`"),
+        "{e}"
+    );
     assert!(parse_rule_file("empty.yml", "").unwrap().groups.is_empty());
 }
 
 #[test]
 fn generated_slo_rules_and_the_dashboard_rules_load() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    for spec in ["examples/slos/checkout-sloth.yaml", "examples/slos/checkout-openslo.yaml"    ] {
+    for spec in [
+        "examples/slos/checkout-sloth.yaml",
+        "examples/slos/checkout-openslo.yaml",
+    ] {
         let slos = crate::slo::spec::load_file(std::path::Path::new(&format!("{root}/{spec}"))).unwrap();
         let yaml = crate::slo::rules::to_yaml(&slos, &Default::default()).unwrap();
         let f = parse_rule_file(spec, &yaml).unwrap_or_else(|e| panic!("{e}"));
@@ -105,7 +122,12 @@ fn generated_slo_rules_and_the_dashboard_rules_load() {
     }
     let files = load_rule_files(&[format!("{root}/dashboards/rules/*.yml")]).unwrap();
     assert_eq!(files.len(), 1);
-    assert!(files[0].groups.iter().any(|g| g.rules.iter().any(RuleSpec::is_alerting)));
+    assert!(
+        files[0]
+            .groups
+            .iter()
+            .any(|g| g.rules.iter().any(RuleSpec::is_alerting))
+    );
 }
 
 #[test]
@@ -115,7 +137,10 @@ fn glob_patterns_match_as_go_filepath_match() {
     assert_eq!(file::glob_match("r?.y[a-m]l", "r1.yml"), Ok(true));
     assert_eq!(file::glob_match("[^a]*", "abc"), Ok(false));
     assert!(file::glob_match("[a", "a").is_err());
-    assert!(matches!(load_rule_files(&["/nonexistent/[x"]), Err(RuleFileError::Pattern { .. })));
+    assert!(matches!(
+        load_rule_files(&["/nonexistent/[x"]),
+        Err(RuleFileError::Pattern { .. })
+    ));
 }
 
 // ---- recording rules
@@ -135,16 +160,29 @@ fn recording_rules_write_at_the_evaluation_time_and_mark_vanished_series_stale()
     assert_eq!(
         instant(&store, "job:up:sum", MIN),
         vec![
-            ("{__name__=\"job:up:sum\", job=\"a\", team=\"x\"}".to_string(), 1.0),
-            ("{__name__=\"job:up:sum\", job=\"b\", team=\"x\"}".to_string(), 0.0)
+            (
+                "{__name__=\"job:up:sum\", job=\"a\", team=\"x\"}".to_string(),
+                1.0
+            ),
+            (
+                "{__name__=\"job:up:sum\", job=\"b\", team=\"x\"}".to_string(),
+                0.0
+            )
         ]
     );
     // job="b" has no sample within the 5m lookback at 6m: its recording goes stale then.
     m.evaluate_at(6 * MIN + 1);
     let b: Vec<(i64, f64)> = {
         let guard = store.read().unwrap();
-        let ms = [crate::tsdb::Matcher::equal("job", "b"), crate::tsdb::Matcher::equal("__name__", "job:up:sum")];
-        guard.select(&ms, 0, i64::MAX)[0].samples.iter().map(|s| (s.t, s.v)).collect()
+        let ms = [
+            crate::tsdb::Matcher::equal("job", "b"),
+            crate::tsdb::Matcher::equal("__name__", "job:up:sum"),
+        ];
+        guard.select(&ms, 0, i64::MAX)[0]
+            .samples
+            .iter()
+            .map(|s| (s.t, s.v))
+            .collect()
     };
     assert_eq!(b.len(), 2);
     assert_eq!(b[0], (MIN, 0.0));
@@ -169,16 +207,28 @@ fn recording_rule_limit_and_duplicate_labelsets_fail_the_rule() {
     m.evaluate_at(MIN);
     let gs = m.groups();
     assert_eq!(gs[0].rules[0].health, Health::Bad);
-    assert_eq!(gs[0].rules[0].last_error.as_deref(), Some("exceeded limit of 1 with 2 series"));
+    assert_eq!(
+        gs[0].rules[0].last_error.as_deref(),
+        Some("exceeded limit of 1 with 2 series")
+    );
     assert_eq!(
         gs[1].rules[0].last_error.as_deref(),
         Some("vector contains metrics with the same labelset after applying rule labels")
     );
     assert!(raw(&store, "r").is_empty());
     let metrics = m.metrics_text();
-    assert!(metrics.contains("prometheus_rule_evaluation_failures_total{rule_group=\"rules.yml;g\"} 1"), "{metrics}");
-    assert!(metrics.contains("prometheus_rule_group_rules{rule_group=\"rules.yml;h\"} 1"), "{metrics}");
-    assert!(metrics.contains("prometheus_rule_group_interval_seconds{rule_group=\"rules.yml;g\"} 60"), "{metrics}");
+    assert!(
+        metrics.contains("prometheus_rule_evaluation_failures_total{rule_group=\"rules.yml;g\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("prometheus_rule_group_rules{rule_group=\"rules.yml;h\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("prometheus_rule_group_interval_seconds{rule_group=\"rules.yml;g\"} 60"),
+        "{metrics}"
+    );
 }
 
 // ---- alerting rules
@@ -199,7 +249,9 @@ groups:
 "#;
 
 fn down_store(until_min: i64) -> SharedStorage {
-    let samples: Vec<(i64, f64)> = (0..=20).map(|i| (i * MIN, if i <= until_min { 0.0 } else { 1.0 })).collect();
+    let samples: Vec<(i64, f64)> = (0..=20)
+        .map(|i| (i * MIN, if i <= until_min { 0.0 } else { 1.0 }))
+        .collect();
     store_with(&[(&[("__name__", "up"), ("instance", "h:1")], &samples)])
 }
 
@@ -306,7 +358,11 @@ fn alert_limit_clears_the_rules_alerts() {
         (&[("__name__", "up"), ("i", "1")], &[(0, 0.0)]),
         (&[("__name__", "up"), ("i", "2")], &[(0, 0.0)]),
     ]);
-    let m = manager("groups:\n- name: g\n  limit: 1\n  rules:\n  - alert: A\n    expr: up == 0\n", &store, None);
+    let m = manager(
+        "groups:\n- name: g\n  limit: 1\n  rules:\n  - alert: A\n    expr: up == 0\n",
+        &store,
+        None,
+    );
     m.evaluate_at(0);
     assert!(m.alerts().is_empty());
     assert_eq!(
@@ -340,7 +396,11 @@ fn for_state_is_restored_after_a_restart() {
     second.evaluate_at(36 * MIN);
     assert_eq!(second.alerts()[0].state, AlertState::Firing);
     // Without the restore the alert would have been active since 15m and still pending.
-    let third = manager(yaml, &store_with(&[(&[("__name__", "up"), ("instance", "x")], &samples)]), None);
+    let third = manager(
+        yaml,
+        &store_with(&[(&[("__name__", "up"), ("instance", "x")], &samples)]),
+        None,
+    );
     third.evaluate_at(15 * MIN);
     third.evaluate_at(36 * MIN);
     assert_eq!(third.alerts()[0].state, AlertState::Pending);
@@ -356,14 +416,16 @@ fn reload_keeps_state_of_unchanged_rules_and_marks_dropped_series_stale() {
     m.evaluate_at(MIN);
     assert_eq!(m.alerts()[0].state, AlertState::Firing);
     // Same alert, the recording rule dropped, a new group added.
-    let new_yaml =
-        "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up == 0\n    for: 1m\n- name: h\n  rules:\n  - record: r2\n    expr: up\n";
+    let new_yaml = "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up == 0\n    for: 1m\n- name: h\n  rules:\n  - record: r2\n    expr: up\n";
     m.reload(vec![parse_rule_file("rules.yml", new_yaml).unwrap()]);
     assert_eq!(m.alerts()[0].state, AlertState::Firing, "state kept");
     assert_eq!(m.alerts()[0].active_at_ms, 0);
     m.evaluate_at(2 * MIN);
     let r = raw(&store, "r");
-    assert!(is_stale_nan(r.last().unwrap().1), "the dropped rule's series is stale: {r:?}");
+    assert!(
+        is_stale_nan(r.last().unwrap().1),
+        "the dropped rule's series is stale: {r:?}"
+    );
     assert_eq!(raw(&store, "r2"), vec![(2 * MIN, 0.0)]);
     assert_eq!(m.groups().len(), 2);
 }
@@ -372,14 +434,20 @@ fn reload_keeps_state_of_unchanged_rules_and_marks_dropped_series_stale() {
 async fn run_evaluates_groups_until_cancelled() {
     let now = crate::tsdb::wall_clock_ms();
     let store = store_with(&[(&[("__name__", "up")], &[(now, 1.0)])]);
-    let file = parse_rule_file("rules.yml", "groups:\n- name: g\n  interval: 100ms\n  rules:\n  - record: r\n    expr: up\n")
-        .unwrap();
+    let file = parse_rule_file(
+        "rules.yml",
+        "groups:\n- name: g\n  interval: 100ms\n  rules:\n  - record: r\n    expr: up\n",
+    )
+    .unwrap();
     let m = RuleManager::new(vec![file], store.clone(), ManagerOptions::default(), None);
     let cancel = tokio_util::sync::CancellationToken::new();
     let task = tokio::spawn(m.clone().run(cancel.clone()));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while raw(&store, "r").len() < 3 {
-        assert!(std::time::Instant::now() < deadline, "three evaluations within 60 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "three evaluations within 60 s"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     cancel.cancel();
@@ -393,7 +461,9 @@ async fn run_evaluates_groups_until_cancelled() {
 
 async fn api_get(state: crate::api::ApiState, uri: &str) -> (axum::http::StatusCode, String) {
     use tower::ServiceExt;
-    let req = axum::http::Request::get(uri).body(axum::body::Body::empty()).unwrap();
+    let req = axum::http::Request::get(uri)
+        .body(axum::body::Body::empty())
+        .unwrap();
     let resp = crate::api::router(state).oneshot(req).await.unwrap();
     let status = resp.status();
     let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
@@ -409,7 +479,10 @@ async fn rules_and_alerts_endpoints_answer_prometheus_json() {
     let mut state = crate::api::ApiState::new(store.clone(), Default::default());
     let (status, body) = api_get(state.clone(), "/api/v1/alerts").await;
     assert_eq!(status, 200);
-    assert_eq!(body, "{\"status\":\"success\",\"data\":{\"alerts\":[]}}", "no manager: empty");
+    assert_eq!(
+        body, "{\"status\":\"success\",\"data\":{\"alerts\":[]}}",
+        "no manager: empty"
+    );
     state.rules = Some(m.clone());
     let (_, body) = api_get(state.clone(), "/api/v1/alerts").await;
     assert_eq!(
@@ -437,7 +510,11 @@ async fn rules_and_alerts_endpoints_answer_prometheus_json() {
     assert_eq!(v["data"]["groups"][0]["rules"].as_array().unwrap().len(), 1);
     let (_, body) = api_get(state.clone(), "/api/v1/rules?rule_name[]=nope").await;
     assert_eq!(body, "{\"status\":\"success\",\"data\":{\"groups\":[]}}");
-    let (_, body) = api_get(state.clone(), "/api/v1/rules?rule_group[]=g&file[]=rules.yml&rule_name[]=Down").await;
+    let (_, body) = api_get(
+        state.clone(),
+        "/api/v1/rules?rule_group[]=g&file[]=rules.yml&rule_name[]=Down",
+    )
+    .await;
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["data"]["groups"][0]["rules"][0]["name"], "Down");
     let (status, body) = api_get(state, "/api/v1/rules?type=bogus").await;
