@@ -258,6 +258,24 @@ impl Drop for Notifier {
     }
 }
 
+/// A [`RelabelHook`] running compiled `alert_relabel_configs` ([`crate::relabel`]) over an
+/// alert's labels: the alert is dropped when a step drops it.
+pub fn relabel_hook(steps: Vec<crate::relabel::Relabeler>) -> RelabelHook {
+    Arc::new(move |labels: &mut BTreeMap<String, String>| {
+        let before = crate::tsdb::Labels::from_pairs(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        match crate::relabel::process(&before, &steps) {
+            Some(after) => {
+                *labels = after
+                    .iter()
+                    .map(|l| (l.name.as_str().to_string(), l.value.as_str().to_string()))
+                    .collect();
+                true
+            }
+            None => false,
+        }
+    })
+}
+
 /// Prometheus's `relabelAlerts`: each external label the alert lacks (or has empty) is added,
 /// then the hook may rewrite the labels or drop the alert.
 fn relabel(

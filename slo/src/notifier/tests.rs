@@ -342,6 +342,31 @@ async fn external_labels_and_relabelling_are_applied_per_set() {
     notifier.stop().await;
 }
 
+#[test]
+fn alert_relabel_configs_run_through_the_relabel_module() {
+    let steps: Vec<crate::relabel::Relabeler> = [
+        "source_labels: [severity]\nregex: info\naction: drop\n",
+        "target_label: team\nreplacement: sre\n",
+    ]
+    .iter()
+    .map(|y| {
+        serde_norway::from_str::<crate::relabel::RelabelConfig>(y)
+            .unwrap()
+            .compile()
+            .unwrap()
+    })
+    .collect();
+    let hook = relabel_hook(steps);
+    let mut page = BTreeMap::from([
+        ("alertname".to_string(), "SloBurn".to_string()),
+        ("severity".to_string(), "page".to_string()),
+    ]);
+    assert!(hook(&mut page));
+    assert_eq!(page.get("team").map(String::as_str), Some("sre"));
+    let mut info = BTreeMap::from([("severity".to_string(), "info".to_string())]);
+    assert!(!hook(&mut info), "severity=info is dropped");
+}
+
 #[tokio::test]
 async fn basic_auth_and_bearer_credentials_are_sent() {
     let stub_a = Stub::new(false);
