@@ -69,6 +69,11 @@ pub struct ManagerOptions {
     pub outage_tolerance: Duration,
     /// `global.rule_query_offset` (Prometheus 3.x, default 0): the offset of groups that set none.
     pub query_offset: Duration,
+    /// Append each group's `prometheus_rule_*` self-metrics (labelled `rule_group`) to the
+    /// store after each evaluation, as the scrape loop appends `up` and `scrape_*`: burnwatch
+    /// serves no `/metrics` of its own, so this is how they become queryable (Prometheus gets
+    /// them by scraping itself). On by default.
+    pub record_self_metrics: bool,
 }
 
 impl Default for ManagerOptions {
@@ -82,6 +87,7 @@ impl Default for ManagerOptions {
             for_grace_period: Duration::from_secs(600),
             outage_tolerance: Duration::from_secs(3600),
             query_offset: Duration::ZERO,
+            record_self_metrics: true,
         }
     }
 }
@@ -420,6 +426,39 @@ impl GroupState {
         self.iterations += 1;
         self.last_eval_ms = Some(ts);
         self.eval_seconds = started.elapsed().as_secs_f64();
+        if ctx.opts.record_self_metrics {
+            self.record_self_metrics(ts, ctx.store);
+        }
+    }
+
+    /// Appends the group's self-metrics at `ts` (see [`ManagerOptions::record_self_metrics`]).
+    fn record_self_metrics(&self, ts: i64, store: &SharedStorage) {
+        let row = self.row();
+        let key = self.key();
+        let mut store = store.write().unwrap_or_else(|p| p.into_inner());
+        for f in &FAMILIES {
+            let Some(v) = (f.number)(&row) else { continue };
+            let labels =
+                Labels::from_pairs([(crate::tsdb::METRIC_NAME, f.name), ("rule_group", key.as_str())]);
+            if let Err(e) = store.append(&labels, ts, v) {
+                tracing::debug!(error = %e, "Cannot store a rule self-metric.");
+            }
+        }
+        let _ = store.end_batch();
+    }
+
+    fn row(&self) -> GroupRow {
+        GroupRow {
+            key: crate::tsdb::labels::escape_label_value(&self.key()),
+            interval_ms: self.interval_ms,
+            eval_seconds: self.eval_seconds,
+            evaluations: self.evaluations,
+            failures: self.failures,
+            iterations: self.iterations,
+            missed: self.missed,
+            rules: self.rules.len(),
+            last_eval_ms: self.last_eval_ms,
+        }
     }
 
     /// Marks every series the group wrote stale at `t` (the group was removed).
@@ -1127,29 +1166,20 @@ impl RuleManager {
     /// The `prometheus_rule_*` self-metrics in the Prometheus text format, labelled
     /// `rule_group="<file>;<group>"` as Prometheus labels them.
     pub fn metrics_text(&self) -> String {
-        let rows: Vec<GroupRow> = self
-            .lock_groups()
-            .iter()
-            .map(|g| {
-                let g = lock(g);
-                GroupRow {
-                    key: crate::tsdb::labels::escape_label_value(&g.key()),
-                    interval_ms: g.interval_ms,
-                    eval_seconds: g.eval_seconds,
-                    evaluations: g.evaluations,
-                    failures: g.failures,
-                    iterations: g.iterations,
-                    missed: g.missed,
-                    rules: g.rules.len(),
-                    last_eval_ms: g.last_eval_ms,
-                }
-            })
-            .collect();
+        let rows: Vec<GroupRow> = self.lock_groups().iter().map(|g| lock(g).row()).collect();
         let mut out = String::new();
         for f in FAMILIES {
             let _ = writeln!(out, "# HELP {} {}\n# TYPE {} {}", f.name, f.help, f.name, f.kind);
             for r in &rows {
-                let _ = writeln!(out, "{}{{rule_group=\"{}\"}} {}", f.name, r.key, (f.value)(r));
+                // -1 for a group never evaluated (Prometheus writes its zero time's Unix seconds).
+                let v = (f.number)(r).unwrap_or(-1.0);
+                let _ = writeln!(
+                    out,
+                    "{}{{rule_group=\"{}\"}} {}",
+                    f.name,
+                    r.key,
+                    burnwatch_gofmt::format_exposition(v)
+                );
             }
         }
         out
@@ -1174,7 +1204,8 @@ struct Family {
     name: &'static str,
     kind: &'static str,
     help: &'static str,
-    value: fn(&GroupRow) -> String,
+    /// The value; `None`: not written into the store (a group never evaluated).
+    number: fn(&GroupRow) -> Option<f64>,
 }
 
 const FAMILIES: [Family; 8] = [
@@ -1182,49 +1213,49 @@ const FAMILIES: [Family; 8] = [
         name: "prometheus_rule_evaluations_total",
         kind: "counter",
         help: "The total number of rule evaluations.",
-        value: |r| r.evaluations.to_string(),
+        number: |r| Some(r.evaluations as f64),
     },
     Family {
         name: "prometheus_rule_evaluation_failures_total",
         kind: "counter",
         help: "The total number of rule evaluation failures.",
-        value: |r| r.failures.to_string(),
+        number: |r| Some(r.failures as f64),
     },
     Family {
         name: "prometheus_rule_group_last_duration_seconds",
         kind: "gauge",
         help: "The duration of the last rule group evaluation.",
-        value: |r| burnwatch_gofmt::format_exposition(r.eval_seconds),
+        number: |r| Some(r.eval_seconds),
     },
     Family {
         name: "prometheus_rule_group_interval_seconds",
         kind: "gauge",
         help: "The interval of a rule group.",
-        value: |r| burnwatch_gofmt::format_exposition(r.interval_ms as f64 / 1000.0),
+        number: |r| Some(r.interval_ms as f64 / 1000.0),
     },
     Family {
         name: "prometheus_rule_group_iterations_total",
         kind: "counter",
         help: "The total number of scheduled rule group evaluations, whether executed or missed.",
-        value: |r| (r.iterations + r.missed).to_string(),
+        number: |r| Some((r.iterations + r.missed) as f64),
     },
     Family {
         name: "prometheus_rule_group_iterations_missed_total",
         kind: "counter",
         help: "The total number of rule group evaluations missed due to slow rule group evaluation.",
-        value: |r| r.missed.to_string(),
+        number: |r| Some(r.missed as f64),
     },
     Family {
         name: "prometheus_rule_group_rules",
         kind: "gauge",
         help: "The number of rules.",
-        value: |r| r.rules.to_string(),
+        number: |r| Some(r.rules as f64),
     },
     Family {
         name: "prometheus_rule_group_last_evaluation_timestamp_seconds",
         kind: "gauge",
         help: "The timestamp of the last rule group evaluation in seconds.",
-        value: |r| burnwatch_gofmt::format_exposition(r.last_eval_ms.map_or(-1.0, |t| t as f64 / 1000.0)),
+        number: |r| r.last_eval_ms.map(|t| t as f64 / 1000.0),
     },
 ];
 

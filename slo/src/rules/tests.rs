@@ -216,6 +216,22 @@ fn recording_rule_limit_and_duplicate_labelsets_fail_the_rule() {
         Some("vector contains metrics with the same labelset after applying rule labels")
     );
     assert!(raw(&store, "r").is_empty());
+    // The self-metrics are in the store too, queryable as Prometheus's self-scrape makes them.
+    assert_eq!(
+        instant(&store, "prometheus_rule_evaluation_failures_total", MIN),
+        vec![
+            (
+                "{__name__=\"prometheus_rule_evaluation_failures_total\", rule_group=\"rules.yml;g\"}"
+                    .to_string(),
+                1.0
+            ),
+            (
+                "{__name__=\"prometheus_rule_evaluation_failures_total\", rule_group=\"rules.yml;h\"}"
+                    .to_string(),
+                1.0
+            ),
+        ]
+    );
     let metrics = m.metrics_text();
     assert!(
         metrics.contains("prometheus_rule_evaluation_failures_total{rule_group=\"rules.yml;g\"} 1"),
