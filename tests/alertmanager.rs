@@ -2,7 +2,8 @@
 //! `prometheus-alertmanager`), routing to a webhook receiver this test runs: alerts arrive with
 //! their labels and annotations, a resolved alert arrives resolved, an Alertmanager that is down
 //! costs counted errors (no panic) and the next resend arrives once it is back, and HTTPS with
-//! basic auth works against Alertmanager's own `--web.config.file`.
+//! basic auth works against Alertmanager's own `--web.config.file`; and the SLO page alert of a fast
+//! burn, evaluated by the rule manager from `slo generate`'s rules, arrives and then resolves.
 
 mod common;
 
@@ -395,5 +396,137 @@ async fn alerts_reach_alertmanager_over_https_with_basic_auth() {
     })
     .await;
     assert_eq!(notifier.metrics().alertmanagers[1].sent, 0);
+    notifier.stop().await;
+}
+
+/// Issue 13 §4 end to end: the rules `slo generate` writes for examples/slos/checkout-sloth.yaml,
+/// evaluated by burnwatch's rule manager over a fast burn (half the checkout requests failing),
+/// send the availability page alert through the notifier and the real Alertmanager to the
+/// webhook with Sloth's labels and annotations; once the burn has stopped for 40 minutes the
+/// next evaluation sends its resolution, which arrives as resolved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_slo_page_alert_of_a_fast_burn_arrives_and_resolves_when_the_burn_stops() {
+    use burnwatch_slo::rules::manager::{ManagerOptions, RuleManager};
+    use burnwatch_slo::tsdb::Labels;
+
+    let Some(am_bin) = require_tool(
+        "prometheus-alertmanager",
+        "apt-get install prometheus-alertmanager",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("checkout-slos.yml");
+    let out = Command::new(common::burnwatch_bin())
+        .args(["slo", "generate", "--spec"])
+        .arg(common::repo_root().join("examples/slos/checkout-sloth.yaml"))
+        .arg("-o")
+        .arg(&rules)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "slo generate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files = burnwatch_slo::rules::load_rule_files(&[&rules]).unwrap();
+
+    let webhook = Webhook::default();
+    write_file(dir.path(), "alertmanager.yml", &am_config(&webhook.start()));
+    let port = free_port();
+    let mut am = start_alertmanager(&am_bin, dir.path(), port, &[]);
+    wait_ready(&mut am, port);
+    let notifier = Arc::new(notifier_for(port));
+
+    // Three hours of checkout traffic ending now, a sample every 15 s: half the requests fail
+    // until 40 minutes ago, none after.
+    let now = now_ms();
+    let (burn_end, start) = (now - 40 * 60_000, now - 3 * 3_600_000);
+    let store = burnwatch_slo::shared::new_shared();
+    {
+        let mut db = store.write().unwrap();
+        let ok = Labels::from_pairs([
+            ("__name__", "http_requests_total"),
+            ("job", "checkout"),
+            ("code", "200"),
+        ]);
+        let failed = Labels::from_pairs([
+            ("__name__", "http_requests_total"),
+            ("job", "checkout"),
+            ("code", "500"),
+        ]);
+        let (mut good, mut bad) = (0.0, 0.0);
+        for t in (start..=now).step_by(15_000) {
+            if t < burn_end {
+                good += 50.0;
+                bad += 50.0;
+            } else {
+                good += 100.0;
+            }
+            db.append(&ok, t, good).unwrap();
+            db.append(&failed, t, bad).unwrap();
+        }
+    }
+    // A resend delay of an hour keeps the firing alert's endsAt (four resend delays after its
+    // evaluation) in the future although it is evaluated 41 minutes in the past.
+    let options = ManagerOptions {
+        resend_delay: Duration::from_secs(3600),
+        external_url: "http://burnwatch:9090".to_string(),
+        ..ManagerOptions::default()
+    };
+    let sink_notifier = notifier.clone();
+    let sink: burnwatch_slo::rules::manager::AlertSink = Arc::new(move |alerts| sink_notifier.send(alerts));
+    let manager = RuleManager::new(files, store, options, Some(sink));
+
+    let page = |status: &'static str| {
+        let hook = webhook.clone();
+        move || {
+            hook.alerts().into_iter().find(|a| {
+                a["labels"]["alertname"] == "CheckoutHighErrorRate"
+                    && a["labels"]["sloth_severity"] == "page"
+                    && a["status"] == status
+            })
+        }
+    };
+    manager.evaluate_at(burn_end - 60_000);
+    let firing = wait_until("the firing page alert at the webhook", page("firing")).await;
+    let want_labels = [
+        ("alertname", "CheckoutHighErrorRate"),
+        ("category", "availability"),
+        ("severity", "critical"),
+        ("sloth_id", "checkout-requests-availability"),
+        ("sloth_service", "checkout"),
+        ("sloth_slo", "requests-availability"),
+        ("sloth_severity", "page"),
+    ];
+    for (k, v) in want_labels {
+        assert_eq!(firing["labels"][k], v, "label {k}: {firing}");
+    }
+    assert_eq!(
+        firing["annotations"]["summary"], "Checkout is burning its availability error budget.",
+        "{firing}"
+    );
+    assert!(
+        firing["annotations"]["title"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()),
+        "{firing}"
+    );
+    assert!(
+        firing["generatorURL"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("http://burnwatch:9090/graph?g0.expr=")),
+        "{firing}"
+    );
+
+    // Forty minutes without errors: the 5m and 30m windows are clean, the page condition false.
+    manager.evaluate_at(now - 60_000);
+    let resolved = wait_until("the page alert's resolution at the webhook", page("resolved")).await;
+    assert_eq!(
+        resolved["labels"]["sloth_slo"], "requests-availability",
+        "{resolved}"
+    );
+    let m = &notifier.metrics().alertmanagers[0];
+    assert_eq!((m.errors, m.dropped), (0, 0), "{m:?}");
     notifier.stop().await;
 }
