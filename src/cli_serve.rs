@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use burnwatch_slo::api::{self, ApiState, params};
-use burnwatch_slo::ingest::{self, LabelLimits, ScrapeConfigFile, remote_write};
+use burnwatch_slo::ingest::{self, LabelLimits, ScrapeManager, remote_write};
+use burnwatch_slo::promconfig::PrometheusConfig;
+use burnwatch_slo::promconfig::reload::{Reloader, lifecycle_routes, rule_patterns};
 use burnwatch_slo::promql::EngineOptions;
 use burnwatch_slo::shared::{SharedStorage, new_shared};
 use burnwatch_slo::tsdb::persist::{DurableStore, PersistOptions};
@@ -27,9 +29,22 @@ pub struct ServeArgs {
     /// `promtool tsdb create-blocks-from openmetrics`). Repeatable.
     #[arg(long = "load", value_name = "FILE")]
     load: Vec<PathBuf>,
-    /// A Prometheus-style file with `scrape_configs` to scrape on their intervals.
-    #[arg(long, value_name = "FILE")]
-    scrape_config: Option<PathBuf>,
+    /// A Prometheus configuration file (`prometheus.yml`): `global`, `scrape_configs`
+    /// (`static_configs`, `file_sd_configs`, relabelling, auth, TLS, limits) and `rule_files` run;
+    /// a key burnwatch does not support is an error naming it. Reloaded on SIGHUP and on
+    /// `POST /-/reload` (with --web.enable-lifecycle). Prometheus's spelling --config.file and
+    /// the older --scrape-config work too.
+    #[arg(
+        long = "config",
+        alias = "config.file",
+        alias = "scrape-config",
+        value_name = "FILE"
+    )]
+    config: Option<PathBuf>,
+    /// Enables `POST /-/reload` (Prometheus's --web.enable-lifecycle); without it the endpoint
+    /// answers 403, as in Prometheus.
+    #[arg(long = "web.enable-lifecycle")]
+    web_enable_lifecycle: bool,
     /// Directory for durable data (created if missing): a write-ahead log flushed every second
     /// and a snapshot every 5 minutes and on shutdown, so the store survives restarts and
     /// crashes. Without it the store lives in memory only. One process per directory.
@@ -139,10 +154,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         // --load nothing is flushed here: a store opened read-only on a full disk still serves.)
         d.flush().context("after --load")?;
     }
-    let scrape = match &args.scrape_config {
-        Some(path) => Some(
-            ScrapeConfigFile::load(path).with_context(|| format!("in --scrape-config {}", path.display()))?,
-        ),
+    let config = match &args.config {
+        Some(path) => {
+            let cfg =
+                PrometheusConfig::load(path).with_context(|| format!("in --config {}", path.display()))?;
+            // Rule files are checked before anything starts, as Prometheus refuses to start.
+            burnwatch_slo::rules::load_rule_files(&rule_patterns(&cfg))
+                .with_context(|| format!("in the rule_files of --config {}", path.display()))?;
+            Some((path.clone(), cfg))
+        }
         None => None,
     };
     let engine = args.features.engine_options(EngineOptions {
@@ -165,7 +185,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         state.dora = Some(dora);
     }
     state.write_limits = args.label_limits.limits();
-    runtime.block_on(serve(args.listen, state, web, scrape, durable_note))?;
+    let lifecycle = args.web_enable_lifecycle;
+    runtime.block_on(serve(args.listen, state, web, config, lifecycle, durable_note))?;
     if let Some(d) = durable {
         let dir = d.dir().display().to_string();
         let snap = d
@@ -225,9 +246,11 @@ async fn serve(
     listen: String,
     state: ApiState,
     web: api::web_config::WebConfig,
-    scrape: Option<ScrapeConfigFile>,
+    config: Option<(PathBuf, PrometheusConfig)>,
+    lifecycle: bool,
     durable: bool,
 ) -> anyhow::Result<()> {
+    let mut state = state;
     let store = state.store.clone();
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
@@ -235,11 +258,18 @@ async fn serve(
     let addr = listener.local_addr().map_or(listen.clone(), |a| a.to_string());
     let scheme = if web.tls().is_some() { "https" } else { "http" };
     let shutdown = CancellationToken::new();
-    let scrapes = scrape.map(|cfg| {
-        let jobs = cfg.scrape_configs.len();
-        tracing::info!(jobs, "Starting scrapes.");
-        tokio::spawn(ingest::run_scrapes(cfg, store.clone(), shutdown.clone()))
-    });
+    let scrapes = ScrapeManager::new(store.clone(), shutdown.clone());
+    let reloader = match config {
+        Some((path, cfg)) => Some(
+            Reloader::start(path, cfg, &scrapes, &mut state, shutdown.clone())
+                .map_err(|e| anyhow::anyhow!(e))?,
+        ),
+        None => None,
+    };
+    state.extra_routes = Some(lifecycle_routes(scrapes.clone(), reloader.clone(), lifecycle));
+    if let Some(r) = reloader.clone() {
+        tokio::spawn(r.reload_on_sighup(shutdown.clone()));
+    }
     if durable {
         tracing::info!(endpoint = %format!("{scheme}://{addr}"), "Serving the Prometheus HTTP API.");
     } else {
@@ -255,8 +285,9 @@ async fn serve(
     });
     server.await.context("the HTTP server failed")?;
     shutdown.cancel();
-    if let Some(task) = scrapes {
-        let _ = task.await;
+    scrapes.wait().await;
+    if let Some(r) = reloader {
+        r.stopped().await;
     }
     tracing::info!("Stopped.");
     Ok(())

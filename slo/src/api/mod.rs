@@ -72,6 +72,9 @@ pub struct ApiState {
     /// The rule manager `/api/v1/rules` and `/api/v1/alerts` report on; `None` answers empty
     /// lists, as Prometheus does without `rule_files`.
     pub rules: Option<crate::rules::RuleManager>,
+    /// Routes the embedding command adds (`serve --config`: `/api/v1/targets`, `/-/reload`,
+    /// `/metrics`); they must not overlap the API's own.
+    pub extra_routes: Option<Router>,
     ready: Arc<AtomicBool>,
 }
 
@@ -84,6 +87,7 @@ impl ApiState {
             write_limits: crate::ingest::LabelLimits::default(),
             dora: None,
             rules: None,
+            extra_routes: None,
             ready: Arc::new(AtomicBool::new(true)),
         }
     }
@@ -108,6 +112,7 @@ pub fn router(state: ApiState) -> Router {
         None => dora::routes(state.store.clone()),
     };
     let rules_routes = crate::rules::api::routes(state.rules.clone());
+    let extra_routes = state.extra_routes.clone().unwrap_or_default();
     Router::new()
         .route("/api/v1/query", get(query).post(query))
         .route("/api/v1/query_range", get(query_range).post(query_range))
@@ -126,6 +131,7 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
         .merge(dora_routes)
         .merge(rules_routes)
+        .merge(extra_routes)
 }
 
 /// Prometheus's error classes (`web/api/v1.errorType`).

@@ -11,6 +11,7 @@
 pub mod import;
 pub mod remote_write;
 pub mod scrape;
+pub mod targets_api;
 #[cfg(test)]
 mod tests;
 pub mod text;

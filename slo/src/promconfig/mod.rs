@@ -33,6 +33,7 @@
 mod alerting;
 mod http;
 mod keys;
+pub mod reload;
 mod scrape;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,248 @@
+//! Running a `prometheus.yml` in `serve`, and reloading it as Prometheus does.
+//!
+//! [`Reloader::start`] applies a validated config to a [`ScrapeManager`] and starts a
+//! [`RuleManager`] over its `rule_files`; [`Reloader::reload`] reads the file again and applies
+//! it, on SIGHUP ([`Reloader::reload_on_sighup`]) or `POST /-/reload` ([`lifecycle_routes`]).
+//! Reloads run one at a time; a config that does not load (bad YAML, an unsupported key, a rule
+//! file that does not parse, an unreadable certificate) changes nothing, is logged, and sets
+//! `prometheus_config_last_reload_successful` to 0, as Prometheus's `reloadConfig` does.
+//!
+//! `/-/reload` answers 403 "Lifecycle API is not enabled." without `--web.enable-lifecycle`,
+//! 200 after a successful reload and 500 "failed to reload config: ..." otherwise, as Prometheus.
+//! `/metrics` serves the reload gauges and the rule manager's `prometheus_rule_*` families.
+//!
+//! Divergences: a changed `global.evaluation_interval` reaches groups without their own interval
+//! only after a restart (the rule manager keeps its options); `alerting` and `remote_write` are
+//! validated but not run by `serve` yet, which is logged at every load.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::PrometheusConfig;
+use crate::api::ApiState;
+use crate::ingest::ScrapeManager;
+use crate::rules::{ManagerOptions, RuleManager, load_rule_files};
+
+/// The `rule_files` patterns resolved against the config file's directory.
+pub fn rule_patterns(cfg: &PrometheusConfig) -> Vec<PathBuf> {
+    cfg.rule_files.iter().map(|p| cfg.resolve(p)).collect()
+}
+
+/// What a reload changes: the scrape pools and the rule groups.
+pub struct Reloader {
+    path: PathBuf,
+    scrapes: Arc<ScrapeManager>,
+    rules: RuleManager,
+    rules_task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    evaluation_interval: Duration,
+    lock: tokio::sync::Mutex<()>,
+    last_successful: AtomicBool,
+    last_success_ms: AtomicI64,
+}
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloader")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Sections of the config that `serve` does not run yet: said at every load, never silently.
+fn warn_unwired(cfg: &PrometheusConfig) {
+    if !cfg.alerting.alertmanagers.is_empty() {
+        tracing::warn!(
+            "alerting.alertmanagers is parsed and validated, but serve does not send alerts to it yet; \
+             alerts are listed at /api/v1/alerts."
+        );
+    }
+    if !cfg.remote_write.is_empty() {
+        tracing::warn!("remote_write is parsed and validated, but serve does not forward samples yet.");
+    }
+}
+
+impl Reloader {
+    /// Starts the scrapes and rule evaluation of the first config (already validated), and sets
+    /// `state.rules` so `/api/v1/rules` and `/api/v1/alerts` report them.
+    pub fn start(
+        path: PathBuf,
+        cfg: PrometheusConfig,
+        scrapes: &Arc<ScrapeManager>,
+        state: &mut ApiState,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<Reloader>, String> {
+        let files = load_rule_files(&rule_patterns(&cfg))
+            .map_err(|e| format!("in the rule_files of {}: {e}", path.display()))?;
+        scrapes
+            .apply(&cfg)
+            .map_err(|e| format!("in {}: {e}", path.display()))?;
+        let opts = ManagerOptions {
+            evaluation_interval: cfg.global.evaluation_interval.0,
+            external_labels: cfg.global.external_labels.clone(),
+            engine: state.engine.clone(),
+            ..Default::default()
+        };
+        warn_unwired(&cfg);
+        let rules = RuleManager::new(files, state.store.clone(), opts, None);
+        state.rules = Some(rules.clone());
+        let task = tokio::spawn(rules.clone().run(shutdown));
+        tracing::info!(
+            file = %path.display(),
+            jobs = cfg.scrape_configs.len(),
+            rule_files = cfg.rule_files.len(),
+            "Loaded the configuration file."
+        );
+        Ok(Arc::new(Reloader {
+            path,
+            scrapes: scrapes.clone(),
+            rules,
+            rules_task: tokio::sync::Mutex::new(Some(task)),
+            evaluation_interval: cfg.global.evaluation_interval.0,
+            lock: tokio::sync::Mutex::new(()),
+            last_successful: AtomicBool::new(true),
+            last_success_ms: AtomicI64::new(now_ms()),
+        }))
+    }
+
+    fn load_and_apply(&self) -> Result<(), String> {
+        let cfg =
+            PrometheusConfig::load(&self.path).map_err(|e| format!("in {}: {e}", self.path.display()))?;
+        let files = load_rule_files(&rule_patterns(&cfg))
+            .map_err(|e| format!("in the rule_files of {}: {e}", self.path.display()))?;
+        self.scrapes
+            .apply(&cfg)
+            .map_err(|e| format!("in {}: {e}", self.path.display()))?;
+        self.rules.reload(files);
+        if cfg.global.evaluation_interval.0 != self.evaluation_interval {
+            tracing::warn!(
+                "global.evaluation_interval changed; groups without their own interval keep the old one until a restart."
+            );
+        }
+        warn_unwired(&cfg);
+        Ok(())
+    }
+
+    /// Reads the file again and applies it; the error says why nothing changed.
+    pub async fn reload(&self) -> Result<(), String> {
+        let _one_at_a_time = self.lock.lock().await;
+        match self.load_and_apply() {
+            Ok(()) => {
+                self.last_successful.store(true, Ordering::SeqCst);
+                self.last_success_ms.store(now_ms(), Ordering::SeqCst);
+                tracing::info!(file = %self.path.display(), "Completed loading of configuration file.");
+                Ok(())
+            }
+            Err(error) => {
+                self.last_successful.store(false, Ordering::SeqCst);
+                tracing::error!(file = %self.path.display(), error = %error,
+                    "Error reloading the configuration file; the previous one keeps running.");
+                Err(error)
+            }
+        }
+    }
+
+    /// Reloads on every SIGHUP until `shutdown`.
+    pub async fn reload_on_sighup(self: Arc<Self>, shutdown: CancellationToken) {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(error) => {
+                tracing::warn!(error = %error, "Cannot listen for SIGHUP; reload with POST /-/reload instead.");
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                got = hup.recv() => {
+                    if got.is_none() {
+                        return;
+                    }
+                    let _ = self.reload().await;
+                }
+            }
+        }
+    }
+
+    /// The reload gauges and the rule manager's families, in the text format.
+    pub fn metrics_text(&self) -> String {
+        let ok = u8::from(self.last_successful.load(Ordering::SeqCst));
+        let ts = self.last_success_ms.load(Ordering::SeqCst) as f64 / 1000.0;
+        format!(
+            "# HELP prometheus_config_last_reload_successful Whether the last configuration reload attempt was successful.\n\
+             # TYPE prometheus_config_last_reload_successful gauge\n\
+             prometheus_config_last_reload_successful {ok}\n\
+             # HELP prometheus_config_last_reload_success_timestamp_seconds Timestamp of the last successful configuration reload.\n\
+             # TYPE prometheus_config_last_reload_success_timestamp_seconds gauge\n\
+             prometheus_config_last_reload_success_timestamp_seconds {}\n{}",
+            burnwatch_gofmt::format_exposition(ts),
+            self.rules.metrics_text()
+        )
+    }
+
+    /// Waits for the rule manager to stop (after the shutdown token fired).
+    pub async fn stopped(&self) {
+        if let Some(t) = self.rules_task.lock().await.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+/// `/api/v1/targets`, `/-/reload` (POST or PUT) and `/metrics`.
+pub fn lifecycle_routes(
+    scrapes: Arc<ScrapeManager>,
+    reloader: Option<Arc<Reloader>>,
+    lifecycle: bool,
+) -> axum::Router {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let reload = {
+        let reloader = reloader.clone();
+        move || {
+            let reloader = reloader.clone();
+            async move {
+                if !lifecycle {
+                    return (StatusCode::FORBIDDEN, "Lifecycle API is not enabled.\n").into_response();
+                }
+                let Some(r) = reloader else {
+                    // No --config: nothing to reload.
+                    return StatusCode::OK.into_response();
+                };
+                match r.reload().await {
+                    Ok(()) => StatusCode::OK.into_response(),
+                    Err(e) => (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("failed to reload config: {e}\n"),
+                    )
+                        .into_response(),
+                }
+            }
+        }
+    };
+    let metrics = move || {
+        let reloader = reloader.clone();
+        async move {
+            let body = reloader.map(|r| r.metrics_text()).unwrap_or_default();
+            (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )],
+                body,
+            )
+        }
+    };
+    crate::ingest::targets_api::routes(scrapes.view())
+        .route("/-/reload", axum::routing::post(reload.clone()).put(reload))
+        .route("/metrics", axum::routing::get(metrics))
+}
