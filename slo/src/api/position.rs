@@ -195,8 +195,28 @@ pub fn line_col(query: &str, offset: usize) -> (usize, usize) {
 /// The error text Prometheus's API gives for a query that does not parse:
 /// `1:8: parse error: <message>` when the position is known, else `parse error: <message>`.
 pub fn parse_error_text(query: &str, message: &str) -> String {
-    let shown = prometheus_wording(message);
-    match error_position(query, message) {
+    let pos = error_position(query, message);
+    // Prometheus's own message and position where `super::parse_error` knows them; a lexer error
+    // stands unless the grammar error found is before it (Prometheus's parser reads tokens as
+    // its lexer makes them, so it meets whichever comes first).
+    let lexer_failed =
+        crate::promql::engine::without_panics(|| parser::lex::lexer(query).is_err()).unwrap_or(true);
+    let translated = crate::promql::parse_error::translate(query, message).filter(|(p, _)| {
+        !lexer_failed
+            || message.starts_with("unknown escape")
+            || matches!((p, pos), (Some(p), Some(lp)) if *p < lp)
+    });
+    let (pos, shown) = match translated {
+        Some((p, text)) => (p, text),
+        None => match pos {
+            Some(p) if message == GRAMMAR_ERROR => {
+                let (p, shown) = crate::promql::parse_error::grammar_error(query, p);
+                (Some(p), shown)
+            }
+            _ => (pos, prometheus_wording(query, pos, message)),
+        },
+    };
+    match pos {
         Some(p) => {
             let (line, col) = line_col(query, p);
             format!("{line}:{col}: parse error: {shown}")
@@ -207,11 +227,47 @@ pub fn parse_error_text(query: &str, message: &str) -> String {
 
 /// Prometheus's words for the lexer errors `promql-parser` words differently (the position does
 /// not change).
-fn prometheus_wording(message: &str) -> &str {
+fn prometheus_wording(query: &str, pos: Option<usize>, message: &str) -> String {
+    if let Some(word) = message.strip_prefix("bad number or duration syntax: ") {
+        // Prometheus's lexer quotes what it consumed: the digits, and the rest of the word only
+        // when a unit letter follows them (`5x` → "5", `5mx` → "5mx"); in brackets it expects a
+        // duration.
+        let digits = word.len()
+            - word
+                .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.')
+                .len();
+        let unit_follows = word[digits..].starts_with(['s', 'm', 'h', 'd', 'w', 'y']);
+        let shown = if unit_follows { word } else { &word[..digits] };
+        let in_brackets = pos.is_some_and(|p| query[..p].trim_end().ends_with(['[', ':']));
+        let what = if in_brackets {
+            "bad duration syntax"
+        } else {
+            "bad number or duration syntax"
+        };
+        return format!("{what}: {shown:?}");
+    }
+    // A name where a range's duration goes: Prometheus's lexer finds no duration at all.
+    if let Some(c) = message
+        .strip_prefix("unexpected character inside brackets: '")
+        .and_then(|r| r.chars().next())
+        && c.is_alphabetic()
+        && pos.is_some_and(|p| query[..p].trim_end().ends_with('['))
+    {
+        return "bad duration syntax: \"\"".to_string();
+    }
+    prometheus_word(message).to_string()
+}
+
+/// [`prometheus_wording`] for fixed texts.
+fn prometheus_word(message: &str) -> &str {
     match message {
+        // A sign inside a range: Prometheus's lexer reads `-5m` as a number without a unit.
+        "unexpected character inside brackets: '-'" => "missing unit character in duration",
         "unexpected end of input inside brackets" => "unclosed left bracket",
         "unexpected right brace '}'" => "unexpected character: '}'",
         m if m.starts_with("unterminated quoted string") => "unterminated quoted string",
+        // Prometheus's lexer refuses the `.` itself.
+        m if m.starts_with("unexpected character after '.'") => "unexpected character: '.'",
         m => m,
     }
 }

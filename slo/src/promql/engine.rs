@@ -371,7 +371,12 @@ fn with_preparation(
 fn parse_here(query: &str) -> Result<Expr, QueryError> {
     // Regexes are Go's syntax: checked and made readable for the parser first (see `matcher`).
     let query = crate::tsdb::matcher::prepare_query(query).map_err(QueryError::Parse)?;
-    parse_guarded(&query).map_err(QueryError::Parse)
+    let expr = parse_guarded(&query).map_err(QueryError::Parse)?;
+    // `promql-parser` reads a number too large for a float as infinity; Prometheus refuses it.
+    if let Some(msg) = super::parse_error::number_out_of_range(&query) {
+        return Err(QueryError::Parse(msg));
+    }
+    Ok(expr)
 }
 
 /// `promql_parser::parser::parse`, with a panic inside the parser turned into a parse error.

@@ -14,6 +14,7 @@ pub mod depth;
 pub mod engine;
 mod eval;
 mod functions;
+pub mod parse_error;
 mod steps;
 #[cfg(test)]
 mod tests;
