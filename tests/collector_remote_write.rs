@@ -749,3 +749,174 @@ fn a_4xx_answer_is_counted_as_failed_logged_and_not_retried() {
         collector.proc.output()
     );
 }
+
+/// Runs `openssl args` in `dir`, panicking with its output on failure.
+fn openssl(bin: &Path, dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new(bin)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A private CA (`ca.pem`) and a server certificate it signed for 127.0.0.1
+/// (`server.crt`, `server.key`); returns the CA's path.
+fn private_ca_and_server_cert(bin: &Path, dir: &Path) -> std::path::PathBuf {
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-days",
+        "2",
+        "-subj",
+        "/CN=rw-test-ca",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(bin, dir, &ca);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let mut csr = vec!["req"];
+    csr.extend(ec);
+    csr.extend([
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    openssl(bin, dir, &csr);
+    openssl(
+        bin,
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.crt",
+        ],
+    );
+    dir.join("ca.pem")
+}
+
+#[test]
+fn https_with_a_private_ca_and_credentials_is_delivered_and_a_401_is_not_retried() {
+    let Some(openssl) = require_tool("openssl", "apt-get install openssl") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cert = private_ca_and_server_cert(&openssl, dir.path());
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    let web = write_file(
+        dir.path(),
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  alice: '{hash}'\n"
+        ),
+    );
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let serve = spawn(
+        "serve",
+        &burnwatch_bin(),
+        &[
+            "serve",
+            "--listen",
+            &listen,
+            "--web.config.file",
+            web.to_str().unwrap(),
+        ],
+        dir.path(),
+        &[],
+    );
+    let url = format!("https://{listen}/api/v1/write");
+    // "alice:s3cret" in base64.
+    let with_auth = remote_write_exporter(
+        "prometheusremotewrite/auth",
+        &url,
+        &format!(
+            "    headers:\n      Authorization: Basic YWxpY2U6czNjcmV0\n    tls:\n      ca_file: {}\n    retry_on_failure:\n      max_elapsed_time: 10m\n",
+            cert.display()
+        ),
+    );
+    let without = remote_write_exporter(
+        "prometheusremotewrite/anonymous",
+        &url,
+        &format!(
+            "    remote_write_queue:\n      num_consumers: 1\n    tls:\n      ca_file: {}\n",
+            cert.display()
+        ),
+    );
+    let collector = Collector::start(
+        dir.path(),
+        "collector",
+        &format!("{with_auth}\n{without}"),
+        &["prometheusremotewrite/auth", "prometheusremotewrite/anonymous"],
+        &[],
+    );
+    collector.send(&step(t0(), 0));
+    let delivered = wait_for(WAIT, || {
+        (collector.counter(
+            "otelcol_exporter_sent_metric_points_total",
+            "prometheusremotewrite/auth",
+        ) == POINTS_PER_STEP as f64)
+            .then_some(())
+    });
+    assert!(
+        delivered.is_some(),
+        "{}\n{}\n{}",
+        http_get(&collector.telemetry).unwrap().1,
+        collector.proc.output(),
+        serve.output()
+    );
+    let refused = wait_for(WAIT, || {
+        (collector.counter(
+            "otelcol_exporter_send_failed_metric_points_total",
+            "prometheusremotewrite/anonymous",
+        ) == POINTS_PER_STEP as f64)
+            .then_some(())
+    });
+    assert!(refused.is_some(), "{}", collector.proc.output());
+    assert_eq!(
+        collector.counter(
+            "otelcol_exporter_sent_metric_points_total",
+            "prometheusremotewrite/anonymous"
+        ),
+        0.0
+    );
+    let output = collector.proc.output();
+    assert!(
+        output.contains("401"),
+        "the receiver's answer is logged:\n{output}"
+    );
+    assert!(
+        !output.contains("retrying. client=prometheusremotewrite/anonymous"),
+        "a 401 is not retried:\n{output}"
+    );
+}
