@@ -58,6 +58,9 @@ pub struct StatusArgs {
     /// Ask this Prometheus-compatible server instead (such as http://localhost:9090).
     #[arg(long, value_name = "URL")]
     prometheus_url: Option<String>,
+    /// Credentials and TLS trust for a secured --prometheus-url (as `tui` takes them).
+    #[command(flatten)]
+    auth: crate::cli_tui::ClientAuthArgs,
     /// Evaluation time: RFC 3339 or Unix seconds (default: the newest loaded sample, or now).
     #[arg(long, value_name = "T")]
     at: Option<String>,
@@ -118,7 +121,7 @@ pub fn run_status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         }
         (false, Some(_)) => bail!("give either --load FILE or --prometheus-url URL, not both"),
         (true, Some(url)) => {
-            let source = HttpSource::new(url.clone(), Duration::from_secs(130));
+            let source = HttpSource::new(args.auth.endpoint(url)?, Duration::from_secs(130));
             let at = at_flag.unwrap_or_else(now_ms);
             runtime.block_on(status::evaluate(&slos, &source as &dyn SliSource, at))
         }

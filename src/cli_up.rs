@@ -1,5 +1,5 @@
-//! `burnwatch up`: the whole pipeline in one process, and `burnwatch tui`: the dashboard against
-//! any Prometheus-compatible API.
+//! `burnwatch up`: the whole pipeline in one process (`burnwatch tui`, the dashboard alone, is in
+//! `cli_tui`).
 //!
 //! `up` starts, in this order: the durable store (its directory lock stops a second `up` before
 //! anything binds), the collector, the store's scrapes of the collector's Prometheus exporters and
@@ -16,6 +16,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use burnwatch_collector::config::Config;
 use burnwatch_collector::service::Collector;
+use burnwatch_slo::api::client::{ClientOptions, Endpoint};
 use burnwatch_slo::api::{self, ApiState};
 use burnwatch_slo::ingest::scrape::{PromDuration, ScrapeConfig, StaticConfig};
 use burnwatch_slo::ingest::{self, ScrapeConfigFile};
@@ -68,9 +69,9 @@ pub struct UpArgs {
     #[arg(long, default_value = "127.0.0.1:9090", value_name = "HOST:PORT")]
     listen: String,
     /// Prometheus's web configuration file (exporter-toolkit format) for the API, as `serve`
-    /// takes it. With `basic_auth_users` or `tls_server_config`, only `--headless` without
-    /// `--demo` is supported: the dashboard and the demo reach the API over plain HTTP and carry
-    /// no credentials.
+    /// takes it. The dashboard gets in with a credential only this process knows and trusts the
+    /// server's own certificate; `--demo` is refused with `basic_auth_users` or
+    /// `tls_server_config` (it sends to the API over plain HTTP without credentials).
     #[arg(long = "web.config.file", value_name = "FILE")]
     web_config_file: Option<PathBuf>,
     /// SLO specs: a Sloth or OpenSLO file, or a directory of them (`*.yaml`, `*.yml`; a Sloth
@@ -104,32 +105,7 @@ pub struct UpArgs {
     features: crate::cli_serve::FeatureArgs,
 }
 
-#[derive(Debug, Args)]
-pub struct TuiArgs {
-    /// The Prometheus-compatible API to read (a real Prometheus, `burnwatch serve`, `burnwatch up`).
-    #[arg(long, default_value = "http://127.0.0.1:9090", value_name = "URL")]
-    prometheus_url: String,
-    /// SLO specs: a file or a directory of them (default: the bundled demo specs).
-    #[arg(long, value_name = "PATH")]
-    slos: Option<PathBuf>,
-    /// The scrape job holding the collector's own `otelcol_*` metrics.
-    #[arg(long, default_value = DEFAULT_COLLECTOR_JOB)]
-    collector_job: String,
-    /// How often to refresh.
-    #[arg(long, default_value = "5s", value_parser = prom_duration)]
-    refresh: Duration,
-    /// Longest a query may take.
-    #[arg(long, default_value = "30s", value_parser = prom_duration)]
-    timeout: Duration,
-    /// Print one snapshot and exit: the SLO table as text, or everything with --json.
-    #[arg(long)]
-    once: bool,
-    /// With --once: print every view's data as JSON.
-    #[arg(long, requires = "once")]
-    json: bool,
-}
-
-fn prom_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn prom_duration(s: &str) -> Result<Duration, String> {
     burnwatch_slo::api::params::parse_prometheus_duration_ms(s)
         .and_then(|ms| u64::try_from(ms).ok())
         .filter(|ms| *ms > 0)
@@ -191,56 +167,7 @@ pub fn load_slos(path: Option<&Path>) -> anyhow::Result<Vec<SloSpec>> {
     Ok(specs)
 }
 
-pub fn run_tui(args: TuiArgs) -> anyhow::Result<ExitCode> {
-    let slos = load_slos(args.slos.as_deref())?;
-    let backend = Arc::new(HttpBackend::new(
-        args.prometheus_url.clone(),
-        slos,
-        args.timeout,
-        &args.collector_job,
-    ));
-    let runtime = runtime()?;
-    if args.once {
-        // A script reading `--once` must see an unreachable server fail, not a table of errors
-        // exiting 0 (issue #12): ask the server one trivial query first.
-        let now = burnwatch_slo::api::client::QueryKind::Instant {
-            time: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
-        };
-        let probe = burnwatch_slo::api::client::query(&args.prometheus_url, "vector(1)", &now, args.timeout);
-        runtime
-            .block_on(probe)
-            .with_context(|| format!("--prometheus-url {} does not answer queries", args.prometheus_url))?;
-        // The detail of the SLO the dashboard selects first: the one with the least budget.
-        let mut snap = runtime.block_on(backend.snapshot(None));
-        if let Some(first) = snap.slos.first().map(|s| s.id.clone()) {
-            snap = runtime.block_on(backend.snapshot(Some(&first)));
-        }
-        let text = if args.json {
-            let mut s = serde_json::to_string_pretty(&snap).context("cannot encode the snapshot")?;
-            s.push('\n');
-            s
-        } else {
-            crate::cli_slo_eval::slo_table(&snap.slos, &snap.errors)
-        };
-        crate::output::print(&text)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let shutdown = CancellationToken::new();
-    let signals = runtime.spawn(cancel_on_signal(shutdown.clone()));
-    let options = RunOptions {
-        refresh: args.refresh,
-        title: format!("burnwatch tui — {}", args.prometheus_url),
-    };
-    let result = burnwatch_tui::run::run(backend, None, options, shutdown.clone(), runtime.handle().clone());
-    shutdown.cancel();
-    signals.abort();
-    result.context("the terminal failed")?;
-    Ok(ExitCode::SUCCESS)
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -253,18 +180,26 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
         None => Config::default_config(),
     };
     let slos = load_slos(args.slos.as_deref())?;
-    let web = match &args.web_config_file {
+    let mut web = match &args.web_config_file {
         Some(path) => api::web_config::WebConfig::load(path)?,
         None => api::web_config::WebConfig::default(),
     };
-    if (web.requires_auth() || web.tls().is_some()) && (!args.headless || args.demo) {
-        // The dashboard and the demo are HTTP clients of this API without credentials: rather
-        // than start them to be refused with 401, say so.
+    if (web.requires_auth() || web.tls().is_some()) && args.demo {
+        // The demo sends its history and DORA events to this API without credentials: rather
+        // than start it to be refused with 401, say so.
         bail!(
-            "--web.config.file with basic_auth_users or tls_server_config needs --headless and no \
-             --demo: the dashboard and the demo query the API over plain HTTP without credentials"
+            "--web.config.file with basic_auth_users or tls_server_config cannot be used with \
+             --demo: the demo sends its history and DORA events to the API over plain HTTP \
+             without credentials"
         );
     }
+    // The dashboard is a client of this process's own API: a credential only this process
+    // knows, and trust in exactly the server's own certificate.
+    let dashboard_client = if args.headless {
+        ClientOptions::default()
+    } else {
+        own_api_client(&mut web, args.web_config_file.as_deref())?
+    };
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create --data-dir {}", args.data_dir.display()))?;
     if args.headless {
@@ -305,8 +240,10 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
         runtime.block_on(watch_alerts(slos, store.clone(), args.refresh, shutdown.clone()));
         Ok(())
     } else {
+        let endpoint = Endpoint::new(&parts.api_url, &dashboard_client)
+            .context("cannot set up the dashboard's client of the API")?;
         let backend: Arc<dyn Backend> = Arc::new(HttpBackend::new(
-            parts.api_url.clone(),
+            endpoint,
             slos,
             Duration::from_secs(30),
             DEFAULT_COLLECTOR_JOB,
@@ -332,6 +269,27 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
         args.data_dir.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// How `up`'s dashboard gets into its own API under `--web.config.file`: a process credential
+/// added to `web`'s users when it requires basic auth, and the server's own certificate
+/// (`tls_server_config.cert_file`, relative to the config file) trusted as it is, whatever
+/// names it carries.
+fn own_api_client(web: &mut api::web_config::WebConfig, path: Option<&Path>) -> anyhow::Result<ClientOptions> {
+    let mut options = ClientOptions::default();
+    if let Some((user, password)) = web.add_process_credential()? {
+        options.username = Some(user);
+        options.password = Some(password);
+    }
+    if let (Some(tls), Some(path)) = (&web.tls_server_config, path) {
+        let cert = path.parent().unwrap_or(Path::new(".")).join(&tls.cert_file);
+        // The file was read a moment ago to build the server; read again for the client.
+        let pem = std::fs::read(&cert).with_context(|| {
+            format!("cannot read tls_server_config.cert_file {}", cert.display())
+        })?;
+        options.ca_pem = Some(pem);
+    }
+    Ok(options)
 }
 
 /// What `up` started, to stop in reverse.
@@ -443,10 +401,11 @@ async fn start(
     state.dora = Some(dora);
     state.write_limits = args.label_limits.limits();
     let stop = shutdown.clone();
+    let scheme = if web.tls().is_some() { "https" } else { "http" };
     let api = tokio::spawn(api::serve_with(listener, state, web, async move {
         stop.cancelled().await
     }));
-    let api_url = format!("http://{}", host(api_addr));
+    let api_url = format!("{scheme}://{}", host(api_addr));
     tracing::info!(endpoint = %api_url, "Serving the Prometheus HTTP API.");
 
     let (demo, demo_control) = if args.demo {
@@ -516,7 +475,7 @@ async fn watch_alerts(slos: Vec<SloSpec>, store: SharedStorage, every: Duration,
 
 /// Cancels `token` on Ctrl-C or SIGTERM (with the dashboard in raw mode, Ctrl-C arrives as a key
 /// instead, and the dashboard handles it).
-async fn cancel_on_signal(token: CancellationToken) {
+pub(crate) async fn cancel_on_signal(token: CancellationToken) {
     tokio::select! {
         _ = crate::cli_collector::wait_for_signal() => token.cancel(),
         _ = token.cancelled() => {}

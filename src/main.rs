@@ -12,6 +12,7 @@ mod cli_promql;
 mod cli_serve;
 mod cli_slo;
 mod cli_slo_eval;
+mod cli_tui;
 mod cli_up;
 mod demo;
 
@@ -43,7 +44,7 @@ enum Command {
     /// engine and the burn-rate dashboard (`--demo` adds traffic, `--headless` drops the dashboard).
     Up(cli_up::UpArgs),
     /// The burn-rate dashboard against any Prometheus-compatible API.
-    Tui(cli_up::TuiArgs),
+    Tui(cli_tui::TuiArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,7 +67,7 @@ fn main() -> ExitCode {
         Command::Dora(args) => cli_dora::run(args),
         Command::Slo(args) => cli_slo::run(args),
         Command::Up(args) => cli_up::run_up(args),
-        Command::Tui(args) => cli_up::run_tui(args),
+        Command::Tui(args) => cli_tui::run_tui(args),
     };
     match result {
         Ok(code) => code,

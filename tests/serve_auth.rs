@@ -267,7 +267,7 @@ fn prometheus_remote_write_with_basic_auth_lands_and_without_is_refused() {
 }
 
 #[test]
-fn up_headless_takes_the_web_config_and_refuses_it_with_the_dashboard_or_demo() {
+fn up_headless_takes_the_web_config_and_refuses_it_with_the_demo() {
     let dir = tempfile::tempdir().unwrap();
     let web = web_config(dir.path());
     let config = write_file(dir.path(), "collector.yaml", common::EPHEMERAL_CONFIG);
@@ -292,8 +292,9 @@ fn up_headless_takes_the_web_config_and_refuses_it_with_the_dashboard_or_demo() 
         args.extend(extra.iter().map(|s| s.to_string()));
         args
     };
-    // The dashboard and the demo would be refused by their own API: up says so and stops.
-    for extra in [&["--headless", "--demo"][..], &[][..]] {
+    // The demo would be refused by its own API: up says so and stops. (The dashboard gets in
+    // with a process credential: tests/tui_tmux.rs.)
+    for extra in [&["--headless", "--demo"][..], &["--demo"][..]] {
         let out = Command::new(burnwatch_bin())
             .args(up_args(extra))
             .stdin(std::process::Stdio::null())
@@ -301,10 +302,7 @@ fn up_headless_takes_the_web_config_and_refuses_it_with_the_dashboard_or_demo() 
             .unwrap();
         assert!(!out.status.success(), "up {extra:?} started");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            err.contains("needs --headless and no --demo"),
-            "up {extra:?}: {err}"
-        );
+        assert!(err.contains("cannot be used with --demo"), "up {extra:?}: {err}");
     }
     let args = up_args(&["--headless"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -458,4 +456,180 @@ fn tls_server_config_serves_https_to_curl_and_prometheus() {
         prom.output(),
         bw.output()
     );
+}
+
+/// Runs `burnwatch args`, failing the test if it has not ended within two minutes (a client
+/// that hangs on refused credentials is a failure, not a slow pass): (exit code, stdout, stderr).
+fn run_bounded(args: &[&str]) -> (Option<i32>, String, String) {
+    let mut child = Command::new(burnwatch_bin())
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ended = wait_for(Duration::from_secs(120), || child.try_wait().ok().flatten());
+    if ended.is_none() {
+        let _ = child.kill();
+        panic!("burnwatch {args:?} did not end within two minutes");
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Issue #12: `tui` could not reach a server behind TLS and basic auth. With `--username`,
+/// `--password-file` and `--ca-file` (the server's self-signed certificate), `tui --once` prints
+/// the SLO table computed from the server's data, and `slo status` reads the same; a wrong or
+/// missing password fails at once with the 401 named, an untrusted certificate with the reason.
+#[test]
+fn tui_once_reads_a_secured_serve_and_names_refused_credentials() {
+    let Some(openssl) = require_tool("openssl", "apt-get install openssl") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, _key) = self_signed(&openssl, dir.path());
+    let hash = bcrypt::hash(PASSWORD, 4).unwrap();
+    let web = write_file(
+        dir.path(),
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
+             basic_auth_users:\n  {USER}: '{hash}'\n"
+        ),
+    );
+    // Half an hour of the checkout service's requests up to now, 1% of them 5xx: the bundled
+    // requests-availability SLO reads an SLI of 99%.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut data = String::from("# TYPE http_server_requests_total counter\n");
+    for (code, per_step) in [("200", 99), ("500", 1)] {
+        for i in 0..=120u64 {
+            data.push_str(&format!(
+                "http_server_requests_total{{job=\"shop/checkout\",http_response_status_code=\"{code}\"}} {} {}\n",
+                i * per_step,
+                now - 1800 + i * 15
+            ));
+        }
+    }
+    data.push_str("# EOF\n");
+    let load = write_file(dir.path(), "data.om", &data);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let bw = spawn(
+        "burnwatch",
+        &burnwatch_bin(),
+        &[
+            "serve",
+            "--listen",
+            &listen,
+            "--web.config.file",
+            web.to_str().unwrap(),
+            "--load",
+            load.to_str().unwrap(),
+        ],
+        dir.path(),
+        &[],
+    );
+    let url = format!("https://{listen}");
+    let right = write_file(dir.path(), "password", &format!("{PASSWORD}\n"));
+    let wrong = write_file(dir.path(), "wrong", "not the password\n");
+    let (cert_s, right_s, wrong_s) = (
+        cert.to_str().unwrap(),
+        right.to_str().unwrap(),
+        wrong.to_str().unwrap(),
+    );
+    let tui = |extra: &[&str]| {
+        let mut args = vec!["tui", "--once", "--prometheus-url", &url];
+        args.extend_from_slice(extra);
+        run_bounded(&args)
+    };
+    let with_password = [
+        "--username",
+        USER,
+        "--password-file",
+        right_s,
+        "--ca-file",
+        cert_s,
+    ];
+    // Wait for the server by asking the way a user would.
+    let ready = wait_for(Duration::from_secs(60), || {
+        let r = tui(&with_password);
+        (r.0 == Some(0)).then_some(r)
+    });
+    let (_, table, _) = ready.unwrap_or_else(|| panic!("tui --once never read the server:\n{}", bw.output()));
+    let row = table
+        .lines()
+        .find(|l| l.contains("requests-availability"))
+        .unwrap_or_else(|| panic!("no requests-availability row:\n{table}"));
+    // SERVICE SLO OBJECTIVE SLI ...
+    let sli = row.split_whitespace().nth(3).unwrap();
+    let sli: f64 = sli
+        .trim_end_matches('%')
+        .parse()
+        .unwrap_or_else(|_| panic!("the SLI is not a number: {row}"));
+    assert!((sli - 99.0).abs() < 0.01, "{row}");
+
+    // slo status takes the same flags.
+    let (code, status, err) = run_bounded(&[
+        "slo",
+        "status",
+        "--prometheus-url",
+        &url,
+        "--username",
+        USER,
+        "--password-file",
+        right_s,
+        "--ca-file",
+        cert_s,
+        "--spec",
+        common::repo_root()
+            .join("examples/demo-slos/checkout-sloth.yaml")
+            .to_str()
+            .unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, Some(0), "{status}{err}");
+    assert!(
+        !status.contains("401") && !status.contains("cannot reach"),
+        "{status}"
+    );
+
+    // Refused credentials: exit 1, the 401 named.
+    let (code, out, err) = tui(&[
+        "--username",
+        USER,
+        "--password-file",
+        wrong_s,
+        "--ca-file",
+        cert_s,
+    ]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        err.contains("401 Unauthorized") && err.contains("refused the credentials"),
+        "{err}"
+    );
+    let (code, _, err) = tui(&["--ca-file", cert_s]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("401 Unauthorized") && err.contains("needs credentials"),
+        "{err}"
+    );
+    // The self-signed certificate without --ca-file is not trusted; with
+    // --insecure-skip-verify it is accepted.
+    let (code, _, err) = tui(&["--username", USER, "--password-file", right_s]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("certificate"), "{err}");
+    let (code, _, err) = tui(&[
+        "--username",
+        USER,
+        "--password-file",
+        right_s,
+        "--insecure-skip-verify",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
 }

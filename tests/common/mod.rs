@@ -6,6 +6,7 @@
 
 pub mod otlp_sink;
 pub mod prom_pair;
+pub mod tmux;
 
 use std::io::Write as _;
 use std::net::TcpListener;

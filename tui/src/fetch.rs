@@ -16,7 +16,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use burnwatch_slo::api::client::{self, ClientError, QueryKind};
+use burnwatch_slo::api::client::{ClientError, Endpoint, QueryKind};
 use burnwatch_slo::api::json::format_value;
 use burnwatch_slo::dora::metrics::format_seconds;
 use burnwatch_slo::dora::{self, tiers};
@@ -46,7 +46,7 @@ pub const DEFAULT_COLLECTOR_JOB: &str = "burnwatch-collector";
 
 /// The dashboard's data from a Prometheus-compatible API.
 pub struct HttpBackend {
-    base_url: String,
+    endpoint: Endpoint,
     slos: Vec<SloSpec>,
     timeout: Duration,
     collector_job: String,
@@ -54,16 +54,17 @@ pub struct HttpBackend {
 }
 
 impl HttpBackend {
-    /// Asks the API at `base_url` (`http://127.0.0.1:9090`) about `slos`; each query waits at most
-    /// `timeout`. The collector's metrics are looked up under `collector_job`.
+    /// Asks the API at `endpoint` (a URL such as `http://127.0.0.1:9090`, or an [`Endpoint`]
+    /// with credentials and TLS trust) about `slos`; each query waits at most `timeout`. The
+    /// collector's metrics are looked up under `collector_job`.
     pub fn new(
-        base_url: impl Into<String>,
+        endpoint: impl Into<Endpoint>,
         slos: Vec<SloSpec>,
         timeout: Duration,
         collector_job: &str,
     ) -> Self {
         HttpBackend {
-            base_url: base_url.into().trim_end_matches('/').to_string(),
+            endpoint: endpoint.into(),
             slos,
             timeout,
             collector_job: collector_job.to_string(),
@@ -79,7 +80,7 @@ impl HttpBackend {
     /// One snapshot at `at_ms`, with the detail series of the SLO `detail` names.
     pub async fn fetch(&self, detail: Option<&str>, at_ms: i64) -> Snapshot {
         let mut errors = Vec::new();
-        let source = HttpSource::new(self.base_url.clone(), self.timeout);
+        let source = HttpSource::new(&self.endpoint, self.timeout);
         let mut slos = status::evaluate(&self.slos, &source as &dyn SliSource, at_ms).await;
         sort_by_budget(&mut slos);
         // An unreachable server fails every query the same way: say it once.
@@ -88,7 +89,14 @@ impl HttpBackend {
                 .iter()
                 .all(|s| s.error.as_deref().is_some_and(is_transport_message))
         {
-            errors.push(format!("cannot reach {}", self.base_url));
+            errors.push(format!("cannot reach {}", self.endpoint.base_url()));
+        } else if let Some(refused) = slos
+            .iter()
+            .filter_map(|s| s.error.as_deref())
+            .find(|e| e.contains("401 Unauthorized"))
+        {
+            // Wrong or missing credentials fail every query: the status bar says why once.
+            errors.push(refused.lines().next().unwrap_or(refused).to_string());
         }
         let detail = match detail.and_then(|id| self.slos.iter().find(|s| s.id() == id)) {
             Some(slo) => Some(self.detail(slo, at_ms, &mut errors).await),
@@ -98,7 +106,7 @@ impl HttpBackend {
         let collector = self.collector(at_ms, &mut errors).await;
         errors.dedup();
         Snapshot {
-            source: self.base_url.clone(),
+            source: self.endpoint.base_url().to_string(),
             at_ms,
             slos,
             detail,
@@ -110,13 +118,10 @@ impl HttpBackend {
 
     /// One instant query; `Ok(None)` for an empty result, the first series' value otherwise.
     async fn scalar(&self, expr: &str, at_ms: i64) -> Result<Option<f64>, ClientError> {
-        let res = client::query(
-            &self.base_url,
-            expr,
-            &QueryKind::Instant { time: at_ms },
-            self.timeout,
-        )
-        .await?;
+        let res = self
+            .endpoint
+            .query(expr, &QueryKind::Instant { time: at_ms }, self.timeout)
+            .await?;
         Ok(match res.value {
             Value::Scalar { v, .. } => Some(v),
             Value::Vector(v) => v.first().map(|s| s.v),
@@ -214,7 +219,7 @@ impl HttpBackend {
                 end: at_ms,
                 step: step_ms,
             };
-            let points = match client::query(&self.base_url, &expr, &kind, self.timeout).await {
+            let points = match self.endpoint.query(&expr, &kind, self.timeout).await {
                 Ok(res) => range_points(&res.value, at_ms - span_ms + step_ms, at_ms, step_ms),
                 Err(e) => {
                     errors.push(short_error(&e));
@@ -468,13 +473,10 @@ impl HttpBackend {
     }
 
     async fn vector(&self, expr: &str, at_ms: i64) -> Result<Vec<(Labels, f64)>, ClientError> {
-        let res = client::query(
-            &self.base_url,
-            expr,
-            &QueryKind::Instant { time: at_ms },
-            self.timeout,
-        )
-        .await?;
+        let res = self
+            .endpoint
+            .query(expr, &QueryKind::Instant { time: at_ms }, self.timeout)
+            .await?;
         Ok(match res.value {
             Value::Vector(v) => v.into_iter().map(|s| (s.labels, s.v)).collect(),
             _ => Vec::new(),
@@ -496,7 +498,7 @@ impl HttpBackend {
             }
             None => QueryKind::Instant { time: at_ms },
         };
-        match client::query(&self.base_url, expr, &kind, self.timeout).await {
+        match self.endpoint.query(expr, &kind, self.timeout).await {
             Ok(res) => outcome(res.value),
             Err(ClientError::Api { message, .. }) => QueryOutcome::Error {
                 position: parse_position(&message),

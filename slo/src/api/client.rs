@@ -1,8 +1,36 @@
 //! A client of the Prometheus HTTP API (a real Prometheus or `burnwatch serve`), reading query
 //! results back into [`Value`]s so callers print remote and local results the same way.
+//!
+//! An [`Endpoint`] is the API's URL with what it takes to get in: basic-auth credentials and the
+//! TLS trust ([`ClientOptions`]), as Prometheus's own HTTP client configuration has them
+//! (`basic_auth`, `tls_config.ca_file`, `tls_config.insecure_skip_verify`). Without a CA file the
+//! system's trusted roots are used (the bundle Go reads on Linux, or `SSL_CERT_FILE`).
+//!
+//! ```
+//! use burnwatch_slo::api::client::{ClientOptions, Endpoint};
+//!
+//! let plain = Endpoint::plain("http://127.0.0.1:9090/");
+//! assert_eq!(plain.base_url(), "http://127.0.0.1:9090");
+//! let options = ClientOptions {
+//!     username: Some("alice".into()),
+//!     password: Some("secret".into()),
+//!     insecure_skip_verify: true,
+//!     ..ClientOptions::default()
+//! };
+//! let secured = Endpoint::new("https://127.0.0.1:9090", &options).unwrap();
+//! assert!(!format!("{secured:?}").contains("secret"));
+//! ```
 
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use crate::promql::{Annotations, InstantSample, RangeSeries, Value};
 use crate::tsdb::histogram::{CUSTOM_BUCKETS_SCHEMA, FloatHistogram};
@@ -31,6 +59,25 @@ pub enum ClientError {
         /// The response body as the server sent it.
         body: String,
     },
+    /// The server refused the request with 401: no credentials, or wrong ones.
+    #[error(
+        "{url} answered 401 Unauthorized: {}",
+        if *with_credentials {
+            "it refused the credentials given (check the user name and the password)"
+        } else {
+            "it needs credentials (basic auth: a user name and a password)"
+        }
+    )]
+    Unauthorized {
+        /// The request URL.
+        url: String,
+        /// Whether credentials were sent.
+        with_credentials: bool,
+    },
+    /// The client could not be set up: an unreadable CA or password file, a CA file without
+    /// certificates.
+    #[error("{0}")]
+    Setup(String),
     /// The answer is not the API's JSON.
     #[error("unexpected answer from {url} (HTTP {status}): {reason}")]
     Malformed {
@@ -79,17 +126,323 @@ fn seconds(ms: i64) -> String {
     s
 }
 
-/// Runs `query` against the API at `base_url` (such as `http://localhost:9090`).
+/// What it takes to reach a secured API, as Prometheus's HTTP client configuration says it:
+/// `basic_auth` and `tls_config`.
+#[derive(Clone, Default)]
+pub struct ClientOptions {
+    /// Basic-auth user name (sent with [`Self::password`], an empty one if that is unset).
+    pub username: Option<String>,
+    /// Basic-auth password.
+    pub password: Option<String>,
+    /// PEM certificates to trust instead of the system's roots (`tls_config.ca_file`). A server
+    /// certificate byte-equal to one of them is trusted as it is: a self-signed certificate
+    /// handed to the client, as Go's verifier accepts a leaf that is itself in the root pool
+    /// (divergence: its names are not checked then; the client was given that very
+    /// certificate).
+    pub ca_pem: Option<Vec<u8>>,
+    /// Accept any server certificate (`tls_config.insecure_skip_verify`); the handshake's
+    /// signatures are still checked.
+    pub insecure_skip_verify: bool,
+}
+
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<secret>"))
+            .field("ca_pem", &self.ca_pem.as_ref().map(Vec::len))
+            .field("insecure_skip_verify", &self.insecure_skip_verify)
+            .finish()
+    }
+}
+
+impl ClientOptions {
+    /// Options from command-line flags: the password is the first line of `password_file`
+    /// (trailing newline removed, as Prometheus's `password_file`), the CA certificates the
+    /// contents of `ca_file`. Errors name the flag and the file.
+    pub fn from_files(
+        username: Option<String>,
+        password_file: Option<&Path>,
+        ca_file: Option<&Path>,
+        insecure_skip_verify: bool,
+    ) -> Result<Self, ClientError> {
+        let password = match password_file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    ClientError::Setup(format!("cannot read --password-file {}: {e}", p.display()))
+                })?;
+                Some(text.trim_end_matches(['\n', '\r']).to_string())
+            }
+            None => None,
+        };
+        if password.is_some() && username.is_none() {
+            return Err(ClientError::Setup(
+                "--password-file needs --username (basic auth sends both)".into(),
+            ));
+        }
+        let ca_pem = match ca_file {
+            Some(p) => {
+                let pem = std::fs::read(p)
+                    .map_err(|e| ClientError::Setup(format!("cannot read --ca-file {}: {e}", p.display())))?;
+                certificates(&pem)
+                    .map_err(|e| ClientError::Setup(format!("--ca-file {}: {e}", p.display())))?;
+                Some(pem)
+            }
+            None => None,
+        };
+        Ok(ClientOptions {
+            username,
+            password,
+            ca_pem,
+            insecure_skip_verify,
+        })
+    }
+}
+
+/// The certificates in a PEM text; an error when there are none.
+fn certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("not PEM certificates: {e}"))?;
+    if certs.is_empty() {
+        return Err("holds no PEM certificate".into());
+    }
+    Ok(certs)
+}
+
+/// The system's trusted roots, read once: `SSL_CERT_FILE`, else the first bundle found where
+/// Go's `crypto/x509` looks on Linux. Empty when there is none (then only a CA file or
+/// `insecure_skip_verify` gets a TLS connection through).
+fn system_roots() -> Arc<RootCertStore> {
+    static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let mut roots = RootCertStore::empty();
+            let env = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
+            let known = [
+                "/etc/ssl/certs/ca-certificates.crt",
+                "/etc/pki/tls/certs/ca-bundle.crt",
+                "/etc/ssl/ca-bundle.pem",
+                "/etc/pki/tls/cacert.pem",
+                "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+                "/etc/ssl/cert.pem",
+            ];
+            let bundle = env
+                .into_iter()
+                .chain(known.iter().map(std::path::PathBuf::from))
+                .find_map(|p| std::fs::read(p).ok());
+            if let Some(pem) = bundle {
+                let certs = CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok);
+                roots.add_parsable_certificates(certs);
+            }
+            Arc::new(roots)
+        })
+        .clone()
+}
+
+/// Server certificate checks: a pinned certificate (one of the CA file's, byte-equal) is trusted
+/// as it is; anything else goes through webpki against the roots; `insecure_skip_verify` trusts
+/// every certificate. Handshake signatures are always checked.
+#[derive(Debug)]
+struct Verifier {
+    pinned: Vec<CertificateDer<'static>>,
+    webpki: Option<Arc<WebPkiServerVerifier>>,
+    skip: bool,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for Verifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if self.skip || self.pinned.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
+            return Ok(ServerCertVerified::assertion());
+        }
+        match &self.webpki {
+            Some(v) => v.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now),
+            None => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            )),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// The rustls client configuration for `options` (ring provider, TLS 1.2 and 1.3).
+fn tls_config(options: &ClientOptions) -> Result<rustls::ClientConfig, ClientError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let (roots, pinned) = match &options.ca_pem {
+        Some(pem) => {
+            let certs = certificates(pem).map_err(|e| ClientError::Setup(format!("CA certificates: {e}")))?;
+            let mut roots = RootCertStore::empty();
+            // A self-signed leaf is not a usable anchor for webpki; it is pinned instead.
+            roots.add_parsable_certificates(certs.iter().cloned());
+            (Arc::new(roots), certs)
+        }
+        None => (system_roots(), Vec::new()),
+    };
+    let webpki = if roots.is_empty() {
+        None
+    } else {
+        Some(
+            WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+                .build()
+                .map_err(|e| ClientError::Setup(format!("cannot use the CA certificates: {e}")))?,
+        )
+    };
+    let verifier = Verifier {
+        pinned,
+        webpki,
+        skip: options.insecure_skip_verify,
+        algorithms: provider.signature_verification_algorithms,
+    };
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone() as Arc<CryptoProvider>)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Setup(format!("cannot set up TLS: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    Ok(config)
+}
+
+/// A Prometheus-compatible API and how to get in: its URL, basic-auth credentials, and an HTTP
+/// client (kept, so connections are reused) trusting what [`ClientOptions`] says.
+#[derive(Clone)]
+pub struct Endpoint {
+    base_url: String,
+    auth: Option<(String, String)>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("base_url", &self.base_url)
+            .field("username", &self.auth.as_ref().map(|a| &a.0))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// The API at `base_url` (`https://prometheus.example:9090`), reached with `options`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Setup`] when the CA certificates cannot be used.
+    pub fn new(base_url: &str, options: &ClientOptions) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls_config(options)?)
+            .build()
+            .map_err(|e| ClientError::Setup(format!("cannot set up the HTTP client: {e}")))?;
+        let auth = options
+            .username
+            .clone()
+            .map(|u| (u, options.password.clone().unwrap_or_default()));
+        Ok(Endpoint {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            auth,
+            http,
+        })
+    }
+
+    /// The API at `base_url` without credentials, trusting the system's roots over HTTPS.
+    pub fn plain(base_url: &str) -> Self {
+        Self::new(base_url, &ClientOptions::default()).unwrap_or_else(|_| Endpoint {
+            // The default options read no file; should the TLS setup still fail, plain HTTP
+            // keeps working and an https URL fails on its first request, naming the reason.
+            base_url: base_url.trim_end_matches('/').to_string(),
+            auth: None,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    /// The URL, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Runs `query`; see [`query`].
+    pub async fn query(
+        &self,
+        query: &str,
+        kind: &QueryKind,
+        timeout: Duration,
+    ) -> Result<RemoteResult, ClientError> {
+        run_query(self, query, kind, timeout).await
+    }
+}
+
+impl From<&str> for Endpoint {
+    fn from(base_url: &str) -> Self {
+        Endpoint::plain(base_url)
+    }
+}
+
+impl From<&String> for Endpoint {
+    fn from(base_url: &String) -> Self {
+        Endpoint::plain(base_url)
+    }
+}
+
+impl From<String> for Endpoint {
+    fn from(base_url: String) -> Self {
+        Endpoint::plain(&base_url)
+    }
+}
+
+impl From<&Endpoint> for Endpoint {
+    fn from(endpoint: &Endpoint) -> Self {
+        endpoint.clone()
+    }
+}
+
+/// Runs `query` against `endpoint`: a URL (such as `http://localhost:9090`, no credentials) or
+/// an [`Endpoint`].
 ///
 /// The raw body is kept, in [`RemoteResult::body`] or [`ClientError::Api`], for callers that print
 /// the server's JSON.
 pub async fn query(
-    base_url: &str,
+    endpoint: impl Into<Endpoint>,
     query: &str,
     kind: &QueryKind,
     timeout: Duration,
 ) -> Result<RemoteResult, ClientError> {
-    let base = base_url.trim_end_matches('/');
+    run_query(&endpoint.into(), query, kind, timeout).await
+}
+
+async fn run_query(
+    endpoint: &Endpoint,
+    query: &str,
+    kind: &QueryKind,
+    timeout: Duration,
+) -> Result<RemoteResult, ClientError> {
+    let base = endpoint.base_url();
     let (url, form): (String, Vec<(&str, String)>) = match kind {
         QueryKind::Instant { time } => (
             format!("{base}/api/v1/query"),
@@ -107,25 +460,40 @@ pub async fn query(
     };
     let transport = |e: reqwest::Error| ClientError::Transport {
         url: url.clone(),
-        // reqwest's Display stops at the outermost error; the source names the cause.
-        reason: match std::error::Error::source(&e) {
-            Some(src) => format!("{e}: {src}"),
-            None => e.to_string(),
+        // reqwest's Display stops at the outermost error; the sources name the cause (a refused
+        // connection, a certificate the client does not trust).
+        reason: {
+            let mut reason = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                let text = cause.to_string();
+                if !reason.contains(&text) {
+                    reason.push_str(": ");
+                    reason.push_str(&text);
+                }
+                source = cause.source();
+            }
+            reason
         },
     };
-    let client = reqwest::Client::builder()
-        .timeout(timeout)
-        .build()
-        .map_err(transport)?;
     let body = encode_form(&form);
-    let resp = client
+    let mut request = endpoint
+        .http
         .post(&url)
+        .timeout(timeout)
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .map_err(transport)?;
+        .body(body);
+    if let Some((user, password)) = &endpoint.auth {
+        request = request.basic_auth(user, Some(password));
+    }
+    let resp = request.send().await.map_err(transport)?;
     let status = resp.status().as_u16();
+    if status == 401 {
+        return Err(ClientError::Unauthorized {
+            url,
+            with_credentials: endpoint.auth.is_some(),
+        });
+    }
     let text = resp.text().await.map_err(transport)?;
     match decode_response(&text) {
         Ok((value, annotations)) => Ok(RemoteResult {
@@ -477,6 +845,64 @@ mod tests {
 
     /// What the API writes for a histogram reads back into a histogram the API writes the same
     /// way: every listed bucket's bounds and count, the count and the sum.
+    /// The flags' files: errors name the flag and the file; the password's trailing newline
+    /// is dropped, as Prometheus's `password_file`.
+    #[test]
+    fn client_options_name_the_flag_and_file_they_cannot_use() {
+        let dir = std::env::temp_dir().join(format!("burnwatch-client-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let password = dir.join("password");
+        std::fs::write(&password, "s3cret\n").unwrap();
+        let not_pem = dir.join("not.pem");
+        std::fs::write(&not_pem, "hello\n").unwrap();
+        let missing = dir.join("missing");
+        let o = ClientOptions::from_files(Some("alice".into()), Some(&password), None, false).unwrap();
+        assert_eq!(o.password.as_deref(), Some("s3cret"));
+        assert!(!format!("{o:?}").contains("s3cret"));
+        let err = |r: Result<ClientOptions, ClientError>| r.unwrap_err().to_string();
+        let e = err(ClientOptions::from_files(
+            Some("a".into()),
+            Some(&missing),
+            None,
+            false,
+        ));
+        assert!(
+            e.starts_with("cannot read --password-file") && e.contains("missing"),
+            "{e}"
+        );
+        let e = err(ClientOptions::from_files(None, None, Some(&missing), false));
+        assert!(e.starts_with("cannot read --ca-file"), "{e}");
+        let e = err(ClientOptions::from_files(None, None, Some(&not_pem), false));
+        assert!(
+            e.contains("--ca-file") && e.contains("holds no PEM certificate"),
+            "{e}"
+        );
+        let e = err(ClientOptions::from_files(None, Some(&password), None, false));
+        assert!(e.contains("--password-file needs --username"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Refused credentials are named as such, not as a malformed answer.
+    #[test]
+    fn a_401_says_whether_credentials_were_sent() {
+        let sent = ClientError::Unauthorized {
+            url: "https://x/api/v1/query".into(),
+            with_credentials: true,
+        };
+        assert!(
+            sent.to_string()
+                .contains("401 Unauthorized: it refused the credentials")
+        );
+        let none = ClientError::Unauthorized {
+            url: "https://x/api/v1/query".into(),
+            with_credentials: false,
+        };
+        assert!(
+            none.to_string()
+                .contains("401 Unauthorized: it needs credentials")
+        );
+    }
+
     #[test]
     fn native_histograms_read_back_as_written() {
         let mut with_zero = hist(0, &[(1, 3.0), (2, 0.0), (4, 5.0)], &[(0, 2.0), (3, 1.0)]);

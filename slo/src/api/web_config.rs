@@ -191,6 +191,46 @@ impl WebConfig {
     pub fn requires_auth(&self) -> bool {
         !self.basic_auth_users.is_empty()
     }
+
+    /// For a client inside this process (`up`'s dashboard) when the API requires credentials:
+    /// adds a user only this process knows, a random name with a random 256-bit password, and
+    /// returns `Some((user, password))`. Without `basic_auth_users` nothing is added (`None`): a
+    /// config without users stays open to everyone.
+    ///
+    /// The hash has bcrypt's lowest cost: the cost slows guessing a chosen password, and this
+    /// one is random, so it would add no strength and only delay the dashboard's first query.
+    ///
+    /// # Errors
+    ///
+    /// The system's random source failed.
+    pub fn add_process_credential(&mut self) -> Result<Option<(String, String)>, WebConfigError> {
+        if !self.requires_auth() {
+            return Ok(None);
+        }
+        let random_hex = |len: usize| -> Result<String, WebConfigError> {
+            let mut bytes = vec![0u8; len];
+            rustls::crypto::ring::default_provider()
+                .secure_random
+                .fill(&mut bytes)
+                .map_err(|_| WebConfigError::Parse {
+                    path: PathBuf::from("(process credential)"),
+                    message: "the system's random source failed".into(),
+                })?;
+            Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+        };
+        let mut user = format!("burnwatch-up-{}", random_hex(8)?);
+        while self.basic_auth_users.contains_key(&user) {
+            user = format!("burnwatch-up-{}", random_hex(8)?);
+        }
+        let password = random_hex(32)?;
+        let hash = bcrypt::hash(&password, 4).map_err(|e| WebConfigError::BadHash {
+            path: PathBuf::from("(process credential)"),
+            user: user.clone(),
+            reason: e.to_string(),
+        })?;
+        self.basic_auth_users.insert(user.clone(), hash);
+        Ok(Some((user, password)))
+    }
 }
 
 /// Builds a rustls server (ring provider, TLS 1.2 and 1.3) from PEM files.
@@ -470,6 +510,31 @@ mod tests {
             StatusCode::UNAUTHORIZED
         );
         assert_eq!(auth.cache.lock().unwrap().len(), 3);
+    }
+
+    /// `up`'s dashboard gets in with a credential only its process knows, added only when the
+    /// file requires basic auth (a TLS-only config stays open to everyone).
+    #[test]
+    fn a_process_credential_is_added_only_where_auth_is_required() {
+        let mut open = WebConfig::default();
+        assert_eq!(open.add_process_credential().unwrap(), None);
+        assert!(!open.requires_auth());
+        let hash = bcrypt::hash("pw", 4).unwrap();
+        let mut secured = WebConfig::parse(
+            &format!("basic_auth_users:\n  alice: '{hash}'\n"),
+            Path::new("web.yml"),
+        )
+        .unwrap();
+        let (user, password) = secured.add_process_credential().unwrap().unwrap();
+        assert!(
+            user.starts_with("burnwatch-up-") && password.len() == 64,
+            "{user}"
+        );
+        assert!(bcrypt::verify(&password, &secured.basic_auth_users[&user]).unwrap());
+        assert_eq!(secured.basic_auth_users.len(), 2);
+        // Another process (or call) gets another credential.
+        let (other, other_password) = secured.add_process_credential().unwrap().unwrap();
+        assert_ne!((&user, &password), (&other, &other_password));
     }
 
     #[test]

@@ -160,16 +160,16 @@ impl SliSource for SharedEngineSource {
 
 /// A Prometheus-compatible server, through [`client::query`].
 pub struct HttpSource {
-    base_url: String,
+    endpoint: client::Endpoint,
     timeout: Duration,
 }
 
 impl HttpSource {
-    /// A source asking the API at `base_url` (`http://localhost:9090`), each query waiting at
-    /// most `timeout`.
-    pub fn new(base_url: impl Into<String>, timeout: Duration) -> Self {
+    /// A source asking the API at `endpoint` (a URL such as `http://localhost:9090`, or a
+    /// [`client::Endpoint`] with credentials), each query waiting at most `timeout`.
+    pub fn new(endpoint: impl Into<client::Endpoint>, timeout: Duration) -> Self {
         HttpSource {
-            base_url: base_url.into(),
+            endpoint: endpoint.into(),
             timeout,
         }
     }
@@ -182,20 +182,17 @@ impl SliSource for HttpSource {
                 query: expr.to_string(),
                 message,
             };
-            let res = client::query(
-                &self.base_url,
-                expr,
-                &QueryKind::Instant { time: at_ms },
-                self.timeout,
-            )
-            .await
+            let res = self
+                .endpoint
+                .query(expr, &QueryKind::Instant { time: at_ms }, self.timeout)
+                .await
             .map_err(|e| err(e.to_string()))?;
             to_series(res.value).map_err(err)
         })
     }
 
     fn describe(&self) -> String {
-        self.base_url.clone()
+        self.endpoint.base_url().to_string()
     }
 }
 
