@@ -227,13 +227,27 @@ fn metadata_from_headers(config: &OtlpExporterConfig, id: &ComponentId) -> Resul
 /// `RESOURCE_EXHAUSTED` is retryable only when the server sends a `RetryInfo` (otherwise
 /// the limit it hit will not go away); every other code is permanent.
 pub(super) fn classify(status: &Status) -> SendError {
-    let message = if status.message().is_empty() {
-        format!("{:?}", status.code())
-    } else {
-        format!("{:?}: {}", status.code(), status.message())
+    // A status tonic made from a local error (the connection failed or broke) carries it as
+    // its source and says UNKNOWN "transport error"; grpc-go reports such failures as
+    // UNAVAILABLE, which is retryable. The causes (a TLS alert, a reset) go in the message.
+    let causes = error_chain(std::error::Error::source(status));
+    let code = match status.code() {
+        Code::Unknown if !causes.is_empty() => Code::Unavailable,
+        code => code,
     };
+    let mut message = if status.message().is_empty() {
+        format!("{code:?}")
+    } else {
+        format!("{code:?}: {}", status.message())
+    };
+    for cause in causes {
+        if !message.contains(&cause) {
+            message.push_str(": ");
+            message.push_str(&cause);
+        }
+    }
     let retry_info = status.get_details_retry_info();
-    match status.code() {
+    match code {
         Code::Cancelled
         | Code::DeadlineExceeded
         | Code::Aborted
@@ -252,6 +266,16 @@ pub(super) fn classify(status: &Status) -> SendError {
         },
         _ => SendError::permanent(message),
     }
+}
+
+/// The messages of `error` and its sources, outermost first.
+fn error_chain(mut error: Option<&(dyn std::error::Error + 'static)>) -> Vec<String> {
+    let mut chain = Vec::new();
+    while let Some(err) = error {
+        chain.push(err.to_string());
+        error = err.source();
+    }
+    chain
 }
 
 impl GrpcSender {

@@ -1168,3 +1168,39 @@ fn retry_after_accepts_seconds_and_http_dates() {
     assert_eq!(parse_retry_after("soon", now), None);
     assert_eq!(parse_retry_after("-5", now), None);
 }
+
+/// Regression: a TLS alert from the server after the handshake (a client certificate
+/// required and not sent) surfaced as permanent `Unknown: transport error`, naming nothing;
+/// a failed connection is UNAVAILABLE (retryable, as grpc-go says) and names its cause.
+#[test]
+fn grpc_transport_failures_are_unavailable_and_name_their_cause() {
+    let alert = std::io::Error::other("received fatal alert: CertificateRequired");
+    let status = Status::from_error(Box::new(alert));
+    match super::grpc::classify(&status) {
+        crate::exporters::queue::SendError::Retryable { message, .. } => {
+            assert!(message.starts_with("Unavailable"), "{message}");
+            assert!(message.contains("CertificateRequired"), "{message}");
+        }
+        other => panic!("not retryable: {other:?}"),
+    }
+    // A status the server sent keeps its code.
+    let sent = Status::new(Code::Unknown, "boom");
+    assert!(matches!(
+        super::grpc::classify(&sent),
+        crate::exporters::queue::SendError::Permanent { .. }
+    ));
+}
+
+/// `exporters.otlp.tls` settings that contradict the endpoint, or name missing files, are
+/// refused naming the key.
+#[test]
+fn grpc_tls_config_errors_name_the_key() {
+    let c: OtlpExporterConfig =
+        serde_norway::from_str("endpoint: http://collector:4317\ntls:\n  ca_file: /ca.pem").unwrap();
+    let err = c.validate("exporters.otlp").unwrap_err();
+    assert_eq!(err.path, "exporters.otlp.tls");
+    let c = grpc_config("endpoint: collector:4317\ntls:\n  ca_file: /nonexistent/ca.pem");
+    c.validate("exporters.otlp").unwrap();
+    let err = c.tls.build("exporters.otlp.tls", &[]).unwrap_err();
+    assert_eq!(err.path, "exporters.otlp.tls.ca_file");
+}
