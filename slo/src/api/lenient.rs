@@ -14,6 +14,17 @@
 //! `Content-Length` or chunked bodies). Anything it does not recognise (HTTP/2's preface, an
 //! upgrade, a malformed header block, a line longer than hyper would take anyway) switches the
 //! connection to plain pass-through, leaving hyper's own handling unchanged.
+//!
+//! Long request targets: Go reads a request line and headers of up to 1 MiB
+//! (`http.DefaultMaxHeaderBytes`), so Prometheus answers a GET query of hundreds of kilobytes;
+//! hyper's `http::Uri` holds at most 64 KiB and answers 414. A GET to one of the endpoints that
+//! take the same form by POST (`/api/v1/query`, `query_range`, `series`, `labels`) whose target is
+//! longer than [`LONG_TARGET`] is handed to hyper as that POST: the query string becomes an
+//! `application/x-www-form-urlencoded` body, which the handlers read exactly as they read the URL
+//! (Go's `ParseForm` merges both). A request line longer than 1 MiB is passed through and hyper
+//! refuses it (414), as Go refuses a head past its limit (431). Divergence: hyper takes about
+//! 400 KB of headers, so a request with more than that in other header fields gets 431 where Go
+//! would take up to 1 MiB.
 
 use std::io;
 use std::pin::Pin;
@@ -24,6 +35,18 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// Longest request or header line examined; longer ones pass through untouched (hyper refuses a
 /// head past about 400 KB itself).
 const MAX_LINE: usize = 1 << 20;
+
+/// Targets longer than this, on the endpoints that take forms by POST, are handed to hyper as a
+/// POST (see the module documentation); well under hyper's 64 KiB.
+pub const LONG_TARGET: usize = 16 << 10;
+
+/// The endpoints whose GET form a POST form can carry.
+const FORM_ENDPOINTS: &[&[u8]] = &[
+    b"/api/v1/query",
+    b"/api/v1/query_range",
+    b"/api/v1/series",
+    b"/api/v1/labels",
+];
 
 /// A listener whose connections get lenient request targets (see the module documentation).
 pub struct LenientListener<L>(pub L);
@@ -73,6 +96,8 @@ pub struct LenientIo<T> {
     /// From the current header block: the body's length, and whether it is chunked.
     content_length: Option<u64>,
     chunked: bool,
+    /// A long GET being handed on as a POST: its form, sent as the body after the headers.
+    form_body: Option<Vec<u8>>,
     /// Bytes ready for the reader, and how many of them it has taken.
     out: Vec<u8>,
     taken: usize,
@@ -88,6 +113,7 @@ impl<T> LenientIo<T> {
             line: Vec::new(),
             content_length: None,
             chunked: false,
+            form_body: None,
             out: Vec::new(),
             taken: 0,
             eof: false,
@@ -168,13 +194,48 @@ impl<T> LenientIo<T> {
                     self.state = State::Passthrough;
                     return;
                 }
-                self.out.extend_from_slice(&lenient_request_line(&line));
+                let line = lenient_request_line(&line);
+                self.form_body = None;
+                match long_get_as_post(&line) {
+                    Some((post_line, form)) => {
+                        self.out.extend_from_slice(&post_line);
+                        self.form_body = Some(form);
+                    }
+                    None => self.out.extend_from_slice(&line),
+                }
                 self.content_length = None;
                 self.chunked = false;
                 self.state = State::Headers;
             }
             State::Headers => {
-                self.out.extend_from_slice(&line);
+                if self.form_body.is_some() && text.is_empty() {
+                    // The end of the head: the form's own headers, then the form.
+                    let form = self.form_body.take().unwrap_or_default();
+                    self.out.extend_from_slice(
+                        format!(
+                            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+                            form.len()
+                        )
+                        .as_bytes(),
+                    );
+                    self.out.extend_from_slice(&form);
+                    if self.chunked || self.content_length.is_some_and(|n| n > 0) {
+                        // A GET with a body of its own cannot carry the form too: what follows
+                        // is not a request, and hyper refuses it.
+                        self.state = State::Passthrough;
+                    } else {
+                        self.state = State::RequestLine;
+                    }
+                    return;
+                }
+                let replaced = self.form_body.is_some()
+                    && text.iter().position(|&b| b == b':').is_some_and(|c| {
+                        text[..c].eq_ignore_ascii_case(b"content-type")
+                            || text[..c].eq_ignore_ascii_case(b"content-length")
+                    });
+                if !replaced {
+                    self.out.extend_from_slice(&line);
+                }
                 if text.is_empty() {
                     self.state = if self.chunked {
                         State::ChunkSize
@@ -237,6 +298,26 @@ impl<T> LenientIo<T> {
             }
         }
     }
+}
+
+/// For a GET request line to a [`FORM_ENDPOINTS`] path with a target longer than [`LONG_TARGET`]:
+/// the same request line as a POST to the path alone, and the query string for its body.
+fn long_get_as_post(line: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let rest = line.strip_prefix(b"GET ")?;
+    let sp = rest.iter().rposition(|&b| b == b' ')?;
+    let (target, version) = (&rest[..sp], &rest[sp..]);
+    if target.len() <= LONG_TARGET {
+        return None;
+    }
+    let q = target.iter().position(|&b| b == b'?')?;
+    let path = &target[..q];
+    if !FORM_ENDPOINTS.contains(&path) {
+        return None;
+    }
+    let mut post = b"POST ".to_vec();
+    post.extend_from_slice(path);
+    post.extend_from_slice(version);
+    Some((post, target[q + 1..].to_vec()))
 }
 
 /// A request line with `"`, `<`, `>` and `#` after the target's `?` percent-encoded (the rest is
@@ -362,6 +443,36 @@ GET /q?b=%22 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4;ext\r\n\"\"\"\"\r\n
 GET /r?c=%3C HTTP/1.1\r\n\r\n";
         for piece in [1, 3, 7, 64, 4096] {
             assert_eq!(through(input, piece), want.to_vec(), "piece {piece}");
+        }
+    }
+
+    /// Regression: a GET query with a target over 64 KiB got 414 from hyper where Prometheus
+    /// (Go, 1 MiB of head) answers it; it reaches hyper as a POST of the same form.
+    #[test]
+    fn long_get_queries_become_posts_of_the_same_form() {
+        let query = format!("query=vector(1)%20%23{}&time=1", "x".repeat(200 << 10));
+        let req = format!(
+            "GET /api/v1/query?{query} HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\nGET /-/ready HTTP/1.1\r\n\r\n"
+        );
+        let got = through(req.as_bytes(), 7000);
+        let want = format!(
+            "POST /api/v1/query HTTP/1.1\r\nHost: a\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{query}GET /-/ready HTTP/1.1\r\n\r\n",
+            query.len()
+        );
+        assert!(got == want.as_bytes(), "{}", String::from_utf8_lossy(&got[..200]));
+        // Short targets, other endpoints and other methods are left alone.
+        for req in [
+            "GET /api/v1/query?query=up HTTP/1.1\r\n\r\n".to_string(),
+            format!(
+                "GET /api/v1/label/a/values?match[]={} HTTP/1.1\r\n\r\n",
+                "x".repeat(20 << 10)
+            ),
+            format!(
+                "DELETE /api/v1/query?query={} HTTP/1.1\r\n\r\n",
+                "x".repeat(20 << 10)
+            ),
+        ] {
+            assert_eq!(through(req.as_bytes(), 999), req.as_bytes());
         }
     }
 

@@ -15,9 +15,10 @@
 //! - a grammar error is just after the longest prefix that is still a *viable* start of a query:
 //!   one that parses once unclosed brackets and strings are closed, possibly after adding an operand.
 //!
-//! Checked against Prometheus 2.42 (`tests/promql_api.rs`). Type errors (`expected type range
-//! vector ...`) come from complete parses and get no position; Prometheus gives the position of
-//! the offending node, which `promql-parser`'s tree does not record.
+//! Checked against Prometheus 2.42 (`tests/promql_api.rs`, `tests/promql_errors.rs`). Type and
+//! argument-count errors (`expected type range vector ...`) come from complete parses, whose
+//! tree records no positions: [`crate::promql::parse_error`] finds the offending node and words
+//! them, and every other message, as Prometheus does.
 
 use promql_parser::parser;
 
