@@ -113,7 +113,11 @@ fn a_counter_becomes_one_sorted_series_with_job_instance_scope_and_external_labe
     let info = find(&out.series, "target_info");
     assert_eq!(info.len(), 1);
     assert_eq!(label(info[0], "region"), Some("eu"));
-    assert_eq!(label(info[0], "cluster"), Some("eu-1"), "external labels go on target_info too");
+    assert_eq!(
+        label(info[0], "cluster"),
+        Some("eu-1"),
+        "external labels go on target_info too"
+    );
     assert_eq!(
         info[0].samples[0],
         Sample {
