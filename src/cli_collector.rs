@@ -45,6 +45,12 @@ pub fn run(args: CollectorArgs) -> anyhow::Result<ExitCode> {
     match args.action {
         Some(CollectorAction::Validate) => {
             let config = load(&args)?;
+            // Open the token, htpasswd and certificate files the config names, as start-up
+            // would, so a missing or broken one fails here, naming its key and file.
+            config.check_files().map_err(|mut err| {
+                err.file = args.config.as_ref().map(|p| p.display().to_string());
+                err
+            })?;
             for warning in &config.unset_env {
                 ewriteln!("warning: {warning}");
             }

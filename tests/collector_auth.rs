@@ -379,3 +379,183 @@ fn collector_start_names_an_unreadable_certificate() {
         "{stderr}"
     );
 }
+
+/// Runs `burnwatch collector validate --config <text>`: (success, stderr).
+fn validate(dir: &Path, text: &str) -> (bool, String) {
+    let cfg = write_file(dir, "validate.yaml", text);
+    let out = Command::new(burnwatch_bin())
+        .args(["collector", "validate", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Regression: `collector validate` passed configs naming a token file, an htpasswd file or
+/// certificates that do not exist (or do not parse); start-up then failed.
+#[test]
+fn collector_validate_opens_the_files_a_config_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = Ports {
+        grpc: free_port(),
+        http: free_port(),
+        telemetry: free_port(),
+        health: free_port(),
+    };
+    let base = config(&ports);
+    let missing_token = base.replace("token: e2e-s3cret", "filename: /nonexistent/token");
+    let (ok, stderr) = validate(dir.path(), &missing_token);
+    assert!(!ok, "validate accepted a missing token file");
+    assert!(
+        stderr.contains("extensions.bearertokenauth.filename: cannot read /nonexistent/token"),
+        "{stderr}"
+    );
+
+    let htpasswd = write_file(dir.path(), "htpasswd", "alice:$apr1$salt$not-a-hash\n");
+    let broken_htpasswd = base.replace(
+        "inline: |\n        alice:wonderland",
+        &format!("file: {}", htpasswd.display()),
+    );
+    let (ok, stderr) = validate(dir.path(), &broken_htpasswd);
+    assert!(!ok, "validate accepted a broken htpasswd file");
+    assert!(
+        stderr.contains(&format!(
+            "extensions.basicauth/users.htpasswd.file: {} line 1: invalid $apr1$ MD5 hash",
+            htpasswd.display()
+        )),
+        "{stderr}"
+    );
+
+    let cert = write_file(dir.path(), "cert.pem", "not a certificate\n");
+    let bad_cert = base.replace(
+        "authenticator: bearertokenauth",
+        &format!(
+            "authenticator: bearertokenauth\n        tls:\n          cert_file: {}\n          key_file: {}",
+            cert.display(),
+            cert.display()
+        ),
+    );
+    let (ok, stderr) = validate(dir.path(), &bad_cert);
+    assert!(!ok, "validate accepted an unusable certificate");
+    assert!(
+        stderr.contains(&format!(
+            "receivers.otlp.protocols.grpc.tls.cert_file: {} holds no PEM certificate",
+            cert.display()
+        )),
+        "{stderr}"
+    );
+
+    let bad_ca = base.replace(
+        "exporters:\n  debug:\n    verbosity: basic",
+        "exporters:\n  debug:\n    verbosity: basic\n  otlp/backend:\n    endpoint: backend:4317\n    tls:\n      ca_file: /nonexistent/ca.pem",
+    );
+    let (ok, stderr) = validate(dir.path(), &bad_ca);
+    assert!(!ok, "validate accepted a missing exporter CA");
+    assert!(
+        stderr.contains("exporters.otlp/backend.tls.ca_file: cannot read /nonexistent/ca.pem"),
+        "{stderr}"
+    );
+
+    // The same config with files that exist is valid.
+    let token = write_file(dir.path(), "token", "e2e-s3cret\n");
+    let good = base.replace("token: e2e-s3cret", &format!("filename: {}", token.display()));
+    let (ok, stderr) = validate(dir.path(), &good);
+    assert!(ok, "{stderr}");
+}
+
+/// Regression: htpasswd entries hashed with SHA-1 and MD5 (`htpasswd -s`, `htpasswd -m`, its
+/// default) and SHA-crypt were refused; they are accepted as go-htpasswd accepts them. The
+/// hashes are made by `openssl` here, and a real request is authenticated with each.
+#[test]
+fn basicauth_accepts_htpasswd_hashes_made_by_openssl() {
+    let Some(openssl) = require_tool("openssl", "apt-get install -y openssl") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], input: Option<&[u8]>| -> Vec<u8> {
+        use std::io::Write as _;
+        let mut child = Command::new(&openssl)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(input) = input {
+            child.stdin.take().unwrap().write_all(input).unwrap();
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "openssl {args:?} failed");
+        out.stdout
+    };
+    let passwd = |flag: &str, password: &str| {
+        String::from_utf8(run(&["passwd", flag, password], None))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    // {SHA}: base64 of the SHA-1 digest, as `htpasswd -s` writes it.
+    let sha = run(&["dgst", "-sha1", "-binary"], Some(b"sha-pw"));
+    let sha = String::from_utf8(run(&["base64", "-A"], Some(&sha))).unwrap();
+    let users = [
+        ("apr", "apr-pw", passwd("-apr1", "apr-pw")),
+        ("md5", "md5-pw", passwd("-1", "md5-pw")),
+        ("s256", "s256-pw", passwd("-5", "s256-pw")),
+        ("s512", "s512-pw", passwd("-6", "s512-pw")),
+        ("sha", "sha-pw", format!("{{SHA}}{}", sha.trim())),
+    ];
+    let file: String = users.iter().map(|(u, _, h)| format!("{u}:{h}\n")).collect();
+    let htpasswd = write_file(dir.path(), "htpasswd", &file);
+    let ports = Ports {
+        grpc: free_port(),
+        http: free_port(),
+        telemetry: free_port(),
+        health: free_port(),
+    };
+    let text = config(&ports).replace(
+        "inline: |\n        alice:wonderland",
+        &format!("file: {}", htpasswd.display()),
+    );
+    let cfg = write_file(dir.path(), "collector.yaml", &text);
+    let collector = spawn(
+        "collector",
+        &burnwatch_bin(),
+        &["collector", "--config", cfg.to_str().unwrap()],
+        dir.path(),
+        &[],
+    );
+    let health = format!("http://127.0.0.1:{}/", ports.health);
+    wait_for(Duration::from_secs(30), || {
+        http_get(&health).filter(|(s, _)| *s == 200)
+    })
+    .unwrap_or_else(|| panic!("collector did not become healthy:\n{}", collector.output()));
+    let post = |user: &str, password: &str| {
+        let credentials = String::from_utf8(run(
+            &["base64", "-A"],
+            Some(format!("{user}:{password}").as_bytes()),
+        ))
+        .unwrap();
+        http_request(
+            "POST",
+            &format!("http://127.0.0.1:{}/v1/traces", ports.http),
+            &[
+                ("Content-Type", "application/json"),
+                ("Authorization", &format!("Basic {}", credentials.trim())),
+            ],
+            b"{}",
+        )
+        .expect("the collector answers")
+        .status
+    };
+    for (user, password, hash) in &users {
+        assert_eq!(
+            post(user, password),
+            200,
+            "{user} with {hash}:\n{}",
+            collector.output()
+        );
+        assert_eq!(post(user, "wrong"), 401, "{user} with a wrong password");
+    }
+}

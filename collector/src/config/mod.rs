@@ -8,6 +8,7 @@
 
 mod duration;
 mod env;
+mod files;
 pub mod tls_client;
 pub use env::UnsetVariable;
 

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::tls_client::TlsClientConfig;
+use crate::config::tls_client::{TlsClient, TlsClientConfig};
 use crate::config::{ConfigError, GoDuration};
 use crate::exporters::helper::{
     Compression, HeaderTransport, Headers, QueueConfig, RetryConfig, validate_headers,
@@ -126,6 +126,43 @@ impl OtlpExporterConfig {
         self.retry_on_failure
             .validate(&format!("{path}.retry_on_failure"))?;
         self.sending_queue.validate(&format!("{path}.sending_queue"))
+    }
+}
+
+impl OtlpExporterConfig {
+    /// The TLS settings to dial with, or `None` for plain text: an `http://` endpoint, or
+    /// `tls.insecure: true` without a CA (otelcol's rule); `https://` and bare `host:port`
+    /// endpoints use TLS. Reads the CA, certificate and key; `path` is this component's
+    /// YAML path.
+    pub fn tls_client(&self, path: &str) -> Result<Option<TlsClient>, ConfigError> {
+        let endpoint = self.endpoint.trim();
+        let https = endpoint.starts_with("https://");
+        if endpoint.starts_with("http://") || (!https && self.tls.plain_text()) {
+            return Ok(None);
+        }
+        self.tls.build(&format!("{path}.tls"), &[b"h2"]).map(Some)
+    }
+}
+
+impl OtlpHttpExporterConfig {
+    /// The TLS settings for `https://` URLs (otelcol's confighttp: the URL's scheme decides),
+    /// or `None` when every URL is `http://`. Reads the CA, certificate and key; `path` is
+    /// this component's YAML path.
+    pub fn tls_client(&self, path: &str) -> Result<Option<TlsClient>, ConfigError> {
+        let https = [
+            Some(&self.endpoint),
+            self.traces_endpoint.as_ref(),
+            self.metrics_endpoint.as_ref(),
+            self.logs_endpoint.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|url| url.trim().starts_with("https://"));
+        if !https {
+            return Ok(None);
+        }
+        // reqwest is built without HTTP/2 here, so only http/1.1 is offered.
+        self.tls.build(&format!("{path}.tls"), &[b"http/1.1"]).map(Some)
     }
 }
 

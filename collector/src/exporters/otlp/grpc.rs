@@ -136,19 +136,10 @@ impl GrpcSender {
     }
 }
 
-/// The TLS settings to dial with, or `None` for plain text: an `http://` endpoint, or
-/// `tls.insecure: true` without a CA (otelcol's rule); `https://` and bare `host:port`
-/// endpoints use TLS. The CA, certificate and key files are read here.
+/// [`OtlpExporterConfig::tls_client`] as a build error.
 fn tls_client(config: &OtlpExporterConfig, id: &ComponentId) -> Result<Option<TlsClient>, BuildError> {
-    let endpoint = config.endpoint.trim();
-    let https = endpoint.starts_with("https://");
-    if endpoint.starts_with("http://") || (!https && config.tls.plain_text()) {
-        return Ok(None);
-    }
     config
-        .tls
-        .build(&format!("exporters.{id}.tls"), &[b"h2"])
-        .map(Some)
+        .tls_client(&format!("exporters.{id}"))
         .map_err(|err| BuildError::Invalid {
             id: id.clone(),
             message: err.to_string(),

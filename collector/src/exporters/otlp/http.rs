@@ -95,12 +95,11 @@ impl HttpSender {
             builder = builder.timeout(config.timeout.0);
         }
         // otelcol's confighttp: the URL's scheme decides; an https:// URL uses `tls` (the
-        // system roots when no CA is given). The files are read only when one is https.
-        if urls.iter().flatten().any(|u| u.starts_with("https://")) {
-            let tls = config
-                .tls
-                .build(&format!("exporters.{id}.tls"), &[b"http/1.1"])
-                .map_err(|err| invalid(err.to_string()))?;
+        // system roots when no CA is given).
+        if let Some(tls) = config
+            .tls_client(&format!("exporters.{id}"))
+            .map_err(|err| invalid(err.to_string()))?
+        {
             builder = builder.use_preconfigured_tls((*tls.config).clone());
         }
         let client = builder
