@@ -90,6 +90,12 @@ pub struct UpArgs {
     /// How often the store scrapes the collector.
     #[arg(long, default_value = "15s", value_parser = prom_duration)]
     scrape_interval: Duration,
+    /// A Prometheus configuration file (`prometheus.yml`) whose `scrape_configs` are scraped
+    /// beside up's own jobs, as `serve --config` runs them (relabelling, file_sd, auth, TLS,
+    /// limits; `global` sets their defaults). `rule_files`, `alerting` and `remote_write` are
+    /// refused (up evaluates its SLOs itself): run such a file with `serve --config`.
+    #[arg(long = "prometheus-config", value_name = "FILE")]
+    prometheus_config: Option<PathBuf>,
     /// How often the dashboard (or the headless alert log) re-evaluates.
     #[arg(long, default_value = "5s", value_parser = prom_duration)]
     refresh: Duration,
@@ -292,6 +298,41 @@ fn own_api_client(web: &mut api::web_config::WebConfig, path: Option<&Path>) -> 
     Ok(options)
 }
 
+/// Reads `up --prometheus-config`: its scrape jobs join up's own. The sections `up` does not run
+/// are refused by name rather than ignored, and so are job names up uses itself.
+fn load_prometheus_config(path: &Path) -> anyhow::Result<ScrapeConfigFile> {
+    let cfg =
+        ScrapeConfigFile::load(path).with_context(|| format!("in --prometheus-config {}", path.display()))?;
+    let unsupported = [
+        ("rule_files", !cfg.rule_files.is_empty()),
+        (
+            "alerting",
+            !cfg.alerting.alertmanagers.is_empty() || !cfg.alerting.alert_relabel_configs.is_empty(),
+        ),
+        ("remote_write", !cfg.remote_write.is_empty()),
+    ];
+    for (key, set) in unsupported {
+        if set {
+            bail!(
+                "in --prometheus-config {}: {key}: up takes only global and scrape_configs from this file \
+                 (it evaluates its SLOs itself); run a file with {key} with `burnwatch serve --config`",
+                path.display()
+            );
+        }
+    }
+    for (i, job) in cfg.scrape_configs.iter().enumerate() {
+        if job.job_name == EXPORTER_JOB || job.job_name == DEFAULT_COLLECTOR_JOB {
+            bail!(
+                "in --prometheus-config {}: scrape_configs[{i}].job_name: {:?} is a job up scrapes itself; \
+                 choose another name",
+                path.display(),
+                job.job_name
+            );
+        }
+    }
+    Ok(cfg)
+}
+
 /// What `up` started, to stop in reverse.
 struct Running {
     collector: Option<burnwatch_collector::service::RunningCollector>,
@@ -327,6 +368,11 @@ async fn start(
     store: SharedStorage,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
+    // A bad --prometheus-config stops the start before anything binds.
+    let extra_scrapes = match &args.prometheus_config {
+        Some(path) => Some(load_prometheus_config(path)?),
+        None => None,
+    };
     // The API first: a busy port fails before anything else starts.
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -385,9 +431,16 @@ async fn start(
             "The collector has no Prometheus exporter and no self-telemetry endpoint: nothing to scrape."
         );
     }
-    let scrape_file = ScrapeConfigFile {
-        scrape_configs,
-        ..Default::default()
+    let scrape_file = match extra_scrapes {
+        // The file's jobs, then up's own (their names were checked not to clash).
+        Some(mut file) => {
+            file.scrape_configs.extend(scrape_configs);
+            file
+        }
+        None => ScrapeConfigFile {
+            scrape_configs,
+            ..Default::default()
+        },
     };
     let scrapes = tokio::spawn(ingest::run_scrapes(scrape_file, store.clone(), shutdown.clone()));
     let mut state = ApiState::new(

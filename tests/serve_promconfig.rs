@@ -497,3 +497,85 @@ fn reload_on_sighup_and_lifecycle_post_keeps_the_old_config_when_the_new_one_is_
     assert_eq!(r.status, 403);
     assert_eq!(r.text(), "Lifecycle API is not enabled.\n");
 }
+
+#[test]
+fn up_prometheus_config_scrapes_the_files_jobs_beside_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let t1 = start_target("one");
+    let collector = write_file(dir.path(), "collector.yaml", common::EPHEMERAL_CONFIG);
+    let cfg = write_file(
+        dir.path(),
+        "prometheus.yml",
+        &format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: extra\n    static_configs:\n      - targets: ['{t1}']\n    \
+             metric_relabel_configs:\n      - source_labels: [__name__]\n        regex: app_.*\n        action: keep\n"
+        ),
+    );
+    let listen = format!("127.0.0.1:{}", free_port());
+    let data = dir.path().join("data");
+    let up = spawn(
+        "up",
+        &burnwatch_bin(),
+        &[
+            "up",
+            "--headless",
+            "--scrape-interval",
+            "1s",
+            "--config",
+            collector.to_str().unwrap(),
+            "--listen",
+            &listen,
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--prometheus-config",
+            cfg.to_str().unwrap(),
+        ],
+        dir.path(),
+        &[],
+    );
+    let base = format!("http://{listen}");
+    // The file's job (relabelled) and up's own collector job are both scraped.
+    let jobs = wait_for(Duration::from_secs(90), || {
+        let v = get_json(&format!("{base}/api/v1/query?query=count%20by%20(job)%20(up)"))?;
+        let jobs: BTreeSet<String> = v["data"]["result"]
+            .as_array()?
+            .iter()
+            .filter_map(|r| r["metric"]["job"].as_str().map(String::from))
+            .collect();
+        (jobs.contains("extra") && jobs.len() >= 2).then_some(jobs)
+    });
+    assert!(jobs.is_some(), "{}", up.output());
+    let v = get_json(&format!("{base}/api/v1/series?match[]=%7Bjob%3D%22extra%22%7D")).unwrap();
+    let names: BTreeSet<String> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["__name__"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        names.contains("app_requests_total") && !names.contains("go_goroutines"),
+        "{names:?}"
+    );
+    drop(up);
+
+    // Sections up does not run are refused by name.
+    let bad = write_file(dir.path(), "rules.yml", "rule_files: ['r.yml']\n");
+    let out = std::process::Command::new(burnwatch_bin())
+        .args([
+            "up",
+            "--headless",
+            "--config",
+            collector.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--data-dir", dir.path().join("data2").to_str().unwrap()])
+        .args(["--prometheus-config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("rule_files") && err.contains("serve --config"),
+        "{err}"
+    );
+}
