@@ -315,3 +315,36 @@ fn items_spread_over_requests_add_up() {
     assert_eq!(w.iter().sum::<u64>(), 10);
     assert_eq!(spread(5, &[b(0)]), vec![5]);
 }
+
+#[tokio::test]
+async fn shutdown_sends_everything_queued_before_returning() {
+    // The receiver refuses the first attempts, so data is still queued when shutdown
+    // starts; with time left before the deadline every request is delivered.
+    let rx = Arc::new(Receiver::default());
+    rx.script.lock().unwrap().extend([
+        (503, vec![], "busy"),
+        (503, vec![], "busy"),
+        (503, vec![], "busy"),
+    ]);
+    let mut config = quick(receiver(Arc::clone(&rx)).await);
+    config.shards = 2;
+    let client = Client::start(config, None).unwrap();
+    for t in 0..20 {
+        client
+            .enqueue(vec![series("m", t as f64, t)], Vec::new(), 1)
+            .unwrap();
+    }
+    let report = client.shutdown(Instant::now() + Duration::from_secs(60)).await;
+    assert_eq!(report, ShutdownReport::default());
+    let stats = client.stats();
+    assert_eq!(Stats::get(&stats.items_sent), 20);
+    assert_eq!(Stats::get(&stats.queued_requests), 0);
+    let got: Vec<i64> = rx
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|(_, r, _)| r.timeseries.iter().map(|t| t.samples[0].timestamp))
+        .collect();
+    assert_eq!(got, (0..20).collect::<Vec<i64>>(), "one series stays in order");
+}

@@ -93,15 +93,26 @@ pub fn build(
     client_config.queue_capacity_bytes = config.queue_bytes();
     client_config.retry = config.retry_policy();
     client_config.wal = config.wal_config();
+    // The client's stats exist once it started; the observer (called as requests finish)
+    // keeps otelcol_exporter_queue_size current between consume calls.
+    let stats_cell: Arc<std::sync::OnceLock<Arc<Stats>>> = Arc::new(std::sync::OnceLock::new());
     let observer: Observer = {
         let sent = metrics.sent.clone();
         let failed = metrics.send_failed.clone();
-        Arc::new(move |o| match o.kind {
-            OutcomeKind::Sent => sent.add(o.items),
-            OutcomeKind::Failed | OutcomeKind::Dropped => failed.add(o.items),
+        let queue_size = metrics.queue_size.clone();
+        let stats_cell = Arc::clone(&stats_cell);
+        Arc::new(move |o| {
+            match o.kind {
+                OutcomeKind::Sent => sent.add(o.items),
+                OutcomeKind::Failed | OutcomeKind::Dropped => failed.add(o.items),
+            }
+            if let Some(stats) = stats_cell.get() {
+                queue_size.set(i64::try_from(Stats::get(&stats.queued_requests)).unwrap_or(i64::MAX));
+            }
         })
     };
     let client = Client::start(client_config, Some(observer)).map_err(|e| invalid(format!("{path}: {e}")))?;
+    let _ = stats_cell.set(client.stats());
     metrics
         .queue_capacity
         .set(i64::try_from(config.remote_write_queue.queue_size).unwrap_or(i64::MAX));
