@@ -31,7 +31,7 @@ mod tests;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use tokio::sync::Notify;
@@ -76,11 +76,31 @@ impl NotifierError {
 /// Sends alerts to one or more Alertmanagers; see the [module docs](self).
 #[derive(Debug)]
 pub struct Notifier {
+    /// The options fixed at start (queue capacity, batch size, drain, user agent); external
+    /// labels and the global relabel hook live in `state`, which a reload replaces.
     options: NotifierOptions,
-    sets: Vec<AmSet>,
+    state: RwLock<State>,
+    runtime: tokio::runtime::Handle,
     stop: CancellationToken,
     stopped: AtomicBool,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// What [`Notifier::apply_config`] replaces.
+struct State {
+    external_labels: BTreeMap<String, String>,
+    alert_relabel: Option<RelabelHook>,
+    sets: Vec<AmSet>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("external_labels", &self.external_labels)
+            .field("alert_relabel", &self.alert_relabel.as_ref().map(|_| "<hook>"))
+            .field("sets", &self.sets)
+            .finish()
+    }
 }
 
 /// One `alerting.alertmanagers` entry and the send loops of its targets.
@@ -90,14 +110,30 @@ struct AmSet {
     loops: Vec<Arc<SendLoop>>,
 }
 
-/// One Alertmanager: its queue, its counters, and the wake-up its task waits on.
+/// One Alertmanager: its queue, its counters, the wake-up its task waits on, and the settings
+/// its next batch is sent with (replaced by a reload that keeps this Alertmanager).
 #[derive(Debug)]
 struct SendLoop {
     url: String,
-    key: String,
     queue: Mutex<VecDeque<Alert>>,
     has_work: Notify,
     counters: AmCounters,
+    target: Mutex<Target>,
+    /// Cancelled when the notifier stops or a reload removes this Alertmanager.
+    stop: CancellationToken,
+}
+
+/// How a send loop reaches its Alertmanager.
+#[derive(Clone, Debug)]
+struct Target {
+    /// The YAML path of its `alerting.alertmanagers` entry, for errors.
+    key: String,
+    config: Arc<AlertmanagerConfig>,
+    client: reqwest::Client,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Notifier {
@@ -121,56 +157,110 @@ impl Notifier {
             ));
         }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| NotifierError::NoRuntime)?;
-        let mut sets = Vec::with_capacity(alertmanagers.len());
-        let mut clients = Vec::with_capacity(alertmanagers.len());
+        let notifier = Notifier {
+            state: RwLock::new(State {
+                external_labels: options.external_labels.clone(),
+                alert_relabel: options.alert_relabel.clone(),
+                sets: Vec::new(),
+            }),
+            options,
+            runtime,
+            stop: CancellationToken::new(),
+            stopped: AtomicBool::new(false),
+            tasks: Mutex::new(Vec::new()),
+        };
+        let (external_labels, alert_relabel) = (
+            notifier.options.external_labels.clone(),
+            notifier.options.alert_relabel.clone(),
+        );
+        notifier.apply_config(external_labels, alert_relabel, alertmanagers)?;
+        Ok(notifier)
+    }
+
+    /// Replaces the external labels, the global relabel hook and the Alertmanagers, as
+    /// Prometheus's `ApplyConfig` does on a reload: an Alertmanager still configured (same entry
+    /// position, same URL) keeps its queue, counters and task and sends its next batch with the
+    /// new settings; a new one gets a task; one no longer configured is stopped (its queue drained
+    /// or dropped as at shutdown). A bad configuration is refused whole and the old one keeps
+    /// running.
+    pub fn apply_config(
+        &self,
+        external_labels: BTreeMap<String, String>,
+        alert_relabel: Option<RelabelHook>,
+        alertmanagers: Vec<AlertmanagerConfig>,
+    ) -> Result<(), NotifierError> {
+        // Check and build everything before touching the running state.
+        let mut built = Vec::with_capacity(alertmanagers.len());
         for (i, config) in alertmanagers.into_iter().enumerate() {
             let key = format!("alerting.alertmanagers[{i}]");
             config.validate(&key)?;
-            clients.push(tls::build_client(&config, &key)?);
+            let client = tls::build_client(&config, &key)?;
+            built.push(Target {
+                key,
+                config: Arc::new(config),
+                client,
+            });
+        }
+        if self.stopped.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        let mut old_sets = std::mem::take(&mut state.sets);
+        let mut sets = Vec::with_capacity(built.len());
+        for (i, target) in built.into_iter().enumerate() {
             // Within a set, one loop per distinct URL (Prometheus deduplicates discovered targets).
             let mut seen = HashSet::new();
-            let loops = config
-                .targets
-                .iter()
-                .map(|t| config.post_url(t))
-                .filter(|url| seen.insert(url.clone()))
-                .map(|url| {
-                    Arc::new(SendLoop {
-                        url,
-                        key: key.clone(),
-                        queue: Mutex::new(VecDeque::new()),
-                        has_work: Notify::new(),
-                        counters: AmCounters::default(),
-                    })
-                })
-                .collect();
+            let mut loops = Vec::new();
+            for url in target.config.targets.iter().map(|t| target.config.post_url(t)) {
+                if !seen.insert(url.clone()) {
+                    continue;
+                }
+                let kept = old_sets.get_mut(i).and_then(|old| {
+                    let at = old.loops.iter().position(|l| l.url == url)?;
+                    Some(old.loops.remove(at))
+                });
+                let send_loop = match kept {
+                    Some(send_loop) => {
+                        *lock(&send_loop.target) = target.clone();
+                        send_loop
+                    }
+                    None => self.start_loop(url, target.clone()),
+                };
+                loops.push(send_loop);
+            }
             sets.push(AmSet {
-                config: Arc::new(config),
+                config: target.config.clone(),
                 loops,
             });
         }
-        let stop = CancellationToken::new();
-        let mut tasks = Vec::new();
-        for (set, client) in sets.iter().zip(clients) {
-            for send_loop in &set.loops {
-                let task = SendTask {
-                    send_loop: send_loop.clone(),
-                    config: set.config.clone(),
-                    client: client.clone(),
-                    max_batch_size: options.max_batch_size,
-                    drain_on_shutdown: options.drain_on_shutdown,
-                    user_agent: options.user_agent.clone(),
-                };
-                tasks.push(runtime.spawn(task.run(stop.clone())));
-            }
+        for gone in old_sets.iter().flat_map(|s| s.loops.iter()) {
+            gone.stop.cancel();
         }
-        Ok(Notifier {
-            options,
+        *state = State {
+            external_labels,
+            alert_relabel,
             sets,
-            stop,
-            stopped: AtomicBool::new(false),
-            tasks: Mutex::new(tasks),
-        })
+        };
+        Ok(())
+    }
+
+    fn start_loop(&self, url: String, target: Target) -> Arc<SendLoop> {
+        let send_loop = Arc::new(SendLoop {
+            url,
+            queue: Mutex::new(VecDeque::new()),
+            has_work: Notify::new(),
+            counters: AmCounters::default(),
+            target: Mutex::new(target),
+            stop: self.stop.child_token(),
+        });
+        let task = SendTask {
+            send_loop: send_loop.clone(),
+            max_batch_size: self.options.max_batch_size,
+            drain_on_shutdown: self.options.drain_on_shutdown,
+            user_agent: self.options.user_agent.clone(),
+        };
+        lock(&self.tasks).push(self.runtime.spawn(task.run()));
+        send_loop
     }
 
     /// Queues `alerts` for every Alertmanager, after adding the external labels and applying the
@@ -180,15 +270,12 @@ impl Notifier {
         if self.stopped.load(Ordering::Acquire) || alerts.is_empty() {
             return;
         }
-        let alerts = relabel(
-            alerts,
-            &self.options.external_labels,
-            self.options.alert_relabel.as_ref(),
-        );
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        let alerts = relabel(alerts, &state.external_labels, state.alert_relabel.as_ref());
         if alerts.is_empty() {
             return;
         }
-        for set in &self.sets {
+        for set in &state.sets {
             let set_alerts = match &set.config.alert_relabel {
                 Some(hook) => relabel(alerts.clone(), &BTreeMap::new(), Some(hook)),
                 None => alerts.clone(),
@@ -204,7 +291,9 @@ impl Notifier {
 
     /// The URLs alerts are posted to, one per Alertmanager.
     pub fn alertmanagers(&self) -> Vec<String> {
-        self.sets
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        state
+            .sets
             .iter()
             .flat_map(|s| s.loops.iter().map(|l| l.url.clone()))
             .collect()
@@ -212,7 +301,8 @@ impl Notifier {
 
     /// A snapshot of the `prometheus_notifications_*` figures.
     pub fn metrics(&self) -> NotifierMetrics {
-        let alertmanagers: Vec<AlertmanagerMetrics> = self
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        let alertmanagers: Vec<AlertmanagerMetrics> = state
             .sets
             .iter()
             .flat_map(|s| s.loops.iter())
@@ -242,7 +332,7 @@ impl Notifier {
     pub async fn stop(&self) {
         self.stopped.store(true, Ordering::Release);
         self.stop.cancel();
-        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        let tasks = std::mem::take(&mut *lock(&self.tasks));
         for task in tasks {
             if let Err(err) = task.await {
                 tracing::error!(error = %err, "An Alertmanager send task failed.");
@@ -345,15 +435,14 @@ impl SendLoop {
 /// What one send task owns.
 struct SendTask {
     send_loop: Arc<SendLoop>,
-    config: Arc<AlertmanagerConfig>,
-    client: reqwest::Client,
     max_batch_size: usize,
     drain_on_shutdown: bool,
     user_agent: String,
 }
 
 impl SendTask {
-    async fn run(self, stop: CancellationToken) {
+    async fn run(self) {
+        let stop = self.send_loop.stop.clone();
         loop {
             tokio::select! {
                 biased;
@@ -404,15 +493,16 @@ impl SendTask {
 
     /// One `POST`; any 2xx is success (Prometheus's `sendOne`).
     async fn post(&self, batch: &[Alert]) -> Result<(), String> {
-        let mut request = self
+        let target = lock(&self.send_loop.target).clone();
+        let mut request = target
             .client
             .post(&self.send_loop.url)
-            .timeout(self.config.timeout)
+            .timeout(target.config.timeout)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(reqwest::header::USER_AGENT, &self.user_agent)
             .body(payload::encode(batch));
-        let key = &self.send_loop.key;
-        match &self.config.auth {
+        let key = &target.key;
+        match &target.config.auth {
             Some(Auth::Basic { username, password }) => {
                 let password = password
                     .read(&format!("{key}.basic_auth.password_file"))

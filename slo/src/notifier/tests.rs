@@ -453,6 +453,89 @@ async fn stop_drains_the_queue_or_drops_and_counts_it() {
     }
 }
 
+#[tokio::test]
+async fn a_reload_keeps_the_queue_of_an_alertmanager_still_configured() {
+    let (a, b, c) = (Stub::new(true), Stub::new(false), Stub::new(false));
+    let (addr_a, addr_b, addr_c) = (
+        serve(a.clone()).await,
+        serve(b.clone()).await,
+        serve(c.clone()).await,
+    );
+    let first = AlertmanagerConfig {
+        targets: vec![addr_a.clone(), addr_b.clone()],
+        ..AlertmanagerConfig::default()
+    };
+    let notifier = Notifier::new(NotifierOptions::default(), vec![first]).unwrap();
+    notifier.send(vec![alert("x")]);
+    wait_until("x at a", || a.arrived.load(Ordering::SeqCst) == 1).await;
+    notifier.send(vec![alert("y"), alert("z")]);
+    assert_eq!(am_metrics(&notifier, 0).queue_length, 2);
+
+    // Reload: a stays (with a token now), b goes, c comes, and the external labels change.
+    let second = AlertmanagerConfig {
+        targets: vec![addr_a.clone(), addr_c.clone()],
+        auth: Some(Auth::Authorization {
+            kind: "Bearer".to_string(),
+            credentials: Secret::Inline("t2".to_string()),
+        }),
+        ..AlertmanagerConfig::default()
+    };
+    let labels = BTreeMap::from([("cluster".to_string(), "eu-2".to_string())]);
+    notifier.apply_config(labels.clone(), None, vec![second]).unwrap();
+    let urls = notifier.alertmanagers();
+    assert_eq!(
+        urls,
+        [
+            format!("http://{addr_a}/api/v2/alerts"),
+            format!("http://{addr_c}/api/v2/alerts")
+        ]
+    );
+    assert_eq!(
+        am_metrics(&notifier, 0).queue_length,
+        2,
+        "a's queue survives the reload"
+    );
+
+    a.gate.as_ref().unwrap().add_permits(100);
+    wait_until("a's queue", || am_metrics(&notifier, 0).sent == 3).await;
+    assert_eq!(a.alert_names(), [vec!["x"], vec!["y", "z"]]);
+    assert_eq!(
+        a.received()[1].headers["authorization"],
+        "Bearer t2",
+        "the next batch uses the new settings"
+    );
+
+    notifier.send(vec![alert("w")]);
+    wait_until("w at a and c", || {
+        a.received().len() == 3 && c.received().len() == 1
+    })
+    .await;
+    assert_eq!(c.received()[0].alerts[0]["labels"]["cluster"], "eu-2");
+    // b sent (or, stopped by the reload, drained) what was queued before it; nothing after.
+    wait_until("b's queue", || b.received().len() == 2).await;
+    assert_eq!(
+        b.alert_names(),
+        [vec!["x"], vec!["y", "z"]],
+        "b no longer gets alerts"
+    );
+
+    // A bad configuration is refused whole; the running one stays.
+    let bad = AlertmanagerConfig {
+        targets: vec!["http://nope".to_string()],
+        ..AlertmanagerConfig::default()
+    };
+    let err = notifier
+        .apply_config(labels, None, vec![bad])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("alerting.alertmanagers[0].static_configs[0].targets[0]"),
+        "{err}"
+    );
+    assert_eq!(notifier.alertmanagers(), urls);
+    notifier.stop().await;
+}
+
 #[test]
 fn urls_are_parsed_and_joined_as_prometheus_joins_them() {
     let am = AlertmanagerConfig::from_url("http://am:9093").unwrap();
