@@ -346,3 +346,115 @@ impl RemoteWriteConfig {
         self.http().validate(p, cfg)
     }
 }
+
+impl AlertingConfig {
+    /// The notifier's configuration for `alerting`: one [`crate::notifier::AlertmanagerConfig`]
+    /// per `alertmanagers` entry (its static targets after its `relabel_configs`, with that
+    /// entry's scheme, path prefix, timeout, authentication and TLS), and the
+    /// `alert_relabel_configs` as the notifier's global relabel hook.
+    ///
+    /// An entry's `relabel_configs` may rewrite or drop `__address__`; a rewritten `__scheme__`
+    /// or `__alerts_path__`, and `tls_config.server_name`, are refused naming the key (the
+    /// notifier builds one URL shape per entry and verifies against the URL's host).
+    pub fn notifier_configs(
+        &self,
+        cfg: &PrometheusConfig,
+    ) -> Result<
+        (
+            Vec<crate::notifier::AlertmanagerConfig>,
+            Option<crate::notifier::RelabelHook>,
+        ),
+        ConfigError,
+    > {
+        use crate::notifier::{AlertmanagerConfig as Am, Auth, Scheme, Secret as NSecret, TlsConfig as NTls};
+        let secret = |inline: &Option<Secret>, file: &Option<String>| match (inline, file) {
+            (_, Some(f)) => NSecret::File(cfg.resolve(f)),
+            (Some(s), None) => NSecret::Inline(s.0.clone()),
+            (None, None) => NSecret::Inline(String::new()),
+        };
+        let mut out = Vec::with_capacity(self.alertmanagers.len());
+        for (i, am) in self.alertmanagers.iter().enumerate() {
+            let p = format!("alerting.alertmanagers[{i}]");
+            if am.tls_config.server_name.is_some() {
+                return Err(ConfigError::at(
+                    format!("{p}.tls_config.server_name"),
+                    "not supported for Alertmanagers (the certificate is checked against the target's host); \
+                     supported here: ca_file, cert_file, key_file, insecure_skip_verify",
+                ));
+            }
+            let steps = crate::relabel::compile_all(&am.relabel_configs)
+                .map_err(|(j, e)| ConfigError::at(format!("{p}.relabel_configs[{j}]"), e))?;
+            let path = format!("{}/api/v2/alerts", am.path_prefix.trim_end_matches('/'));
+            let mut targets = Vec::new();
+            for sc in &am.static_configs {
+                for t in &sc.targets {
+                    let mut pairs: Vec<(String, String)> = sc.labels.clone().into_iter().collect();
+                    pairs.push(("__address__".into(), t.clone()));
+                    pairs.push(("__scheme__".into(), am.scheme.clone()));
+                    pairs.push(("__alerts_path__".into(), path.clone()));
+                    let Some(l) = crate::relabel::process(&crate::tsdb::Labels::from_pairs(pairs), &steps)
+                    else {
+                        continue;
+                    };
+                    if l.get("__scheme__") != Some(am.scheme.as_str())
+                        || l.get("__alerts_path__") != Some(path.as_str())
+                    {
+                        return Err(ConfigError::at(
+                            format!("{p}.relabel_configs"),
+                            "rewriting __scheme__ or __alerts_path__ is not supported; set scheme and path_prefix instead",
+                        ));
+                    }
+                    match l.get("__address__") {
+                        Some(a) if !a.is_empty() => targets.push(a.to_string()),
+                        _ => {}
+                    }
+                }
+            }
+            let http = am.http();
+            let auth = if let Some(b) = &http.basic_auth {
+                Some(Auth::Basic {
+                    username: b.username.clone(),
+                    password: secret(&b.password, &b.password_file),
+                })
+            } else if let Some(a) = &http.authorization {
+                Some(Auth::Authorization {
+                    kind: a.kind.clone().unwrap_or_else(|| "Bearer".into()),
+                    credentials: secret(&a.credentials, &a.credentials_file),
+                })
+            } else if http.bearer_token.is_some() || http.bearer_token_file.is_some() {
+                Some(Auth::Authorization {
+                    kind: "Bearer".into(),
+                    credentials: secret(&http.bearer_token, &http.bearer_token_file),
+                })
+            } else {
+                None
+            };
+            out.push(Am {
+                targets,
+                scheme: if am.scheme == "https" {
+                    Scheme::Https
+                } else {
+                    Scheme::Http
+                },
+                path_prefix: am.path_prefix.clone(),
+                timeout: am.timeout.0,
+                auth,
+                tls: NTls {
+                    ca_file: am.tls_config.ca_file.as_deref().map(|f| cfg.resolve(f)),
+                    cert_file: am.tls_config.cert_file.as_deref().map(|f| cfg.resolve(f)),
+                    key_file: am.tls_config.key_file.as_deref().map(|f| cfg.resolve(f)),
+                    insecure_skip_verify: am.tls_config.insecure_skip_verify,
+                },
+                alert_relabel: None,
+            });
+        }
+        let hook = if self.alert_relabel_configs.is_empty() {
+            None
+        } else {
+            let steps = crate::relabel::compile_all(&self.alert_relabel_configs)
+                .map_err(|(j, e)| ConfigError::at(format!("alerting.alert_relabel_configs[{j}]"), e))?;
+            Some(crate::notifier::relabel_hook(steps))
+        };
+        Ok((out, hook))
+    }
+}

@@ -340,3 +340,42 @@ fn byte_sizes_are_base_2() {
     assert_eq!(ByteSize::parse("100MiB"), Ok(ByteSize(100 << 20)));
     assert!(ByteSize::parse("1XB").is_err() && ByteSize::parse("").is_err());
 }
+
+#[test]
+fn alerting_becomes_the_notifiers_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "t").unwrap();
+    let yaml = "alerting:\n  alert_relabel_configs:\n    - regex: replica\n      action: labeldrop\n  alertmanagers:\n    - static_configs:\n        - targets: ['am1:9093', 'skip:9093']\n      relabel_configs:\n        - source_labels: [__address__]\n          regex: 'skip:.*'\n          action: drop\n      path_prefix: /am\n      scheme: https\n      timeout: 3s\n      authorization:\n        credentials_file: token\n    - static_configs:\n        - targets: ['am2:9093']\n      basic_auth: {username: u, password: p}\n";
+    let cfg = PrometheusConfig::parse_in(yaml, Some(dir.path().to_path_buf())).unwrap();
+    let (ams, hook) = cfg.alerting.notifier_configs(&cfg).unwrap();
+    assert_eq!(ams.len(), 2);
+    assert_eq!(ams[0].targets, vec!["am1:9093".to_string()]);
+    assert_eq!(ams[0].scheme, crate::notifier::Scheme::Https);
+    assert_eq!(
+        (ams[0].path_prefix.as_str(), ams[0].timeout),
+        ("/am", Duration::from_secs(3))
+    );
+    assert_eq!(
+        ams[0].auth,
+        Some(crate::notifier::Auth::Authorization {
+            kind: "Bearer".into(),
+            credentials: crate::notifier::Secret::File(dir.path().join("token")),
+        })
+    );
+    assert!(matches!(&ams[1].auth, Some(crate::notifier::Auth::Basic { username, .. }) if username == "u"));
+    let hook = hook.unwrap();
+    let mut labels: std::collections::BTreeMap<String, String> = [
+        ("alertname".to_string(), "A".to_string()),
+        ("replica".to_string(), "1".to_string()),
+    ]
+    .into();
+    assert!(hook(&mut labels));
+    assert_eq!(labels.len(), 1);
+
+    let err = PrometheusConfig::parse(
+        "alerting:\n  alertmanagers:\n    - static_configs: [{targets: ['a:1']}]\n      tls_config: {server_name: x}\n",
+    )
+    .unwrap();
+    let e = err.alerting.notifier_configs(&err).err().unwrap();
+    assert_eq!(e.path(), "alerting.alertmanagers[0].tls_config.server_name");
+}
