@@ -214,3 +214,39 @@ fn parse_errors_match_prometheus() {
         failures.join("\n")
     );
 }
+
+/// Go's regex nesting limit as Prometheus meets it: 998 nested capture groups around a literal
+/// are taken, 999 refused ("expression nests too deeply"; the quoted expression shows each
+/// version's wrapper, `^(?:` in 2.42 and `^(?s:` in 3.x and burnwatch); non-capturing groups add
+/// no height, so 1000 of them are taken.
+#[test]
+fn regex_nesting_limit_matches_prometheus() {
+    let Some(pair) = PromPair::start(&data(), "probe", 1_767_225_600.5) else {
+        return;
+    };
+    let nested = |open: &str, n: usize| format!("{}probe{}", open.repeat(n), ")".repeat(n));
+    for (re, ok) in [
+        (nested("(", 998), true),
+        (nested("(", 999), false),
+        (nested("(?:", 1000), true),
+        ("(?:pro)be".to_string(), true),
+    ] {
+        let q = format!("count({{__name__=~\"{re}\"}})");
+        let params = [("query", q.as_str()), ("time", AT)];
+        for base in [&pair.prometheus, &pair.burnwatch] {
+            let (status, body) = post_form(base, "/api/v1/query", &params).expect("an answer");
+            if ok {
+                assert_eq!(status, 200, "{base} {}: {body}", &re[..re.len().min(40)]);
+                assert_eq!(body["data"]["result"][0]["value"][1], "1", "{base}: {body}");
+            } else {
+                assert_eq!(status, 400, "{base}: {body}");
+                let err = body["error"].as_str().unwrap_or("");
+                assert!(
+                    err.starts_with("invalid parameter \"query\": 1:8: parse error: error parsing regexp: expression nests too deeply: `^("),
+                    "{base}: {}",
+                    &err[..err.len().min(200)]
+                );
+            }
+        }
+    }
+}

@@ -60,17 +60,21 @@ const REGEX_SIZE_LIMIT: usize = 64 << 20;
 /// Compiles the Go regex `re` anchored at both ends, with `.` matching newlines.
 pub fn anchored_regex(re: &str) -> Result<Regex, GoRegexError> {
     let rust = goregex::translate(re)?;
-    regex::RegexBuilder::new(&format!("^(?s:{rust})$"))
-        .size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map_err(|e| GoRegexError {
-            // The crate's nesting limit (250, kept: its compiler recurses) is below Go's 1000.
-            code: match e {
-                regex::Error::CompiledTooBig(_) => "expression too large",
-                _ => "expression nests too deeply",
-            },
-            expr: re.to_string(),
-        })
+    // The crate's compiler recurses per level: a deeply nested regex is built on a large stack,
+    // with the nesting limit raised past what the translation lets through.
+    goregex::on_regex_stack(re, || {
+        regex::RegexBuilder::new(&format!("^(?s:{rust})$"))
+            .size_limit(REGEX_SIZE_LIMIT)
+            .nest_limit(u32::try_from(2 * goregex::MAX_DEPTH + 16).unwrap_or(u32::MAX))
+            .build()
+    })
+    .map_err(|e| GoRegexError {
+        code: match e {
+            regex::Error::CompiledTooBig(_) => "expression too large",
+            _ => "expression nests too deeply",
+        },
+        expr: re.to_string(),
+    })
 }
 
 /// Marks a regex literal that [`prepare_query`] replaced; the Go source follows in hex.

@@ -28,10 +28,69 @@ use std::fmt;
 /// Go's largest counted repeat (`syntax.maxRepeat`... the `{n,m}` limit in `regexp/syntax`).
 const MAX_REPEAT: i64 = 1000;
 
-/// How deeply groups may nest. Go allows 1000 (`maxHeight`); this parser recurses per group and
-/// runs on request threads, and the crate's own parser stops at 250, so the limit here is lower:
-/// a regex nested deeper than this gets Go's "nests too deeply" error (no real query comes close).
-const MAX_DEPTH: usize = 200;
+/// Go's `maxHeight`: the most levels Go's parse tree of a regex may have, Prometheus's
+/// `^(?s:re)$` wrapper included (so 998 nested capture groups around a literal are the most Go
+/// takes, checked against Prometheus 2.42). Go counts tree nodes, not brackets: capture groups,
+/// repeats, concatenations and alternations add a level, non-capturing and flag groups none.
+pub const MAX_HEIGHT: usize = 1000;
+
+/// How deeply groups of any kind may nest here. Go has no such limit for non-capturing groups,
+/// but this parser recurses per group, so past this a regex gets Go's "nests too deeply" error
+/// too (a divergence only for more than 5000 nested non-capturing groups).
+pub const MAX_DEPTH: usize = 5000;
+
+/// Bracket nesting up to which a regex is translated and compiled on the caller's thread; deeper
+/// ones move to a thread with a [`REGEX_STACK_BYTES`] stack (see [`on_regex_stack`]).
+const INLINE_NESTING: usize = 64;
+
+/// Stack of the thread a deeply nested regex is handled on: parsing, writing and dropping the tree
+/// here and compiling it in the `regex` crate all recurse per level.
+const REGEX_STACK_BYTES: usize = 256 << 20;
+
+/// The deepest bracket nesting in `src`, counting every `(` not escaped (an upper bound of the
+/// group nesting: a `(` inside a class counts too).
+fn nesting_bound(src: &str) -> usize {
+    let (mut depth, mut max, mut escaped) = (0usize, 0usize, false);
+    for c in src.chars() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => escaped = true,
+            '(' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+/// Runs `f`, which translates or compiles the regex `src`, on this thread when `src` nests at
+/// most [`INLINE_NESTING`] deep, else on a thread with a large stack, so no request thread's
+/// stack can overflow on a deeply nested regex.
+pub fn on_regex_stack<R: Send>(src: &str, f: impl FnOnce() -> R + Send) -> R {
+    if nesting_bound(src) <= INLINE_NESTING {
+        return f();
+    }
+    std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new()
+            .name("deep-regex".to_string())
+            .stack_size(REGEX_STACK_BYTES)
+            .spawn_scoped(scope, f);
+        match spawned {
+            Ok(handle) => match handle.join() {
+                Ok(r) => r,
+                Err(panic) => std::panic::resume_unwind(panic),
+            },
+            // No thread to be had (out of memory or threads): nothing else could run it safely.
+            Err(e) => panic!("cannot start a thread for a deeply nested regex: {e}"),
+        }
+    })
+}
 
 /// A regex Go's `regexp` would refuse, with Go's wording: `error parsing regexp: <code>: `<text>``.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,6 +196,43 @@ impl Node {
         }
     }
 
+    /// The height of Go's parse tree for this node: capture groups, repeats and concatenations or
+    /// alternations of more than one element add a level, runs of literal characters are one
+    /// literal, non-capturing groups and flags add nothing. (Go also factors alternations, which
+    /// can lower the height; this counts them as written.)
+    fn go_height(&self) -> usize {
+        match self {
+            Node::Atom(_) => 1,
+            Node::Flags(_) => 0,
+            Node::Group(open, inner) => {
+                let capturing = open == "(" || open.starts_with("(?P<");
+                usize::from(capturing) + inner.go_height().max(usize::from(capturing))
+            }
+            Node::Repeat { sub, .. } => 1 + sub.go_height(),
+            Node::Concat(v) | Node::Alt(v) => {
+                let mut elements = 0;
+                let mut tallest = 0;
+                let mut in_literal = false;
+                for n in v {
+                    let lit = matches!(n, Node::Atom(a) if is_literal_atom(a));
+                    match n {
+                        Node::Flags(_) => continue,
+                        _ if lit && in_literal && matches!(self, Node::Concat(_)) => continue,
+                        _ => {}
+                    }
+                    in_literal = lit;
+                    elements += 1;
+                    tallest = tallest.max(n.go_height());
+                }
+                match elements {
+                    0 => 1,
+                    1 => tallest,
+                    _ => 1 + tallest,
+                }
+            }
+        }
+    }
+
     /// Go's `repeatIsValid` (depth bounded by [`MAX_DEPTH`]): nested counted repeats may multiply to at most `n`.
     fn repeat_is_valid(&self, mut n: i64) -> bool {
         match self {
@@ -173,7 +269,14 @@ struct Parser<'a> {
 
 /// Translates the Go regex `src` into an equivalent pattern for the `regex` crate (unanchored, with
 /// the flags it had), or Go's error for it.
+///
+/// A regex that nests deeply is translated on a thread with a large stack ([`on_regex_stack`]).
 pub fn translate(src: &str) -> Result<String, GoRegexError> {
+    on_regex_stack(src, || translate_here(src))
+}
+
+/// [`translate`] on this thread.
+fn translate_here(src: &str) -> Result<String, GoRegexError> {
     let mut p = Parser {
         src,
         chars: src.char_indices().collect(),
@@ -185,6 +288,10 @@ pub fn translate(src: &str) -> Result<String, GoRegexError> {
     if p.pos < p.chars.len() {
         // Only a `)` stops the top-level alternation early.
         return Err(p.err(UNEXPECTED_PAREN, wrapped(src)));
+    }
+    // Prometheus's wrapper makes the tree `^`, the regex, `$`: one level above the regex's own.
+    if 1 + node.go_height().max(1) > MAX_HEIGHT {
+        return Err(p.err(NESTING_DEPTH, wrapped(src)));
     }
     let mut out = String::with_capacity(src.len() + 8);
     node.write(&mut out);
@@ -236,6 +343,16 @@ fn regex_syntax_meta(c: char) -> bool {
             | '-'
             | '~'
     )
+}
+
+/// Whether an atom is one literal character as [`literal`] writes it.
+fn is_literal_atom(a: &str) -> bool {
+    let mut chars = a.chars();
+    match (chars.next(), chars.next(), chars.next()) {
+        (Some(c), None, _) => !matches!(c, '.' | '^' | '$'),
+        (Some('\\'), Some(c), None) => regex_syntax_meta(c),
+        _ => a.starts_with("\\x{"),
+    }
 }
 
 fn literal(c: char) -> String {
@@ -486,8 +603,12 @@ impl Parser<'_> {
                             flags.push('-');
                             since_sign = 0;
                         }
-                        ':' | ')' if since_sign > 0 => {
+                        // Go refuses only a `-` with no flag after it; `(?:re)` and `(?)` are fine.
+                        ':' | ')' if !negated || since_sign > 0 => {
                             if c == ')' {
+                                if flags.is_empty() {
+                                    return Ok(Node::Flags(String::new()));
+                                }
                                 return Ok(Node::Flags(format!("(?{flags})")));
                             }
                             open = format!("(?{flags}:");
@@ -500,7 +621,7 @@ impl Parser<'_> {
         }
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(self.err(NESTING_DEPTH, self.src.to_string()));
+            return Err(self.err(NESTING_DEPTH, wrapped(self.src)));
         }
         let inner = self.alternation()?;
         self.depth -= 1;
@@ -872,12 +993,36 @@ mod tests {
         assert!(translate("(x{2}){500}").is_ok());
     }
 
+    /// Regression: groups could nest only 200 deep where Go allows a parse tree 1000 high.
+    /// Prometheus 2.42 takes 998 capture groups around a literal and refuses 999 (its wrapper
+    /// is a level too), with Go's text; non-capturing groups add no height.
     #[test]
-    fn nesting_depth_is_bounded() {
-        let deep = format!("{}a{}", "(".repeat(MAX_DEPTH + 1), ")".repeat(MAX_DEPTH + 1));
-        assert_eq!(translate(&deep).map_err(|e| e.code), Err(NESTING_DEPTH));
-        let ok = format!("{}a{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
-        assert!(translate(&ok).is_ok());
+    fn nesting_depth_is_go_s_height_limit() {
+        let nested = |open: &str, n: usize| format!("{}a{}", open.repeat(n), ")".repeat(n));
+        let ok = nested("(", 998);
+        assert!(is_match(&ok, "a"));
+        let deep = nested("(", 999);
+        let err = translate(&deep).unwrap_err();
+        assert_eq!(err.code, NESTING_DEPTH);
+        assert_eq!(
+            err.to_string(),
+            format!("error parsing regexp: expression nests too deeply: `^(?s:{deep})$`")
+        );
+        assert!(is_match(&nested("(?:", 1000), "a"));
+        assert!(is_match(&nested("(?i:", 1001), "A"));
+        // Repeats are levels too: 499 groups each repeated make a tree 999 high.
+        assert!(translate(&format!("{}a{}", "(".repeat(499), ")*".repeat(499))).is_ok());
+        assert!(translate(&format!("{}a{}", "(".repeat(500), ")*".repeat(500))).is_err());
+        // Runs of literals are one node: `(ab)` is as high as `(a)`.
+        assert!(translate(&nested("(", 998).replace('a', "ab")).is_ok());
+        // Regression: a non-capturing group without flags (`(?:a)`) and empty flags (`(?)`) were
+        // refused as unsupported Perl syntax; Go takes both. A `-` with no flag after it is
+        // still refused, as in Go.
+        assert!(is_match("(?:a|b)c", "bc"));
+        assert!(is_match("(?)a", "a"));
+        assert_eq!(translate("(?i-:a)").map_err(|e| e.code), Err(INVALID_PERL_OP));
+        let deep_any = nested("(?:", MAX_DEPTH + 1);
+        assert_eq!(translate(&deep_any).map_err(|e| e.code), Err(NESTING_DEPTH));
         // A hostile depth is refused without exhausting the stack.
         let hostile = "(".repeat(100_000);
         assert!(translate(&hostile).is_err());
