@@ -894,7 +894,10 @@ fn long_get_queries_are_answered_up_to_go_header_limit() {
     let (status, body) = raw_exchange(&base, head.into_bytes()).expect("an answer to the 200 KiB GET");
     assert_eq!(status, 200, "{}", &body[..body.len().min(300)]);
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(json["data"]["result"][0]["metric"]["long"].as_str().map(str::len), Some(value.len()));
+    assert_eq!(
+        json["data"]["result"][0]["metric"]["long"].as_str().map(str::len),
+        Some(value.len())
+    );
 
     let huge = format!(
         "GET /api/v1/query?query={} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
