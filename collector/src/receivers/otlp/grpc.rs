@@ -41,6 +41,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 use super::ReceiverCore;
+use super::budget::DecodeBudget;
 use super::config::GrpcServerConfig;
 use crate::component::BuildContext;
 use crate::consumer::{LogsPayload, Signal, Telemetry, TracesPayload};
@@ -239,6 +240,8 @@ struct OversizeGuard<S> {
     inner: S,
     core: ReceiverCore,
     max_recv_msg_bytes: usize,
+    /// Shared by every service of this server, as the HTTP receiver's is by its routes.
+    budget: DecodeBudget,
 }
 
 impl<S: NamedService> NamedService for OversizeGuard<S> {
@@ -279,9 +282,21 @@ where
         if let Err(err) = core.authenticate(request.headers()) {
             return Box::pin(async move { Ok(err.to_grpc().into_http()) });
         }
-        let response = self.inner.call(request);
+        // The service that poll_ready readied goes into the future; a clone stays.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let budget = self.budget.clone();
         Box::pin(async move {
-            let response = response.await?;
+            // Take a share of the decode budget before tonic reads (and inflates) the
+            // message, as the HTTP receiver does before reading a body: the length comes
+            // from the message's 5-byte prefix. Held until the call has been answered.
+            let (parts, body) = request.into_parts();
+            let (prefix, body) = super::budget::peek_grpc_prefix(body).await;
+            let _permit = match prefix.and_then(|p| p.budget_bytes(max as u64)) {
+                Some(bytes) => budget.acquire(bytes).await,
+                None => None,
+            };
+            let response = inner.call(http::Request::from_parts(parts, body)).await?;
             match header_status(&response) {
                 Some(tonic::Code::OutOfRange) => {
                     core.count_too_large();
@@ -305,13 +320,20 @@ where
 /// The OTLP/gRPC services for the signals `core` serves, each accepting gzip and
 /// decoding messages of at most `max_recv_msg_bytes`.
 pub fn grpc_routes(core: &ReceiverCore, max_recv_msg_bytes: usize) -> Routes {
-    fn guard<S>(inner: S, core: &ReceiverCore, max_recv_msg_bytes: usize) -> OversizeGuard<S> {
+    fn guard<S>(
+        inner: S,
+        core: &ReceiverCore,
+        max_recv_msg_bytes: usize,
+        budget: &DecodeBudget,
+    ) -> OversizeGuard<S> {
         OversizeGuard {
             inner,
             core: core.clone(),
             max_recv_msg_bytes,
+            budget: budget.clone(),
         }
     }
+    let budget = DecodeBudget::new(max_recv_msg_bytes as u64);
     fn raw<S>(core: &ReceiverCore, max_recv_msg_bytes: usize) -> RawExportServer<S> {
         RawExportServer {
             core: core.clone(),
@@ -322,17 +344,17 @@ pub fn grpc_routes(core: &ReceiverCore, max_recv_msg_bytes: usize) -> Routes {
     let max = max_recv_msg_bytes;
     let mut routes = Routes::builder();
     if core.serves(Signal::Traces) {
-        routes.add_service(guard(raw::<TracesSignal>(core, max), core, max));
+        routes.add_service(guard(raw::<TracesSignal>(core, max), core, max, &budget));
     }
     if core.serves(Signal::Metrics) {
         let metrics = MetricsServiceServer::new(OtlpGrpc(core.clone()))
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(max);
-        routes.add_service(guard(metrics, core, max));
+        routes.add_service(guard(metrics, core, max, &budget));
     }
     if core.serves(Signal::Logs) {
-        routes.add_service(guard(raw::<LogsSignal>(core, max), core, max));
+        routes.add_service(guard(raw::<LogsSignal>(core, max), core, max, &budget));
     }
     routes.routes()
 }
@@ -406,4 +428,122 @@ pub(super) fn serve(
             Err(err) => tracing::error!(component = %id, error = %err, "OTLP/gRPC server failed."),
         }
     })
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::sync::Semaphore;
+    use tower::Service as _;
+
+    use super::*;
+    use crate::config::ComponentId;
+    use crate::receivers::ReceiverOutputs;
+    use crate::receivers::otlp::Transport;
+    use crate::telemetry::SelfTelemetry;
+
+    /// An inner service that counts the calls reaching it and answers each only when the
+    /// test releases one.
+    #[derive(Clone)]
+    struct Held {
+        entered: Arc<AtomicUsize>,
+        release: Arc<Semaphore>,
+    }
+
+    impl tower::Service<http::Request<tonic::body::Body>> for Held {
+        type Response = http::Response<tonic::body::Body>;
+        type Error = Infallible;
+        type Future = BoxFuture<Self::Response, Infallible>;
+
+        fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _request: http::Request<tonic::body::Body>) -> Self::Future {
+            let held = self.clone();
+            Box::pin(async move {
+                held.entered.fetch_add(1, Ordering::SeqCst);
+                held.release.acquire().await.unwrap().forget();
+                Ok(Status::ok("").into_http())
+            })
+        }
+    }
+
+    /// A request whose message prefix declares `len` bytes (the body holds only the prefix:
+    /// what matters is what is declared before tonic reads on).
+    fn request(len: u32) -> http::Request<tonic::body::Body> {
+        let mut prefix = vec![0u8];
+        prefix.extend_from_slice(&len.to_be_bytes());
+        http::Request::new(tonic::body::Body::new(http_body_util::Full::new(Bytes::from(
+            prefix,
+        ))))
+    }
+
+    async fn wait_until(what: &str, cond: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !cond() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::task::yield_now().await;
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Regression: the gRPC receiver had no decode budget, so any number of concurrent
+    /// maximal messages were read and decoded at once (the HTTP receiver bounds them). Two
+    /// maximal messages fill the budget; a third waits until one is answered; small ones
+    /// never wait.
+    #[tokio::test]
+    async fn concurrent_large_grpc_messages_share_the_decode_budget() {
+        let max = 4 << 20;
+        let telemetry = SelfTelemetry::new();
+        let id = ComponentId::parse("otlp").unwrap();
+        let core = ReceiverCore::new(&id, Transport::Grpc, &ReceiverOutputs::default(), &telemetry);
+        let held = Held {
+            entered: Arc::new(AtomicUsize::new(0)),
+            release: Arc::new(Semaphore::new(0)),
+        };
+        let budget = DecodeBudget::new(max as u64);
+        let full = budget.available();
+        let mut guard = OversizeGuard {
+            inner: held.clone(),
+            core,
+            max_recv_msg_bytes: max,
+            budget: budget.clone(),
+        };
+        let first = tokio::spawn(guard.call(request(max as u32)));
+        let second = tokio::spawn(guard.call(request(max as u32)));
+        wait_until("two large calls in", || held.entered.load(Ordering::SeqCst) == 2).await;
+        assert_eq!(
+            budget.available(),
+            0,
+            "two maximal messages hold the whole budget"
+        );
+
+        let mut third = guard.call(request(max as u32));
+        assert!(
+            futures::poll!(&mut third).is_pending(),
+            "a third maximal message went ahead with the budget spent"
+        );
+        // A small message is not held up by the spent budget.
+        let small = tokio::spawn(guard.call(request(100)));
+        wait_until("the small call in", || held.entered.load(Ordering::SeqCst) == 3).await;
+
+        // The semaphore wakes waiters in order: this answers the first call.
+        held.release.add_permits(1);
+        let third = tokio::spawn(third);
+        wait_until("the third large call in", || {
+            held.entered.load(Ordering::SeqCst) == 4
+        })
+        .await;
+        held.release.add_permits(3);
+        for call in [first, second, small, third] {
+            call.await.unwrap().unwrap();
+        }
+        assert_eq!(budget.available(), full, "every share was given back");
+    }
 }

@@ -28,57 +28,16 @@ use tokio::task::JoinHandle;
 
 use super::ReceiverCore;
 use super::body::{self, ContentCoding};
+use super::budget::{DecodeBudget, INLINE_DECODE_MAX};
 use super::config::HttpServerConfig;
 use crate::component::BuildContext;
 use crate::consumer::{Signal, Telemetry};
 use crate::status::{BodyFormat, ReceiveError, SizeStage};
 
-/// Uncompressed bodies at most this large are decoded on the async worker; the rest move
-/// to the blocking pool so a 20 MiB decode does not stall other connections.
-const INLINE_DECODE_MAX: usize = 64 * 1024;
-
 /// How much more memory decoding takes than the body's bytes, as a budget weight: OTLP/
 /// JSON becomes owned strings and vectors (and, on the exact path, a JSON value tree), a
 /// few times its size; protobuf about its size.
 const JSON_DECODE_WEIGHT: u64 = 2;
-
-/// The decode budget, in units of this many bytes (a semaphore counts `u32` permits).
-const BUDGET_UNIT: u64 = 1024;
-
-/// Bounds the memory that requests being read and decoded can take at once.
-///
-/// Eight concurrent 20 MiB OTLP/JSON bodies used to be read and decoded all at once:
-/// RSS went far past the `memory_limiter`'s limit before the limiter (which sees data
-/// only after decoding) could refuse any of it, and the allocator kept much of that
-/// memory afterwards, so the limiter went on refusing. Each request larger than
-/// [`INLINE_DECODE_MAX`] now takes a share of a budget of twice `max_request_body_size`
-/// before its body is read: its declared length (weighted for JSON), or the whole body
-/// limit when the length is unknown or the body is compressed (it may inflate to the
-/// limit). Requests beyond the budget wait their turn; small requests never wait. The
-/// peak is then about one maximal JSON decode, or two protobuf ones, at a time.
-struct DecodeBudget {
-    permits: tokio::sync::Semaphore,
-    total: u32,
-}
-
-impl DecodeBudget {
-    fn new(max_body: u64) -> Self {
-        let total = u32::try_from((max_body.saturating_mul(2) / BUDGET_UNIT).max(1)).unwrap_or(u32::MAX);
-        DecodeBudget {
-            permits: tokio::sync::Semaphore::new(total as usize),
-            total,
-        }
-    }
-
-    /// Waits for room to read and decode a body of `bytes` (already weighted).
-    async fn acquire(&self, bytes: u64) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        let units = u32::try_from(bytes.div_ceil(BUDGET_UNIT))
-            .unwrap_or(u32::MAX)
-            .min(self.total);
-        // The semaphore is never closed, so this only fails if it were.
-        self.permits.acquire_many(units).await.ok()
-    }
-}
 
 struct HttpState {
     core: ReceiverCore,

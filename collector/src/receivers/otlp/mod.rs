@@ -11,6 +11,7 @@
 //! [`crate::status::ReceiveError`], mapped to gRPC and HTTP answers in one place.
 
 pub mod body;
+mod budget;
 pub mod config;
 mod grpc;
 mod http;
