@@ -579,3 +579,85 @@ fn up_prometheus_config_scrapes_the_files_jobs_beside_its_own() {
         "{err}"
     );
 }
+
+/// A fake Alertmanager: answers every request 200 and keeps the bodies of `POST .../api/v2/alerts`.
+fn start_alertmanager(bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let bodies = bodies.clone();
+            std::thread::spawn(move || {
+                let mut raw = Vec::new();
+                let mut buf = [0u8; 8192];
+                // Read the head, then Content-Length bytes of body.
+                loop {
+                    let n = s.read(&mut buf).unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    raw.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&raw).into_owned();
+                    if let Some(i) = text.find("\r\n\r\n") {
+                        let len = text[..i]
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if raw.len() >= i + 4 + len {
+                            if text.starts_with("POST") && text[..i].contains("/api/v2/alerts") {
+                                bodies.lock().unwrap().push(text[i + 4..].to_string());
+                            }
+                            break;
+                        }
+                    }
+                }
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn rule_alerts_of_serve_config_reach_the_configured_alertmanager() {
+    let dir = tempfile::tempdir().unwrap();
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let am = start_alertmanager(bodies.clone());
+    write_file(
+        dir.path(),
+        "rules.yml",
+        "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - alert: AlwaysFiring\n        expr: vector(1)\n        labels:\n          severity: page\n          replica: r1\n",
+    );
+    let cfg = write_file(
+        dir.path(),
+        "prometheus.yml",
+        &format!(
+            "global:\n  evaluation_interval: 1s\n  external_labels:\n    cluster: c1\nrule_files: ['rules.yml']\n\
+             alerting:\n  alert_relabel_configs:\n    - regex: replica\n      action: labeldrop\n  alertmanagers:\n    - static_configs:\n        - targets: ['{am}']\n"
+        ),
+    );
+    let (bw, _base) = start_burnwatch(&cfg, dir.path(), &[]);
+    let got = wait_for(Duration::from_secs(60), || {
+        bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|b| b.contains("AlwaysFiring"))
+            .cloned()
+    });
+    let body = got.unwrap_or_else(|| panic!("no alert reached the Alertmanager:\n{}", bw.output()));
+    let alerts: Value = serde_json::from_str(&body).unwrap();
+    let labels = &alerts[0]["labels"];
+    assert_eq!(labels["alertname"], "AlwaysFiring");
+    assert_eq!(labels["severity"], "page");
+    assert_eq!(labels["cluster"], "c1", "external labels are added");
+    assert!(
+        labels.get("replica").is_none(),
+        "alert_relabel_configs ran: {labels}"
+    );
+}

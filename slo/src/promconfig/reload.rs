@@ -11,9 +11,12 @@
 //! 200 after a successful reload and 500 "failed to reload config: ..." otherwise, as Prometheus.
 //! `/metrics` serves the reload gauges and the rule manager's `prometheus_rule_*` families.
 //!
+//! Alerts of the rules go to `alerting.alertmanagers` through a [`Notifier`], replaced on
+//! reload (the old one sends what it has queued, then stops).
+//!
 //! Divergences: a changed `global.evaluation_interval` reaches groups without their own interval
-//! only after a restart (the rule manager keeps its options); `alerting` and `remote_write` are
-//! validated but not run by `serve` yet, which is logged at every load.
+//! only after a restart (the rule manager keeps its options); `remote_write` is validated but not
+//! run by `serve` yet, which is logged at every load.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,7 +28,27 @@ use tokio_util::sync::CancellationToken;
 use super::PrometheusConfig;
 use crate::api::ApiState;
 use crate::ingest::ScrapeManager;
+use crate::notifier::{Notifier, NotifierOptions};
 use crate::rules::{ManagerOptions, RuleManager, load_rule_files};
+
+/// The notifier of the current config, swapped on reload; `None` without Alertmanagers.
+type NotifierSlot = Arc<std::sync::RwLock<Option<Arc<Notifier>>>>;
+
+/// A notifier for `cfg.alerting` (none when it lists no Alertmanager). Needs a Tokio runtime.
+fn build_notifier(cfg: &PrometheusConfig) -> Result<Option<Arc<Notifier>>, String> {
+    if cfg.alerting.alertmanagers.is_empty() {
+        return Ok(None);
+    }
+    let (ams, hook) = cfg.alerting.notifier_configs(cfg).map_err(|e| e.to_string())?;
+    let opts = NotifierOptions {
+        external_labels: cfg.global.external_labels.clone(),
+        alert_relabel: hook,
+        ..Default::default()
+    };
+    Notifier::new(opts, ams)
+        .map(|n| Some(Arc::new(n)))
+        .map_err(|e| e.to_string())
+}
 
 /// The `rule_files` patterns resolved against the config file's directory.
 pub fn rule_patterns(cfg: &PrometheusConfig) -> Vec<PathBuf> {
@@ -38,6 +61,7 @@ pub struct Reloader {
     scrapes: Arc<ScrapeManager>,
     rules: RuleManager,
     rules_task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    notifier: NotifierSlot,
     evaluation_interval: Duration,
     lock: tokio::sync::Mutex<()>,
     last_successful: AtomicBool,
@@ -60,12 +84,6 @@ fn now_ms() -> i64 {
 
 /// Sections of the config that `serve` does not run yet: said at every load, never silently.
 fn warn_unwired(cfg: &PrometheusConfig) {
-    if !cfg.alerting.alertmanagers.is_empty() {
-        tracing::warn!(
-            "alerting.alertmanagers is parsed and validated, but serve does not send alerts to it yet; \
-             alerts are listed at /api/v1/alerts."
-        );
-    }
     if !cfg.remote_write.is_empty() {
         tracing::warn!("remote_write is parsed and validated, but serve does not forward samples yet.");
     }
@@ -93,7 +111,15 @@ impl Reloader {
             ..Default::default()
         };
         warn_unwired(&cfg);
-        let rules = RuleManager::new(files, state.store.clone(), opts, None);
+        let notifier: NotifierSlot = Arc::new(std::sync::RwLock::new(build_notifier(&cfg)?));
+        let slot = notifier.clone();
+        let sink: crate::rules::AlertSink = Arc::new(move |alerts| {
+            let current = slot.read().unwrap_or_else(|e| e.into_inner()).clone();
+            if let Some(n) = current {
+                n.send(alerts);
+            }
+        });
+        let rules = RuleManager::new(files, state.store.clone(), opts, Some(sink));
         state.rules = Some(rules.clone());
         let task = tokio::spawn(rules.clone().run(shutdown));
         tracing::info!(
@@ -107,6 +133,7 @@ impl Reloader {
             scrapes: scrapes.clone(),
             rules,
             rules_task: tokio::sync::Mutex::new(Some(task)),
+            notifier,
             evaluation_interval: cfg.global.evaluation_interval.0,
             lock: tokio::sync::Mutex::new(()),
             last_successful: AtomicBool::new(true),
@@ -114,29 +141,41 @@ impl Reloader {
         }))
     }
 
-    fn load_and_apply(&self) -> Result<(), String> {
+    fn load_and_apply(&self) -> Result<Option<Arc<Notifier>>, String> {
         let cfg =
             PrometheusConfig::load(&self.path).map_err(|e| format!("in {}: {e}", self.path.display()))?;
         let files = load_rule_files(&rule_patterns(&cfg))
             .map_err(|e| format!("in the rule_files of {}: {e}", self.path.display()))?;
-        self.scrapes
-            .apply(&cfg)
-            .map_err(|e| format!("in {}: {e}", self.path.display()))?;
+        let notifier = build_notifier(&cfg).map_err(|e| format!("in {}: {e}", self.path.display()))?;
+        if let Err(e) = self.scrapes.apply(&cfg) {
+            if let Some(n) = notifier {
+                tokio::spawn(async move { n.stop().await });
+            }
+            return Err(format!("in {}: {e}", self.path.display()));
+        }
         self.rules.reload(files);
+        // The new Alertmanagers take over; the old notifier sends what it has queued and stops.
+        let old = std::mem::replace(
+            &mut *self.notifier.write().unwrap_or_else(|e| e.into_inner()),
+            notifier,
+        );
         if cfg.global.evaluation_interval.0 != self.evaluation_interval {
             tracing::warn!(
                 "global.evaluation_interval changed; groups without their own interval keep the old one until a restart."
             );
         }
         warn_unwired(&cfg);
-        Ok(())
+        Ok(old)
     }
 
     /// Reads the file again and applies it; the error says why nothing changed.
     pub async fn reload(&self) -> Result<(), String> {
         let _one_at_a_time = self.lock.lock().await;
         match self.load_and_apply() {
-            Ok(()) => {
+            Ok(old) => {
+                if let Some(n) = old {
+                    n.stop().await;
+                }
                 self.last_successful.store(true, Ordering::SeqCst);
                 self.last_success_ms.store(now_ms(), Ordering::SeqCst);
                 tracing::info!(file = %self.path.display(), "Completed loading of configuration file.");
@@ -194,6 +233,10 @@ impl Reloader {
     pub async fn stopped(&self) {
         if let Some(t) = self.rules_task.lock().await.take() {
             let _ = t.await;
+        }
+        let notifier = self.notifier.write().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(n) = notifier {
+            n.stop().await;
         }
     }
 }
