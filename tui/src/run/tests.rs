@@ -94,12 +94,88 @@ enum Step {
     /// Let background tasks finish (no event for this long).
     Idle(Duration),
     Resize(u16, u16),
+    /// No event until the screen shows the text (or a generous deadline passes; the test's
+    /// assertion then shows the screen): waits for a condition, not for a guessed time.
+    Until(&'static str),
 }
 
-struct Script(VecDeque<Step>);
+/// A TestBackend the script reads while the loop draws to it.
+#[derive(Clone)]
+struct Shared(Arc<Mutex<TestBackend>>);
+
+impl Shared {
+    fn screen(&self) -> String {
+        let backend = self.0.lock().unwrap();
+        let buf = backend.buffer();
+        let mut screen = String::new();
+        for y in 0..buf.area.height {
+            for x in 0..buf.area.width {
+                screen.push_str(buf[(x, y)].symbol());
+            }
+            screen.push('\n');
+        }
+        screen
+    }
+}
+
+impl ratatui::backend::Backend for Shared {
+    type Error = <TestBackend as ratatui::backend::Backend>::Error;
+
+    fn draw<'a, I>(&mut self, content: I) -> Result<(), Self::Error>
+    where
+        I: Iterator<Item = (u16, u16, &'a ratatui::buffer::Cell)>,
+    {
+        self.0.lock().unwrap().draw(content)
+    }
+    fn hide_cursor(&mut self) -> Result<(), Self::Error> {
+        self.0.lock().unwrap().hide_cursor()
+    }
+    fn show_cursor(&mut self) -> Result<(), Self::Error> {
+        self.0.lock().unwrap().show_cursor()
+    }
+    fn get_cursor_position(&mut self) -> Result<ratatui::layout::Position, Self::Error> {
+        self.0.lock().unwrap().get_cursor_position()
+    }
+    fn set_cursor_position<P: Into<ratatui::layout::Position>>(
+        &mut self,
+        position: P,
+    ) -> Result<(), Self::Error> {
+        self.0.lock().unwrap().set_cursor_position(position)
+    }
+    fn clear(&mut self) -> Result<(), Self::Error> {
+        self.0.lock().unwrap().clear()
+    }
+    fn clear_region(&mut self, clear_type: ratatui::backend::ClearType) -> Result<(), Self::Error> {
+        self.0.lock().unwrap().clear_region(clear_type)
+    }
+    fn size(&self) -> Result<ratatui::layout::Size, Self::Error> {
+        self.0.lock().unwrap().size()
+    }
+    fn window_size(&mut self) -> Result<ratatui::backend::WindowSize, Self::Error> {
+        self.0.lock().unwrap().window_size()
+    }
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        self.0.lock().unwrap().flush()
+    }
+}
+
+struct Script(VecDeque<Step>, Option<Shared>, Option<Instant>);
 
 impl EventSource for Script {
     fn next(&mut self, timeout: Duration) -> io::Result<Option<Event>> {
+        if let Some(Step::Until(text)) = self.0.front() {
+            let deadline = *self
+                .2
+                .get_or_insert_with(|| Instant::now() + Duration::from_secs(120));
+            let shown = self.1.as_ref().is_some_and(|s| s.screen().contains(text));
+            if shown || Instant::now() > deadline {
+                self.0.pop_front();
+                self.2 = None;
+            } else {
+                std::thread::sleep(timeout.min(Duration::from_millis(20)));
+            }
+            return Ok(None);
+        }
         match self.0.pop_front() {
             Some(Step::Key(k)) => Ok(Some(Event::Key(k))),
             Some(Step::Resize(w, h)) => Ok(Some(Event::Resize(w, h))),
@@ -111,6 +187,8 @@ impl EventSource for Script {
                 }
                 Ok(None)
             }
+            // Handled above, before popping.
+            Some(Step::Until(_)) => Ok(None),
             // Out of script: wait as a quiet terminal would.
             None => {
                 std::thread::sleep(timeout);
@@ -158,16 +236,11 @@ fn drive(steps: Vec<Step>, knob: Option<Arc<dyn DemoKnob>>, refresh: Duration, p
         shutdown: shutdown.clone(),
         rt: rt.handle().clone(),
     };
-    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
-    let exit = run_loop(&mut terminal, &mut Script(steps.into()), &services).unwrap();
-    let buf = terminal.backend().buffer();
-    let mut screen = String::new();
-    for y in 0..buf.area.height {
-        for x in 0..buf.area.width {
-            screen.push_str(buf[(x, y)].symbol());
-        }
-        screen.push('\n');
-    }
+    let shared = Shared(Arc::new(Mutex::new(TestBackend::new(100, 30))));
+    let mut terminal = Terminal::new(shared.clone()).unwrap();
+    let mut script = Script(steps.into(), Some(shared.clone()), None);
+    let exit = run_loop(&mut terminal, &mut script, &services).unwrap();
+    let screen = shared.screen();
     Run {
         exit,
         screen,
@@ -277,19 +350,31 @@ fn an_outside_shutdown_ends_the_loop() {
     });
     let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
     // An empty script: the terminal stays quiet until the shutdown.
-    let exit = run_loop(&mut terminal, &mut Script(VecDeque::new()), &services).unwrap();
+    let exit = run_loop(&mut terminal, &mut Script(VecDeque::new(), None, None), &services).unwrap();
     assert_eq!(exit, Exit::Shutdown);
 }
 
 #[test]
 fn a_fetch_that_panics_is_reported_and_the_next_one_works() {
-    let run = drive(vec![idle(), idle(), k('q')], None, SLOW, 1);
+    // Waits for the screens, not for guessed times: under load the panicking fetch took longer
+    // than two 300 ms idles to be noticed, and the test failed.
+    let run = drive(vec![Step::Until("snapshot fetch ended"), k('q')], None, SLOW, 1);
     assert!(
         run.screen.contains("1 error: the snapshot fetch ended"),
         "{}",
         run.screen
     );
-    let run = drive(vec![idle(), k('r'), idle(), k('q')], None, SLOW, 1);
+    let run = drive(
+        vec![
+            Step::Until("snapshot fetch ended"),
+            k('r'),
+            Step::Until("alpha"),
+            k('q'),
+        ],
+        None,
+        SLOW,
+        1,
+    );
     assert!(run.screen.contains("alpha"), "{}", run.screen);
     assert!(!run.screen.contains("snapshot fetch ended"), "{}", run.screen);
 }
