@@ -20,9 +20,13 @@ use burnwatch_slo::api::client::{ClientOptions, Endpoint};
 use burnwatch_slo::api::{self, ApiState};
 use burnwatch_slo::ingest::scrape::{PromDuration, ScrapeConfig, StaticConfig};
 use burnwatch_slo::ingest::{self, ScrapeConfigFile};
+use burnwatch_slo::notifier::{AlertmanagerConfig, Notifier, NotifierOptions};
 use burnwatch_slo::promql::{Engine, EngineOptions};
+use burnwatch_slo::rules::manager::AlertSink;
+use burnwatch_slo::rules::{ManagerOptions, RuleManager};
 use burnwatch_slo::shared::SharedStorage;
 use burnwatch_slo::slo::SloSpec;
+use burnwatch_slo::slo::rules::GenerateOptions;
 use burnwatch_slo::slo::spec::{self, windows_spec};
 use burnwatch_slo::slo::status::{self, SharedEngineSource, SliSource};
 use burnwatch_slo::tsdb::persist::{DurableStore, PersistOptions};
@@ -96,6 +100,16 @@ pub struct UpArgs {
     /// refused (up evaluates its SLOs itself): run such a file with `serve --config`.
     #[arg(long = "prometheus-config", value_name = "FILE")]
     prometheus_config: Option<PathBuf>,
+    /// An Alertmanager (API v2) to send the alerts of the SLOs' generated rules to, such as
+    /// `http://127.0.0.1:9093` (a path after the host is its path prefix). Repeat it for an
+    /// Alertmanager cluster: every one gets every alert, as from Prometheus.
+    #[arg(long = "alertmanager", value_name = "URL")]
+    alertmanagers: Vec<String>,
+    /// How often the SLOs' generated recording and alerting rules (`slo generate`'s) are
+    /// evaluated in process; Prometheus's `evaluation_interval`. `/api/v1/rules` and
+    /// `/api/v1/alerts` report them.
+    #[arg(long, default_value = "30s", value_parser = prom_duration)]
+    evaluation_interval: Duration,
     /// How often the dashboard (or the headless alert log) re-evaluates.
     #[arg(long, default_value = "5s", value_parser = prom_duration)]
     refresh: Duration,
@@ -228,7 +242,7 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let store = durable.storage();
     let runtime = runtime()?;
     let shutdown = CancellationToken::new();
-    let started = runtime.block_on(start(&args, config, web, store.clone(), shutdown.clone()));
+    let started = runtime.block_on(start(&args, &slos, config, web, store.clone(), shutdown.clone()));
     let mut parts = match started {
         Ok(p) => p,
         Err(e) => {
@@ -281,7 +295,10 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
 /// added to `web`'s users when it requires basic auth, and the server's own certificate
 /// (`tls_server_config.cert_file`, relative to the config file) trusted as it is, whatever
 /// names it carries.
-fn own_api_client(web: &mut api::web_config::WebConfig, path: Option<&Path>) -> anyhow::Result<ClientOptions> {
+fn own_api_client(
+    web: &mut api::web_config::WebConfig,
+    path: Option<&Path>,
+) -> anyhow::Result<ClientOptions> {
     let mut options = ClientOptions::default();
     if let Some((user, password)) = web.add_process_credential()? {
         options.username = Some(user);
@@ -290,9 +307,8 @@ fn own_api_client(web: &mut api::web_config::WebConfig, path: Option<&Path>) -> 
     if let (Some(tls), Some(path)) = (&web.tls_server_config, path) {
         let cert = path.parent().unwrap_or(Path::new(".")).join(&tls.cert_file);
         // The file was read a moment ago to build the server; read again for the client.
-        let pem = std::fs::read(&cert).with_context(|| {
-            format!("cannot read tls_server_config.cert_file {}", cert.display())
-        })?;
+        let pem = std::fs::read(&cert)
+            .with_context(|| format!("cannot read tls_server_config.cert_file {}", cert.display()))?;
         options.ca_pem = Some(pem);
     }
     Ok(options)
@@ -339,6 +355,8 @@ struct Running {
     demo: Option<demo::DemoHandle>,
     demo_control: Option<Arc<DemoControl>>,
     scrapes: tokio::task::JoinHandle<()>,
+    rules: tokio::task::JoinHandle<()>,
+    notifier: Option<Arc<Notifier>>,
     api: tokio::task::JoinHandle<std::io::Result<()>>,
     api_url: String,
     otlp_grpc: String,
@@ -353,6 +371,11 @@ impl Running {
             c.shutdown(timeout).await;
         }
         let _ = (&mut self.scrapes).await;
+        let _ = (&mut self.rules).await;
+        if let Some(n) = self.notifier.take() {
+            // After the rules' last evaluation: what it sent is delivered (or dropped) now.
+            n.stop().await;
+        }
         match (&mut self.api).await {
             Ok(Err(e)) => tracing::warn!(error = %e, "The API server failed."),
             Err(e) => tracing::warn!(error = %e, "The API server task failed."),
@@ -363,6 +386,7 @@ impl Running {
 
 async fn start(
     args: &UpArgs,
+    slos: &[SloSpec],
     config: Config,
     web: api::web_config::WebConfig,
     store: SharedStorage,
@@ -449,16 +473,19 @@ async fn start(
     );
     // DORA event ids survive restarts through a journal beside the store's data.
     let journal = args.data_dir.join(api::dora::JOURNAL_FILE);
+    let scheme = if web.tls().is_some() { "https" } else { "http" };
+    let api_url = format!("{scheme}://{}", host(api_addr));
+    let (manager, notifier) = slo_rules(args, slos, &api_url, store.clone())?;
     let dora = api::dora::DoraState::with_journal(store, &journal)
         .with_context(|| format!("cannot open the DORA event journal {}", journal.display()))?;
     state.dora = Some(dora);
     state.write_limits = args.label_limits.limits();
+    state.rules = Some(manager.clone());
+    let rules = tokio::spawn(manager.run(shutdown.clone()));
     let stop = shutdown.clone();
-    let scheme = if web.tls().is_some() { "https" } else { "http" };
     let api = tokio::spawn(api::serve_with(listener, state, web, async move {
         stop.cancelled().await
     }));
-    let api_url = format!("{scheme}://{}", host(api_addr));
     tracing::info!(endpoint = %api_url, "Serving the Prometheus HTTP API.");
 
     let (demo, demo_control) = if args.demo {
@@ -485,10 +512,48 @@ async fn start(
         demo,
         demo_control,
         scrapes,
+        rules,
+        notifier,
         api,
         api_url,
         otlp_grpc: otlp_grpc.unwrap_or_else(|| "(no gRPC receiver)".to_string()),
     })
+}
+
+/// The rule manager of the SLOs' generated rules (exactly what `slo generate` writes for them),
+/// sending their alerts to `--alertmanager`s when there are any. Must run inside the runtime.
+fn slo_rules(
+    args: &UpArgs,
+    slos: &[SloSpec],
+    api_url: &str,
+    store: SharedStorage,
+) -> anyhow::Result<(RuleManager, Option<Arc<Notifier>>)> {
+    const SOURCE: &str = "<the SLOs' generated rules>";
+    let yaml = burnwatch_slo::slo::rules::to_yaml(slos, &GenerateOptions::default())
+        .context("cannot generate the SLOs' rules")?;
+    let file = burnwatch_slo::rules::parse_rule_file(SOURCE, &yaml)
+        .context("the SLOs' generated rules do not load")?;
+    let notifier = if args.alertmanagers.is_empty() {
+        None
+    } else {
+        let targets = args
+            .alertmanagers
+            .iter()
+            .map(|url| AlertmanagerConfig::from_url(url).with_context(|| format!("in --alertmanager {url}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let n = Notifier::new(NotifierOptions::default(), targets).context("cannot start the notifier")?;
+        Some(Arc::new(n))
+    };
+    let sink = notifier
+        .clone()
+        .map(|n| -> AlertSink { Arc::new(move |alerts| n.send(alerts)) });
+    let options = ManagerOptions {
+        evaluation_interval: args.evaluation_interval,
+        external_url: api_url.to_string(),
+        engine: args.features.engine_options(EngineOptions::default()),
+        ..ManagerOptions::default()
+    };
+    Ok((RuleManager::new(vec![file], store, options, sink), notifier))
 }
 
 /// The headless SLO engine: evaluates every SLO on each tick and logs each alert when it starts

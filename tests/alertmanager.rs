@@ -530,3 +530,117 @@ async fn the_slo_page_alert_of_a_fast_burn_arrives_and_resolves_when_the_burn_st
     assert_eq!((m.errors, m.dropped), (0, 0), "{m:?}");
     notifier.stop().await;
 }
+
+/// An SLO whose every event counts as an error: `up`'s own scrapes of the collector are both the
+/// errors and the total, so its page alert fires as soon as the first scrape is in.
+const ALWAYS_BURNING_SLO: &str = r#"version: "prometheus/v1"
+service: "sidecar"
+slos:
+  - name: "scrapes"
+    objective: 99.9
+    description: "Every scrape counts as an error: the page alert fires at once."
+    sli:
+      events:
+        error_query: sum(count_over_time(up[{{.window}}]))
+        total_query: sum(count_over_time(up[{{.window}}]))
+    alerting:
+      name: SidecarBurning
+      labels:
+        team: sre
+      annotations:
+        summary: "The sidecar burns its whole budget."
+      page_alert:
+        labels:
+          severity: critical
+      ticket_alert:
+        labels:
+          severity: warning
+"#;
+
+/// Issue 13 §5: `up --alertmanager URL` evaluates its SLOs' generated rules in process and sends
+/// their alerts to the real Alertmanager, which routes them to the webhook with the labels and
+/// annotations `slo generate` writes; `/api/v1/alerts` of up lists the same alert firing.
+#[test]
+fn up_sends_the_alerts_of_its_slo_rules_to_alertmanager() {
+    let Some(am_bin) = require_tool(
+        "prometheus-alertmanager",
+        "apt-get install prometheus-alertmanager",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let webhook = Webhook::default();
+    write_file(dir.path(), "alertmanager.yml", &am_config(&webhook.start()));
+    let am_port = free_port();
+    let mut am = start_alertmanager(&am_bin, dir.path(), am_port, &[]);
+    wait_ready(&mut am, am_port);
+
+    let slos = write_file(dir.path(), "sidecar-slos.yaml", ALWAYS_BURNING_SLO);
+    let config = write_file(dir.path(), "collector.yaml", common::EPHEMERAL_CONFIG);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let am_url = format!("http://127.0.0.1:{am_port}");
+    let data_dir = dir.path().join("data");
+    let mut up = spawn(
+        "up",
+        &common::burnwatch_bin(),
+        &[
+            "up",
+            "--headless",
+            "--config",
+            config.to_str().unwrap(),
+            "--slos",
+            slos.to_str().unwrap(),
+            "--listen",
+            &listen,
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--scrape-interval",
+            "1s",
+            "--evaluation-interval",
+            "1s",
+            "--alertmanager",
+            &am_url,
+        ],
+        dir.path(),
+        &[],
+    );
+    let arrived = common::wait_for(Duration::from_secs(120), || {
+        if let Ok(Some(status)) = up.child.try_wait() {
+            panic!("up exited ({status}):\n{}", up.output());
+        }
+        webhook.find("SidecarBurning", "firing")
+    });
+    let alert = arrived.unwrap_or_else(|| {
+        panic!(
+            "no firing SidecarBurning at the webhook; it got {:?}\nup:\n{}\nalertmanager:\n{}",
+            webhook.alerts(),
+            up.output(),
+            am.output()
+        )
+    });
+    let labels = &alert["labels"];
+    assert_eq!(labels["sloth_service"], "sidecar", "{alert}");
+    assert_eq!(labels["sloth_slo"], "scrapes", "{alert}");
+    assert_eq!(labels["team"], "sre", "{alert}");
+    assert!(
+        labels["severity"] == "critical" || labels["severity"] == "warning",
+        "{alert}"
+    );
+    assert_eq!(
+        alert["annotations"]["summary"], "The sidecar burns its whole budget.",
+        "{alert}"
+    );
+    let generator = alert["generatorURL"].as_str().unwrap_or_default();
+    assert!(generator.starts_with(&format!("http://{listen}/")), "{alert}");
+
+    // up's own API reports the alert Alertmanager received as firing.
+    let (status, body) = http_get(&format!("http://{listen}/api/v1/alerts")).expect("up's API answers");
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let firing = v["data"]["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["labels"]["alertname"] == "SidecarBurning" && a["state"] == "firing");
+    assert!(firing, "{body}");
+}
