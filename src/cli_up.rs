@@ -105,6 +105,12 @@ pub struct UpArgs {
     /// Alertmanager cluster: every one gets every alert, as from Prometheus.
     #[arg(long = "alertmanager", value_name = "URL")]
     alertmanagers: Vec<String>,
+    /// A Prometheus remote-write 1.0 endpoint (Prometheus's `/api/v1/write`, Mimir's
+    /// `/api/v1/push`, VictoriaMetrics' `/api/v1/write`, ...) to forward every sample the store
+    /// takes to: scraped, remote-written in, imported and recorded by the SLO rules, as
+    /// Prometheus's `remote_write` does. Repeatable.
+    #[arg(long = "remote-write", value_name = "URL")]
+    remote_writes: Vec<String>,
     /// How often the SLOs' generated recording and alerting rules (`slo generate`'s) are
     /// evaluated in process; Prometheus's `evaluation_interval`. `/api/v1/rules` and
     /// `/api/v1/alerts` report them.
@@ -357,6 +363,7 @@ struct Running {
     scrapes: tokio::task::JoinHandle<()>,
     rules: tokio::task::JoinHandle<()>,
     notifier: Option<Arc<Notifier>>,
+    remote_writes: Vec<Arc<burnwatch_remote::Client>>,
     api: tokio::task::JoinHandle<std::io::Result<()>>,
     api_url: String,
     otlp_grpc: String,
@@ -375,6 +382,17 @@ impl Running {
         if let Some(n) = self.notifier.take() {
             // After the rules' last evaluation: what it sent is delivered (or dropped) now.
             n.stop().await;
+        }
+        // Last: what the scrapes and the rules appended is queued; deliver it within the timeout.
+        let deadline = tokio::time::Instant::now() + timeout;
+        for c in self.remote_writes.drain(..) {
+            let report = c.shutdown(deadline).await;
+            if report.dropped > 0 {
+                tracing::warn!(
+                    requests = report.dropped,
+                    "Remote write could not deliver everything before the shutdown timeout."
+                );
+            }
         }
         match (&mut self.api).await {
             Ok(Err(e)) => tracing::warn!(error = %e, "The API server failed."),
@@ -397,6 +415,7 @@ async fn start(
         Some(path) => Some(load_prometheus_config(path)?),
         None => None,
     };
+    let remote_writes = start_remote_writes(&args.remote_writes, &store)?;
     // The API first: a busy port fails before anything else starts.
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -514,10 +533,40 @@ async fn start(
         scrapes,
         rules,
         notifier,
+        remote_writes,
         api,
         api_url,
         otlp_grpc: otlp_grpc.unwrap_or_else(|| "(no gRPC receiver)".to_string()),
     })
+}
+
+/// Starts a remote-write client per `--remote-write` URL and puts them behind the store's log
+/// (see [`burnwatch_slo::forward`]). Must run inside the runtime.
+fn start_remote_writes(
+    urls: &[String],
+    store: &SharedStorage,
+) -> anyhow::Result<Vec<Arc<burnwatch_remote::Client>>> {
+    let mut clients = Vec::new();
+    for url in urls {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            bail!("--remote-write {url:?}: must start with http:// or https://");
+        }
+        let mut config = burnwatch_remote::ClientConfig::new(url.clone());
+        config.name = format!("remote_write {url}");
+        let client = burnwatch_remote::Client::start(config, None)
+            .with_context(|| format!("cannot start --remote-write {url}"))?;
+        clients.push(Arc::new(client));
+    }
+    let targets = clients
+        .iter()
+        .map(|c| burnwatch_slo::forward::Target {
+            client: c.clone(),
+            relabel: Vec::new(),
+        })
+        .collect();
+    let mut guard = store.write().unwrap_or_else(|p| p.into_inner());
+    burnwatch_slo::forward::install(&mut guard, targets);
+    Ok(clients)
 }
 
 /// The rule manager of the SLOs' generated rules (exactly what `slo generate` writes for them),

@@ -16,6 +16,7 @@ pub mod api;
 pub mod discovery;
 pub mod dora;
 pub mod duration;
+pub mod forward;
 pub mod ingest;
 pub mod notifier;
 pub mod promconfig;

@@ -1,0 +1,138 @@
+//! `burnwatch up --remote-write URL` (issue 13 §5): everything the store takes, scraped series and
+//! the SLO rules' recorded series alike, arrives in a real Prometheus 2.42 started by the test
+//! with `--web.enable-remote-write-receiver`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{free_port, http_get, require_tool, spawn, wait_for, write_file};
+
+/// The first value of `query`'s instant vector in the Prometheus at `base`, if there is one.
+fn first_value(base: &str, query: &str) -> Option<f64> {
+    let url = format!("{base}/api/v1/query?query={}", urlencode(query));
+    let (status, body) = http_get(&url)?;
+    if status != 200 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    v["data"]["result"].as_array()?.first()?["value"][1]
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+const SLO: &str = r#"version: "prometheus/v1"
+service: "sidecar"
+slos:
+  - name: "scrapes"
+    objective: 99
+    description: "Half of the scrape series count as errors."
+    sli:
+      events:
+        error_query: sum(count_over_time(up{job="burnwatch-collector"}[{{.window}}]))
+        total_query: sum(count_over_time(up[{{.window}}]))
+    alerting:
+      name: SidecarScrapes
+      page_alert:
+        disable: true
+      ticket_alert:
+        disable: true
+"#;
+
+#[test]
+fn up_forwards_scraped_and_recorded_series_to_prometheus() {
+    let Some(prom_bin) = require_tool("prometheus", "apt-get install prometheus") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let prom_port = free_port();
+    let prom_listen = format!("127.0.0.1:{prom_port}");
+    let prom_cfg = write_file(dir.path(), "prometheus.yml", "global:\n  scrape_interval: 1h\n");
+    let prom = spawn(
+        "prometheus",
+        &prom_bin,
+        &[
+            &format!("--config.file={}", prom_cfg.display()),
+            &format!("--storage.tsdb.path={}", dir.path().join("prom-data").display()),
+            &format!("--web.listen-address={prom_listen}"),
+            "--web.enable-remote-write-receiver",
+        ],
+        dir.path(),
+        &[],
+    );
+    let prom_base = format!("http://{prom_listen}");
+    let ready = wait_for(Duration::from_secs(60), || {
+        http_get(&format!("{prom_base}/-/ready")).filter(|(s, _)| *s == 200)
+    });
+    assert!(ready.is_some(), "prometheus did not start:\n{}", prom.output());
+
+    let slos = write_file(dir.path(), "slos.yaml", SLO);
+    let config = write_file(dir.path(), "collector.yaml", common::EPHEMERAL_CONFIG);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let data_dir = dir.path().join("data");
+    let remote = format!("{prom_base}/api/v1/write");
+    let mut up = spawn(
+        "up",
+        &common::burnwatch_bin(),
+        &[
+            "up",
+            "--headless",
+            "--config",
+            config.to_str().unwrap(),
+            "--slos",
+            slos.to_str().unwrap(),
+            "--listen",
+            &listen,
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--scrape-interval",
+            "1s",
+            "--evaluation-interval",
+            "1s",
+            "--remote-write",
+            &remote,
+        ],
+        dir.path(),
+        &[],
+    );
+    let base = format!("http://{listen}");
+    // A scraped series and a series the SLO rules record arrive, with the value up has.
+    for query in [
+        r#"up{job="burnwatch-collector"}"#,
+        r#"slo:sli_error:ratio_rate5m{sloth_service="sidecar",sloth_slo="scrapes"}"#,
+    ] {
+        let arrived = wait_for(Duration::from_secs(120), || {
+            if let Ok(Some(status)) = up.child.try_wait() {
+                panic!("up exited ({status}):\n{}", up.output());
+            }
+            first_value(&prom_base, query)
+        });
+        assert!(
+            arrived.is_some(),
+            "{query} never arrived in Prometheus\nup:\n{}\nprometheus:\n{}",
+            up.output(),
+            prom.output()
+        );
+        // The same series in up holds the same kind of value (1 for up; a ratio in [0, 1]).
+        let here = first_value(&base, query).unwrap_or_else(|| panic!("{query} is not in up's store"));
+        let there = arrived.unwrap();
+        if query.starts_with("up") {
+            assert_eq!((here, there), (1.0, 1.0), "{query}");
+        } else {
+            assert!(
+                (0.0..=1.0).contains(&there) && (0.0..=1.0).contains(&here),
+                "{query}: {here} {there}"
+            );
+        }
+    }
+}
