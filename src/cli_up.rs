@@ -562,6 +562,7 @@ fn start_remote_writes(
         .map(|c| burnwatch_slo::forward::Target {
             client: c.clone(),
             relabel: Vec::new(),
+            external_labels: Vec::new(),
         })
         .collect();
     let mut guard = store.write().unwrap_or_else(|p| p.into_inner());

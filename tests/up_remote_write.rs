@@ -1,12 +1,13 @@
-//! `burnwatch up --remote-write URL` (issue 13 §5): everything the store takes, scraped series and
-//! the SLO rules' recorded series alike, arrives in a real Prometheus 2.42 started by the test
-//! with `--web.enable-remote-write-receiver`.
+//! Remote write out of the store (issue 13 §2 and §5): with `burnwatch up --remote-write URL` and
+//! with `serve --config`'s `remote_write` section, everything the store takes (scraped series and
+//! recorded series alike) arrives in a real Prometheus 2.42 started by the test with
+//! `--web.enable-remote-write-receiver`.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{free_port, http_get, require_tool, spawn, wait_for, write_file};
+use common::{free_port, http_get, require_tool, spawn, start_serve_with_data, wait_for, write_file};
 
 /// The first value of `query`'s instant vector in the Prometheus at `base`, if there is one.
 fn first_value(base: &str, query: &str) -> Option<f64> {
@@ -29,6 +30,30 @@ fn urlencode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// Starts Prometheus 2.42 as a remote-write receiver and waits until it is ready.
+fn start_prometheus(bin: &std::path::Path, dir: &std::path::Path) -> (common::Proc, String) {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let cfg = write_file(dir, "prometheus.yml", "global:\n  scrape_interval: 1h\n");
+    let prom = spawn(
+        "prometheus",
+        bin,
+        &[
+            &format!("--config.file={}", cfg.display()),
+            &format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
+            &format!("--web.listen-address={listen}"),
+            "--web.enable-remote-write-receiver",
+        ],
+        dir,
+        &[],
+    );
+    let base = format!("http://{listen}");
+    let ready = wait_for(Duration::from_secs(60), || {
+        http_get(&format!("{base}/-/ready")).filter(|(s, _)| *s == 200)
+    });
+    assert!(ready.is_some(), "prometheus did not start:\n{}", prom.output());
+    (prom, base)
 }
 
 const SLO: &str = r#"version: "prometheus/v1"
@@ -55,26 +80,7 @@ fn up_forwards_scraped_and_recorded_series_to_prometheus() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let prom_port = free_port();
-    let prom_listen = format!("127.0.0.1:{prom_port}");
-    let prom_cfg = write_file(dir.path(), "prometheus.yml", "global:\n  scrape_interval: 1h\n");
-    let prom = spawn(
-        "prometheus",
-        &prom_bin,
-        &[
-            &format!("--config.file={}", prom_cfg.display()),
-            &format!("--storage.tsdb.path={}", dir.path().join("prom-data").display()),
-            &format!("--web.listen-address={prom_listen}"),
-            "--web.enable-remote-write-receiver",
-        ],
-        dir.path(),
-        &[],
-    );
-    let prom_base = format!("http://{prom_listen}");
-    let ready = wait_for(Duration::from_secs(60), || {
-        http_get(&format!("{prom_base}/-/ready")).filter(|(s, _)| *s == 200)
-    });
-    assert!(ready.is_some(), "prometheus did not start:\n{}", prom.output());
+    let (prom, prom_base) = start_prometheus(&prom_bin, dir.path());
 
     let slos = write_file(dir.path(), "slos.yaml", SLO);
     let config = write_file(dir.path(), "collector.yaml", common::EPHEMERAL_CONFIG);
@@ -135,4 +141,62 @@ fn up_forwards_scraped_and_recorded_series_to_prometheus() {
             );
         }
     }
+}
+
+/// `serve --config` with a `remote_write` section: the recorded series of its rule files reach
+/// Prometheus, and the one its `write_relabel_configs` drop does not (it stays in serve's store).
+#[test]
+fn serve_config_remote_write_forwards_recorded_series_through_write_relabel_configs() {
+    let Some(prom_bin) = require_tool("prometheus", "apt-get install prometheus") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (prom, prom_base) = start_prometheus(&prom_bin, dir.path());
+    write_file(
+        dir.path(),
+        "rules.yml",
+        "groups:\n  - name: forwarded\n    interval: 1s\n    rules:\n      - record: forwarded:answer\n        \
+         expr: vector(42)\n      - record: kept_home:answer\n        expr: vector(7)\n",
+    );
+    let config = write_file(
+        dir.path(),
+        "burnwatch.yml",
+        &format!(
+            "global:\n  evaluation_interval: 1s\n  external_labels:\n    site: test\nrule_files: [rules.yml]\n\
+             remote_write:\n  - url: {prom_base}/api/v1/write\n    write_relabel_configs:\n      - source_labels: [__name__]\n        \
+             regex: kept_home:.*\n        action: drop\n"
+        ),
+    );
+    let (serve, base) = start_serve_with_data(
+        "serve",
+        dir.path(),
+        &dir.path().join("serve-data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let arrived = wait_for(Duration::from_secs(120), || {
+        first_value(&prom_base, "forwarded:answer")
+    });
+    assert_eq!(
+        arrived,
+        Some(42.0),
+        "forwarded:answer never arrived\nserve:\n{}\nprometheus:\n{}",
+        serve.output(),
+        prom.output()
+    );
+    // global.external_labels ride along, as Prometheus adds them to what it sends.
+    assert_eq!(
+        first_value(&prom_base, r#"forwarded:answer{site="test"}"#),
+        Some(42.0)
+    );
+    // Recorded in the same evaluation, so sent in the same batch had it not been dropped.
+    assert_eq!(
+        first_value(&base, "kept_home:answer"),
+        Some(7.0),
+        "serve recorded it"
+    );
+    assert_eq!(
+        first_value(&prom_base, "kept_home:answer"),
+        None,
+        "write_relabel_configs drop it"
+    );
 }

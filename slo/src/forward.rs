@@ -29,6 +29,9 @@ pub struct Target {
     pub client: Arc<Client>,
     /// Applied to each series' labels before it is sent; a dropping step keeps the series home.
     pub relabel: Vec<Relabeler>,
+    /// `global.external_labels`: added to every series sent that lacks the label (after
+    /// relabelling, as Prometheus adds them when it builds the request).
+    pub external_labels: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for Target {
@@ -54,11 +57,21 @@ impl Tail {
         if self.series.len() <= i {
             self.series.resize(i + 1, None);
         }
+        let external = &self.target.external_labels;
         self.series[i] = relabel::process(labels, &self.target.relabel).map(|l| {
-            l.iter()
+            let mut out: Vec<Label> = l
+                .iter()
                 .map(|l| Label::new(l.name.to_string(), l.value.to_string()))
-                .collect::<Vec<_>>()
-                .into()
+                .collect();
+            for (k, v) in external {
+                if !out.iter().any(|l| l.name == *k) {
+                    out.push(Label::new(k.clone(), v.clone()));
+                }
+            }
+            if !external.is_empty() {
+                out.sort_by(|a, b| a.name.cmp(&b.name));
+            }
+            out.into()
         });
     }
 

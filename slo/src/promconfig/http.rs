@@ -318,7 +318,11 @@ impl HttpClientConfig {
         })
     }
 
-    fn tls_client(&self, p: &str, cfg: &PrometheusConfig) -> Result<rustls::ClientConfig, ConfigError> {
+    pub(crate) fn tls_client(
+        &self,
+        p: &str,
+        cfg: &PrometheusConfig,
+    ) -> Result<rustls::ClientConfig, ConfigError> {
         let tls = &self.tls_config;
         let err = |key: &str, e: String| ConfigError::at(format!("{p}.tls_config{key}"), e);
         let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -34,6 +34,7 @@ mod alerting;
 mod http;
 mod keys;
 pub mod reload;
+pub mod remote;
 mod scrape;
 #[cfg(test)]
 mod tests;

@@ -15,8 +15,8 @@
 //! reload (the old one sends what it has queued, then stops).
 //!
 //! Divergences: a changed `global.evaluation_interval` reaches groups without their own interval
-//! only after a restart (the rule manager keeps its options); `remote_write` is validated but not
-//! run by `serve` yet, which is logged at every load.
+//! only after a restart (the rule manager keeps its options); so does a changed `remote_write`
+//! section (see [`super::remote`]), which is logged.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -63,6 +63,9 @@ pub struct Reloader {
     rules_task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     notifier: NotifierSlot,
     evaluation_interval: Duration,
+    /// The `remote_write` section running (a changed one takes effect after a restart).
+    remote_write: Vec<super::RemoteWriteConfig>,
+    remote_clients: Vec<Arc<burnwatch_remote::Client>>,
     lock: tokio::sync::Mutex<()>,
     last_successful: AtomicBool,
     last_success_ms: AtomicI64,
@@ -80,13 +83,6 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// Sections of the config that `serve` does not run yet: said at every load, never silently.
-fn warn_unwired(cfg: &PrometheusConfig) {
-    if !cfg.remote_write.is_empty() {
-        tracing::warn!("remote_write is parsed and validated, but serve does not forward samples yet.");
-    }
 }
 
 impl Reloader {
@@ -110,7 +106,8 @@ impl Reloader {
             engine: state.engine.clone(),
             ..Default::default()
         };
-        warn_unwired(&cfg);
+        let remote_clients =
+            super::remote::start(&cfg, &state.store).map_err(|e| format!("in {}: {e}", path.display()))?;
         let notifier: NotifierSlot = Arc::new(std::sync::RwLock::new(build_notifier(&cfg)?));
         let slot = notifier.clone();
         let sink: crate::rules::AlertSink = Arc::new(move |alerts| {
@@ -135,6 +132,8 @@ impl Reloader {
             rules_task: tokio::sync::Mutex::new(Some(task)),
             notifier,
             evaluation_interval: cfg.global.evaluation_interval.0,
+            remote_write: cfg.remote_write.clone(),
+            remote_clients,
             lock: tokio::sync::Mutex::new(()),
             last_successful: AtomicBool::new(true),
             last_success_ms: AtomicI64::new(now_ms()),
@@ -164,7 +163,11 @@ impl Reloader {
                 "global.evaluation_interval changed; groups without their own interval keep the old one until a restart."
             );
         }
-        warn_unwired(&cfg);
+        if cfg.remote_write != self.remote_write {
+            tracing::warn!(
+                "remote_write changed; the endpoints of the first configuration keep receiving until a restart."
+            );
+        }
         Ok(old)
     }
 
@@ -238,8 +241,24 @@ impl Reloader {
         if let Some(n) = notifier {
             n.stop().await;
         }
+        // Last: what the scrapes and the rules appended is queued; deliver it or keep it for
+        // a few seconds, as Prometheus's flush deadline does.
+        let deadline = tokio::time::Instant::now() + REMOTE_FLUSH_DEADLINE;
+        for c in &self.remote_clients {
+            let report = c.shutdown(deadline).await;
+            if report.dropped > 0 {
+                tracing::warn!(
+                    requests = report.dropped,
+                    "Remote write could not deliver everything at shutdown."
+                );
+            }
+        }
     }
 }
+
+/// How long a stopping serve keeps delivering queued remote-write requests (Prometheus's
+/// `--storage.remote.flush-deadline` default).
+const REMOTE_FLUSH_DEADLINE: Duration = Duration::from_secs(60);
 
 /// `/api/v1/targets`, `/-/reload` (POST or PUT) and `/metrics`.
 pub fn lifecycle_routes(
