@@ -16,10 +16,10 @@ pub mod targets_api;
 mod tests;
 pub mod text;
 
+pub use crate::promconfig::ScrapeConfig;
 pub use import::{ImportStats, import_text};
 pub use remote_write::{LabelLimits, WriteStats, append_remote_write};
 pub use scrape::{ScrapeConfigFile, ScrapeManager, StaticConfig, run_scrapes};
-pub use crate::promconfig::ScrapeConfig;
 pub use text::{Format, ParseError, ParseErrorKind};
 
 use crate::tsdb::AppendError;

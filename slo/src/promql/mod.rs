@@ -15,10 +15,10 @@ pub mod engine;
 mod eval;
 mod functions;
 pub mod parse_error;
+pub mod stats;
 mod steps;
 #[cfg(test)]
 mod tests;
-pub mod stats;
 pub mod testscript;
 pub mod value;
 

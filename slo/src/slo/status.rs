@@ -186,7 +186,7 @@ impl SliSource for HttpSource {
                 .endpoint
                 .query(expr, &QueryKind::Instant { time: at_ms }, self.timeout)
                 .await
-            .map_err(|e| err(e.to_string()))?;
+                .map_err(|e| err(e.to_string()))?;
             to_series(res.value).map_err(err)
         })
     }
