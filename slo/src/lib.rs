@@ -25,4 +25,5 @@ pub mod relabel;
 pub mod rules;
 pub mod shared;
 pub mod slo;
+mod tls;
 pub mod tsdb;

@@ -5,7 +5,7 @@
 //! Secrets read from files (`password_file`, `credentials_file`, `bearer_token_file`) are read
 //! again for each request, as Prometheus does, so a rotated token is picked up without a reload.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -96,17 +96,6 @@ pub struct HttpClientConfig {
     /// `enable_http2` (accepted; requests use HTTP/1.1).
     pub enable_http2: bool,
 }
-
-/// Where Go's crypto/x509 looks for the system CA bundle on Linux, in order (`SSL_CERT_FILE`
-/// overrides).
-const SYSTEM_CA_FILES: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/ca-bundle.pem",
-    "/etc/pki/tls/cacert.pem",
-    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
-    "/etc/ssl/cert.pem",
-];
 
 /// Everything a request of a client built by [`HttpClientConfig::build`] needs: the client and
 /// how to authenticate.
@@ -330,17 +319,15 @@ impl HttpClientConfig {
             .with_safe_default_protocol_versions()
             .map_err(|e| err("", e.to_string()))?;
         let verifier: Arc<dyn ServerCertVerifier> = if tls.insecure_skip_verify {
-            Arc::new(AcceptAny(provider))
+            Arc::new(crate::tls::AcceptAnyCertificate(provider))
         } else {
             let mut roots = RootCertStore::empty();
             let ca = match &tls.ca_file {
                 Some(f) => Some(cfg.resolve(f)),
-                None => std::env::var_os("SSL_CERT_FILE")
-                    .map(PathBuf::from)
-                    .or_else(|| SYSTEM_CA_FILES.iter().map(PathBuf::from).find(|p| p.is_file())),
+                None => crate::tls::system_ca_file(),
             };
             if let Some(file) = ca {
-                for c in read_certs(&file).map_err(|e| err(".ca_file", e))? {
+                for c in crate::tls::read_certs(&file).map_err(|e| err(".ca_file", e))? {
                     roots
                         .add(c)
                         .map_err(|e| err(".ca_file", format!("{}: {e}", file.display())))?;
@@ -362,7 +349,7 @@ impl HttpClientConfig {
         let builder = builder.dangerous().with_custom_certificate_verifier(verifier);
         match (&tls.cert_file, &tls.key_file) {
             (Some(c), Some(k)) => {
-                let certs = read_certs(&cfg.resolve(c)).map_err(|e| err(".cert_file", e))?;
+                let certs = crate::tls::read_certs(&cfg.resolve(c)).map_err(|e| err(".cert_file", e))?;
                 let key_path = cfg.resolve(k);
                 let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| {
                     err(
@@ -376,55 +363,6 @@ impl HttpClientConfig {
             }
             _ => Ok(builder.with_no_client_auth()),
         }
-    }
-}
-
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|c| c.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{} holds no PEM certificate", path.display()));
-    }
-    Ok(certs)
-}
-
-/// `insecure_skip_verify`: any certificate is accepted; signatures are still checked.
-#[derive(Debug)]
-struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
