@@ -1102,8 +1102,8 @@ impl RuleManager {
                     let mut fresh = GroupState::new(spec, opts, true);
                     let taken = {
                         let mut p = lock(&prev);
-                        let placeholder = GroupState::new(p.spec.clone(), opts, true);
-                        std::mem::replace(&mut *p, placeholder)
+                        let blank = GroupState::new(p.spec.clone(), opts, true);
+                        std::mem::replace(&mut *p, blank)
                     };
                     fresh.copy_state(taken);
                     let h = Arc::new(Mutex::new(fresh));

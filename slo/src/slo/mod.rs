@@ -3,7 +3,7 @@
 //!
 //! * [`model`] — one [`SloSpec`] per objective, whichever format it was written in (Sloth
 //!   `prometheus/v1` or OpenSLO v1). Every SLI is reduced to an *error ratio* query with a
-//!   `{{.window}}` placeholder, so rule generation and live evaluation treat them alike.
+//!   `{{.window}}` variable, so rule generation and live evaluation treat them alike.
 //! * [`math`] — pure functions: budget, allowed downtime, burn rate, time to exhaustion,
 //!   detection time. Each documents its formula and where it comes from.
 //! * [`windows`] — the alert window table of the SRE Workbook, chapter 5, scaled to any period.

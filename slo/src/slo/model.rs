@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::windows::WindowTable;
 
-/// The placeholder a query template uses for the range of a rate, as in Sloth: `[{{.window}}]`.
+/// The template variable a query uses for the range of a rate, as in Sloth: `[{{.window}}]`.
 pub const WINDOW_PLACEHOLDER: &str = "{{.window}}";
 
 /// One service level objective.
@@ -191,7 +191,7 @@ pub fn fill_window(template: &str, window: &str) -> String {
     out
 }
 
-/// Whether a template mentions the window placeholder.
+/// Whether a template mentions the window variable.
 pub fn has_window(template: &str) -> bool {
     fill_window(template, "\u{1}") != template
 }
