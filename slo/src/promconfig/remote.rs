@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use burnwatch_remote::{Authorization as RwAuth, Client, ClientConfig, RetryPolicy};
 
-use super::{ConfigError, HttpClientConfig, PrometheusConfig, RemoteWriteConfig};
+use super::{ConfigError, PrometheusConfig, RemoteWriteConfig};
 use crate::forward::{self, Target};
 use crate::relabel;
 use crate::shared::SharedStorage;
@@ -105,16 +105,7 @@ pub fn client_config(
         None
     };
     if rw.url.starts_with("https://") {
-        let http = HttpClientConfig {
-            basic_auth: None,
-            authorization: None,
-            bearer_token: None,
-            bearer_token_file: None,
-            tls_config: rw.tls_config.clone(),
-            follow_redirects: rw.follow_redirects,
-            enable_http2: rw.enable_http2,
-        };
-        c.tls = Some(Arc::new(http.tls_client(&p, cfg)?));
+        c.tls = Some(Arc::new(rw.http().tls_client(&p, cfg)?));
         c.tls_server_name = rw.tls_config.server_name.clone();
     }
     let relabel = relabel::compile_all(&rw.write_relabel_configs)
