@@ -5,7 +5,9 @@
 //! The pieces: [`events`] reads deployments and incidents from JSON lines (a file, or the body of
 //! `POST /api/v1/dora/events`), [`metrics::compute`] gives a [`DoraReport`] over a window,
 //! [`tiers`] holds the 2024 level table and its classifier, and [`series`] turns events into
-//! Prometheus series (`dora_deployments_total`, the `dora_lead_time_seconds` histogram, ...).
+//! Prometheus series (`dora_deployments_total`, the `dora_lead_time_seconds` histogram, ...), and
+//! [`query`] reads the metrics back from those series with PromQL (the dashboard, `dora report
+//! --prometheus-url`).
 //!
 //! ```
 //! use burnwatch_slo::dora::{Window, compute, parse_jsonl, Tier};
@@ -90,6 +92,7 @@
 
 pub mod events;
 pub mod metrics;
+pub mod query;
 pub mod series;
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,9 @@
 //! * [`policy`] — the error-budget policy status (Green / Yellow / Red / Exhausted).
 //! * [`rules`] — Prometheus recording and alerting rules in Sloth's shape (`slo generate`).
 //! * [`status`] — the same values computed live from the raw series (`slo status`, the dashboard).
+//! * [`burndown`] — the error-budget burndown over the period, through the same sources.
 
+pub mod burndown;
 pub mod math;
 pub mod model;
 pub mod policy;
