@@ -15,9 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use burnwatch_collector::component::{BoundAddrs, BuildContext};
-use burnwatch_collector::config::{ComponentId, Config, ExporterConfig, ProcessorConfig};
+use burnwatch_collector::config::ComponentId;
 use burnwatch_collector::consumer::{Consumer, Telemetry, TracesPayload};
 use burnwatch_collector::exporters;
+use burnwatch_collector::otelcol::{Config, ExporterConfig, ProcessorConfig};
 use burnwatch_collector::processors;
 use burnwatch_collector::telemetry::SelfTelemetry;
 use bytes::Bytes;

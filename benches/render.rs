@@ -8,9 +8,10 @@ use std::io::{Read as _, Write as _};
 use std::time::Duration;
 
 use burnwatch_collector::component::{BoundAddrs, BuildContext};
-use burnwatch_collector::config::{ComponentId, Config};
+use burnwatch_collector::config::ComponentId;
 use burnwatch_collector::consumer::Telemetry;
 use burnwatch_collector::exporters;
+use burnwatch_collector::otelcol::Config;
 use burnwatch_collector::telemetry::SelfTelemetry;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;

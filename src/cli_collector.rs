@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use burnwatch_collector::config::{Config, DEFAULT_CONFIG};
+use burnwatch_collector::otelcol::{Config, DEFAULT_CONFIG};
 use burnwatch_collector::service::Collector;
 use clap::{Args, Subcommand};
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use burnwatch_collector::config::Config;
+use burnwatch_collector::otelcol::Config;
 use burnwatch_collector::service::Collector;
 use burnwatch_slo::api::client::{ClientOptions, Endpoint};
 use burnwatch_slo::api::{self, ApiState};

@@ -1,6 +1,6 @@
 //! burnwatch's collector: an OpenTelemetry Collector-compatible sidecar.
 //!
-//! The configuration has the OTel Collector's shape ([`config::Config`]): receivers,
+//! The configuration has the OTel Collector's shape ([`otelcol::Config`]): receivers,
 //! processors and exporters wired into pipelines per signal. Components talk through one
 //! trait, [`consumer::Consumer`], carrying OTLP export requests ([`consumer::Telemetry`]);
 //! spans and log records travel as validated protobuf bytes ([`pdata::Payload`]) and are
@@ -10,7 +10,7 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use burnwatch_collector::config::Config;
+//! use burnwatch_collector::otelcol::Config;
 //! use burnwatch_collector::service::Collector;
 //!
 //! let config = Config::default_config();
@@ -26,6 +26,7 @@ pub mod config;
 pub mod consumer;
 pub mod exporters;
 pub mod extensions;
+pub mod otelcol;
 pub mod pdata;
 pub mod process;
 pub mod processors;

@@ -10,12 +10,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::component::{BoundAddrs, BuildContext, BuildError};
-use crate::config::{ComponentId, Config, ExtensionConfig};
+use crate::config::ComponentId;
 use crate::consumer::{Consumer, Fanout, Signal};
-use crate::extensions::health_check::{self, Health};
+use crate::extensions::health_check::Health;
+use crate::otelcol::Config;
 use crate::receivers::ReceiverOutputs;
 use crate::telemetry::SelfTelemetry;
-use crate::{exporters, processors, receivers};
+use crate::{exporters, extensions, processors, receivers};
 
 /// How long a start that failed half-way waits for what it had started to stop. Data may
 /// already have been accepted by a receiver that started before another failed, so this
@@ -124,14 +125,10 @@ impl Collector {
 
         for id in &config.service_extensions {
             let ctx = context(id, &running.servers_stop);
-            match &config.extensions[id] {
-                ExtensionConfig::HealthCheck(c) => {
-                    let task = health_check::start(c, running.health.clone(), &ctx).await?;
-                    running.server_tasks.push(task);
-                }
-                // Authenticators run nothing of their own; the receivers that name them
-                // check each request.
-                ExtensionConfig::BearerTokenAuth(_) | ExtensionConfig::BasicAuth(_) => {}
+            if let Some(task) =
+                extensions::start(&config.extensions[id], running.health.clone(), &ctx).await?
+            {
+                running.server_tasks.push(task);
             }
         }
 

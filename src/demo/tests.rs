@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use burnwatch_collector::config::Config;
+use burnwatch_collector::otelcol::Config;
 use burnwatch_collector::service::Collector;
 use burnwatch_slo::api::{ApiState, serve};
 use burnwatch_slo::dora::events::{Event, parse_event, parse_jsonl};

@@ -36,7 +36,7 @@ impl std::fmt::Display for UnsetVariable {
 
 /// Expands every reference in `value`; `path` names the value for errors. Unset
 /// variables are added to `unset`.
-pub(super) fn expand(
+pub(crate) fn expand(
     value: &mut Value,
     path: &str,
     lookup: &dyn Fn(&str) -> Option<String>,

@@ -1,4 +1,7 @@
 //! Processors: what happens to data between receivers and exporters.
+//!
+//! [`ProcessorConfig`] is the list of processor types: adding a processor is its folder
+//! here and one line in that list (and an arm in [`build`], which the compiler asks for).
 
 pub mod batch;
 pub mod memory_limiter;
@@ -6,8 +9,16 @@ pub mod memory_limiter;
 use std::sync::Arc;
 
 use crate::component::{BuildContext, BuildError};
-use crate::config::ProcessorConfig;
+use crate::config::component_list;
 use crate::consumer::Consumer;
+
+component_list! {
+    /// A configured processor: one variant per processor type, keyed by its YAML name.
+    pub enum ProcessorConfig {
+        "memory_limiter" => MemoryLimiter(memory_limiter::MemoryLimiterConfig),
+        "batch" => Batch(batch::BatchConfig),
+    }
+}
 
 /// Builds a processor in front of `next`.
 pub fn build(

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::config::{ComponentId, Config, ExporterConfig};
+use crate::config::ComponentId;
+use crate::exporters::ExporterConfig;
+use crate::otelcol::Config;
 
 fn no_env(_: &str) -> Option<String> {
     None

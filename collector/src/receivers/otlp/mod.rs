@@ -27,8 +27,8 @@ use tokio::task::JoinHandle;
 
 use crate::component::{BuildContext, BuildError};
 use crate::config::ComponentId;
-use crate::config::ExtensionConfig;
 use crate::consumer::{Consumer, Signal, Telemetry};
+use crate::extensions::ExtensionConfig;
 use crate::extensions::auth::Authenticator;
 use crate::status::ReceiveError;
 use crate::telemetry::{Counter, ReceiverMetrics, SelfTelemetry};

@@ -1610,7 +1610,7 @@ async fn http_connections_silent_past_the_timeouts_are_closed() {
 /// Basic `bob:pw`, both over sockets.
 async fn start_with_auth(consumer: &Arc<Recording>) -> (BuildContext, Vec<tokio::task::JoinHandle<()>>) {
     use super::config::AuthConfig;
-    use crate::config::ExtensionConfig;
+    use crate::extensions::ExtensionConfig;
     use crate::extensions::auth::{BasicAuthConfig, BearerTokenAuthConfig};
     let ctx = BuildContext {
         id: id(),
@@ -1776,7 +1776,7 @@ async fn http_basic_auth_refuses_unauthenticated_requests_with_401() {
 #[tokio::test]
 async fn start_fails_when_the_token_file_is_missing() {
     use super::config::AuthConfig;
-    use crate::config::ExtensionConfig;
+    use crate::extensions::ExtensionConfig;
     use crate::extensions::auth::BearerTokenAuthConfig;
     let ctx = BuildContext {
         id: id(),

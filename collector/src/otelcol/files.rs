@@ -3,61 +3,25 @@
 //! hash or an unreadable certificate fails validation, naming the key and the file, instead
 //! of failing start-up later.
 
-use super::{Config, ConfigError, ExporterConfig, ExtensionConfig, ReceiverConfig};
+use super::Config;
+use crate::config::ConfigError;
 
 impl Config {
     /// Reads every file the configuration names: `bearertokenauth.filename`,
     /// `basicauth.htpasswd.file`, the receivers' `tls` certificate, key and client CA, and the
     /// exporters' `tls` CA, certificate and key (when the exporter will use TLS). The first
     /// that is missing or cannot be parsed is the error, with its YAML path. Nothing is bound
-    /// or contacted.
+    /// or contacted. What each component reads is its kind's list's business
+    /// (`ExtensionConfig::check_files`, …).
     pub fn check_files(&self) -> Result<(), ConfigError> {
         for (id, extension) in &self.extensions {
-            let path = format!("extensions.{id}");
-            match extension {
-                ExtensionConfig::BearerTokenAuth(c) => {
-                    c.build(&path)?;
-                }
-                ExtensionConfig::BasicAuth(c) => {
-                    c.build(&path)?;
-                }
-                ExtensionConfig::HealthCheck(_) => {}
-            }
+            extension.check_files(&format!("extensions.{id}"))?;
         }
         for (id, receiver) in &self.receivers {
-            match receiver {
-                ReceiverConfig::Otlp(c) => {
-                    let protocols = [
-                        ("grpc", c.protocols.grpc.as_ref().and_then(|g| g.tls.as_ref())),
-                        ("http", c.protocols.http.as_ref().and_then(|h| h.tls.as_ref())),
-                    ];
-                    for (protocol, tls) in protocols {
-                        if let Some(tls) = tls {
-                            let path = format!("receivers.{id}.protocols.{protocol}.tls");
-                            crate::receivers::otlp::tls::server_config(tls, &path, &[])?;
-                        }
-                    }
-                }
-            }
+            receiver.check_files(&format!("receivers.{id}"))?;
         }
         for (id, exporter) in &self.exporters {
-            let path = format!("exporters.{id}");
-            match exporter {
-                ExporterConfig::Otlp(c) => {
-                    c.tls_client(&path)?;
-                }
-                ExporterConfig::OtlpHttp(c) => {
-                    c.tls_client(&path)?;
-                }
-                ExporterConfig::PrometheusRemoteWrite(c) => {
-                    // The remote-write client reads its TLS files only for https:// URLs,
-                    // but a CA or certificate that is named must exist either way.
-                    if c.tls.has_material() {
-                        c.tls.build(&format!("{path}.tls"), &[])?;
-                    }
-                }
-                ExporterConfig::Prometheus(_) | ExporterConfig::Debug(_) => {}
-            }
+            exporter.check_files(&format!("exporters.{id}"))?;
         }
         Ok(())
     }

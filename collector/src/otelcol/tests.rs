@@ -85,10 +85,11 @@ fn pipeline_naming_an_undefined_component_is_rejected() {
 
 #[test]
 fn unknown_component_type_is_rejected() {
-    let yaml = SEED.replace("  batch:\n", "  attributes:\n    actions: []\n  batch:\n");
+    // groupbytrace: an otelcol-contrib processor burnwatch does not have.
+    let yaml = SEED.replace("  batch:\n", "  groupbytrace:\n    wait_duration: 1s\n  batch:\n");
     let message = err(&yaml);
     assert!(
-        message.contains("processors.attributes: unknown processor type 'attributes'"),
+        message.contains("processors.groupbytrace: unknown processor type 'groupbytrace'"),
         "{message}"
     );
 }
