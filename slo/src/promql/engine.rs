@@ -158,6 +158,18 @@ impl Engine {
     fn instant_here(&self, q: &dyn Queryable, expr: &Expr, t: i64) -> Result<QueryResult, QueryError> {
         let begun = Instant::now();
         let mut ev = self.evaluator(q, expr, t, t, 0);
+        if !self.opts.step_by_step {
+            // A function over a subquery (`avg_over_time((…)[7d:1m])`, as Sloth's latency SLIs
+            // are written) evaluates its inner expression at every subquery step: whole-range
+            // evaluation does that series by series instead of building a vector per step.
+            let grid = Grid {
+                start: t,
+                step: 1,
+                n: 1,
+            };
+            ev.grid = Some(grid);
+            steps::precompute_subqueries(&mut ev, expr, grid)?;
+        }
         let value = ev.eval(expr, t)?;
         let evaluated = Instant::now();
         let value = match value {

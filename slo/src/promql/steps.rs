@@ -134,6 +134,51 @@ pub(crate) fn precompute(ev: &mut Evaluator<'_>, expr: &Expr, grid: Grid) -> Res
     precompute_below(ev, expr, grid)
 }
 
+/// For an instant query at `grid`'s one time: evaluates every function over a subquery in `expr`
+/// (outside other subqueries) whole-range into `ev.pre`, so its inner expression is computed
+/// series by series over the subquery's steps rather than as a vector per step.
+///
+/// Only these nodes: the rest of an instant query has one step to evaluate, nothing to gain,
+/// and its sample statistics (`peakSamples`) are pinned to Prometheus's by the step path.
+/// The result is the same either way, as for range queries (the tests run both).
+pub(crate) fn precompute_subqueries(
+    ev: &mut Evaluator<'_>,
+    expr: &Expr,
+    grid: Grid,
+) -> Result<(), QueryError> {
+    match expr {
+        Expr::Call(c)
+            if c.args.args.len() == 1
+                && window_fn(c.func.name).is_some()
+                && matches!(unwrap_parens(&c.args.args[0]), Expr::Subquery(_)) =>
+        {
+            let counted = ev.stats.clone();
+            match eval(ev, expr, grid)? {
+                Some(m) => {
+                    ev.pre.insert(expr as *const Expr as usize, Rc::new(m));
+                }
+                None => ev.stats = counted,
+            }
+        }
+        Expr::Paren(p) => precompute_subqueries(ev, &p.expr, grid)?,
+        Expr::Unary(u) => precompute_subqueries(ev, &u.expr, grid)?,
+        Expr::Binary(b) => {
+            precompute_subqueries(ev, &b.lhs, grid)?;
+            precompute_subqueries(ev, &b.rhs, grid)?;
+        }
+        Expr::Aggregate(a) => precompute_subqueries(ev, &a.expr, grid)?,
+        // `timestamp()` reads its argument's sample times; a subquery's inner expression is
+        // evaluated at its own times, not at the query's.
+        Expr::Call(c) if c.func.name != "timestamp" => {
+            for a in &c.args.args {
+                precompute_subqueries(ev, a, grid)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// [`precompute`] for an expression that is not the query's result.
 fn precompute_below(ev: &mut Evaluator<'_>, expr: &Expr, grid: Grid) -> Result<bool, QueryError> {
     // A node that gives up part way may have read some operands already; they are read again
@@ -490,9 +535,14 @@ fn subquery_function(
         return Ok(None);
     }
     // The inner expression's reads are not counted; its points are, as each window reads them.
-    let Some(inner) = ev.uncounted(|ev| eval(ev, &sq.expr, inner_grid))? else {
+    let Some(mut inner) = ev.uncounted(|ev| eval(ev, &sq.expr, inner_grid))? else {
         return Ok(None);
     };
+    // `Evaluator::eval_subquery` lists a subquery's series in the order they first appear at its
+    // inner steps (each step's vector in series order): so does this, for an instant query's
+    // result order and for the order an operator above folds them in. A stable sort keeps the
+    // series order among those first seen at the same step.
+    inner.sort_by_key(|s| s.has.iter().position(|h| *h).unwrap_or(usize::MAX));
     if !reserve(ev, inner.len(), grid) {
         return Ok(None);
     }

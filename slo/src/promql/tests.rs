@@ -720,3 +720,61 @@ fn whole_range_evaluation_matches_step_by_step() {
         }
     }
 }
+
+/// Instant queries with functions over subqueries (Sloth's latency SLIs:
+/// `avg_over_time((histogram_quantile(…) > bool x)[7d:1m])`) evaluate the subquery's inner
+/// expression whole-range; the value, annotations and samples read are exactly the step-by-step
+/// evaluation's, at times on and off the subquery step.
+#[test]
+fn instant_subquery_whole_range_matches_step_by_step() {
+    let s = varied_store();
+    let fast = Engine::default();
+    let slow = Engine::new(EngineOptions {
+        step_by_step: true,
+        ..EngineOptions::default()
+    });
+    let queries = [
+        "avg_over_time((histogram_quantile(0.9, sum by (le) (rate(lat_seconds_bucket[1m]))) > bool 0.2)[30m:1m])",
+        "avg_over_time(temp[5m:30s])",
+        "max_over_time(rate(reqs_total[1m])[10m:1m])",
+        "rate(sum(reqs_total)[5m:1m])",
+        "min_over_time((temp > 0)[7m:45s] offset 1m)",
+        "last_over_time(temp[10m:])",
+        "max_over_time(temp[5m:1m] @ 1200)",
+        "count_over_time(temp_native[5m:1m])",
+        "sum_over_time(max_over_time(temp[2m:20s])[6m:1m])",
+        "sum(avg_over_time(temp[5m:1m])) by (job) / 2",
+        "avg_over_time(temp[5m:1m]) + on(job, instance) temp",
+        "timestamp(avg_over_time(temp[5m:1m]))",
+        "stddev_over_time(temp[20m:1m]) > 1",
+        "count_over_time(({__name__=~\"temp|reqs_total\"} * 2)[10m:1m])",
+        "avg_over_time(nonexistent[5m:1m])",
+        "histogram_quantile(0.5, sum by (le) (avg_over_time(lat_seconds_bucket[10m:1m])))",
+    ];
+    let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+    for q in queries {
+        for t in [0, 1_000, 600_000, 1_234_567, 1_800_000, 3_600_000] {
+            let (a, b) = match (fast.instant_query(&s, q, t), slow.instant_query(&s, q, t)) {
+                (Ok(a), Ok(b)) => (a, b),
+                (a, b) => {
+                    assert_eq!(a.err(), b.err(), "{q} at {t}");
+                    continue;
+                }
+            };
+            assert_eq!(a.annotations, b.annotations, "{q} at {t}: annotations");
+            assert_eq!(
+                a.stats.samples.total, b.stats.samples.total,
+                "{q} at {t}: samples read"
+            );
+            let (Value::Vector(a), Value::Vector(b)) = (a.value, b.value) else {
+                panic!("{q}: not vectors");
+            };
+            assert_eq!(a.len(), b.len(), "{q} at {t}: series");
+            for (x, y) in a.iter().zip(&b) {
+                assert_eq!(x.labels, y.labels, "{q} at {t}");
+                assert!(same(x.v, y.v), "{q} at {t} {}: {} vs {}", x.labels, x.v, y.v);
+                assert_eq!(x.h, y.h, "{q} at {t}");
+            }
+        }
+    }
+}
