@@ -38,7 +38,7 @@ async function main() {
     });
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ 'service.name': spec.service }),
-    spanProcessors: [new BatchSpanProcessor(exporter, { maxExportBatchSize: 512 })],
+    spanProcessors: [new BatchSpanProcessor({ exporter, maxExportBatchSize: 512, maxQueueSize: 4096 })],
   });
   const tracer = provider.getTracer('burnwatch.tests.spanmetrics');
   // An hour ago, whole seconds: start and end are exact nanosecond pairs.
