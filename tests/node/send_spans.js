@@ -14,7 +14,7 @@
 
 const fs = require('fs');
 const { SpanKind, SpanStatusCode } = require('@opentelemetry/api');
-const { TracerProvider, BatchSpanProcessor } = require('@opentelemetry/sdk-trace');
+const { BasicTracerProvider, BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base');
 const { resourceFromAttributes } = require('@opentelemetry/resources');
 const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-grpc');
 
@@ -36,9 +36,9 @@ async function main() {
       if (result.code !== 0) failed = result.error || new Error(`export result ${result.code}`);
       done(result);
     });
-  const provider = new TracerProvider({
+  const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': spec.service }),
-    spanProcessors: [new BatchSpanProcessor({ exporter, maxExportBatchSize: 512, maxQueueSize: 4096 })],
+    spanProcessors: [new BatchSpanProcessor(exporter, { maxExportBatchSize: 512, maxQueueSize: 4096 })],
   });
   const tracer = provider.getTracer('burnwatch.tests.spanmetrics');
   // An hour ago, whole seconds: start and end are exact nanosecond pairs.
