@@ -34,6 +34,20 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import opentelemetry.sdk,
 fi
 export BURNWATCH_PYTHON="$PWD/.venv/bin/python"
 
+# tests/collector_spanmetrics.rs: the Node.js OTel SDK (Node 20, Debian's nodejs + npm), its
+# versions pinned by tests/node/package-lock.json.
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || {
+  echo "== installing nodejs npm (apt-get)"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+}
+if [ ! -d tests/node/node_modules/@opentelemetry/exporter-trace-otlp-grpc ]; then
+  echo "== installing the Node.js OTel SDK in tests/node (npm ci)"
+  (cd tests/node && npm ci --no-audit --no-fund --silent)
+fi
+
 # Property tests draw from a fixed seed in CI, so a run is reproducible and a failure is a defect
 # to fix, not a coin toss; locally they keep exploring new cases unless the seed is set.
 if [ "${CI:-}" = "true" ]; then
