@@ -3,8 +3,15 @@
 //! [`ProcessorConfig`] is the list of processor types: adding a processor is its folder
 //! here and one line in that list (and an arm in [`build`], which the compiler asks for).
 
+pub mod attrs;
 pub mod batch;
+pub mod decode;
+pub mod filter;
 pub mod memory_limiter;
+pub mod ottl;
+pub mod resource;
+#[cfg(test)]
+mod testkit;
 
 use std::sync::Arc;
 
@@ -17,6 +24,8 @@ component_list! {
     pub enum ProcessorConfig {
         "memory_limiter" => MemoryLimiter(memory_limiter::MemoryLimiterConfig),
         "batch" => Batch(batch::BatchConfig),
+        "resource" => Resource(resource::ResourceConfig),
+        "filter" => Filter(filter::FilterConfig),
     }
 }
 
@@ -29,5 +38,7 @@ pub fn build(
     match config {
         ProcessorConfig::MemoryLimiter(c) => memory_limiter::build(c, next, ctx),
         ProcessorConfig::Batch(c) => batch::build(c, next, ctx),
+        ProcessorConfig::Resource(c) => resource::build(c, next, ctx),
+        ProcessorConfig::Filter(c) => filter::build(c, next, ctx),
     }
 }
