@@ -11,6 +11,7 @@ use burnwatch_slo::api::params;
 use burnwatch_slo::api::params::format_rfc3339 as rfc3339;
 use burnwatch_slo::promql::Engine;
 use burnwatch_slo::slo::SloSpec;
+use burnwatch_slo::slo::rule_alerts;
 use burnwatch_slo::slo::rules::{self, GenerateOptions};
 use burnwatch_slo::slo::status::{
     self, DataState, EngineSource, HttpSource, SliSource, SloStatus, format_burn, format_percent,
@@ -19,6 +20,10 @@ use burnwatch_slo::tsdb::Storage;
 use clap::Args;
 
 use crate::cli_slo;
+
+/// How long one query to `--prometheus-url` may take: longer than Prometheus's default query
+/// timeout (2 minutes), so the server's own timeout answers first.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(130);
 
 /// `burnwatch slo generate`.
 #[derive(Debug, Args)]
@@ -121,9 +126,21 @@ pub fn run_status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         }
         (false, Some(_)) => bail!("give either --load FILE or --prometheus-url URL, not both"),
         (true, Some(url)) => {
-            let source = HttpSource::new(args.auth.endpoint(url)?, Duration::from_secs(130));
+            let endpoint = args.auth.endpoint(url)?;
+            let source = HttpSource::new(&endpoint, QUERY_TIMEOUT);
             let at = at_flag.unwrap_or_else(now_ms);
-            runtime.block_on(status::evaluate(&slos, &source as &dyn SliSource, at))
+            let mut statuses = runtime.block_on(status::evaluate(&slos, &source as &dyn SliSource, at));
+            // Now (no --at), the server's rule evaluator says what fires, if it holds the SLOs'
+            // alerting rules: what Alertmanager receives, `for` and all.
+            if at_flag.is_none() {
+                match runtime.block_on(rule_alerts::fetch(&endpoint, QUERY_TIMEOUT)) {
+                    Ok(rules) => rules.apply(&mut statuses),
+                    Err(e) => ewriteln!(
+                        "warning: cannot read {url}'s alerting rules ({e}); the alerts shown are computed from the SLIs"
+                    ),
+                }
+            }
+            statuses
         }
         (false, None) => {
             let mut store = Storage::new();

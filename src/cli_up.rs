@@ -21,14 +21,13 @@ use burnwatch_slo::api::{self, ApiState};
 use burnwatch_slo::ingest::scrape::{PromDuration, ScrapeConfig, StaticConfig};
 use burnwatch_slo::ingest::{self, ScrapeConfigFile};
 use burnwatch_slo::notifier::{AlertmanagerConfig, Notifier, NotifierOptions};
-use burnwatch_slo::promql::{Engine, EngineOptions};
+use burnwatch_slo::promql::EngineOptions;
 use burnwatch_slo::rules::manager::AlertSink;
 use burnwatch_slo::rules::{ManagerOptions, RuleManager};
 use burnwatch_slo::shared::SharedStorage;
 use burnwatch_slo::slo::SloSpec;
 use burnwatch_slo::slo::rules::GenerateOptions;
 use burnwatch_slo::slo::spec::{self, windows_spec};
-use burnwatch_slo::slo::status::{self, SharedEngineSource, SliSource};
 use burnwatch_slo::tsdb::persist::{DurableStore, PersistOptions};
 use burnwatch_tui::fetch::{DEFAULT_COLLECTOR_JOB, HttpBackend};
 use burnwatch_tui::model::{Backend, DemoKnob};
@@ -263,7 +262,7 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
             parts.api_url,
             parts.otlp_grpc
         );
-        runtime.block_on(watch_alerts(slos, store.clone(), args.refresh, shutdown.clone()));
+        runtime.block_on(watch_alerts(parts.rule_manager.clone(), args.refresh, shutdown.clone()));
         Ok(())
     } else {
         let endpoint = Endpoint::new(&parts.api_url, &dashboard_client)
@@ -362,6 +361,8 @@ struct Running {
     demo_control: Option<Arc<DemoControl>>,
     scrapes: tokio::task::JoinHandle<()>,
     rules: tokio::task::JoinHandle<()>,
+    /// The SLOs' generated rules, evaluated in process: the headless alert log reads its alerts.
+    rule_manager: RuleManager,
     notifier: Option<Arc<Notifier>>,
     remote_writes: Vec<Arc<burnwatch_remote::Client>>,
     api: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -500,7 +501,7 @@ async fn start(
     state.dora = Some(dora);
     state.write_limits = args.label_limits.limits();
     state.rules = Some(manager.clone());
-    let rules = tokio::spawn(manager.run(shutdown.clone()));
+    let rules = tokio::spawn(manager.clone().run(shutdown.clone()));
     let stop = shutdown.clone();
     let api = tokio::spawn(api::serve_with(listener, state, web, async move {
         stop.cancelled().await
@@ -532,6 +533,7 @@ async fn start(
         demo_control,
         scrapes,
         rules,
+        rule_manager: manager,
         notifier,
         remote_writes,
         api,
@@ -606,38 +608,38 @@ fn slo_rules(
     Ok((RuleManager::new(vec![file], store, options, sink), notifier))
 }
 
-/// The headless SLO engine: evaluates every SLO on each tick and logs each alert when it starts
-/// and stops firing, so a sidecar's logs carry them.
-async fn watch_alerts(slos: Vec<SloSpec>, store: SharedStorage, every: Duration, stop: CancellationToken) {
-    let source = SharedEngineSource::new(Engine::new(EngineOptions::default()), store);
-    let mut firing: std::collections::BTreeSet<(String, String)> = Default::default();
+/// The headless alert log: on each tick, the rule manager's firing SLO alerts (what
+/// `--alertmanager`s receive) are compared with the last look, and each alert that starts or stops
+/// firing is logged with its labels and summary, so a sidecar's logs carry them.
+async fn watch_alerts(manager: RuleManager, every: Duration, stop: CancellationToken) {
+    use burnwatch_slo::rules::manager::AlertState;
+    use burnwatch_slo::slo::rules::{ID_LABEL, SEVERITY_LABEL};
+    let mut firing: std::collections::BTreeSet<std::collections::BTreeMap<String, String>> = Default::default();
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let label = |labels: &std::collections::BTreeMap<String, String>, name: &str| labels.get(name).cloned().unwrap_or_default();
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        let now = burnwatch_tui::fetch::now_ms();
-        for s in status::evaluate(&slos, &source as &dyn SliSource, now).await {
-            for a in &s.alerts {
-                let key = (s.id.clone(), a.severity.to_string());
-                let was = firing.contains(&key);
-                if a.firing && !was {
-                    let burn = s
-                        .exhaustion
-                        .burn_rate
-                        .map_or("N/A".to_string(), |b| format!("{b:.2}"));
-                    tracing::warn!(slo = %s.id, alert = %a.name, severity = %a.severity,
-                        budget_remaining = ?s.budget_remaining, burn_rate_1h = %burn,
-                        "SLO alert firing.");
-                    firing.insert(key);
-                } else if !a.firing && was {
-                    tracing::info!(slo = %s.id, alert = %a.name, severity = %a.severity, "SLO alert resolved.");
-                    firing.remove(&key);
-                }
-            }
+        let now: Vec<_> = manager
+            .alerts()
+            .into_iter()
+            .filter(|a| a.state == AlertState::Firing)
+            .collect();
+        for a in now.iter().filter(|a| !firing.contains(&a.labels)) {
+            tracing::warn!(alert = %label(&a.labels, "alertname"), slo = %label(&a.labels, ID_LABEL),
+                severity = %label(&a.labels, SEVERITY_LABEL), value = a.value,
+                summary = %label(&a.annotations, "summary"), labels = ?a.labels,
+                "SLO alert firing.");
         }
+        let still: std::collections::BTreeSet<_> = now.into_iter().map(|a| a.labels).collect();
+        for gone in firing.difference(&still) {
+            tracing::info!(alert = %label(gone, "alertname"), slo = %label(gone, ID_LABEL),
+                severity = %label(gone, SEVERITY_LABEL), labels = ?gone, "SLO alert resolved.");
+        }
+        firing = still;
     }
 }
 

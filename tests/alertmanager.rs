@@ -643,4 +643,36 @@ fn up_sends_the_alerts_of_its_slo_rules_to_alertmanager() {
         .iter()
         .any(|a| a["labels"]["alertname"] == "SidecarBurning" && a["state"] == "firing");
     assert!(firing, "{body}");
+
+    // The dashboard (`tui --once --json` reads what the Firing column shows) and `slo status` show
+    // the rule manager's alert, the one Alertmanager received: its severity fires, with the same
+    // labels, and the state comes from the rules, not from a computation of their own.
+    let severity = labels["sloth_severity"].as_str().unwrap().to_string();
+    let base = format!("http://{listen}");
+    let run = |args: &[&str]| {
+        let out = Command::new(common::burnwatch_bin()).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let slos_arg = slos.to_str().unwrap();
+    let snap = run(&["tui", "--prometheus-url", &base, "--slos", slos_arg, "--once", "--json"]);
+    let status = run(&["slo", "status", "--prometheus-url", &base, "--spec", slos_arg, "--json"]);
+    for (what, slo) in [("tui", &snap["slos"][0]), ("slo status", &status[0])] {
+        let alert = slo["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["severity"] == severity.as_str())
+            .unwrap_or_else(|| panic!("{what}: no {severity} alert in {slo}"));
+        assert_eq!(alert["firing"], true, "{what}: {alert}");
+        assert_eq!(alert["rule_state"], "firing", "{what}: {alert}");
+        assert_eq!(alert["labels"]["team"], "sre", "{what}: {alert}");
+        assert_eq!(alert["labels"]["severity"], labels["severity"], "{what}: {alert}");
+    }
+    // The headless log names the alert as it starts firing.
+    let logged = common::wait_for(Duration::from_secs(30), || {
+        let out = up.output();
+        (out.contains("SLO alert firing.") && out.contains("SidecarBurning")).then_some(())
+    });
+    assert!(logged.is_some(), "no firing line in up's log:\n{}", up.output());
 }

@@ -255,6 +255,7 @@ pub async fn backfill(
     for chunk in all.chunks(SERIES_PER_REQUEST) {
         let body = encode_write_request(&WriteRequest {
             timeseries: chunk.to_vec(),
+            metadata: Vec::new(),
         });
         let response = client
             .post(&write)

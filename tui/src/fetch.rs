@@ -3,6 +3,8 @@
 //!
 //! Everything is PromQL over raw series, so no recording rules need to be installed:
 //! - SLOs: [`status::evaluate`] runs the very expressions the generated rules record.
+//!   Where the server evaluates the generated alerting rules, [`rule_alerts`] lays its alert
+//!   states over the computed ones.
 //! - Detail: the burndown is the budget spent from the period's start up to each point, as the
 //!   SRE Workbook draws it (chapter 5, "Error budget burndown"): the error ratio over
 //!   `[start, t]` times the elapsed share of the period, divided by the budget. The ideal line is a
@@ -22,6 +24,7 @@ use burnwatch_slo::dora::metrics::format_seconds;
 use burnwatch_slo::dora::{self, tiers};
 use burnwatch_slo::promql::Value;
 use burnwatch_slo::slo::math::prometheus_duration;
+use burnwatch_slo::slo::rule_alerts;
 use burnwatch_slo::slo::status::{self, HttpSource, SliSource, SloStatus};
 use burnwatch_slo::slo::{SloSpec, rules};
 use burnwatch_slo::tsdb::Labels;
@@ -82,6 +85,14 @@ impl HttpBackend {
         let mut errors = Vec::new();
         let source = HttpSource::new(&self.endpoint, self.timeout);
         let mut slos = status::evaluate(&self.slos, &source as &dyn SliSource, at_ms).await;
+        // Where the server evaluates the SLOs' alerting rules (`up`, a Prometheus with them
+        // loaded), the Firing column shows its alerts: exactly what Alertmanager receives.
+        match rule_alerts::fetch(&self.endpoint, self.timeout).await {
+            Ok(rules) => rules.apply(&mut slos),
+            // An unreachable server is reported once, below, from the SLO queries.
+            Err(ClientError::Transport { .. }) | Err(ClientError::Unauthorized { .. }) => {}
+            Err(e) => errors.push(format!("alerting rules: {}", short_error(&e))),
+        }
         sort_by_budget(&mut slos);
         // An unreachable server fails every query the same way: say it once.
         if !slos.is_empty()

@@ -387,6 +387,46 @@ impl Endpoint {
         &self.base_url
     }
 
+    /// GETs `path` (`/api/v1/rules?type=alert`) and returns the `data` of the API's JSON
+    /// envelope.
+    ///
+    /// # Errors
+    ///
+    /// As [`query`]: transport, 401, an API error, or a body that is not the API's JSON.
+    pub async fn get_data(&self, path: &str, timeout: Duration) -> Result<serde_json::Value, ClientError> {
+        let url = format!("{}{path}", self.base_url);
+        let mut request = self.http.get(&url).timeout(timeout);
+        if let Some((user, password)) = &self.auth {
+            request = request.basic_auth(user, Some(password));
+        }
+        let resp = request.send().await.map_err(|e| transport_error(&url, e))?;
+        let status = resp.status().as_u16();
+        if status == 401 {
+            return Err(ClientError::Unauthorized {
+                url,
+                with_credentials: self.auth.is_some(),
+            });
+        }
+        let text = resp.text().await.map_err(|e| transport_error(&url, e))?;
+        let malformed = |reason: String| ClientError::Malformed {
+            url: url.clone(),
+            status,
+            reason,
+        };
+        let mut root: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| malformed(format!("not JSON: {e}")))?;
+        match root.get("status").and_then(|s| s.as_str()) {
+            Some("success") => Ok(root.get_mut("data").map(serde_json::Value::take).unwrap_or_default()),
+            Some("error") => Err(ClientError::Api {
+                status,
+                error_type: root["errorType"].as_str().unwrap_or_default().to_string(),
+                message: root["error"].as_str().unwrap_or_default().to_string(),
+                body: text,
+            }),
+            _ => Err(malformed("no \"status\" of success or error".to_string())),
+        }
+    }
+
     /// Runs `query`; see [`query`].
     pub async fn query(
         &self,
@@ -458,24 +498,7 @@ async fn run_query(
             ],
         ),
     };
-    let transport = |e: reqwest::Error| ClientError::Transport {
-        url: url.clone(),
-        // reqwest's Display stops at the outermost error; the sources name the cause (a refused
-        // connection, a certificate the client does not trust).
-        reason: {
-            let mut reason = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(cause) = source {
-                let text = cause.to_string();
-                if !reason.contains(&text) {
-                    reason.push_str(": ");
-                    reason.push_str(&text);
-                }
-                source = cause.source();
-            }
-            reason
-        },
-    };
+    let transport = |e: reqwest::Error| transport_error(&url, e);
     let body = encode_form(&form);
     let mut request = endpoint
         .http
@@ -508,6 +531,26 @@ async fn run_query(
             body: text,
         }),
         Err(Decoded::Malformed(reason)) => Err(ClientError::Malformed { url, status, reason }),
+    }
+}
+
+/// A transport failure on `url`, with the chain of causes: reqwest's Display stops at the
+/// outermost error, and the sources name the cause (a refused connection, a certificate the
+/// client does not trust).
+fn transport_error(url: &str, e: reqwest::Error) -> ClientError {
+    let mut reason = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !reason.contains(&text) {
+            reason.push_str(": ");
+            reason.push_str(&text);
+        }
+        source = cause.source();
+    }
+    ClientError::Transport {
+        url: url.to_string(),
+        reason,
     }
 }
 

@@ -16,6 +16,7 @@ pub mod burndown;
 pub mod math;
 pub mod model;
 pub mod policy;
+pub mod rule_alerts;
 pub mod rules;
 pub mod spec;
 pub mod status;

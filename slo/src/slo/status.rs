@@ -257,8 +257,15 @@ pub struct AlertStatus {
     pub name: String,
     /// Whether the rules contain this alert (not disabled, and the SLO names its alerts).
     pub enabled: bool,
-    /// Whether it fires at the evaluation time.
+    /// Whether it fires at the evaluation time. When [`AlertStatus::rule_state`] is set, this is
+    /// the rule evaluator's word (what Alertmanager receives); otherwise it is computed from the
+    /// recorded SLIs, as the alerting rule would.
     pub firing: bool,
+    /// The state the server's rule evaluator holds for this alert (`firing`, `pending` or
+    /// `inactive`) when it evaluates the SLO's generated alerting rules (`up`, or Prometheus with
+    /// the rules loaded); `None` when no evaluator there holds them. See
+    /// [`super::rule_alerts`].
+    pub rule_state: Option<String>,
     /// The rows of this severity.
     pub rows: Vec<RowStatus>,
     /// The firing alert's labels as Prometheus builds them (without `alertname`); empty when not
@@ -461,6 +468,7 @@ async fn compute(
             name: slo.alerting.name.clone(),
             enabled: rules::alert_enabled(slo, severity),
             firing: false,
+            rule_state: None,
             rows: Vec::new(),
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),
