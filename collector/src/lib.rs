@@ -23,6 +23,7 @@
 
 pub mod component;
 pub mod config;
+pub mod connectors;
 pub mod consumer;
 pub mod exporters;
 pub mod extensions;

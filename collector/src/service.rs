@@ -11,12 +11,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::component::{BoundAddrs, BuildContext, BuildError};
 use crate::config::ComponentId;
-use crate::consumer::{Consumer, Fanout, Signal};
+use crate::consumer::{ConsumeError, Consumer, Fanout, Signal, Telemetry};
 use crate::extensions::health_check::Health;
-use crate::otelcol::Config;
+use crate::otelcol::{Config, ConnectorInstance, FlowNode};
 use crate::receivers::ReceiverOutputs;
-use crate::telemetry::SelfTelemetry;
-use crate::{exporters, extensions, processors, receivers};
+use crate::telemetry::{Counter, ReceiverMetrics, SelfTelemetry};
+use crate::{connectors, exporters, extensions, processors, receivers};
 
 /// How long a start that failed half-way waits for what it had started to stop. Data may
 /// already have been accepted by a receiver that started before another failed, so this
@@ -41,8 +41,10 @@ pub struct RunningCollector {
     servers_stop: CancellationToken,
     receiver_tasks: Vec<JoinHandle<()>>,
     server_tasks: Vec<JoinHandle<()>>,
-    /// Processors per pipeline, front first, so shutdown flushes in data-flow order.
-    processors: Vec<Vec<(ComponentId, Arc<dyn Consumer>)>>,
+    /// Processors (front first) and connectors, pipeline by pipeline in data-flow order,
+    /// so shutdown flushes each before what it feeds: a connector after the pipelines
+    /// that export to it and before the pipelines it feeds.
+    stages: Vec<(ComponentId, Arc<dyn Consumer>)>,
     exporters: Vec<(ComponentId, Arc<dyn Consumer>)>,
     health: Health,
     telemetry: Arc<SelfTelemetry>,
@@ -66,7 +68,7 @@ impl Collector {
             servers_stop: servers_stop.clone(),
             receiver_tasks: Vec::new(),
             server_tasks: Vec::new(),
-            processors: Vec::new(),
+            stages: Vec::new(),
             exporters: Vec::new(),
             health: health.clone(),
             telemetry: telemetry.clone(),
@@ -146,32 +148,83 @@ impl Collector {
             }
         }
 
-        // Pipelines, built back to front: exporters, then processors in reverse order.
-        let mut heads: Vec<(Signal, &[ComponentId], Arc<dyn Consumer>)> = Vec::new();
-        for pipeline in &config.pipelines {
-            let exporters: Vec<Arc<dyn Consumer>> = pipeline
-                .exporters
-                .iter()
-                .map(|id| exporter_instances[id].clone())
-                .collect();
-            let mut next = Fanout::of(exporters);
-            let mut chain = Vec::new();
-            for id in pipeline.processors.iter().rev() {
-                let ctx = context(id, &running.servers_stop);
-                next = processors::build(&config.processors[id], next, &ctx)?;
-                chain.push((id.clone(), next.clone()));
-            }
-            chain.reverse();
-            running.processors.push(chain);
-            heads.push((pipeline.signal, &pipeline.receivers, next));
+        // Pipelines and connectors, downstream first (the data-flow order backwards), so
+        // that what each one feeds exists when it is built; each pipeline back to front:
+        // exporters and connectors, then processors in reverse order.
+        let mut heads: Vec<Option<Arc<dyn Consumer>>> = vec![None; config.pipelines.len()];
+        let mut connector_instances: Vec<(&ConnectorInstance, Arc<dyn Consumer>)> = Vec::new();
+        for node in config.flow.iter().rev() {
+            let stage = match node {
+                FlowNode::Pipeline(index) => {
+                    let pipeline = &config.pipelines[*index];
+                    let mut consumers: Vec<Arc<dyn Consumer>> = pipeline
+                        .exporters
+                        .iter()
+                        .map(|id| exporter_instances[id].clone())
+                        .collect();
+                    consumers.extend(
+                        connector_instances
+                            .iter()
+                            .filter(|(i, _)| {
+                                i.from == pipeline.signal && pipeline.to_connectors.contains(&i.id)
+                            })
+                            .map(|(_, c)| c.clone()),
+                    );
+                    let mut next = Fanout::of(consumers);
+                    let mut chain = Vec::new();
+                    for id in pipeline.processors.iter().rev() {
+                        let ctx = context(id, &running.servers_stop);
+                        next = processors::build(&config.processors[id], next, &ctx)?;
+                        chain.push((id.clone(), next.clone()));
+                    }
+                    chain.reverse();
+                    heads[*index] = Some(next);
+                    chain
+                }
+                FlowNode::Connector(instance) => {
+                    let ctx = context(&instance.id, &running.servers_stop);
+                    let mut downstream = Vec::new();
+                    for (pipeline, head) in config.pipelines.iter().zip(&heads) {
+                        if pipeline.signal == instance.to && pipeline.from_connectors.contains(&instance.id) {
+                            downstream.push(head.clone().ok_or_else(|| BuildError::Invalid {
+                                id: instance.id.clone(),
+                                message: format!(
+                                    "pipeline {} is not built before the connector feeding it",
+                                    pipeline.id
+                                ),
+                            })?);
+                        }
+                    }
+                    let next: Arc<dyn Consumer> = Arc::new(ConnectorOutput::new(
+                        Fanout::of(downstream),
+                        &running.telemetry,
+                        instance,
+                    ));
+                    let connector = connectors::build(
+                        &config.connectors[&instance.id],
+                        instance.from,
+                        instance.to,
+                        next,
+                        &ctx,
+                    )?;
+                    let connector: Arc<dyn Consumer> =
+                        Arc::new(ConnectorInput::new(connector, &running.telemetry, instance));
+                    connector_instances.push((instance, connector.clone()));
+                    vec![(instance.id.clone(), connector)]
+                }
+            };
+            // Kept in data-flow order even when a later build fails, for the shutdown.
+            running.stages.splice(0..0, stage);
         }
 
         // Receivers last, so no data arrives before its pipeline exists.
         for (id, receiver_config) in &config.receivers {
             let mut per_signal: BTreeMap<Signal, Vec<Arc<dyn Consumer>>> = BTreeMap::new();
-            for (signal, receivers, head) in &heads {
-                if receivers.contains(id) {
-                    per_signal.entry(*signal).or_default().push(head.clone());
+            for (pipeline, head) in config.pipelines.iter().zip(&heads) {
+                if let Some(head) = head
+                    && pipeline.receivers.contains(id)
+                {
+                    per_signal.entry(pipeline.signal).or_default().push(head.clone());
                 }
             }
             if per_signal.is_empty() {
@@ -213,7 +266,7 @@ impl RunningCollector {
             servers_stop,
             receiver_tasks,
             server_tasks,
-            processors,
+            stages,
             exporters,
             ..
         } = self;
@@ -226,10 +279,8 @@ impl RunningCollector {
             for task in receiver_tasks {
                 let _ = task.await;
             }
-            for chain in &processors {
-                for (_, processor) in chain {
-                    processor.shutdown().await;
-                }
+            for (_, stage) in &stages {
+                stage.shutdown().await;
             }
         };
         if tokio::time::timeout_at(end, upstream).await.is_err() {
@@ -273,4 +324,87 @@ impl RunningCollector {
             tracing::info!("Shutdown complete.");
         }
     }
+}
+
+/// The upstream side of a connector instance: counted as an exporter of the pipelines
+/// that list it, as otelcol counts a connector (`otelcol_exporter_sent_<items>` and
+/// `otelcol_exporter_send_failed_<items>` with `exporter="ID"`). The connector's own work
+/// is behind it; its shutdown flushes.
+struct ConnectorInput {
+    inner: Arc<dyn Consumer>,
+    sent: Counter,
+    send_failed: Counter,
+}
+
+impl ConnectorInput {
+    fn new(inner: Arc<dyn Consumer>, telemetry: &SelfTelemetry, instance: &ConnectorInstance) -> Self {
+        let id = instance.id.to_string();
+        let labels = [("exporter", id.as_str())];
+        let noun = instance.from.item_noun();
+        let words = noun.replace('_', " ");
+        // The exporters' names and help texts (telemetry::ExporterMetrics), without the
+        // queue gauges: a connector has no sending queue.
+        ConnectorInput {
+            inner,
+            sent: telemetry.counter(
+                &format!("otelcol_exporter_sent_{noun}"),
+                &format!("Number of {words} successfully sent to destination."),
+                &labels,
+            ),
+            send_failed: telemetry.counter(
+                &format!("otelcol_exporter_send_failed_{noun}"),
+                &format!("Number of {words} in failed attempts to send to destination."),
+                &labels,
+            ),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Consumer for ConnectorInput {
+    async fn consume(&self, data: Telemetry) -> Result<(), ConsumeError> {
+        let items = data.item_count() as u64;
+        let result = self.inner.consume(data).await;
+        match &result {
+            Ok(()) => self.sent.add(items),
+            Err(_) => self.send_failed.add(items),
+        }
+        result
+    }
+
+    async fn shutdown(&self) {
+        self.inner.shutdown().await;
+    }
+}
+
+/// The downstream side of a connector instance: counted as a receiver of the pipelines it
+/// feeds (`otelcol_receiver_accepted_<items>` and `otelcol_receiver_refused_<items>` with
+/// `receiver="ID"` and an empty `transport`, as otelcol's connectors have none).
+struct ConnectorOutput {
+    next: Arc<dyn Consumer>,
+    metrics: ReceiverMetrics,
+}
+
+impl ConnectorOutput {
+    fn new(next: Arc<dyn Consumer>, telemetry: &SelfTelemetry, instance: &ConnectorInstance) -> Self {
+        ConnectorOutput {
+            next,
+            metrics: ReceiverMetrics::new(telemetry, &instance.id, "", instance.to),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Consumer for ConnectorOutput {
+    async fn consume(&self, data: Telemetry) -> Result<(), ConsumeError> {
+        let items = data.item_count() as u64;
+        let result = self.next.consume(data).await;
+        match &result {
+            Ok(()) => self.metrics.accepted.add(items),
+            Err(_) => self.metrics.refused.add(items),
+        }
+        result
+    }
+
+    // No `shutdown`: the pipelines behind are shut down by the service, in their turn.
 }

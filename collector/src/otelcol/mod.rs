@@ -1,9 +1,10 @@
 //! The whole collector configuration, as the OTel Collector's `otelcol.Config`: the
 //! assembler that sits above every component.
 //!
-//! A file has `receivers`, `processors`, `exporters`, `extensions` and `service`.
-//! Components are keyed `type[/name]` (`otlp/jaeger`); `service.pipelines` wires them per
-//! signal. Values may reference the environment with `${env:VAR}` or
+//! A file has `receivers`, `processors`, `exporters`, `connectors`, `extensions` and
+//! `service`. Components are keyed `type[/name]` (`otlp/jaeger`); `service.pipelines` wires
+//! them per signal, and a connector listed as an exporter of one pipeline and a receiver
+//! of another joins the two ([`graph`]). Values may reference the environment with `${env:VAR}` or
 //! `${env:VAR:-default}`, expanded before the typed configuration is read, as the OTel
 //! Collector's confmap does. Every error names the YAML path it is about.
 //!
@@ -14,6 +15,7 @@
 //! this module.
 
 mod files;
+pub mod graph;
 mod telemetry;
 
 use std::collections::BTreeMap;
@@ -23,12 +25,14 @@ use serde::Deserialize;
 use serde_norway::{Mapping, Value};
 
 use crate::config::{ComponentId, ComponentKind, ConfigError, UnsetVariable, env, key_str, typed};
+pub use crate::connectors::ConnectorConfig;
 use crate::consumer::Signal;
 pub use crate::exporters::ExporterConfig;
 pub use crate::extensions::ExtensionConfig;
 pub use crate::processors::ProcessorConfig;
 pub use crate::receivers::ReceiverConfig;
 
+pub use graph::{ConnectorInstance, FlowNode};
 pub use telemetry::{
     MetricReaderConfig, PrometheusPullConfig, PullExporterConfig, PullReaderConfig, TelemetryConfig,
     TelemetryLogsConfig, TelemetryMetricsConfig,
@@ -63,10 +67,14 @@ pub struct Pipeline {
     pub signal: Signal,
     /// Receivers feeding this pipeline.
     pub receivers: Vec<ComponentId>,
+    /// Connectors feeding this pipeline (listed under its `receivers`).
+    pub from_connectors: Vec<ComponentId>,
     /// Processors, applied in order.
     pub processors: Vec<ComponentId>,
     /// Exporters receiving the processed data.
     pub exporters: Vec<ComponentId>,
+    /// Connectors receiving the processed data (listed under its `exporters`).
+    pub to_connectors: Vec<ComponentId>,
 }
 
 /// The whole collector configuration, parsed and validated.
@@ -78,12 +86,17 @@ pub struct Config {
     pub processors: BTreeMap<ComponentId, ProcessorConfig>,
     /// `exporters`.
     pub exporters: BTreeMap<ComponentId, ExporterConfig>,
+    /// `connectors`.
+    pub connectors: BTreeMap<ComponentId, ConnectorConfig>,
     /// `extensions` (only those enabled in `service.extensions` run).
     pub extensions: BTreeMap<ComponentId, ExtensionConfig>,
     /// `service.extensions`.
     pub service_extensions: Vec<ComponentId>,
     /// `service.pipelines`, resolved.
     pub pipelines: Vec<Pipeline>,
+    /// The pipelines and the connector instances between them in data-flow order: each
+    /// node before the nodes it feeds.
+    pub flow: Vec<FlowNode>,
     /// `service.telemetry`.
     pub telemetry: TelemetryConfig,
     /// `${env:…}` references to unset variables, which expanded to empty strings; the
@@ -172,20 +185,16 @@ impl Config {
                 ));
             }
         }
-        if let Some(connectors) = root.get("connectors")
-            && !matches!(connectors, Value::Null)
-            && connectors.as_mapping().is_none_or(|m| !m.is_empty())
-        {
-            return Err(ConfigError::at(
-                "connectors",
-                "are not supported by burnwatch yet",
-            ));
-        }
-
         let receivers = section::<ReceiverConfig>(&root, "receivers")?;
         let processors = section::<ProcessorConfig>(&root, "processors")?;
         let exporters = section::<ExporterConfig>(&root, "exporters")?;
+        let connectors = section::<ConnectorConfig>(&root, "connectors")?;
         let extensions = section::<ExtensionConfig>(&root, "extensions")?;
+        check_ambiguous_ids(
+            &connectors.keys().cloned().collect::<Vec<_>>(),
+            &receivers.keys().cloned().collect::<Vec<_>>(),
+            &exporters.keys().cloned().collect::<Vec<_>>(),
+        )?;
 
         let service: ServiceConfig = match root.get("service") {
             Some(value) => typed(value, "service")?,
@@ -244,31 +253,38 @@ impl Config {
                     "must list at least one exporter",
                 ));
             }
-            let receivers = resolve(
+            let (receivers, from_connectors) = resolve(
                 &pc.receivers,
                 &format!("{path}.receivers"),
                 "receiver",
                 "receivers",
                 &receivers,
+                &connectors,
             )?;
-            let processors = resolve(
+            let (processors, _) = resolve(
                 &pc.processors,
                 &format!("{path}.processors"),
                 "processor",
                 "processors",
                 &processors,
+                &BTreeMap::new(),
             )?;
-            let exporter_ids = resolve(
+            let (exporter_ids, to_connectors) = resolve(
                 &pc.exporters,
                 &format!("{path}.exporters"),
                 "exporter",
                 "exporters",
                 &exporters,
+                &connectors,
             )?;
-            for (i, id) in exporter_ids.iter().enumerate() {
+            for id in &exporter_ids {
                 if !exporters[id].supports(signal) {
+                    let i = pc
+                        .exporters
+                        .iter()
+                        .position(|name| ComponentId::parse(name).as_ref() == Ok(id));
                     return Err(ConfigError::at(
-                        format!("{path}.exporters[{i}]"),
+                        format!("{path}.exporters[{}]", i.unwrap_or_default()),
                         format!("exporter '{id}' does not support {signal}"),
                     ));
                 }
@@ -277,22 +293,52 @@ impl Config {
                 id: pipeline_id.clone(),
                 signal,
                 receivers,
+                from_connectors,
                 processors,
                 exporters: exporter_ids,
+                to_connectors,
             });
         }
+        let flow = graph::flow(&pipelines, &connectors)?;
 
         Ok(Config {
             receivers,
             processors,
             exporters,
+            connectors,
             extensions,
             service_extensions,
             pipelines,
+            flow,
             telemetry: service.telemetry,
             unset_env: Vec::new(),
         })
     }
+}
+
+/// otelcol's check that a pipeline's `receivers` or `exporters` entry says which
+/// component it means: no connector may share its id with a receiver or an exporter.
+/// (No type is both a connector and a receiver or exporter in burnwatch's lists today;
+/// otelcol has such types, so the rule is kept for when one is added.)
+fn check_ambiguous_ids(
+    connectors: &[ComponentId],
+    receivers: &[ComponentId],
+    exporters: &[ComponentId],
+) -> Result<(), ConfigError> {
+    for id in connectors {
+        for (kind, others) in [("exporter", exporters), ("receiver", receivers)] {
+            if others.contains(id) {
+                return Err(ConfigError::at(
+                    format!("connectors.{id}"),
+                    format!(
+                        "ambiguous ID: found both \"{id}\" {kind} and \"{id}\" connector; change one of the \
+                         components' IDs to eliminate ambiguity (e.g. rename the connector to \"{id}/connector\")"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks that a receiver's `auth.authenticator` names a server authenticator that is
@@ -397,30 +443,38 @@ fn singular(section: &str) -> &str {
     section.strip_suffix('s').unwrap_or(section)
 }
 
-/// Resolves the ids a pipeline lists against a section's definitions.
+/// Resolves the ids a pipeline lists against a section's definitions and the
+/// connectors (which may stand in a pipeline's `receivers` and `exporters`): the ids
+/// found in the section, and those found among the connectors, each in listed order.
 fn resolve<T>(
     names: &[String],
     path: &str,
     what: &str,
     section: &str,
     defined: &BTreeMap<ComponentId, T>,
-) -> Result<Vec<ComponentId>, ConfigError> {
-    let mut ids: Vec<ComponentId> = Vec::new();
+    connectors: &BTreeMap<ComponentId, ConnectorConfig>,
+) -> Result<(Vec<ComponentId>, Vec<ComponentId>), ConfigError> {
+    let mut seen: Vec<ComponentId> = Vec::new();
+    let (mut ids, mut connector_ids) = (Vec::new(), Vec::new());
     for (i, name) in names.iter().enumerate() {
         let item_path = format!("{path}[{i}]");
         let id = ComponentId::parse(name).map_err(|e| ConfigError::at(&item_path, e))?;
-        if !defined.contains_key(&id) {
+        if seen.contains(&id) {
+            return Err(ConfigError::at(item_path, format!("lists {what} '{id}' twice")));
+        }
+        if defined.contains_key(&id) {
+            ids.push(id.clone());
+        } else if connectors.contains_key(&id) {
+            connector_ids.push(id.clone());
+        } else {
             return Err(ConfigError::at(
                 item_path,
                 format!("references {what} '{id}' which is not defined under {section}"),
             ));
         }
-        if ids.contains(&id) {
-            return Err(ConfigError::at(item_path, format!("lists {what} '{id}' twice")));
-        }
-        ids.push(id);
+        seen.push(id);
     }
-    Ok(ids)
+    Ok((ids, connector_ids))
 }
 
 #[cfg(test)]

@@ -469,3 +469,220 @@ mod fuzz {
         }
     }
 }
+
+/// `connectors:` as otelcol reads them: a connector is an exporter of one pipeline and a
+/// receiver of another; misuse is refused with otelcol's wording, naming the connector
+/// and the pipelines.
+mod connectors {
+    use super::*;
+
+    /// A config with the otlp receiver, the batch processor, two debug exporters, the
+    /// given `connectors:` body and `pipelines:` body.
+    fn with(connectors: &str, pipelines: &str) -> String {
+        format!(
+            "receivers:\n  otlp:\n    protocols:\n      grpc:\n\
+             processors:\n  batch:\n\
+             exporters:\n  debug/a:\n  debug/b:\n\
+             connectors:\n{connectors}\
+             service:\n  pipelines:\n{pipelines}"
+        )
+    }
+
+    const FORWARD: &str = "  forward:\n";
+    const TRACES_IN_OUT: &str = "    traces/in:\n      receivers: [otlp]\n      processors: [batch]\n      exporters: [forward]\n\
+                                 \x20   traces/out:\n      receivers: [forward]\n      exporters: [debug/a, debug/b]\n";
+
+    fn id(s: &str) -> ComponentId {
+        ComponentId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_forward_connector_joins_two_pipelines_in_data_flow_order() {
+        let config = Config::from_yaml_with_env(&with(FORWARD, TRACES_IN_OUT), &no_env).unwrap();
+        assert!(matches!(
+            config.connectors[&id("forward")],
+            ConnectorConfig::Forward(_)
+        ));
+        let input = config.pipelines.iter().position(|p| p.id == "traces/in").unwrap();
+        let output = config
+            .pipelines
+            .iter()
+            .position(|p| p.id == "traces/out")
+            .unwrap();
+        assert_eq!(config.pipelines[input].to_connectors, vec![id("forward")]);
+        assert!(config.pipelines[input].exporters.is_empty());
+        assert_eq!(config.pipelines[output].from_connectors, vec![id("forward")]);
+        assert!(config.pipelines[output].receivers.is_empty());
+        assert_eq!(
+            config.flow,
+            vec![
+                FlowNode::Pipeline(input),
+                FlowNode::Connector(ConnectorInstance {
+                    id: id("forward"),
+                    from: Signal::Traces,
+                    to: Signal::Traces,
+                }),
+                FlowNode::Pipeline(output),
+            ]
+        );
+    }
+
+    #[test]
+    fn one_forward_instance_per_signal_fans_out_to_every_receiving_pipeline() {
+        let pipelines = "    traces:\n      receivers: [otlp]\n      exporters: [forward]\n\
+                         \x20   traces/a:\n      receivers: [forward]\n      exporters: [debug/a]\n\
+                         \x20   traces/b:\n      receivers: [forward]\n      exporters: [debug/b]\n\
+                         \x20   logs:\n      receivers: [otlp]\n      exporters: [forward]\n\
+                         \x20   logs/out:\n      receivers: [forward]\n      exporters: [debug/a]\n";
+        let config = Config::from_yaml_with_env(&with(FORWARD, pipelines), &no_env).unwrap();
+        let instances: Vec<(Signal, Signal)> = config
+            .flow
+            .iter()
+            .filter_map(|n| match n {
+                FlowNode::Connector(i) => Some((i.from, i.to)),
+                FlowNode::Pipeline(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            instances,
+            vec![(Signal::Traces, Signal::Traces), (Signal::Logs, Signal::Logs)]
+        );
+        // Every node comes after what feeds it.
+        let position = |node: &FlowNode| config.flow.iter().position(|n| n == node).unwrap();
+        let pipeline =
+            |name: &str| FlowNode::Pipeline(config.pipelines.iter().position(|p| p.id == name).unwrap());
+        let traces = FlowNode::Connector(ConnectorInstance {
+            id: id("forward"),
+            from: Signal::Traces,
+            to: Signal::Traces,
+        });
+        assert!(position(&pipeline("traces")) < position(&traces));
+        assert!(position(&traces) < position(&pipeline("traces/a")));
+        assert!(position(&traces) < position(&pipeline("traces/b")));
+    }
+
+    #[test]
+    fn a_connector_used_only_as_an_exporter_is_refused() {
+        let pipelines = "    traces/in:\n      receivers: [otlp]\n      exporters: [forward, debug/a]\n";
+        assert_eq!(
+            err(&with(FORWARD, pipelines)),
+            "service.pipelines: connector \"forward\" used as exporter in [traces/in] pipeline but not used in any supported receiver pipeline"
+        );
+    }
+
+    #[test]
+    fn a_connector_used_only_as_a_receiver_is_refused() {
+        let pipelines = "    traces/in:\n      receivers: [otlp]\n      exporters: [debug/a]\n\
+                         \x20   traces/out:\n      receivers: [forward]\n      exporters: [debug/b]\n\
+                         \x20   traces/out2:\n      receivers: [forward]\n      exporters: [debug/b]\n";
+        assert_eq!(
+            err(&with(FORWARD, pipelines)),
+            "service.pipelines: connector \"forward\" used as receiver in [traces/out traces/out2] pipeline but not used in any supported exporter pipeline"
+        );
+    }
+
+    #[test]
+    fn an_unsupported_signal_pair_names_the_connector_and_the_pair() {
+        let pipelines = "    traces:\n      receivers: [otlp]\n      exporters: [forward]\n\
+                         \x20   metrics:\n      receivers: [forward]\n      exporters: [debug/a]\n";
+        assert_eq!(
+            err(&with(FORWARD, pipelines)),
+            "service.pipelines: connector \"forward\" used as exporter in [traces] pipeline but not used in any supported receiver pipeline (the forward connector does not connect traces to metrics)"
+        );
+    }
+
+    #[test]
+    fn a_supported_pair_beside_an_unsupported_one_builds_only_the_supported_instance() {
+        // otelcol: a pair the type cannot connect is skipped when each side has a
+        // supported use elsewhere.
+        let pipelines = "    traces:\n      receivers: [otlp]\n      exporters: [forward]\n\
+                         \x20   traces/out:\n      receivers: [forward]\n      exporters: [debug/a]\n\
+                         \x20   metrics:\n      receivers: [otlp]\n      exporters: [forward]\n\
+                         \x20   metrics/out:\n      receivers: [forward]\n      exporters: [debug/a]\n";
+        let config = Config::from_yaml_with_env(&with(FORWARD, pipelines), &no_env).unwrap();
+        let pairs: Vec<(Signal, Signal)> = config
+            .flow
+            .iter()
+            .filter_map(|n| match n {
+                FlowNode::Connector(i) => Some((i.from, i.to)),
+                FlowNode::Pipeline(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            pairs,
+            vec![
+                (Signal::Traces, Signal::Traces),
+                (Signal::Metrics, Signal::Metrics)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cycle_through_connectors_is_refused_naming_it() {
+        let connectors = "  forward/1:\n  forward/2:\n";
+        let pipelines = "    traces/a:\n      receivers: [otlp, forward/2]\n      exporters: [forward/1, debug/a]\n\
+                         \x20   traces/b:\n      receivers: [forward/1]\n      processors: [batch]\n      exporters: [forward/2]\n";
+        assert_eq!(
+            err(&with(connectors, pipelines)),
+            "service.pipelines: cycle detected: connector \"forward/1\" (traces to traces) -> processor \"batch\" in pipeline \"traces/b\" -> connector \"forward/2\" (traces to traces) -> connector \"forward/1\" (traces to traces)"
+        );
+    }
+
+    #[test]
+    fn a_pipeline_feeding_itself_through_a_connector_is_a_cycle() {
+        let pipelines = "    traces:\n      receivers: [otlp, forward]\n      processors: [batch]\n      exporters: [forward, debug/a]\n";
+        assert_eq!(
+            err(&with(FORWARD, pipelines)),
+            "service.pipelines: cycle detected: connector \"forward\" (traces to traces) -> processor \"batch\" in pipeline \"traces\" -> connector \"forward\" (traces to traces)"
+        );
+    }
+
+    #[test]
+    fn a_defined_but_unused_connector_is_not_built() {
+        // otelcol builds only the components pipelines name.
+        let pipelines = "    traces:\n      receivers: [otlp]\n      exporters: [debug/a]\n";
+        let config = Config::from_yaml_with_env(&with(FORWARD, pipelines), &no_env).unwrap();
+        assert_eq!(config.flow, vec![FlowNode::Pipeline(0)]);
+    }
+
+    #[test]
+    fn connector_keys_and_types_are_checked() {
+        assert_eq!(
+            err(&with("  forward:\n    workers: 2\n", TRACES_IN_OUT)),
+            "unknown key 'workers' in connectors.forward; expected no keys"
+        );
+        let message = err(&with("  count:\n", TRACES_IN_OUT));
+        assert!(
+            message
+                .starts_with("connectors.count: unknown connector type 'count'; burnwatch supports: forward"),
+            "{message}"
+        );
+        // A connector that is not defined reads as an undefined receiver or exporter, as
+        // in otelcol ("references receiver ... which is not configured").
+        assert_eq!(
+            err(&with("  forward/x:\n", TRACES_IN_OUT)),
+            "service.pipelines.traces/in.exporters[0]: references exporter 'forward' which is not defined under exporters"
+        );
+    }
+
+    #[test]
+    fn ambiguous_ids_between_connectors_and_other_kinds_are_refused() {
+        let connectors = [id("forward"), id("spanmetrics")];
+        assert_eq!(
+            check_ambiguous_ids(&connectors, &[id("otlp")], &[id("debug")]),
+            Ok(())
+        );
+        assert_eq!(
+            check_ambiguous_ids(&connectors, &[], &[id("forward")])
+                .unwrap_err()
+                .to_string(),
+            "connectors.forward: ambiguous ID: found both \"forward\" exporter and \"forward\" connector; change one of the components' IDs to eliminate ambiguity (e.g. rename the connector to \"forward/connector\")"
+        );
+        assert!(
+            check_ambiguous_ids(&connectors, &[id("spanmetrics")], &[])
+                .unwrap_err()
+                .to_string()
+                .contains("found both \"spanmetrics\" receiver and \"spanmetrics\" connector")
+        );
+    }
+}
