@@ -25,5 +25,6 @@ pub mod relabel;
 pub mod rules;
 pub mod shared;
 pub mod slo;
+pub mod spanmetrics;
 mod tls;
 pub mod tsdb;
