@@ -3,6 +3,7 @@
 //! [`ProcessorConfig`] is the list of processor types: adding a processor is its folder
 //! here and one line in that list (and an arm in [`build`], which the compiler asks for).
 
+pub mod attributes;
 pub mod attrs;
 pub mod batch;
 pub mod decode;
@@ -26,6 +27,7 @@ component_list! {
         "batch" => Batch(batch::BatchConfig),
         "resource" => Resource(resource::ResourceConfig),
         "filter" => Filter(filter::FilterConfig),
+        "attributes" => Attributes(attributes::AttributesConfig),
     }
 }
 
@@ -40,5 +42,6 @@ pub fn build(
         ProcessorConfig::Batch(c) => batch::build(c, next, ctx),
         ProcessorConfig::Resource(c) => resource::build(c, next, ctx),
         ProcessorConfig::Filter(c) => filter::build(c, next, ctx),
+        ProcessorConfig::Attributes(c) => attributes::build(c, next, ctx),
     }
 }
