@@ -43,6 +43,41 @@ pub struct GenerateArgs {
     /// Write the rule file as JSON (Prometheus reads JSON rule files too) instead of YAML.
     #[arg(long)]
     json: bool,
+    /// `prometheus`: a Prometheus rule file; `prometheusrule`: the same groups wrapped as the
+    /// Prometheus Operator's `monitoring.coreos.com/v1` PrometheusRule (Sloth's `--kubernetes`).
+    #[arg(long, value_enum, default_value_t = RulesFormat::Prometheus)]
+    format: RulesFormat,
+    /// The PrometheusRule's `metadata.name` (default `burnwatch-slo-<service>`).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// The PrometheusRule's `metadata.namespace` (default: none, the current context's).
+    #[arg(long, value_name = "NAMESPACE")]
+    namespace: Option<String>,
+    /// A label for the PrometheusRule's metadata (repeatable), such as the one the Prometheus
+    /// Operator's `ruleSelector` matches: `--label release=prometheus`.
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    labels: Vec<(String, String)>,
+}
+
+/// What `slo generate` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RulesFormat {
+    /// A Prometheus rule file (`groups:`).
+    Prometheus,
+    /// A `monitoring.coreos.com/v1` PrometheusRule holding the same groups.
+    #[value(name = "prometheusrule")]
+    PrometheusRule,
+}
+
+/// Parses `--label KEY=VALUE`, naming what is wrong.
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))?;
+    if key.is_empty() {
+        return Err(format!("{text:?} has an empty key"));
+    }
+    Ok((key.to_string(), value.to_string()))
 }
 
 /// `burnwatch slo status`.
@@ -85,12 +120,35 @@ fn load(spec: &[PathBuf], windows: &[PathBuf], period: &str) -> anyhow::Result<V
 pub fn run_generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let slos = load(&args.spec, &args.windows, &args.period)?;
     let opts = GenerateOptions::default();
-    let text = if args.json {
-        let mut s = rules::to_json(&slos, &opts)?;
-        s.push('\n');
-        s
-    } else {
-        rules::to_yaml(&slos, &opts)?
+    let text = match args.format {
+        RulesFormat::Prometheus
+            if args.name.is_some() || args.namespace.is_some() || !args.labels.is_empty() =>
+        {
+            bail!("--name, --namespace and --label describe a PrometheusRule: add --format prometheusrule")
+        }
+        RulesFormat::Prometheus if args.json => {
+            let mut s = rules::to_json(&slos, &opts)?;
+            s.push('\n');
+            s
+        }
+        RulesFormat::Prometheus => rules::to_yaml(&slos, &opts)?,
+        RulesFormat::PrometheusRule => {
+            let labels = args.labels.iter().cloned().collect();
+            let rule = rules::prometheus_rule(
+                &slos,
+                &opts,
+                args.name.as_deref(),
+                args.namespace.as_deref(),
+                &labels,
+            )?;
+            if args.json {
+                let mut s = rules::prometheus_rule_json(&rule)?;
+                s.push('\n');
+                s
+            } else {
+                rules::prometheus_rule_yaml(&rule, &opts)?
+            }
+        }
     };
     match &args.output {
         Some(path) => {

@@ -396,6 +396,176 @@ pub fn to_json(slos: &[SloSpec], opts: &GenerateOptions) -> Result<String, Rules
     serde_json::to_string_pretty(&rule_file(slos, opts)).map_err(|e| RulesError::Json(e.to_string()))
 }
 
+/// The Prometheus Operator's `monitoring.coreos.com/v1` `PrometheusRule`: the rule file's groups
+/// as its `spec`, so the operator loads them into the Prometheus it manages. Sloth's
+/// `--kubernetes` output has the same shape (`spec.groups` is the rule file's `groups`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrometheusRule {
+    /// Always `monitoring.coreos.com/v1`.
+    pub api_version: String,
+    /// Always `PrometheusRule`.
+    pub kind: String,
+    /// The object's name, namespace and labels.
+    pub metadata: ObjectMeta,
+    /// The rule groups, exactly as [`rule_file`] writes them.
+    pub spec: RuleFile,
+}
+
+/// The part of Kubernetes' `ObjectMeta` a generated `PrometheusRule` sets.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ObjectMeta {
+    /// A DNS-1123 subdomain (lower-case alphanumerics, `-` and `.`, at most 253 characters).
+    pub name: String,
+    /// The namespace; left out, `kubectl apply` uses the current context's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The object's labels: the Prometheus Operator picks rules by label (`ruleSelector`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Why a `PrometheusRule`'s metadata was refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum MetadataError {
+    /// The name or namespace is not a valid Kubernetes object name.
+    #[error("{what} {value:?} is not a valid Kubernetes name: {reason}")]
+    InvalidName {
+        /// `name` or `namespace`.
+        what: &'static str,
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+/// Checks a DNS-1123 name: a subdomain (dots allowed, 253 characters) for object names, a label
+/// (no dots, 63 characters) for namespaces, as the API server validates them.
+fn check_dns1123(what: &'static str, value: &str, subdomain: bool) -> Result<(), MetadataError> {
+    let invalid = |reason| MetadataError::InvalidName {
+        what,
+        value: value.to_string(),
+        reason,
+    };
+    let max = if subdomain { 253 } else { 63 };
+    if value.is_empty() {
+        return Err(invalid("it is empty"));
+    }
+    if value.len() > max {
+        return Err(invalid(if subdomain {
+            "it is longer than 253 characters"
+        } else {
+            "it is longer than 63 characters"
+        }));
+    }
+    let allowed =
+        |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (subdomain && c == '.');
+    if !value.chars().all(allowed) {
+        return Err(invalid(if subdomain {
+            "use only lower-case letters, digits, '-' and '.'"
+        } else {
+            "use only lower-case letters, digits and '-'"
+        }));
+    }
+    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !alnum(value.chars().next()) || !alnum(value.chars().last()) {
+        return Err(invalid("it must start and end with a letter or digit"));
+    }
+    if subdomain
+        && value
+            .split('.')
+            .any(|part| !alnum(part.chars().next()) || !alnum(part.chars().last()))
+    {
+        return Err(invalid(
+            "each dot-separated part must start and end with a letter or digit",
+        ));
+    }
+    Ok(())
+}
+
+/// A default object name for `slos`: `burnwatch-slo-<service>` when they share one service (Sloth
+/// names its output after the `PrometheusServiceLevel` it came from), else `burnwatch-slos`. The
+/// service is lower-cased and every character a name cannot hold becomes `-`.
+pub fn default_rule_name(slos: &[SloSpec]) -> String {
+    let mut services = slos.iter().map(|s| s.service.as_str());
+    let first = services.next();
+    let Some(service) = first.filter(|f| services.all(|s| s == *f)) else {
+        return "burnwatch-slos".to_string();
+    };
+    let mut name: String = service
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    name = name.trim_matches('-').to_string();
+    if name.is_empty() {
+        return "burnwatch-slos".to_string();
+    }
+    let name = format!("burnwatch-slo-{name}");
+    // 253 is the limit; ASCII only here, so byte slicing is safe.
+    name[..name.len().min(253)].trim_end_matches('-').to_string()
+}
+
+/// The labels every generated `PrometheusRule` carries (Sloth's `app.kubernetes.io/component:
+/// SLO` and `app.kubernetes.io/managed-by`, naming burnwatch).
+pub fn default_rule_labels() -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/component".to_string(), "SLO".to_string()),
+        (
+            "app.kubernetes.io/managed-by".to_string(),
+            "burnwatch".to_string(),
+        ),
+    ])
+}
+
+/// The rules for `slos` as a `PrometheusRule` named `name` (default [`default_rule_name`]) in
+/// `namespace`, labelled with [`default_rule_labels`] plus `labels` (which win on a clash).
+pub fn prometheus_rule(
+    slos: &[SloSpec],
+    opts: &GenerateOptions,
+    name: Option<&str>,
+    namespace: Option<&str>,
+    labels: &BTreeMap<String, String>,
+) -> Result<PrometheusRule, MetadataError> {
+    let name = name.map_or_else(|| default_rule_name(slos), str::to_string);
+    check_dns1123("name", &name, true)?;
+    if let Some(ns) = namespace {
+        check_dns1123("namespace", ns, false)?;
+    }
+    let mut all_labels = default_rule_labels();
+    all_labels.extend(labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+    Ok(PrometheusRule {
+        api_version: "monitoring.coreos.com/v1".to_string(),
+        kind: "PrometheusRule".to_string(),
+        metadata: ObjectMeta {
+            name,
+            namespace: namespace.map(str::to_string),
+            labels: all_labels,
+        },
+        spec: rule_file(slos, opts),
+    })
+}
+
+/// A `PrometheusRule` as YAML, with the same header as [`to_yaml`].
+pub fn prometheus_rule_yaml(rule: &PrometheusRule, opts: &GenerateOptions) -> Result<String, RulesError> {
+    let body = serde_norway::to_string(rule).map_err(|e| RulesError::Yaml(e.to_string()))?;
+    Ok(format!(
+        "# Code generated by burnwatch ({}) from Sloth-style SLO specs.\n# DO NOT EDIT.\n\n{body}",
+        opts.version
+    ))
+}
+
+/// A `PrometheusRule` as pretty-printed JSON (`kubectl apply -f` reads JSON too).
+pub fn prometheus_rule_json(rule: &PrometheusRule) -> Result<String, RulesError> {
+    serde_json::to_string_pretty(rule).map_err(|e| RulesError::Json(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -569,5 +739,69 @@ slos:
         let back: serde_norway::Value = serde_norway::from_str(&yaml).unwrap();
         let expr = back["groups"][2]["rules"][0]["expr"].as_str().unwrap();
         assert_eq!(expr, groups()[2].rules[0].expr);
+    }
+
+    #[test]
+    fn prometheus_rule_wraps_the_same_groups_as_the_rule_file() {
+        let slos = parse_str(SPEC, "t.yaml").unwrap();
+        let opts = GenerateOptions::default();
+        let extra = BTreeMap::from([("release".to_string(), "prometheus".to_string())]);
+        let rule = prometheus_rule(&slos, &opts, None, Some("monitoring"), &extra).unwrap();
+        let yaml = prometheus_rule_yaml(&rule, &opts).unwrap();
+        assert!(yaml.starts_with("# Code generated by burnwatch"), "{yaml}");
+        let back: serde_norway::Value = serde_norway::from_str(&yaml).unwrap();
+        assert_eq!(back["apiVersion"].as_str(), Some("monitoring.coreos.com/v1"));
+        assert_eq!(back["kind"].as_str(), Some("PrometheusRule"));
+        assert_eq!(back["metadata"]["name"].as_str(), Some("burnwatch-slo-myservice"));
+        assert_eq!(back["metadata"]["namespace"].as_str(), Some("monitoring"));
+        assert_eq!(back["metadata"]["labels"]["release"].as_str(), Some("prometheus"));
+        assert_eq!(
+            back["metadata"]["labels"]["app.kubernetes.io/managed-by"].as_str(),
+            Some("burnwatch")
+        );
+        let plain: serde_norway::Value = serde_norway::from_str(&to_yaml(&slos, &opts).unwrap()).unwrap();
+        assert_eq!(back["spec"], plain);
+        let json: serde_json::Value = serde_json::from_str(&prometheus_rule_json(&rule).unwrap()).unwrap();
+        let plain_json: serde_json::Value = serde_json::from_str(&to_json(&slos, &opts).unwrap()).unwrap();
+        assert_eq!(json["spec"], plain_json);
+    }
+
+    #[test]
+    fn prometheus_rule_refuses_names_kubernetes_refuses() {
+        let slos = parse_str(SPEC, "t.yaml").unwrap();
+        let opts = GenerateOptions::default();
+        let none = BTreeMap::new();
+        for bad in [
+            "",
+            "Upper",
+            "under_score",
+            "-lead",
+            "trail-",
+            "a..b",
+            &"x".repeat(254),
+        ] {
+            let err = prometheus_rule(&slos, &opts, Some(bad), None, &none).unwrap_err();
+            assert!(err.to_string().starts_with("name "), "{bad:?}: {err}");
+        }
+        let err = prometheus_rule(&slos, &opts, Some("ok.name-1"), Some("a.b"), &none).unwrap_err();
+        assert!(err.to_string().starts_with("namespace \"a.b\""), "{err}");
+        assert!(prometheus_rule(&slos, &opts, Some("ok.name-1"), Some("mon-1"), &none).is_ok());
+    }
+
+    #[test]
+    fn default_rule_name_is_a_valid_name_for_any_service() {
+        let mut slos = parse_str(SPEC, "t.yaml").unwrap();
+        slos[0].service = "My_Service ".to_string();
+        slos[1].service = "My_Service ".to_string();
+        assert_eq!(default_rule_name(&slos), "burnwatch-slo-my-service");
+        slos[1].service = "other".to_string();
+        assert_eq!(default_rule_name(&slos), "burnwatch-slos");
+        assert_eq!(default_rule_name(&[]), "burnwatch-slos");
+        slos.truncate(1);
+        slos[0].service = "_".repeat(3);
+        assert_eq!(default_rule_name(&slos), "burnwatch-slos");
+        slos[0].service = "a".repeat(400);
+        let long = default_rule_name(&slos);
+        assert!(check_dns1123("name", &long, true).is_ok(), "{long}");
     }
 }
