@@ -2,7 +2,7 @@
 //! self-telemetry report. Resident memory is what an operator's container limit counts,
 //! so it is what burnwatch measures, rather than an allocator's own counter.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A snapshot of the process's resource use.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -66,14 +66,59 @@ pub fn cpu_seconds() -> Option<f64> {
 /// cgroup v1 limit, else the machine's `MemTotal`, whichever is smallest. Used by
 /// `memory_limiter`'s percentage settings.
 pub fn available_memory_bytes() -> Option<u64> {
-    let mem_total = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .as_deref()
-        .and_then(parse_mem_total);
-    let cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let cgroup_limit = cgroup_v2_limit(&cgroup, Path::new("/sys/fs/cgroup"))
-        .or_else(|| cgroup_v1_limit(&cgroup, Path::new("/sys/fs/cgroup/memory")));
-    combine_limits(cgroup_limit, mem_total)
+    MemoryFiles::host().available_bytes()
+}
+
+/// Where [`MemoryFiles::available_bytes`] reads the memory available to the process: the
+/// host's files by default ([`MemoryFiles::host`]); tests point them at fake cgroup trees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryFiles {
+    /// The process's cgroup membership (`/proc/self/cgroup`).
+    pub proc_cgroup: PathBuf,
+    /// Where the cgroup v2 unified hierarchy is mounted (`/sys/fs/cgroup`).
+    pub cgroup_v2_root: PathBuf,
+    /// Where the cgroup v1 `memory` controller is mounted (`/sys/fs/cgroup/memory`).
+    pub cgroup_v1_root: PathBuf,
+    /// The machine's memory (`/proc/meminfo`), the fallback when no cgroup sets a limit.
+    pub meminfo: PathBuf,
+}
+
+impl MemoryFiles {
+    /// The files a Linux process reads about itself.
+    pub fn host() -> MemoryFiles {
+        MemoryFiles {
+            proc_cgroup: PathBuf::from("/proc/self/cgroup"),
+            cgroup_v2_root: PathBuf::from("/sys/fs/cgroup"),
+            cgroup_v1_root: PathBuf::from("/sys/fs/cgroup/memory"),
+            meminfo: PathBuf::from("/proc/meminfo"),
+        }
+    }
+
+    /// A cgroup v2 hierarchy at `root` holding the process at its top (a container with its own
+    /// cgroup namespace, as in a Kubernetes pod), with no cgroup v1 and no `/proc/meminfo`.
+    pub fn cgroup_v2_at(root: &Path) -> MemoryFiles {
+        MemoryFiles {
+            proc_cgroup: root.join("self.cgroup"),
+            cgroup_v2_root: root.to_path_buf(),
+            cgroup_v1_root: root.join("no-cgroup-v1"),
+            meminfo: root.join("no-meminfo"),
+        }
+    }
+
+    /// The cgroup limit (v2 `memory.max`, `max` meaning none, else v1), capped by `MemTotal`;
+    /// `MemTotal` alone when no cgroup sets one; `None` when none of the files can be read.
+    pub fn available_bytes(&self) -> Option<u64> {
+        let mem_total = std::fs::read_to_string(&self.meminfo)
+            .ok()
+            .as_deref()
+            .and_then(parse_mem_total);
+        // Without a readable membership file the process is taken to be at the top of each
+        // hierarchy, which is what a namespaced container sees.
+        let cgroup = std::fs::read_to_string(&self.proc_cgroup).unwrap_or_else(|_| "0::/\n".to_string());
+        let cgroup_limit = cgroup_v2_limit(&cgroup, &self.cgroup_v2_root)
+            .or_else(|| cgroup_v1_limit(&cgroup, &self.cgroup_v1_root));
+        combine_limits(cgroup_limit, mem_total)
+    }
 }
 
 /// A cgroup limit above the machine's memory (cgroup v1 reports 2^63 rounded down to a

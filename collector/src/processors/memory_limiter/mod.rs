@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::component::{BuildContext, BuildError};
 use crate::config::{ConfigError, GoDuration};
 use crate::consumer::{ConsumeError, Consumer, Signal, Telemetry};
+pub use crate::process::MemoryFiles;
 use crate::telemetry::Counter;
 
 /// `processors.memory_limiter`.
@@ -81,6 +82,12 @@ impl MemoryLimiterConfig {
             return Err(ConfigError::at(
                 format!("{path}.limit_percentage"),
                 "must be between 1 and 100",
+            ));
+        }
+        if self.spike_limit_percentage > 100 {
+            return Err(ConfigError::at(
+                format!("{path}.spike_limit_percentage"),
+                "must be between 0 and 100",
             ));
         }
         if self.limit_percentage > 0 && self.spike_limit_percentage >= self.limit_percentage {
@@ -183,8 +190,40 @@ pub fn build(
     next: Arc<dyn Consumer>,
     ctx: &BuildContext,
 ) -> Result<Arc<dyn Consumer>, BuildError> {
+    build_with(config, next, ctx, &MemoryFiles::host())
+}
+
+/// [`build`], reading the memory available to the process from `files` (tests give a fake
+/// cgroup tree).
+///
+/// As in the OTel Collector (`internal/iruntime`), the percentages are of the cgroup's memory
+/// limit: in a Kubernetes pod, the container's `resources.limits.memory`, which the kubelet
+/// writes to the container's cgroup v2 `memory.max` (v1 `memory.limit_in_bytes`). A cgroup
+/// without a limit (`max`) leaves the machine's `MemTotal`, as the Collector falls back to the
+/// total memory.
+pub fn build_with(
+    config: &MemoryLimiterConfig,
+    next: Arc<dyn Consumer>,
+    ctx: &BuildContext,
+    files: &MemoryFiles,
+) -> Result<Arc<dyn Consumer>, BuildError> {
     let available = if config.limit_percentage > 0 {
-        crate::process::available_memory_bytes()
+        let available = files.available_bytes();
+        if available.is_none() {
+            return Err(BuildError::Invalid {
+                id: ctx.id.clone(),
+                message: format!(
+                    "limit_percentage ({}%) needs the memory available to the process, but no \
+                     memory limit could be read from {} (cgroup v2 memory.max), {} (cgroup v1) or \
+                     the MemTotal line of {}; set limit_mib instead",
+                    config.limit_percentage,
+                    files.cgroup_v2_root.display(),
+                    files.cgroup_v1_root.display(),
+                    files.meminfo.display()
+                ),
+            });
+        }
+        available
     } else {
         None
     };

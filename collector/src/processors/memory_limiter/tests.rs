@@ -325,3 +325,118 @@ async fn a_check_interval_beyond_the_clock_is_a_build_error() {
     let err = build(&cfg, Arc::new(Sink::default()), &ctx()).err().unwrap();
     assert!(err.to_string().contains("check_interval"), "{err}");
 }
+
+/// A fake cgroup v2 tree whose top `memory.max` holds `max`, with a `/proc/meminfo` saying
+/// `mem_total_kib` when given.
+fn fake_cgroup(memory_max: &str, mem_total_kib: Option<u64>) -> (tempfile::TempDir, MemoryFiles) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("memory.max"), format!("{memory_max}\n")).unwrap();
+    std::fs::write(dir.path().join("self.cgroup"), "0::/\n").unwrap();
+    let mut files = MemoryFiles::cgroup_v2_at(dir.path());
+    if let Some(kib) = mem_total_kib {
+        files.meminfo = dir.path().join("meminfo");
+        std::fs::write(
+            &files.meminfo,
+            format!("MemTotal:       {kib} kB\nMemFree: 1 kB\n"),
+        )
+        .unwrap();
+    }
+    (dir, files)
+}
+
+fn percentage_config(limit: u64, spike: u64) -> MemoryLimiterConfig {
+    MemoryLimiterConfig {
+        check_interval: GoDuration::from_secs(1),
+        limit_percentage: limit,
+        spike_limit_percentage: spike,
+        ..MemoryLimiterConfig::default()
+    }
+}
+
+/// The value of a self-telemetry gauge for `memory_limiter/test`.
+fn gauge(ctx: &BuildContext, name: &str) -> u64 {
+    let text = ctx.telemetry.render();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{name}{{")))
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"));
+    line.rsplit_once(' ').unwrap().1.parse().unwrap()
+}
+
+#[tokio::test]
+async fn percentages_are_of_the_cgroup_v2_memory_max() {
+    // A container limited to 1 GiB on a 64 GiB machine: 80% / 25% of the container's limit.
+    let (_dir, files) = fake_cgroup("1073741824", Some(64 * 1024 * 1024));
+    let ctx = ctx();
+    let limiter = build_with(
+        &percentage_config(80, 25),
+        Arc::new(Sink::default()),
+        &ctx,
+        &files,
+    )
+    .unwrap();
+    assert_eq!(
+        gauge(&ctx, "burnwatch_memory_limiter_limit_bytes"),
+        percent_of(1 << 30, 80)
+    );
+    assert_eq!(
+        gauge(&ctx, "burnwatch_memory_limiter_soft_limit_bytes"),
+        percent_of(1 << 30, 80) - percent_of(1 << 30, 25)
+    );
+    limiter.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_cgroup_memory_max_below_the_process_makes_the_limiter_refuse() {
+    // 4 MiB: any test process's resident memory is above 80% of it.
+    let (_dir, files) = fake_cgroup("4194304", None);
+    let sink = Arc::new(Sink::default());
+    let limiter = build_with(&percentage_config(80, 25), sink.clone(), &ctx(), &files).unwrap();
+    let err = limiter.consume(spans(1)).await.unwrap_err();
+    assert!(matches!(err, ConsumeError::Refused { .. }), "{err:?}");
+    assert_eq!(sink.count(), 0);
+    limiter.shutdown().await;
+}
+
+#[tokio::test]
+async fn cgroup_memory_max_of_max_is_unlimited_and_falls_back_to_mem_total() {
+    // "max": no cgroup limit, so the machine's 2 GiB (from meminfo) is the total.
+    let (_dir, files) = fake_cgroup("max", Some(2 * 1024 * 1024));
+    let ctx = ctx();
+    let limiter = build_with(&percentage_config(50, 0), Arc::new(Sink::default()), &ctx, &files).unwrap();
+    assert_eq!(gauge(&ctx, "burnwatch_memory_limiter_limit_bytes"), 1 << 30);
+    limiter.shutdown().await;
+}
+
+#[tokio::test]
+async fn regression_percentage_without_any_limit_names_the_key_and_the_files() {
+    // "max" and no meminfo: nothing to take a percentage of.
+    let (dir, files) = fake_cgroup("max", None);
+    let err = build_with(
+        &percentage_config(80, 25),
+        Arc::new(Sink::default()),
+        &ctx(),
+        &files,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.starts_with("memory_limiter/test: limit_percentage (80%) needs the memory available"),
+        "{err}"
+    );
+    assert!(err.contains(&dir.path().display().to_string()), "{err}");
+    assert!(err.contains("set limit_mib instead"), "{err}");
+}
+
+#[test]
+fn spike_limit_percentage_above_100_is_refused_by_name() {
+    let cfg = MemoryLimiterConfig {
+        spike_limit_percentage: 101,
+        ..config(100, 0)
+    };
+    assert_eq!(
+        cfg.validate("processors.memory_limiter").unwrap_err().to_string(),
+        "processors.memory_limiter.spike_limit_percentage must be between 0 and 100"
+    );
+}
