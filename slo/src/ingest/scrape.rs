@@ -618,7 +618,7 @@ impl ScrapeLoop {
             .authorize(req)?
             .send()
             .await
-            .map_err(|e| format!("{e}"))?;
+            .map_err(|e| crate::promconfig::HttpClient::error_text(&e))?;
         let status = resp.status();
         if !status.is_success() {
             return Err(format!("server returned HTTP status {status}"));
@@ -630,7 +630,12 @@ impl ScrapeLoop {
             .map_or(Format::Prometheus, Format::from_content_type);
         let limit = self.runtime.body_size_limit;
         let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| format!("reading the body: {e}"))? {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| {
+            format!(
+                "reading the body: {}",
+                crate::promconfig::HttpClient::error_text(&e)
+            )
+        })? {
             body.extend_from_slice(&chunk);
             if limit > 0 && body.len() > limit {
                 return Err(format!("body size limit exceeded (limit: {limit} bytes)"));

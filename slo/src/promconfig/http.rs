@@ -409,3 +409,73 @@ impl ServerCertVerifier for FixedName {
         self.inner.supported_verify_schemes()
     }
 }
+
+/// An error with every cause behind it, `outer: cause: root cause`, as Go's wrapped errors
+/// read in Prometheus's `lastError` (`Get "…": tls: failed to verify certificate: x509:
+/// certificate signed by unknown authority`). reqwest's own message is only "error sending
+/// request for url (…)"; what went wrong (an unknown issuer, a name the certificate does not
+/// hold, a refused connection) is in its sources. A cause whose text is already shown is skipped.
+/// Reached as [`HttpClient::error_text`] outside this module.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !text.is_empty() && !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+impl HttpClient {
+    /// A failed request's error with its causes (see [`error_chain`]), for a target's
+    /// `lastError` and logs.
+    pub fn error_text(e: &reqwest::Error) -> String {
+        error_chain(e)
+    }
+}
+
+#[cfg(test)]
+mod error_chain_tests {
+    use super::error_chain;
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    /// Regression: a TLS scrape failure's `lastError` was reqwest's "error sending request for
+    /// url (…)" alone, without the certificate problem behind it.
+    #[test]
+    fn scrape_errors_name_their_root_cause() {
+        let e = Layer(
+            "error sending request for url (https://127.0.0.1:1/metrics)",
+            Some(Box::new(Layer(
+                "client error (Connect)",
+                Some(Box::new(Layer(
+                    "invalid peer certificate: UnknownIssuer",
+                    Some(Box::new(Layer("invalid peer certificate: UnknownIssuer", None))),
+                ))),
+            ))),
+        );
+        assert_eq!(
+            error_chain(&e),
+            "error sending request for url (https://127.0.0.1:1/metrics): client error (Connect): \
+             invalid peer certificate: UnknownIssuer"
+        );
+        assert_eq!(error_chain(&Layer("alone", None)), "alone");
+    }
+}
