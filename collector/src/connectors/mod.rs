@@ -11,6 +11,7 @@
 //! [`build`], which the compiler asks for).
 
 pub mod forward;
+pub mod spanmetrics;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ component_list! {
     /// A configured connector: one variant per connector type, keyed by its YAML name.
     pub enum ConnectorConfig {
         "forward" => Forward(forward::ForwardConfig),
+        "spanmetrics" => SpanMetrics(spanmetrics::SpanMetricsConfig),
     }
 }
 
@@ -32,6 +34,8 @@ impl ConnectorConfig {
     pub fn supports(&self, from: Signal, to: Signal) -> bool {
         match self {
             ConnectorConfig::Forward(_) => forward::supports(from, to),
+            // Traces in, metrics out, as otelcol-contrib's spanmetrics.
+            ConnectorConfig::SpanMetrics(_) => from == Signal::Traces && to == Signal::Metrics,
         }
     }
 }
@@ -50,5 +54,6 @@ pub fn build(
     debug_assert!(config.supports(from, to), "validated by the configuration");
     match config {
         ConnectorConfig::Forward(c) => forward::build(c, next, ctx),
+        ConnectorConfig::SpanMetrics(c) => spanmetrics::build(c, next, ctx),
     }
 }
