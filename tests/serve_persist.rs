@@ -109,7 +109,9 @@ fn write_request(name: &str, points: &[(i64, f64)]) -> Vec<u8> {
                 .map(|&(timestamp, value)| Sample { value, timestamp })
                 .collect(),
             histograms: Vec::new(),
+            ..Default::default()
         }],
+        ..Default::default()
     })
 }
 

@@ -42,7 +42,9 @@ fn write_request(name: &str, points: &[(i64, f64)]) -> Vec<u8> {
                 .map(|&(timestamp, value)| Sample { value, timestamp })
                 .collect(),
             histograms: Vec::new(),
+            ..Default::default()
         }],
+        ..Default::default()
     })
 }
 
@@ -277,7 +279,9 @@ fn label_limit_flags_set_what_remote_write_takes() {
                     timestamp: t,
                 }],
                 histograms: Vec::new(),
+                ..Default::default()
             }],
+            ..Default::default()
         })
     };
     let (status, text) = remote_write(&base, &series(&[("__name__", "a"), ("x", "1")]));

@@ -221,7 +221,8 @@ pub struct Stats {
     pub requests_sent: AtomicU64,
     /// Samples (float + histogram) refused by the receiver or given up after retries.
     pub samples_failed: AtomicU64,
-    /// Samples refused at enqueue (queue or WAL full) or lost at shutdown without a WAL.
+    /// Samples refused at enqueue (queue or WAL full, client closed) or lost at shutdown
+    /// without a WAL.
     pub samples_dropped: AtomicU64,
     /// Samples in attempts that were retried (counted once per retry).
     pub samples_retried: AtomicU64,
@@ -509,7 +510,10 @@ impl Client {
 
     /// Queues `series` (and `metadata`) for sending; `items` is what the caller counts
     /// them as (spread over the requests in proportion to their samples). On `Ok` the data
-    /// is queued, and with a WAL it is on disk. On an error nothing of this call was kept.
+    /// is queued, and with a WAL it is on disk. On an error nothing of this call was kept,
+    /// and its samples and items are already counted in [`Stats::samples_dropped`] and
+    /// [`Stats::items_dropped`]: a caller only logs the refusal (counting it again would
+    /// count it twice).
     pub fn enqueue(
         &self,
         series: Vec<TimeSeries>,
@@ -518,6 +522,11 @@ impl Client {
     ) -> Result<(), EnqueueError> {
         let inner = &self.inner;
         if inner.closing.load(Ordering::Acquire) {
+            let samples: usize = series
+                .iter()
+                .map(|ts| ts.samples.len() + ts.histograms.len())
+                .sum();
+            inner.dropped_at_enqueue(samples as u64, items);
             return Err(EnqueueError::Closed);
         }
         let n = inner.shards.len();
@@ -554,8 +563,7 @@ impl Client {
                 (q + needed <= inner.capacity).then_some(q + needed)
             });
         if let Err(queued) = reserved {
-            Stats::add(&inner.stats.samples_dropped, samples);
-            Stats::add(&inner.stats.items_dropped, items);
+            inner.dropped_at_enqueue(samples, items);
             return Err(EnqueueError::QueueFull {
                 queued,
                 capacity: inner.capacity,
@@ -572,8 +580,7 @@ impl Client {
                 wal.truncate();
                 inner.wal_pending.fetch_sub(batches.len(), Ordering::AcqRel);
                 inner.queued_bytes.fetch_sub(needed, Ordering::AcqRel);
-                Stats::add(&inner.stats.samples_dropped, samples);
-                Stats::add(&inner.stats.items_dropped, items);
+                inner.dropped_at_enqueue(samples, items);
                 err
             };
             if pending + batches.len() > *buffer_size && pending > 0 {
@@ -678,6 +685,12 @@ enum Delivery {
 }
 
 impl Inner {
+    /// Counts what [`Client::enqueue`] refused: every refusal, one place.
+    fn dropped_at_enqueue(&self, samples: u64, items: u64) {
+        Stats::add(&self.stats.samples_dropped, samples);
+        Stats::add(&self.stats.items_dropped, items);
+    }
+
     fn push(&self, shard: usize, q: Queued) {
         Stats::add(&self.stats.queued_requests, 1);
         self.stats

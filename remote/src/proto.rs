@@ -87,7 +87,8 @@ pub struct Histogram {
     /// Sum of observations.
     #[prost(double, tag = "3")]
     pub sum: f64,
-    /// Resolution: bucket bounds are powers of `2^(2^-schema)`, -4..=8.
+    /// Resolution: bucket bounds are powers of `2^(2^-schema)`, -4..=8; -53 for custom
+    /// bucket bounds ([`Histogram::custom_values`]).
     #[prost(sint32, tag = "4")]
     pub schema: i32,
     /// Half-width of the zero bucket.
@@ -120,6 +121,10 @@ pub struct Histogram {
     /// Milliseconds since the Unix epoch.
     #[prost(int64, tag = "15")]
     pub timestamp: i64,
+    /// Upper bounds of the custom buckets of schema -53 (Prometheus 3.x's native histograms
+    /// with custom buckets); empty for exponential schemas.
+    #[prost(double, repeated, tag = "16")]
+    pub custom_values: Vec<f64>,
 }
 
 /// The `oneof` fields of [`Histogram`].

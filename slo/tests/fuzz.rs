@@ -297,6 +297,7 @@ proptest! {
                 samples: vec![Sample { value: 1.5, timestamp: 1_000 }, Sample { value: 2.5, timestamp: 16_000 }],
                 ..Default::default()
             }],
+            ..Default::default()
         });
         let body = apply(&valid, &damage, &["\u{0}", "\u{7f}", "\u{ff}", "\n\u{3}"]);
         let _ = prepare_remote_write(&body, &LabelLimits::default(), i64::MAX);

@@ -191,6 +191,9 @@ async fn a_full_queue_refuses_and_counts() {
         client.enqueue(vec![series("m", 4.0, 4)], Vec::new(), 1),
         Err(EnqueueError::Closed)
     ));
+    // A refusal after shutdown is counted like the others (once).
+    assert_eq!(Stats::get(&stats.items_dropped), 8);
+    assert_eq!(Stats::get(&stats.samples_dropped), 4);
 }
 
 #[tokio::test]

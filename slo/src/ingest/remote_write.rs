@@ -35,111 +35,13 @@ use crate::tsdb::{AppendError, CounterResetHint, FloatHistogram, Labels, Matcher
 /// the receiver allocate it.
 pub const MAX_DECOMPRESSED_BYTES: usize = 512 << 20;
 
-/// `prometheus.WriteRequest` (remote-write 1.0), the fields the receiver reads.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct WriteRequest {
-    /// The series with their samples.
-    #[prost(message, repeated, tag = "1")]
-    pub timeseries: Vec<TimeSeries>,
-}
-
-/// `prometheus.TimeSeries`: labels and float samples (exemplars and histograms are skipped).
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct TimeSeries {
-    /// The labels, `__name__` included.
-    #[prost(message, repeated, tag = "1")]
-    pub labels: Vec<Label>,
-    /// The samples, oldest first.
-    #[prost(message, repeated, tag = "2")]
-    pub samples: Vec<Sample>,
-    /// Native histogram samples, oldest first.
-    #[prost(message, repeated, tag = "4")]
-    pub histograms: Vec<Histogram>,
-}
-
-/// `prometheus.Histogram`: one native histogram sample.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct Histogram {
-    /// Number of observations (integer or float histogram).
-    #[prost(oneof = "histogram::Count", tags = "1, 2")]
-    pub count: Option<histogram::Count>,
-    /// Sum of observations.
-    #[prost(double, tag = "3")]
-    pub sum: f64,
-    /// Resolution: -4..=8, or -53 for custom bucket bounds.
-    #[prost(sint32, tag = "4")]
-    pub schema: i32,
-    /// Width of the zero bucket.
-    #[prost(double, tag = "5")]
-    pub zero_threshold: f64,
-    /// Observations in the zero bucket.
-    #[prost(oneof = "histogram::ZeroCount", tags = "6, 7")]
-    pub zero_count: Option<histogram::ZeroCount>,
-    /// Spans of populated negative buckets.
-    #[prost(message, repeated, tag = "8")]
-    pub negative_spans: Vec<BucketSpan>,
-    /// Negative bucket counts as deltas to the previous bucket (integer histograms).
-    #[prost(sint64, repeated, tag = "9")]
-    pub negative_deltas: Vec<i64>,
-    /// Negative bucket counts (float histograms).
-    #[prost(double, repeated, tag = "10")]
-    pub negative_counts: Vec<f64>,
-    /// Spans of populated positive buckets.
-    #[prost(message, repeated, tag = "11")]
-    pub positive_spans: Vec<BucketSpan>,
-    /// Positive bucket counts as deltas to the previous bucket (integer histograms).
-    #[prost(sint64, repeated, tag = "12")]
-    pub positive_deltas: Vec<i64>,
-    /// Positive bucket counts (float histograms).
-    #[prost(double, repeated, tag = "13")]
-    pub positive_counts: Vec<f64>,
-    /// `ResetHint`: 0 unknown, 1 yes, 2 no, 3 gauge.
-    #[prost(int32, tag = "14")]
-    pub reset_hint: i32,
-    /// Milliseconds since the epoch.
-    #[prost(int64, tag = "15")]
-    pub timestamp: i64,
-    /// Upper bounds of custom buckets (schema -53).
-    #[prost(double, repeated, tag = "16")]
-    pub custom_values: Vec<f64>,
-}
-
-/// The `oneof` fields of [`Histogram`].
-pub mod histogram {
-    /// `count_int` or `count_float`.
-    #[derive(Clone, Copy, PartialEq, prost::Oneof)]
-    pub enum Count {
-        /// Integer histogram.
-        #[prost(uint64, tag = "1")]
-        CountInt(u64),
-        /// Float histogram.
-        #[prost(double, tag = "2")]
-        CountFloat(f64),
-    }
-
-    /// `zero_count_int` or `zero_count_float`.
-    #[derive(Clone, Copy, PartialEq, prost::Oneof)]
-    pub enum ZeroCount {
-        /// Integer histogram.
-        #[prost(uint64, tag = "6")]
-        ZeroCountInt(u64),
-        /// Float histogram.
-        #[prost(double, tag = "7")]
-        ZeroCountFloat(f64),
-    }
-}
-
-/// `prometheus.BucketSpan`: `length` consecutive buckets, `offset` buckets after the previous
-/// span (the first span's offset is the index of its first bucket).
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct BucketSpan {
-    /// Gap to the previous span, or the starting index for the first.
-    #[prost(sint32, tag = "1")]
-    pub offset: i32,
-    /// Number of buckets.
-    #[prost(uint32, tag = "2")]
-    pub length: u32,
-}
+// The messages are burnwatch-remote's, shared with the sender (`slo::forward` and the
+// collector's exporter). They include what this receiver ignores (exemplars, metadata), so those
+// are decoded too: a malformed exemplar or metadata entry fails the request with a protobuf
+// error, as it does in Prometheus, whose handler unmarshals the whole `WriteRequest`.
+pub use burnwatch_remote::proto::{
+    BucketSpan, Histogram, Label, Sample, TimeSeries, WriteRequest, histogram,
+};
 
 /// Expands spans and per-bucket counts into `(index, count)` pairs. Integer histograms give
 /// deltas (each bucket's count minus the previous bucket's), float histograms absolute counts.
@@ -167,6 +69,81 @@ fn expand_buckets(spans: &[BucketSpan], counts: &[f64], side: &str) -> Result<Ve
         }
     }
     Ok(out)
+}
+
+/// Largest count sent as an integer: every whole `f64` up to 2^53 is exact.
+const MAX_EXACT_COUNT: f64 = 9_007_199_254_740_992.0;
+
+/// Spans over `(index, count)` pairs sorted by index: consecutive indices share a span, a gap
+/// starts a new one whose offset is the gap (the first span's offset is its first index).
+fn spans_of(buckets: &[(i32, f64)]) -> Vec<BucketSpan> {
+    let mut spans: Vec<BucketSpan> = Vec::new();
+    let mut next: Option<i32> = None;
+    for &(i, _) in buckets {
+        match (next, spans.last_mut()) {
+            (Some(n), Some(span)) if n == i => span.length += 1,
+            _ => spans.push(BucketSpan {
+                // The gap after the previous span's end; an out-of-order index (the store keeps
+                // them sorted) would give a negative offset, which receivers refuse.
+                offset: next.map_or(i, |n| i.wrapping_sub(n)),
+                length: 1,
+            }),
+        }
+        next = i.checked_add(1);
+    }
+    spans
+}
+
+/// A stored histogram as a remote-write [`Histogram`] stamped `t`, as Prometheus's sender
+/// writes it: integer counts (deltas between buckets) when every count is a whole number, as
+/// ingested integer histograms and OTLP exponential histograms are, otherwise float counts.
+/// Integer form matters beyond fidelity: receivers before Prometheus 2.44 read only the
+/// integer fields. The inverse of [`to_float_histogram`].
+pub fn from_float_histogram(h: &FloatHistogram, t: i64) -> Histogram {
+    let whole = |c: f64| c.is_finite() && c >= 0.0 && c.fract() == 0.0 && c <= MAX_EXACT_COUNT;
+    let integer =
+        whole(h.count) && whole(h.zero_count) && h.positive.iter().chain(&h.negative).all(|&(_, c)| whole(c));
+    let deltas = |buckets: &[(i32, f64)]| {
+        let mut prev = 0i64;
+        buckets
+            .iter()
+            .map(|&(_, c)| {
+                let c = c as i64;
+                let d = c - prev;
+                prev = c;
+                d
+            })
+            .collect::<Vec<i64>>()
+    };
+    let counts = |buckets: &[(i32, f64)]| buckets.iter().map(|&(_, c)| c).collect::<Vec<f64>>();
+    let mut out = Histogram {
+        sum: h.sum,
+        schema: h.schema,
+        zero_threshold: h.zero_threshold,
+        negative_spans: spans_of(&h.negative),
+        positive_spans: spans_of(&h.positive),
+        reset_hint: match h.counter_reset_hint {
+            CounterResetHint::Unknown => 0,
+            CounterResetHint::CounterReset => 1,
+            CounterResetHint::NotCounterReset => 2,
+            CounterResetHint::Gauge => 3,
+        },
+        timestamp: t,
+        custom_values: h.custom_values.clone(),
+        ..Histogram::default()
+    };
+    if integer {
+        out.count = Some(histogram::Count::CountInt(h.count as u64));
+        out.zero_count = Some(histogram::ZeroCount::ZeroCountInt(h.zero_count as u64));
+        out.negative_deltas = deltas(&h.negative);
+        out.positive_deltas = deltas(&h.positive);
+    } else {
+        out.count = Some(histogram::Count::CountFloat(h.count));
+        out.zero_count = Some(histogram::ZeroCount::ZeroCountFloat(h.zero_count));
+        out.negative_counts = counts(&h.negative);
+        out.positive_counts = counts(&h.positive);
+    }
+    out
 }
 
 /// Converts a wire histogram to the store's [`FloatHistogram`].
@@ -214,28 +191,6 @@ pub fn to_float_histogram(h: &Histogram) -> Result<FloatHistogram, String> {
         negative: expand_buckets(&h.negative_spans, &neg, "negative")?,
         custom_values: h.custom_values.clone(),
     })
-}
-
-/// `prometheus.Label`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct Label {
-    /// The name.
-    #[prost(string, tag = "1")]
-    pub name: String,
-    /// The value.
-    #[prost(string, tag = "2")]
-    pub value: String,
-}
-
-/// `prometheus.Sample`.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct Sample {
-    /// The value.
-    #[prost(double, tag = "1")]
-    pub value: f64,
-    /// Milliseconds since the epoch.
-    #[prost(int64, tag = "2")]
-    pub timestamp: i64,
 }
 
 /// What a remote-write request stored.
@@ -337,10 +292,7 @@ pub fn check_headers(
 /// Encodes `req` as a remote-write body (protobuf, then snappy block compression): what a
 /// Prometheus sender puts on the wire. For tests, benchmarks and load generators.
 pub fn encode_write_request(req: &WriteRequest) -> Vec<u8> {
-    let raw = req.encode_to_vec();
-    // Compressing into a Vec cannot fail for inputs below snappy's 4 GiB limit; an empty body
-    // (which the receiver rejects) is the fallback rather than a panic.
-    snap::raw::Encoder::new().compress_vec(&raw).unwrap_or_default()
+    burnwatch_remote::encode::encode(req).body.to_vec()
 }
 
 /// Decodes a remote-write body into its request, with errors naming the layer that failed.
@@ -661,4 +613,74 @@ pub fn commit_remote_write(store: &mut Storage, prepared: PreparedWrite) -> Resu
     // make the retry an exact duplicate, which the store takes without a second copy).
     store.end_batch()?;
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(positive: Vec<(i32, f64)>, zero: f64, count: f64) -> FloatHistogram {
+        FloatHistogram {
+            counter_reset_hint: CounterResetHint::NotCounterReset,
+            schema: 1,
+            zero_threshold: 0.001,
+            zero_count: zero,
+            count,
+            sum: 12.5,
+            positive,
+            negative: vec![(-2, 1.0)],
+            custom_values: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn whole_counts_go_out_as_an_integer_histogram_with_deltas_and_spans() {
+        // Buckets 0, 1, then a gap of two, then 4: spans (0, 2) and (2, 1).
+        let h = stored(vec![(0, 2.0), (1, 3.0), (4, 1.0)], 1.0, 8.0);
+        let wire = from_float_histogram(&h, 5_000);
+        assert_eq!(wire.count, Some(histogram::Count::CountInt(8)));
+        assert_eq!(wire.zero_count, Some(histogram::ZeroCount::ZeroCountInt(1)));
+        assert_eq!(
+            wire.positive_spans,
+            vec![
+                BucketSpan { offset: 0, length: 2 },
+                BucketSpan { offset: 2, length: 1 }
+            ]
+        );
+        assert_eq!(wire.positive_deltas, vec![2, 1, -2]);
+        assert!(wire.positive_counts.is_empty());
+        assert_eq!(
+            wire.negative_spans,
+            vec![BucketSpan {
+                offset: -2,
+                length: 1
+            }]
+        );
+        assert_eq!((wire.timestamp, wire.reset_hint, wire.schema), (5_000, 2, 1));
+        assert_eq!(to_float_histogram(&wire).unwrap(), h);
+    }
+
+    #[test]
+    fn fractional_counts_go_out_as_a_float_histogram() {
+        let h = stored(vec![(3, 0.5), (4, 2.0)], 0.25, 3.75);
+        let wire = from_float_histogram(&h, 1);
+        assert_eq!(wire.count, Some(histogram::Count::CountFloat(3.75)));
+        assert_eq!(wire.positive_counts, vec![0.5, 2.0]);
+        assert!(wire.positive_deltas.is_empty());
+        assert_eq!(to_float_histogram(&wire).unwrap(), h);
+    }
+
+    #[test]
+    fn custom_bucket_bounds_and_the_stale_marker_survive_the_round_trip() {
+        let mut h = stored(vec![(0, 1.0), (1, 1.0)], 0.0, 2.0);
+        h.schema = CUSTOM_BUCKETS_SCHEMA;
+        h.zero_threshold = 0.0;
+        h.negative.clear();
+        h.custom_values = vec![0.1, 1.0];
+        h.counter_reset_hint = CounterResetHint::Unknown;
+        h.sum = burnwatch_remote::proto::STALE_NAN;
+        let back = to_float_histogram(&from_float_histogram(&h, 7)).unwrap();
+        assert_eq!(back.custom_values, h.custom_values);
+        assert!(burnwatch_remote::proto::is_stale_nan(back.sum));
+    }
 }

@@ -489,6 +489,7 @@ fn ts(pairs: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
                 timestamp: *t,
             })
             .collect(),
+        ..Default::default()
     }
 }
 
@@ -506,6 +507,7 @@ fn remote_write_round_trip() {
                 &[(1000, f64::NAN), (2000, f64::INFINITY)],
             ),
         ],
+        ..Default::default()
     };
     let body = remote_write::encode_write_request(&req);
     let mut store = Storage::new();
@@ -537,6 +539,7 @@ fn remote_write_round_trip() {
     // Re-sending only the newest samples is accepted: exact duplicates of the newest sample.
     let newest = WriteRequest {
         timeseries: vec![ts(&[("__name__", "up"), ("job", "api")], &[(1000, 1.0)])],
+        ..Default::default()
     };
     append_remote_write(&mut store, &remote_write::encode_write_request(&newest)).unwrap();
     assert_eq!(store.num_samples(), 5);
@@ -550,6 +553,7 @@ fn remote_write_skips_series_with_invalid_labels() {
             ts(&[("__name__", "dup"), ("a", "1"), ("a", "2")], &[(1000, 1.0)]),
             ts(&[("__name__", "good")], &[(1000, 1.0)]),
         ],
+        ..Default::default()
     };
     let mut store = Storage::new();
     let stats = append_remote_write(&mut store, &remote_write::encode_write_request(&req)).unwrap();
@@ -571,6 +575,7 @@ fn remote_write_out_of_order_refuses_the_whole_request_like_prometheus() {
     let mut store = Storage::new();
     let first = WriteRequest {
         timeseries: vec![ts(&[("__name__", "a")], &[(5000, 1.0)])],
+        ..Default::default()
     };
     append_remote_write(&mut store, &remote_write::encode_write_request(&first)).unwrap();
     let second = WriteRequest {
@@ -580,6 +585,7 @@ fn remote_write_out_of_order_refuses_the_whole_request_like_prometheus() {
             ts(&[("__name__", "c")], &[(2000, 1.0), (1000, 1.0)]),
             ts(&[("__name__", "a")], &[(5000, 9.0)]),
         ],
+        ..Default::default()
     };
     let err = append_remote_write(&mut store, &remote_write::encode_write_request(&second)).unwrap_err();
     let IngestError::OutOfOrder { count, first } = &err else {
@@ -642,6 +648,7 @@ fn remote_write_native_histograms_integer_and_float() {
         &mut store,
         &remote_write::encode_write_request(&WriteRequest {
             timeseries: vec![series],
+            ..Default::default()
         }),
     )
     .unwrap();
@@ -662,6 +669,7 @@ fn remote_write_native_histograms_integer_and_float() {
     // A float sample older than the stored histogram is out of order; nothing is stored.
     let late = WriteRequest {
         timeseries: vec![ts(&[("__name__", "latency")], &[(1500, 1.0)])],
+        ..Default::default()
     };
     let err = append_remote_write(&mut store, &remote_write::encode_write_request(&late)).unwrap_err();
     assert!(matches!(err, IngestError::OutOfOrder { count: 1, .. }), "{err}");
@@ -676,6 +684,7 @@ fn remote_write_native_histograms_integer_and_float() {
         &mut store,
         &remote_write::encode_write_request(&WriteRequest {
             timeseries: vec![series],
+            ..Default::default()
         }),
     )
     .unwrap_err();
@@ -1175,6 +1184,7 @@ async fn remote_write_2_request_gets_415_and_is_not_acknowledged() {
     let store = new_shared();
     let body = remote_write::encode_write_request(&WriteRequest {
         timeseries: vec![ts(&[("__name__", "rw")], &[(1000, 1.0)])],
+        ..Default::default()
     });
     // What a remote-write 2.0 sender (Prometheus 3.x with protobuf_message: io.prometheus.write.v2.Request)
     // puts on the wire.
@@ -1226,6 +1236,7 @@ async fn remote_write_2_request_gets_415_and_is_not_acknowledged() {
     )];
     let body = remote_write::encode_write_request(&WriteRequest {
         timeseries: vec![ts(&[("__name__", "rw")], &[(2000, 2.0)])],
+        ..Default::default()
     });
     let (status, text) = post_write(&store, &explicit, body).await;
     assert_eq!(status, 204, "{text}");
@@ -1237,6 +1248,7 @@ async fn remote_write_cross_site_text_plain_post_gets_415() {
     let store = new_shared();
     let body = remote_write::encode_write_request(&WriteRequest {
         timeseries: vec![ts(&[("__name__", "csrf")], &[(1000, 1.0)])],
+        ..Default::default()
     });
     // A browser's cross-site "simple" request can only say text/plain, a form type, or (for a
     // binary fetch body) nothing at all.
@@ -1270,6 +1282,7 @@ async fn remote_write_sample_far_in_the_future_gets_400_naming_series_and_timest
                 &[(now - 30_000, 1.0), (YEAR_2199_MS, 2.0)],
             ),
         ],
+        ..Default::default()
     });
     let (status, text) = post_write(&store, &RW1_HEADERS, body).await;
     assert_eq!(status, 400, "{text}");
@@ -1285,6 +1298,7 @@ async fn remote_write_sample_far_in_the_future_gets_400_naming_series_and_timest
     // Within the 10-minute allowance for clock skew, a sample is taken.
     let body = remote_write::encode_write_request(&WriteRequest {
         timeseries: vec![ts(&[("__name__", "skewed")], &[(now + 60_000, 1.0)])],
+        ..Default::default()
     });
     let (status, text) = post_write(&store, &RW1_HEADERS, body).await;
     assert_eq!(status, 204, "{text}");
@@ -1361,6 +1375,7 @@ fn many_labels(name: &str, n: usize, t: i64) -> TimeSeries {
             timestamp: t,
         }],
         histograms: Vec::new(),
+        ..Default::default()
     }
 }
 
@@ -1375,6 +1390,7 @@ async fn remote_write_with_100k_labels_gets_400_and_queries_are_answered_meanwhi
         .unwrap();
     let body = remote_write::encode_write_request(&WriteRequest {
         timeseries: vec![many_labels("wide", 100_000, 1000)],
+        ..Default::default()
     });
     // A long query holds the store's read lock for the whole request: a receiver that decoded
     // or validated under the write lock would wait for it forever. The deadline only turns
@@ -1426,7 +1442,10 @@ fn remote_write_label_limits_name_the_limit_and_can_be_turned_off() {
         label_value_length_limit: 5,
     };
     let refused = |ts: TimeSeries, limits: &LabelLimits| {
-        let body = remote_write::encode_write_request(&WriteRequest { timeseries: vec![ts] });
+        let body = remote_write::encode_write_request(&WriteRequest {
+            timeseries: vec![ts],
+            ..Default::default()
+        });
         prepare_remote_write(&body, limits, max_t).map(|_| ())
     };
     let err = refused(many_labels("m", 3, 1), &limits).unwrap_err();
@@ -1487,6 +1506,7 @@ fn remote_write_duplicate_label_among_many_is_found_and_the_series_skipped() {
     );
     let req = WriteRequest {
         timeseries: vec![wide, empty_name, many_labels("fine", 300, 1000)],
+        ..Default::default()
     };
     let mut store = Storage::new();
     let stats = append_remote_write(&mut store, &remote_write::encode_write_request(&req)).unwrap();

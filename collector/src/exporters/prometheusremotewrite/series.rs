@@ -523,6 +523,7 @@ pub(crate) fn native_histogram(e: &ExpPoint, t: i64) -> Option<Histogram> {
         positive_counts: Vec::new(),
         reset_hint: ResetHint::Unknown as i32,
         timestamp: t,
+        custom_values: Vec::new(),
     })
 }
 

@@ -535,7 +535,9 @@ async fn post_sample(store: &crate::shared::SharedStorage, series: &str, t: i64)
                 timestamp: t,
             }],
             histograms: Vec::new(),
+            ..Default::default()
         }],
+        ..Default::default()
     });
     let app = crate::api::router(crate::api::ApiState::new(store.clone(), Default::default()));
     let req = axum::http::Request::post("/api/v1/write")
