@@ -288,3 +288,48 @@ fn validate_fails_a_config_that_cannot_start_and_names_unset_variables() {
     );
     assert!(!text.contains("panicked"), "{text}");
 }
+
+/// `connectors:`: `validate` refuses a cycle through connectors, naming it from a
+/// connector as otelcol does, and a connector used on one side only.
+#[test]
+fn validate_refuses_a_connector_cycle_naming_it() {
+    let base = "receivers:\n  otlp:\n    protocols:\n      grpc:\n\
+                processors:\n  batch:\n\
+                exporters:\n  debug:\n\
+                connectors:\n  forward/1:\n  forward/2:\n\
+                service:\n  pipelines:\n";
+    let cycle = format!(
+        "{base}    traces/a:\n      receivers: [otlp, forward/2]\n      exporters: [forward/1, debug]\n\
+         \x20   traces/b:\n      receivers: [forward/1]\n      processors: [batch]\n      exporters: [forward/2]\n"
+    );
+    let (ok, text) = validate(&cycle);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(
+            "service.pipelines: cycle detected: connector \"forward/1\" (traces to traces) -> processor \"batch\" \
+             in pipeline \"traces/b\" -> connector \"forward/2\" (traces to traces) -> connector \"forward/1\" (traces to traces)"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("panicked"), "{text}");
+
+    let one_sided = format!(
+        "{base}    traces/a:\n      receivers: [otlp]\n      exporters: [forward/1, debug]\n\
+         \x20   traces/b:\n      receivers: [forward/1]\n      exporters: [forward/2]\n"
+    );
+    let (ok, text) = validate(&one_sided);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(
+            "connector \"forward/2\" used as exporter in [traces/b] pipeline but not used in any supported receiver pipeline"
+        ),
+        "{text}"
+    );
+
+    let joined = format!(
+        "{base}    traces/a:\n      receivers: [otlp]\n      exporters: [forward/1]\n\
+         \x20   traces/b:\n      receivers: [forward/1]\n      processors: [batch]\n      exporters: [debug]\n"
+    );
+    let (ok, text) = validate(&joined);
+    assert!(ok, "{text}");
+}
