@@ -11,6 +11,7 @@ pub mod filter;
 pub mod memory_limiter;
 pub mod ottl;
 pub mod resource;
+pub mod resourcedetection;
 #[cfg(test)]
 mod testkit;
 
@@ -28,6 +29,7 @@ component_list! {
         "resource" => Resource(resource::ResourceConfig),
         "filter" => Filter(filter::FilterConfig),
         "attributes" => Attributes(attributes::AttributesConfig),
+        "resourcedetection" => ResourceDetection(resourcedetection::ResourceDetectionConfig),
     }
 }
 
@@ -43,5 +45,6 @@ pub fn build(
         ProcessorConfig::Resource(c) => resource::build(c, next, ctx),
         ProcessorConfig::Filter(c) => filter::build(c, next, ctx),
         ProcessorConfig::Attributes(c) => attributes::build(c, next, ctx),
+        ProcessorConfig::ResourceDetection(c) => resourcedetection::build(c, next, ctx),
     }
 }
