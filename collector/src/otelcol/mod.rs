@@ -154,9 +154,16 @@ impl Config {
         Ok(config)
     }
 
-    /// Logs what the configuration does that a user may not have meant: references to
-    /// unset environment variables. Call once logging is set up.
+    /// Logs what the configuration does that a user may not have meant: connectors no
+    /// pipeline uses, references to unset environment variables. Call once logging is set
+    /// up.
     pub fn log_warnings(&self) {
+        for id in self.unused_connectors() {
+            tracing::warn!(
+                connector = %id,
+                "Connector is defined but no pipeline uses it; it is not built."
+            );
+        }
         for var in &self.unset_env {
             tracing::warn!(
                 variable = %var.name,
@@ -164,6 +171,21 @@ impl Config {
                 "Configuration references an unset environment variable; it expands to an empty string."
             );
         }
+    }
+
+    /// The connectors defined under `connectors` that no pipeline lists. otelcol builds
+    /// only what pipelines use and says nothing; burnwatch logs them (a connector meant to
+    /// join pipelines that joins none is likely a mistake), and does not build them either.
+    pub fn unused_connectors(&self) -> Vec<&ComponentId> {
+        self.connectors
+            .keys()
+            .filter(|id| {
+                !self
+                    .pipelines
+                    .iter()
+                    .any(|p| p.from_connectors.contains(id) || p.to_connectors.contains(id))
+            })
+            .collect()
     }
 
     /// Validates an expanded YAML tree.

@@ -639,10 +639,13 @@ mod connectors {
 
     #[test]
     fn a_defined_but_unused_connector_is_not_built() {
-        // otelcol builds only the components pipelines name.
+        // otelcol builds only the components pipelines name; burnwatch also logs it.
         let pipelines = "    traces:\n      receivers: [otlp]\n      exporters: [debug/a]\n";
         let config = Config::from_yaml_with_env(&with(FORWARD, pipelines), &no_env).unwrap();
         assert_eq!(config.flow, vec![FlowNode::Pipeline(0)]);
+        assert_eq!(config.unused_connectors(), vec![&id("forward")]);
+        let config = Config::from_yaml_with_env(&with(FORWARD, TRACES_IN_OUT), &no_env).unwrap();
+        assert!(config.unused_connectors().is_empty());
     }
 
     #[test]
