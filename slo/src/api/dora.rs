@@ -17,11 +17,17 @@
 //! every one refused) or
 //! the body is not UTF-8 / not a JSON array although it starts with `[`, and 500 (retry later)
 //! when the store's write-ahead log cannot write (a full disk): nothing is counted then.
+//!
+//! `GET /api/v1/dora/events?limit=N` (default 50, at most 1000) lists the newest events counted,
+//! newest first, linked as [`crate::dora::recent`] describes, in the API's envelope:
+//! `{"status":"success","data":{"events":[...],"total":N}}`. A `limit` that is not a positive
+//! number is refused with 400 `bad_data`.
 
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::Query;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -31,6 +37,7 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
 use crate::dora::events::{Event, EventError, EventLog, Position, parse_body, parse_jsonl_bytes};
+use crate::dora::recent::{self, RecentLog};
 use crate::dora::series::{Batch, SeriesWriter, append_events};
 use crate::shared::SharedStorage;
 use crate::tsdb::LogError;
@@ -45,6 +52,8 @@ pub struct DoraState {
     store: SharedStorage,
     writer: Arc<Mutex<SeriesWriter>>,
     journal: Option<Arc<Mutex<Journal>>>,
+    /// The newest events counted, for `GET /api/v1/dora/events`.
+    recent: Arc<Mutex<RecentLog>>,
 }
 
 /// The events counted so far, one JSON line each, in a file beside the store's data
@@ -69,6 +78,7 @@ impl DoraState {
             store,
             writer: Arc::new(Mutex::new(SeriesWriter::new())),
             journal: None,
+            recent: Arc::new(Mutex::new(RecentLog::new())),
         }
     }
 
@@ -77,6 +87,7 @@ impl DoraState {
     /// that does not read (a torn last line after a crash) is logged and skipped.
     pub fn with_journal(store: SharedStorage, path: &Path) -> std::io::Result<Self> {
         let mut writer = SeriesWriter::new();
+        let mut recent = RecentLog::new();
         match std::fs::read(path) {
             Ok(bytes) => {
                 let (log, errors) = parse_jsonl_bytes(&bytes);
@@ -85,6 +96,7 @@ impl DoraState {
                 }
                 // Only the writer's memory is wanted: the samples are in the store already.
                 let batch = writer.write(&log, &|_| None);
+                remember_accepted(&mut recent, &log, &batch);
                 tracing::info!(journal = %path.display(), events = batch.accepted,
                     "Replayed the DORA event journal: re-posted ids are refused as duplicates.");
             }
@@ -99,6 +111,7 @@ impl DoraState {
                 path: path.to_path_buf(),
                 file,
             }))),
+            recent: Arc::new(Mutex::new(recent)),
         })
     }
 }
@@ -108,7 +121,9 @@ pub fn routes_with(state: DoraState) -> Router {
     Router::new()
         .route(
             "/api/v1/dora/events",
-            post(events).layer(DefaultBodyLimit::max(DORA_EVENTS_MAX_BODY)),
+            post(events)
+                .get(list_events)
+                .layer(DefaultBodyLimit::max(DORA_EVENTS_MAX_BODY)),
         )
         .with_state(state)
 }
@@ -116,6 +131,49 @@ pub fn routes_with(state: DoraState) -> Router {
 /// The DORA routes over `store`, without a journal.
 pub fn routes(store: SharedStorage) -> Router {
     routes_with(DoraState::new(store))
+}
+
+/// The events of `log` that `batch` counted (those without an error).
+fn accepted(log: &EventLog, batch: &Batch) -> Vec<Event> {
+    let refused: std::collections::HashSet<Position> = batch.errors.iter().map(|e| e.position).collect();
+    log.deployments
+        .iter()
+        .map(|(p, d)| (p, Event::Deployment(d.clone())))
+        .chain(log.incidents.iter().map(|(p, i)| (p, Event::Incident(i.clone()))))
+        .filter(|(p, _)| !refused.contains(p))
+        .map(|(_, e)| e)
+        .collect()
+}
+
+/// Remembers the events of `log` that `batch` counted in `recent`.
+fn remember_accepted(recent: &mut RecentLog, log: &EventLog, batch: &Batch) {
+    for e in accepted(log, batch) {
+        recent.push(e);
+    }
+}
+
+/// The query of `GET /api/v1/dora/events`.
+#[derive(Debug, serde::Deserialize)]
+struct ListParams {
+    limit: Option<String>,
+}
+
+/// `GET /api/v1/dora/events?limit=N`: the newest events, linked.
+async fn list_events(State(state): State<DoraState>, Query(params): Query<ListParams>) -> Response {
+    let limit = match params.limit.as_deref().map(str::parse::<usize>) {
+        None => recent::DEFAULT_LIMIT,
+        Some(Ok(n)) if n > 0 => n.min(recent::KEEP),
+        Some(_) => {
+            return json_reply(
+                StatusCode::BAD_REQUEST,
+                &json!({"status": "error", "errorType": "bad_data",
+                    "error": format!("invalid parameter \"limit\": {:?} is not a positive number of events",
+                        params.limit.unwrap_or_default())}),
+            );
+        }
+    };
+    let list = state.recent.lock().unwrap_or_else(|p| p.into_inner()).list(limit);
+    json_reply(StatusCode::OK, &json!({"status": "success", "data": list}))
 }
 
 /// Appends the events of `log` that `batch` counted (those without an error) to the journal.
@@ -216,6 +274,11 @@ async fn events(State(state): State<DoraState>, headers: HeaderMap, body: Bytes)
         if let Some(journal) = &state.journal {
             journal_accepted(journal, &log, &outcome.batch);
         }
+        remember_accepted(
+            &mut state.recent.lock().unwrap_or_else(|p| p.into_inner()),
+            &log,
+            &outcome.batch,
+        );
         Ok::<_, LogError>(outcome)
     })
     .await;

@@ -93,6 +93,7 @@
 pub mod events;
 pub mod metrics;
 pub mod query;
+pub mod recent;
 pub mod series;
 #[cfg(test)]
 mod tests;

@@ -114,7 +114,10 @@ fn offset_clause(off_ms: i64) -> String {
     if off_ms <= 0 {
         String::new()
     } else {
-        format!(" offset {}", prometheus_duration(Duration::from_millis(off_ms as u64)))
+        format!(
+            " offset {}",
+            prometheus_duration(Duration::from_millis(off_ms as u64))
+        )
     }
 }
 
@@ -292,7 +295,10 @@ pub async fn from_series(
                 value,
             });
         }
-        let display = |v: Option<f64>| v.filter(|v| v.is_finite()).map_or_else(|| "N/A".to_string(), def.show);
+        let display = |v: Option<f64>| {
+            v.filter(|v| v.is_finite())
+                .map_or_else(|| "N/A".to_string(), def.show)
+        };
         report.metrics.push(DoraMetric {
             name: def.name.to_string(),
             value: now,
@@ -340,7 +346,11 @@ impl SeriesReport {
             let weekly: Vec<String> = m
                 .weekly
                 .iter()
-                .map(|w| w.value.filter(|v| v.is_finite()).map_or_else(|| "-".to_string(), show))
+                .map(|w| {
+                    w.value
+                        .filter(|v| v.is_finite())
+                        .map_or_else(|| "-".to_string(), show)
+                })
                 .collect();
             rows.push([
                 m.name.clone(),

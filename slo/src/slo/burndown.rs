@@ -12,11 +12,12 @@
 //! The points run through a [`SliSource`], so `burnwatch slo status --json` (in process or with
 //! `--prometheus-url`) and the dashboard (over HTTP) compute the same numbers.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::SloSpec;
 use super::rules;
-use super::status::{SliSource, SourceError};
+use super::status::{SliSource, SloStatus, SourceError};
 
 /// Points on a burndown after its start (the start itself, 1, is one more).
 pub const POINTS: u32 = 30;
@@ -36,7 +37,9 @@ pub struct BurndownPoint {
 
 /// The burndown of `slo` over the period ending at `at_ms`, in `points` steps after the start
 /// (oldest first, `points + 1` entries). A window without events spends nothing: its point stays
-/// at what the budget was at the start, 1. The first query that fails fails the whole burndown.
+/// at what the budget was at the start, 1. A period without any event has no budget figure
+/// (`budget_remaining` is `None`, "no traffic"): every point is `None` then, not a full budget.
+/// The first query that fails fails the whole burndown.
 pub async fn burndown(
     slo: &SloSpec,
     source: &dyn SliSource,
@@ -49,6 +52,7 @@ pub async fn burndown(
     let budget = slo.error_budget_ratio();
     let start = at_ms.saturating_sub(period_ms);
     let mut out = Vec::with_capacity(points as usize + 1);
+    let mut period_has_events = false;
     out.push(BurndownPoint {
         t_ms: start,
         remaining: Some(1.0),
@@ -67,6 +71,7 @@ pub async fn burndown(
         let share = elapsed.as_secs_f64() / period.as_secs_f64();
         let expr = rules::sli_expr(slo, elapsed);
         let result = source.instant(&expr, t).await?;
+        period_has_events = result.first().is_some_and(|s| s.value.is_finite());
         let remaining = match result.first().map(|s| s.value) {
             // The same arithmetic as the period's `slo:period_error_budget_remaining:ratio`
             // (1 - ratio / budget) when share is 1.
@@ -79,8 +84,55 @@ pub async fn burndown(
             remaining,
             ideal: 1.0 - share,
         });
+        if i == points && !period_has_events {
+            for p in &mut out {
+                p.remaining = None;
+            }
+        }
     }
     Ok(out)
+}
+
+/// The burndown of each SLO of `slos` whose status in `statuses` has no error, by id; one that
+/// cannot be computed (a query failed since the status was taken) is left out.
+pub async fn burndowns(
+    slos: &[SloSpec],
+    statuses: &[SloStatus],
+    source: &dyn SliSource,
+    at_ms: i64,
+) -> BTreeMap<String, Vec<BurndownPoint>> {
+    let mut out = BTreeMap::new();
+    for slo in slos {
+        let id = slo.id();
+        if statuses.iter().any(|s| s.id == id && s.error.is_none())
+            && let Ok(points) = burndown(slo, source, at_ms, POINTS).await
+        {
+            out.insert(id, points);
+        }
+    }
+    out
+}
+
+/// `slo status --json`: [`super::status::to_json`]'s array, each SLO with a `burndown` array
+/// (the dashboard's chart and sparkline, [`POINTS`] steps after the period's start; `null` when
+/// it could not be computed).
+pub fn status_json(statuses: &[SloStatus], burndowns: &BTreeMap<String, Vec<BurndownPoint>>) -> String {
+    let array: Vec<serde_json::Value> = statuses
+        .iter()
+        .map(|s| {
+            let mut v = serde_json::to_value(s).unwrap_or(serde_json::Value::Null);
+            if let Some(obj) = v.as_object_mut() {
+                let points = burndowns
+                    .get(&s.id)
+                    .and_then(|p| serde_json::to_value(p).ok())
+                    .unwrap_or(serde_json::Value::Null);
+                obj.insert("burndown".to_string(), points);
+            }
+            v
+        })
+        .collect();
+    // Plain structs of strings, numbers and maps (NaN is mapped to None first) always serialise.
+    serde_json::to_string_pretty(&array).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
 #[cfg(test)]
@@ -156,6 +208,25 @@ slos:
         let last = points[8].remaining.unwrap();
         assert!((last - 0.5).abs() < 0.02, "{last}");
         assert_eq!(points[4].ideal, 0.5);
+    }
+
+    /// No traffic at all: the table says N/A, so the burndown has no numbers either (it showed
+    /// a full budget beside an N/A budget).
+    #[test]
+    fn no_traffic_in_the_period_has_no_burndown_numbers() {
+        let mut s = Storage::new();
+        let total = Labels::from_pairs([("__name__", "requests_total"), ("job", "shop")]);
+        for m in 0..=240u64 {
+            s.append(&total, (m * 60_000) as i64, 7.0).unwrap();
+        }
+        let slo = slo();
+        let src = EngineSource::new(Engine::default(), &s);
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let at = 240 * 60_000;
+        let points = rt.block_on(burndown(&slo, &src, at, 4)).unwrap();
+        let status = rt.block_on(evaluate_one(&slo, &src, at));
+        assert_eq!(status.budget_remaining, None);
+        assert!(points.iter().all(|p| p.remaining.is_none()), "{points:?}");
     }
 
     #[test]
