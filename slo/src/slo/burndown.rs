@@ -52,7 +52,6 @@ pub async fn burndown(
     let budget = slo.error_budget_ratio();
     let start = at_ms.saturating_sub(period_ms);
     let mut out = Vec::with_capacity(points as usize + 1);
-    let mut period_has_events = false;
     out.push(BurndownPoint {
         t_ms: start,
         remaining: Some(1.0),
@@ -71,7 +70,7 @@ pub async fn burndown(
         let share = elapsed.as_secs_f64() / period.as_secs_f64();
         let expr = rules::sli_expr(slo, elapsed);
         let result = source.instant(&expr, t).await?;
-        period_has_events = result.first().is_some_and(|s| s.value.is_finite());
+        let has_events = result.first().is_some_and(|s| s.value.is_finite());
         let remaining = match result.first().map(|s| s.value) {
             // The same arithmetic as the period's `slo:period_error_budget_remaining:ratio`
             // (1 - ratio / budget) when share is 1.
@@ -84,7 +83,7 @@ pub async fn burndown(
             remaining,
             ideal: 1.0 - share,
         });
-        if i == points && !period_has_events {
+        if i == points && !has_events {
             for p in &mut out {
                 p.remaining = None;
             }
