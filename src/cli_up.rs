@@ -40,7 +40,7 @@ use crate::demo::{self, DemoControl, DemoOptions};
 /// The SLO specs `up` and `tui` use without `--slos`: the demo checkout service's, written
 /// against what the collector exports from its OpenTelemetry metrics. Embedded, so the binary
 /// works from any directory.
-const BUNDLED_SLOS: [(&str, &str); 2] = [
+const BUNDLED_SLOS: [(&str, &str); 3] = [
     (
         "examples/demo-slos/checkout-sloth.yaml",
         include_str!("../examples/demo-slos/checkout-sloth.yaml"),
@@ -49,16 +49,71 @@ const BUNDLED_SLOS: [(&str, &str); 2] = [
         "examples/demo-slos/payment-openslo.yaml",
         include_str!("../examples/demo-slos/payment-openslo.yaml"),
     ),
+    (
+        "examples/demo-slos/payment-latency-spanmetrics.yaml",
+        include_str!("../examples/demo-slos/payment-latency-spanmetrics.yaml"),
+    ),
 ];
 
 /// The job the collector's Prometheus exporters are scraped under. Their series keep their own
 /// `job` and `instance` (`honor_labels`), as the OTel Collector's documentation advises.
 const EXPORTER_JOB: &str = "otelcol-prometheus-exporter";
 
+/// The collector configuration `up` runs without `--config`: the collector's embedded default
+/// (OTLP on localhost:4317/4318, Prometheus exposition on localhost:8889), with spans routed
+/// through the spanmetrics connector into the metrics pipeline, so SLOs can be defined on the
+/// services' traces alone (`traces_span_metrics_*`, as otelcol-contrib names them; the bundled
+/// `payment-latency` SLO is one). Flushed every 15 s, the store's scrape interval, rather than
+/// otelcol's 60 s, so the dashboard sees spans within a scrape or two.
+const UP_COLLECTOR_CONFIG: &str = "\
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: localhost:4317
+      http:
+        endpoint: localhost:4318
+processors:
+  memory_limiter:
+    check_interval: 1s
+    limit_mib: 512
+  batch: {}
+connectors:
+  spanmetrics:
+    metrics_flush_interval: 15s
+exporters:
+  prometheus:
+    endpoint: localhost:8889
+  debug:
+    verbosity: basic
+extensions:
+  health_check:
+    endpoint: localhost:13133
+service:
+  extensions: [health_check]
+  telemetry:
+    metrics:
+      address: localhost:8888
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [memory_limiter, batch]
+      exporters: [spanmetrics]
+    metrics:
+      receivers: [otlp, spanmetrics]
+      processors: [memory_limiter, batch]
+      exporters: [prometheus]
+    logs:
+      receivers: [otlp]
+      processors: [memory_limiter, batch]
+      exporters: [debug]
+";
+
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// An OTel Collector-style YAML configuration for the collector (default: the embedded one:
-    /// OTLP on localhost:4317/4318, Prometheus exposition on localhost:8889).
+    /// OTLP on localhost:4317/4318, Prometheus exposition on localhost:8889, spans through the
+    /// spanmetrics connector into the metrics).
     #[arg(long, short = 'c', value_name = "FILE")]
     config: Option<PathBuf>,
     /// Directory for the store's write-ahead log and snapshots (created if missing), and, with
@@ -202,7 +257,7 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let config = match &args.config {
         Some(path) => Config::from_file(path)?,
-        None => Config::default_config(),
+        None => Config::from_yaml(UP_COLLECTOR_CONFIG).context("the embedded collector configuration")?,
     };
     let slos = load_slos(args.slos.as_deref())?;
     let mut web = match &args.web_config_file {
@@ -262,7 +317,11 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
             parts.api_url,
             parts.otlp_grpc
         );
-        runtime.block_on(watch_alerts(parts.rule_manager.clone(), args.refresh, shutdown.clone()));
+        runtime.block_on(watch_alerts(
+            parts.rule_manager.clone(),
+            args.refresh,
+            shutdown.clone(),
+        ));
         Ok(())
     } else {
         let endpoint = Endpoint::new(&parts.api_url, &dashboard_client)
@@ -614,10 +673,13 @@ fn slo_rules(
 async fn watch_alerts(manager: RuleManager, every: Duration, stop: CancellationToken) {
     use burnwatch_slo::rules::manager::AlertState;
     use burnwatch_slo::slo::rules::{ID_LABEL, SEVERITY_LABEL};
-    let mut firing: std::collections::BTreeSet<std::collections::BTreeMap<String, String>> = Default::default();
+    let mut firing: std::collections::BTreeSet<std::collections::BTreeMap<String, String>> =
+        Default::default();
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let label = |labels: &std::collections::BTreeMap<String, String>, name: &str| labels.get(name).cloned().unwrap_or_default();
+    let label = |labels: &std::collections::BTreeMap<String, String>, name: &str| {
+        labels.get(name).cloned().unwrap_or_default()
+    };
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,

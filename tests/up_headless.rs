@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use common::*;
 
-const BUNDLED: [&str; 2] = [
+const BUNDLED: [&str; 3] = [
     "examples/demo-slos/checkout-sloth.yaml",
     "examples/demo-slos/payment-openslo.yaml",
+    "examples/demo-slos/payment-latency-spanmetrics.yaml",
 ];
 
 fn run(args: &[&str]) -> (bool, String, String) {

@@ -135,16 +135,17 @@ fn up_demo_in_a_terminal_shows_moving_burn_rates_and_quits_cleanly() {
     );
     let log = || std::fs::read_to_string(data_dir.join("burnwatch.log")).unwrap_or_default();
 
-    // 1. The SLO table fills with the three bundled SLOs and budget figures.
+    // 1. The SLO table fills with the four bundled SLOs and budget figures.
     let (ok, first) = tmux.wait_screen(Duration::from_secs(120), |s| {
         let rows = slo_rows(s);
-        rows.len() == 3 && rows.iter().all(|r| has_percent_figure(r) && has_burn_figure(r))
+        rows.len() == 4 && rows.iter().all(|r| has_percent_figure(r) && has_burn_figure(r))
     });
     assert!(ok, "no SLO table with numbers:\n{first}\n--- log:\n{}", log());
     for name in [
         "requests-availability",
         "requests-latency",
         "payment-availability",
+        "payment-latency",
     ] {
         assert!(first.contains(name), "{name} missing:\n{first}");
     }
@@ -161,7 +162,7 @@ fn up_demo_in_a_terminal_shows_moving_burn_rates_and_quits_cleanly() {
     let rows_before = slo_rows(&first);
     let (ok, moved) = tmux.wait_screen(Duration::from_secs(60), |s| {
         let rows = slo_rows(s);
-        rows.len() == 3 && rows != rows_before
+        rows.len() == 4 && rows != rows_before
     });
     assert!(ok, "the SLO table did not change in a minute:\n{moved}");
 

@@ -12,12 +12,19 @@
 //! `http_response_status_code`), so it never collides with the live series and every `sum()` in
 //! the SLOs adds the two. Counts are the model's expected values, accumulated and rounded, one
 //! point every [`STEP_MS`]: a 5m rate over the history is not meaningful, a 30d one is.
+//!
+//! The same requests are also written as the spanmetrics connector's series of their server
+//! spans (`traces_span_metrics_calls_total`, `traces_span_metrics_duration_milliseconds_*`, per
+//! `span_name` and `status_code`, the connector's default buckets), so the SLOs defined on traces
+//! alone hold a month too.
 
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use burnwatch_slo::ingest::remote_write::{Label, Sample, TimeSeries, WriteRequest, encode_write_request};
 use serde_json::Value;
+
+use burnwatch_collector::connectors::spanmetrics::config::DEFAULT_BUCKETS_MS;
 
 use super::model::{LogNormal, ROUTES, Route};
 use super::traffic::DURATION_BOUNDARIES;
@@ -86,8 +93,9 @@ pub fn incident_spans(events: &[Value]) -> Vec<(i64, i64)> {
         .collect()
 }
 
-/// One point of a route-and-status: time, requests, seconds, bucket counts.
-type Point = (i64, f64, f64, Vec<f64>);
+/// One point of a route-and-status: time, requests, seconds, bucket counts, and the span
+/// duration histogram's bucket counts (spanmetrics' default bounds in ms, then `+Inf`).
+type Point = (i64, f64, f64, Vec<f64>, Vec<f64>);
 
 /// One route-and-status's cumulative counts.
 struct Cumulative {
@@ -97,6 +105,8 @@ struct Cumulative {
     seconds: f64,
     /// Per boundary of [`DURATION_BOUNDARIES`], then `+Inf`.
     buckets: Vec<f64>,
+    /// Per boundary of spanmetrics' [`DEFAULT_BUCKETS_MS`], then `+Inf`.
+    span_buckets: Vec<f64>,
     points: Vec<Point>,
 }
 
@@ -104,6 +114,11 @@ struct Cumulative {
 pub fn series(end_ms: i64, incidents: &[(i64, i64)]) -> Vec<TimeSeries> {
     let start = end_ms - DAYS * 86_400_000;
     let bounds: Vec<f64> = DURATION_BOUNDARIES
+        .iter()
+        .copied()
+        .chain([f64::INFINITY])
+        .collect();
+    let span_bounds: Vec<f64> = DEFAULT_BUCKETS_MS
         .iter()
         .copied()
         .chain([f64::INFINITY])
@@ -117,6 +132,7 @@ pub fn series(end_ms: i64, incidents: &[(i64, i64)]) -> Vec<TimeSeries> {
                 requests: 0.0,
                 seconds: 0.0,
                 buckets: vec![0.0; bounds.len()],
+                span_buckets: vec![0.0; span_bounds.len()],
                 points: Vec::new(),
             });
         }
@@ -150,12 +166,17 @@ pub fn series(end_ms: i64, incidents: &[(i64, i64)]) -> Vec<TimeSeries> {
             }
             // Whole requests, as a counter has them; rounding the running totals keeps every
             // series monotone and the buckets ordered.
+            for (b, le_ms) in c.span_buckets.iter_mut().zip(&span_bounds) {
+                *b += n * share_within(latency, *le_ms / 1000.0);
+            }
             let buckets = c.buckets.iter().map(|b| b.round()).collect();
-            c.points.push((t, c.requests.round(), c.seconds, buckets));
+            let span_buckets = c.span_buckets.iter().map(|b| b.round()).collect();
+            c.points
+                .push((t, c.requests.round(), c.seconds, buckets, span_buckets));
         }
         t += STEP_MS;
     }
-    let mut out = Vec::new();
+    let mut out = span_series(&all, &span_bounds);
     for c in all {
         let labels = |name: &str, le: Option<&str>| {
             let mut l = vec![
@@ -205,6 +226,72 @@ pub fn series(end_ms: i64, incidents: &[(i64, i64)]) -> Vec<TimeSeries> {
                 samples: samples(&|p| p.3[i]),
                 ..Default::default()
             });
+        }
+    }
+    out
+}
+
+/// The spanmetrics connector's series of the requests' server spans: one series per route and
+/// span status (a 5xx is `STATUS_CODE_ERROR`, any other answer `STATUS_CODE_UNSET`, as the demo
+/// sets its spans' status), labelled as the connector's metrics reach the store.
+fn span_series(all: &[Cumulative], span_bounds: &[f64]) -> Vec<TimeSeries> {
+    let mut out = Vec::new();
+    for route in &ROUTES {
+        for (status_code, errors) in [("STATUS_CODE_UNSET", false), ("STATUS_CODE_ERROR", true)] {
+            let parts: Vec<&Cumulative> = all
+                .iter()
+                .filter(|c| std::ptr::eq(c.route, route) && (c.status == 500) == errors)
+                .collect();
+            let Some(first) = parts.first() else { continue };
+            let span_name = format!("{} {}", route.method, route.path);
+            let labels = |name: &str, le: Option<&str>| {
+                let mut l = vec![
+                    label("__name__", name),
+                    label("instance", "demo-history"),
+                    label("job", "shop/checkout"),
+                    label("service_name", "checkout"),
+                    label("span_kind", "SPAN_KIND_SERVER"),
+                    label("span_name", &span_name),
+                    label("status_code", status_code),
+                ];
+                if let Some(le) = le {
+                    l.push(label("le", le));
+                }
+                l.sort_by(|a, b| a.name.cmp(&b.name));
+                l
+            };
+            // The parts' points share their timestamps: summed point by point.
+            let samples = |f: &dyn Fn(&Point) -> f64| -> Vec<Sample> {
+                (0..first.points.len())
+                    .map(|i| Sample {
+                        value: parts.iter().map(|c| f(&c.points[i])).sum(),
+                        timestamp: first.points[i].0,
+                    })
+                    .collect()
+            };
+            for name in [
+                "traces_span_metrics_calls_total",
+                "traces_span_metrics_duration_milliseconds_count",
+            ] {
+                out.push(TimeSeries {
+                    labels: labels(name, None),
+                    samples: samples(&|p| p.1),
+                    ..Default::default()
+                });
+            }
+            out.push(TimeSeries {
+                labels: labels("traces_span_metrics_duration_milliseconds_sum", None),
+                samples: samples(&|p| p.2 * 1000.0),
+                ..Default::default()
+            });
+            for (i, le) in span_bounds.iter().enumerate() {
+                let le = burnwatch_slo::slo::model::format_le(*le);
+                out.push(TimeSeries {
+                    labels: labels("traces_span_metrics_duration_milliseconds_bucket", Some(&le)),
+                    samples: samples(&|p| p.4[i]),
+                    ..Default::default()
+                });
+            }
         }
     }
     out
@@ -285,8 +372,18 @@ mod tests {
     #[test]
     fn history_buckets_are_spelled_as_the_scraped_live_ones() {
         let series = series(30 * 86_400_000, &[]);
-        let mut les: Vec<&str> = series
-            .iter()
+        let named = |prefix: &str| -> Vec<&TimeSeries> {
+            series
+                .iter()
+                .filter(|s| {
+                    s.labels
+                        .iter()
+                        .any(|l| l.name == "__name__" && l.value.starts_with(prefix))
+                })
+                .collect()
+        };
+        let mut les: Vec<&str> = named("http_")
+            .into_iter()
             .flat_map(|s| s.labels.iter())
             .filter(|l| l.name == "le")
             .map(|l| l.value.as_str())
@@ -302,5 +399,22 @@ mod tests {
         assert_eq!(les, scraped);
         assert!(les.contains(&"1.0") && les.contains(&"10.0") && les.contains(&"+Inf"));
         assert!(!les.contains(&"1"), "{les:?}");
+        // The spanmetrics series: the connector's default bounds in milliseconds, spelled alike.
+        let mut span_les: Vec<&str> = named("traces_span_metrics_duration_milliseconds_bucket")
+            .into_iter()
+            .flat_map(|s| s.labels.iter())
+            .filter(|l| l.name == "le")
+            .map(|l| l.value.as_str())
+            .collect();
+        span_les.sort_unstable();
+        span_les.dedup();
+        let mut want: Vec<String> = DEFAULT_BUCKETS_MS
+            .iter()
+            .chain(&[f64::INFINITY])
+            .map(|b| burnwatch_slo::ingest::text::format_openmetrics_float(*b))
+            .collect();
+        want.sort_unstable();
+        assert_eq!(span_les, want);
+        assert!(span_les.contains(&"800.0"));
     }
 }

@@ -493,6 +493,13 @@ fn demo_slos() -> Vec<SloSpec> {
         )
         .unwrap(),
     );
+    slos.extend(
+        spec::parse_str(
+            include_str!("../../examples/demo-slos/payment-latency-spanmetrics.yaml"),
+            "payment-latency-spanmetrics.yaml",
+        )
+        .unwrap(),
+    );
     slos
 }
 
@@ -516,17 +523,20 @@ exporters:
     endpoint: 127.0.0.1:0
   debug:
     verbosity: basic
+connectors:
+  spanmetrics:
+    metrics_flush_interval: 1s
 service:
   telemetry:
     metrics:
       address: 127.0.0.1:0
   pipelines:
     metrics:
-      receivers: [otlp]
+      receivers: [otlp, spanmetrics]
       exporters: [prometheus]
     traces:
       receivers: [otlp]
-      exporters: [debug]
+      exporters: [debug, spanmetrics]
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -562,22 +572,45 @@ async fn demo_metrics_reach_the_collector_and_every_demo_slo_has_a_number() {
             .unwrap();
         (now_ms(), body)
     };
-    // Wait for the first export (the SDK exports every second here).
+    // Wait for the first export (the SDK exports every second here), and for the spans'
+    // (batched by the SDK) through the spanmetrics connector.
+    let has_both = |body: &str| {
+        body.contains("http_server_requests_total{")
+            && body.contains("traces_span_metrics_duration_milliseconds_bucket{")
+    };
     let mut first = scrape().await;
-    for _ in 0..100 {
-        if first.1.contains("http_server_requests_total{") {
+    for _ in 0..300 {
+        if has_both(&first.1) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
         first = scrape().await;
     }
     assert!(
-        first.1.contains("http_server_requests_total{"),
-        "no demo metrics after 20s:\n{}",
+        has_both(&first.1),
+        "no demo metrics and spans after 60s:\n{}",
         first.1
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let second = scrape().await;
+    // The SDK sends spans in batches (every 5 s), so the payment spans' counts move less often
+    // than the metrics: the second scrape is one where they moved, or the 5m rate would be 0.
+    let payment_counts = |body: &str| -> Vec<String> {
+        body.lines()
+            .filter(|l| {
+                l.starts_with("traces_span_metrics_duration_milliseconds_count{")
+                    && l.contains("span_name=\"POST /api/payment\"")
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    let mut second = scrape().await;
+    for _ in 0..300 {
+        if payment_counts(&second.1) != payment_counts(&first.1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        second = scrape().await;
+    }
     demo.stop().await;
 
     // The names and labels the specs rely on.
@@ -616,7 +649,8 @@ async fn demo_metrics_reach_the_collector_and_every_demo_slo_has_a_number() {
         [
             "checkout-requests-availability",
             "checkout-requests-latency",
-            "checkout-payment-availability"
+            "checkout-payment-availability",
+            "checkout-payment-latency"
         ]
     );
     let source = EngineSource::new(Engine::default(), &store);

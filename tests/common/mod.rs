@@ -283,8 +283,9 @@ pub fn sample_value(exposition: &str, name: &str, labels: &[(&str, &str)]) -> Op
         })
 }
 
-/// A collector configuration like the embedded default, but on ports the OS picks, so tests run
-/// side by side. `burnwatch up` finds the real ports itself.
+/// A collector configuration like `up`'s embedded one (spans through the spanmetrics connector
+/// into the metrics, flushed every second here), but on ports the OS picks, so tests run side by
+/// side. `burnwatch up` finds the real ports itself.
 pub const EPHEMERAL_CONFIG: &str = "\
 receivers:
   otlp:
@@ -303,6 +304,9 @@ exporters:
   prometheus:
     endpoint: 127.0.0.1:0
   debug: {}
+connectors:
+  spanmetrics:
+    metrics_flush_interval: 1s
 service:
   telemetry:
     metrics:
@@ -311,9 +315,9 @@ service:
     traces:
       receivers: [otlp]
       processors: [memory_limiter, batch]
-      exporters: [debug]
+      exporters: [debug, spanmetrics]
     metrics:
-      receivers: [otlp]
+      receivers: [otlp, spanmetrics]
       processors: [memory_limiter, batch]
       exporters: [prometheus]
 ";

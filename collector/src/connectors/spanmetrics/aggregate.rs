@@ -181,8 +181,7 @@ impl Aggregator {
         let mut pairs: Vec<(&str, Vec<u8>)> = attributes
             .iter()
             .filter(|kv| {
-                self.settings.key_attributes.is_empty()
-                    || self.settings.key_attributes.contains(&kv.key)
+                self.settings.key_attributes.is_empty() || self.settings.key_attributes.contains(&kv.key)
             })
             .map(|kv| {
                 (
