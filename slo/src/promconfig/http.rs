@@ -114,6 +114,25 @@ enum AuthSource {
     Header { kind: String, credentials: SecretSource },
 }
 
+/// Credentials read from a config ([`HttpClientConfig::read_credentials`]).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum Credentials {
+    /// `basic_auth`.
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password.
+        password: String,
+    },
+    /// `authorization` or `bearer_token(_file)`: `Authorization: <kind> <credentials>`.
+    Header {
+        /// The scheme (`Bearer` by default).
+        kind: String,
+        /// The credentials.
+        credentials: String,
+    },
+}
+
 #[derive(Clone, Debug)]
 enum SecretSource {
     Inline(Secret),
@@ -269,7 +288,17 @@ impl HttpClientConfig {
             .use_preconfigured_tls(tls)
             .build()
             .map_err(|e| ConfigError::at(p.to_string(), format!("cannot build the HTTP client: {e}")))?;
-        let auth = if let Some(b) = &self.basic_auth {
+        Ok(HttpClient {
+            client,
+            auth: self.auth_source(cfg),
+            key: p.to_string(),
+        })
+    }
+
+    /// Where the credentials come from: inline, or a file resolved against the config's
+    /// directory.
+    fn auth_source(&self, cfg: &PrometheusConfig) -> AuthSource {
+        if let Some(b) = &self.basic_auth {
             AuthSource::Basic {
                 user: b.username.clone(),
                 password: match (&b.password, &b.password_file) {
@@ -299,11 +328,36 @@ impl HttpClientConfig {
             }
         } else {
             AuthSource::None
+        }
+    }
+
+    /// The credentials read now, for a client that sets its own `Authorization` header (remote
+    /// write); `p` is the YAML path an unreadable file is reported under
+    /// (`{p}.basic_auth.password_file`, `{p}.authorization.credentials_file`,
+    /// `{p}.bearer_token_file`). Files are trimmed as for [`HttpClient::authorize`].
+    pub(crate) fn read_credentials(
+        &self,
+        p: &str,
+        cfg: &PrometheusConfig,
+    ) -> Result<Option<Credentials>, ConfigError> {
+        let key = if self.basic_auth.is_some() {
+            "basic_auth.password_file"
+        } else if self.authorization.is_some() {
+            "authorization.credentials_file"
+        } else {
+            "bearer_token_file"
         };
-        Ok(HttpClient {
-            client,
-            auth,
-            key: p.to_string(),
+        let read = |s: &SecretSource| s.read().map_err(|e| ConfigError::at(format!("{p}.{key}"), e));
+        Ok(match self.auth_source(cfg) {
+            AuthSource::None => None,
+            AuthSource::Basic { user, password } => Some(Credentials::Basic {
+                username: user,
+                password: read(&password)?,
+            }),
+            AuthSource::Header { kind, credentials } => Some(Credentials::Header {
+                kind,
+                credentials: read(&credentials)?,
+            }),
         })
     }
 

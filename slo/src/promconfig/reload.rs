@@ -14,9 +14,12 @@
 //! Alerts of the rules go to `alerting.alertmanagers` through a [`Notifier`], replaced on
 //! reload (the old one sends what it has queued, then stops).
 //!
-//! Divergences: a changed `global.evaluation_interval` reaches groups without their own interval
-//! only after a restart (the rule manager keeps its options); so does a changed `remote_write`
-//! section (see [`super::remote`]), which is logged.
+//! `remote_write` queues are applied as Prometheus applies them ([`super::remote::RemoteWrite`]):
+//! unchanged ones keep running, removed ones flush and stop, new ones start from now; a new entry
+//! that cannot start fails the reload.
+//!
+//! Divergence: a changed `global.evaluation_interval` reaches groups without their own interval
+//! only after a restart (the rule manager keeps its options), which is logged.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -63,9 +66,8 @@ pub struct Reloader {
     rules_task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     notifier: NotifierSlot,
     evaluation_interval: Duration,
-    /// The `remote_write` section running (a changed one takes effect after a restart).
-    remote_write: Vec<super::RemoteWriteConfig>,
-    remote_clients: Vec<Arc<burnwatch_remote::Client>>,
+    /// The `remote_write` queues.
+    remote_write: super::remote::RemoteWrite,
     lock: tokio::sync::Mutex<()>,
     last_successful: AtomicBool,
     last_success_ms: AtomicI64,
@@ -106,8 +108,8 @@ impl Reloader {
             engine: state.engine.clone(),
             ..Default::default()
         };
-        let remote_clients =
-            super::remote::start(&cfg, &state.store).map_err(|e| format!("in {}: {e}", path.display()))?;
+        let remote_write = super::remote::RemoteWrite::start(&cfg, &state.store)
+            .map_err(|e| format!("in {}: {e}", path.display()))?;
         let notifier: NotifierSlot = Arc::new(std::sync::RwLock::new(build_notifier(&cfg)?));
         let slot = notifier.clone();
         let sink: crate::rules::AlertSink = Arc::new(move |alerts| {
@@ -132,8 +134,7 @@ impl Reloader {
             rules_task: tokio::sync::Mutex::new(Some(task)),
             notifier,
             evaluation_interval: cfg.global.evaluation_interval.0,
-            remote_write: cfg.remote_write.clone(),
-            remote_clients,
+            remote_write,
             lock: tokio::sync::Mutex::new(()),
             last_successful: AtomicBool::new(true),
             last_success_ms: AtomicI64::new(now_ms()),
@@ -145,6 +146,11 @@ impl Reloader {
             PrometheusConfig::load(&self.path).map_err(|e| format!("in {}: {e}", self.path.display()))?;
         let files = load_rule_files(&rule_patterns(&cfg))
             .map_err(|e| format!("in the rule_files of {}: {e}", self.path.display()))?;
+        // Started before anything changes, so an entry that cannot start fails the reload.
+        let remote_plan = self
+            .remote_write
+            .prepare(&cfg)
+            .map_err(|e| format!("in {}: {e}", self.path.display()))?;
         let notifier = build_notifier(&cfg).map_err(|e| format!("in {}: {e}", self.path.display()))?;
         if let Err(e) = self.scrapes.apply(&cfg) {
             if let Some(n) = notifier {
@@ -153,6 +159,7 @@ impl Reloader {
             return Err(format!("in {}: {e}", self.path.display()));
         }
         self.rules.reload(files);
+        self.remote_write.apply(remote_plan);
         // The new Alertmanagers take over; the old notifier sends what it has queued and stops.
         let old = std::mem::replace(
             &mut *self.notifier.write().unwrap_or_else(|e| e.into_inner()),
@@ -161,11 +168,6 @@ impl Reloader {
         if cfg.global.evaluation_interval.0 != self.evaluation_interval {
             tracing::warn!(
                 "global.evaluation_interval changed; groups without their own interval keep the old one until a restart."
-            );
-        }
-        if cfg.remote_write != self.remote_write {
-            tracing::warn!(
-                "remote_write changed; the endpoints of the first configuration keep receiving until a restart."
             );
         }
         Ok(old)
@@ -243,22 +245,10 @@ impl Reloader {
         }
         // Last: what the scrapes and the rules appended is queued; deliver it or keep it for
         // a few seconds, as Prometheus's flush deadline does.
-        let deadline = tokio::time::Instant::now() + REMOTE_FLUSH_DEADLINE;
-        for c in &self.remote_clients {
-            let report = c.shutdown(deadline).await;
-            if report.dropped > 0 {
-                tracing::warn!(
-                    requests = report.dropped,
-                    "Remote write could not deliver everything at shutdown."
-                );
-            }
-        }
+        let deadline = tokio::time::Instant::now() + super::remote::FLUSH_DEADLINE;
+        self.remote_write.stop(deadline).await;
     }
 }
-
-/// How long a stopping serve keeps delivering queued remote-write requests (Prometheus's
-/// `--storage.remote.flush-deadline` default).
-const REMOTE_FLUSH_DEADLINE: Duration = Duration::from_secs(60);
 
 /// `/api/v1/targets`, `/-/reload` (POST or PUT) and `/metrics`.
 pub fn lifecycle_routes(

@@ -1,18 +1,27 @@
 //! `remote_write` entries as [`burnwatch_remote::Client`]s behind the store
 //! ([`crate::forward`]), as Prometheus forwards every sample it ingests or records.
 //!
+//! [`RemoteWrite`] runs the queues and applies a reloaded section as Prometheus's
+//! `WriteStorage.ApplyConfig` does: a queue whose entry (and `global.external_labels`) is
+//! unchanged keeps running (its stream goes on: nothing lost, nothing sent twice), a removed
+//! one sends what it holds (within the flush deadline) and stops, a new one starts with the
+//! next sample. The new queues are started before anything else of the reload is applied, so
+//! an entry that cannot start fails the reload and the old queues keep running.
+//!
 //! Divergences from Prometheus: credentials files are read when the client starts (Prometheus
 //! reads them per request); the queue is bounded in bytes (`queue_config.capacity` samples per
 //! shard × 64 bytes); `min_shards`/`max_shards` are one fixed shard count (`max_shards`, at most
-//! 16: there is no resharding); a changed `remote_write` section takes effect after a restart.
+//! 16: there is no resharding); a queue is kept on reload only if its entry is unchanged (so is
+//! Prometheus's, which also keys it by that hash).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use burnwatch_remote::{Authorization as RwAuth, Client, ClientConfig, RetryPolicy};
 
+use super::http::Credentials;
 use super::{ConfigError, PrometheusConfig, RemoteWriteConfig};
-use crate::forward::{self, Target};
+use crate::forward::{self, Forwarder, Target};
 use crate::relabel;
 use crate::shared::SharedStorage;
 
@@ -20,24 +29,9 @@ use crate::shared::SharedStorage;
 const MAX_SHARDS: usize = 16;
 /// Bytes a queued sample is counted as when `queue_config.capacity` becomes a byte bound.
 const BYTES_PER_SAMPLE: usize = 64;
-
-fn read_secret(
-    cfg: &PrometheusConfig,
-    key: &str,
-    inline: Option<&str>,
-    file: Option<&str>,
-) -> Result<String, ConfigError> {
-    match (inline, file) {
-        (_, Some(f)) => {
-            let path = cfg.resolve(f);
-            std::fs::read_to_string(&path)
-                .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
-                .map_err(|e| ConfigError::at(key, format!("cannot read {}: {e}", path.display())))
-        }
-        (Some(s), None) => Ok(s.to_string()),
-        (None, None) => Ok(String::new()),
-    }
-}
+/// How long a stopping queue keeps delivering what it holds (Prometheus's
+/// `--storage.remote.flush-deadline` default).
+pub const FLUSH_DEADLINE: Duration = Duration::from_secs(60);
 
 /// The client settings and `write_relabel_configs` of `cfg.remote_write[i]`.
 pub fn client_config(
@@ -68,42 +62,13 @@ pub fn client_config(
         max_elapsed_time: None,
         ..RetryPolicy::default()
     };
-    c.authorization = if let Some(b) = &rw.basic_auth {
-        let password = read_secret(
-            cfg,
-            &format!("{p}.basic_auth.password_file"),
-            b.password.as_ref().map(|s| s.0.as_str()),
-            b.password_file.as_deref(),
-        )?;
-        Some(RwAuth::Basic {
-            username: b.username.clone(),
-            password,
-        })
-    } else if let Some(a) = &rw.authorization {
-        let credentials = read_secret(
-            cfg,
-            &format!("{p}.authorization.credentials_file"),
-            a.credentials.as_ref().map(|s| s.0.as_str()),
-            a.credentials_file.as_deref(),
-        )?;
-        Some(RwAuth::Credentials {
-            scheme: a.kind.clone().unwrap_or_else(|| "Bearer".into()),
+    c.authorization = rw.http().read_credentials(&p, cfg)?.map(|c| match c {
+        Credentials::Basic { username, password } => RwAuth::Basic { username, password },
+        Credentials::Header { kind, credentials } => RwAuth::Credentials {
+            scheme: kind,
             credentials,
-        })
-    } else if rw.bearer_token.is_some() || rw.bearer_token_file.is_some() {
-        let credentials = read_secret(
-            cfg,
-            &format!("{p}.bearer_token_file"),
-            rw.bearer_token.as_ref().map(|s| s.0.as_str()),
-            rw.bearer_token_file.as_deref(),
-        )?;
-        Some(RwAuth::Credentials {
-            scheme: "Bearer".into(),
-            credentials,
-        })
-    } else {
-        None
-    };
+        },
+    });
     if rw.url.starts_with("https://") {
         c.tls = Some(Arc::new(rw.http().tls_client(&p, cfg)?));
         c.tls_server_name = rw.tls_config.server_name.clone();
@@ -113,29 +78,164 @@ pub fn client_config(
     Ok((c, relabel))
 }
 
-/// Starts a client per `remote_write` entry and forwards everything `store` takes to them.
-/// Must run inside a Tokio runtime.
-pub fn start(cfg: &PrometheusConfig, store: &SharedStorage) -> Result<Vec<Arc<Client>>, ConfigError> {
-    let mut clients = Vec::new();
-    let mut targets = Vec::new();
-    for i in 0..cfg.remote_write.len() {
-        let (config, relabel) = client_config(cfg, i)?;
-        let client = Client::start(config, None)
-            .map_err(|e| ConfigError::at(format!("remote_write[{i}]"), e.to_string()))?;
-        let client = Arc::new(client);
-        targets.push(Target {
-            client: client.clone(),
-            relabel,
-            external_labels: cfg
-                .global
-                .external_labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        });
-        clients.push(client);
+/// One running queue: the entry it was started from and its client.
+#[derive(Debug)]
+struct Queue {
+    entry: RemoteWriteConfig,
+    external_labels: Vec<(String, String)>,
+    client: Arc<Client>,
+    relabel: Vec<relabel::Relabeler>,
+}
+
+impl Queue {
+    fn target(&self) -> Target {
+        Target {
+            client: self.client.clone(),
+            relabel: self.relabel.clone(),
+            external_labels: self.external_labels.clone(),
+        }
     }
-    let mut guard = store.write().unwrap_or_else(|p| p.into_inner());
-    forward::install(&mut guard, targets);
-    Ok(clients)
+
+    fn name(&self) -> String {
+        self.entry.name.clone().unwrap_or_else(|| self.entry.url.clone())
+    }
+}
+
+/// The queues a config asks for: the running ones it keeps and new ones, started but not yet
+/// fed. Dropping it unapplied stops the new ones at once (they hold nothing).
+#[derive(Debug)]
+pub struct Plan {
+    queues: Vec<Queue>,
+}
+
+#[derive(Debug, Default)]
+struct Running {
+    queues: Vec<Queue>,
+    forwarder: Option<Forwarder>,
+    /// Removed queues still delivering what they held.
+    stopping: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// The `remote_write` queues of a running `serve --config`.
+#[derive(Debug)]
+pub struct RemoteWrite {
+    store: SharedStorage,
+    running: Mutex<Running>,
+}
+
+impl RemoteWrite {
+    /// Starts a queue per `cfg.remote_write` entry and forwards everything `store` takes to
+    /// them. Must run inside a Tokio runtime.
+    pub fn start(cfg: &PrometheusConfig, store: &SharedStorage) -> Result<RemoteWrite, ConfigError> {
+        let rw = RemoteWrite {
+            store: store.clone(),
+            running: Mutex::new(Running::default()),
+        };
+        let plan = rw.prepare(cfg)?;
+        rw.apply(plan);
+        Ok(rw)
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, Running> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The queues `cfg` asks for: a running queue whose entry and external labels are equal
+    /// is reused, any other entry gets a new client (started now, so a URL or credentials
+    /// file that fails is an error naming `remote_write[i]` before anything changes).
+    pub fn prepare(&self, cfg: &PrometheusConfig) -> Result<Plan, ConfigError> {
+        let external_labels: Vec<(String, String)> = cfg
+            .global
+            .external_labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let running = self.running();
+        let mut taken = vec![false; running.queues.len()];
+        let mut queues = Vec::new();
+        for (i, entry) in cfg.remote_write.iter().enumerate() {
+            let same =
+                running.queues.iter().enumerate().position(|(j, q)| {
+                    !taken[j] && q.entry == *entry && q.external_labels == external_labels
+                });
+            if let Some(j) = same {
+                taken[j] = true;
+                let q = &running.queues[j];
+                queues.push(Queue {
+                    entry: q.entry.clone(),
+                    external_labels: q.external_labels.clone(),
+                    client: q.client.clone(),
+                    relabel: q.relabel.clone(),
+                });
+                continue;
+            }
+            let (config, relabel) = client_config(cfg, i)?;
+            let client = Client::start(config, None)
+                .map_err(|e| ConfigError::at(format!("remote_write[{i}]"), e.to_string()))?;
+            queues.push(Queue {
+                entry: entry.clone(),
+                external_labels: external_labels.clone(),
+                client: Arc::new(client),
+                relabel,
+            });
+        }
+        Ok(Plan { queues })
+    }
+
+    /// Makes `plan` the running set: kept queues go on, new ones get every sample from now,
+    /// removed ones send what they hold (within [`FLUSH_DEADLINE`], in the background) and stop.
+    pub fn apply(&self, plan: Plan) {
+        let mut running = self.running();
+        let targets: Vec<Target> = plan.queues.iter().map(Queue::target).collect();
+        {
+            let mut store = self.store.write().unwrap_or_else(|p| p.into_inner());
+            match &running.forwarder {
+                Some(f) => f.set_targets(&store, targets),
+                None => running.forwarder = forward::install(&mut store, targets),
+            }
+        }
+        let old = std::mem::replace(&mut running.queues, plan.queues);
+        for q in old {
+            if running.queues.iter().any(|n| Arc::ptr_eq(&n.client, &q.client)) {
+                continue;
+            }
+            tracing::info!(remote_write = %q.name(), "Stopping a remote-write queue removed from the configuration; it sends what it holds first.");
+            running.stopping.push(tokio::spawn(async move {
+                let report = q
+                    .client
+                    .shutdown(tokio::time::Instant::now() + FLUSH_DEADLINE)
+                    .await;
+                if report.dropped > 0 {
+                    tracing::warn!(remote_write = %q.name(), requests = report.dropped,
+                        "A removed remote-write queue could not deliver everything before the flush deadline.");
+                }
+            }));
+        }
+        running.stopping.retain(|t| !t.is_finished());
+        for q in &running.queues {
+            tracing::debug!(remote_write = %q.name(), "Remote-write queue running.");
+        }
+    }
+
+    /// Delivers what every queue holds until `deadline` (removed queues until theirs), then
+    /// stops them; call it after the scrapes and rules stopped.
+    pub async fn stop(&self, deadline: tokio::time::Instant) {
+        let (queues, stopping) = {
+            let mut running = self.running();
+            (
+                std::mem::take(&mut running.queues),
+                std::mem::take(&mut running.stopping),
+            )
+        };
+        for q in queues {
+            let report = q.client.shutdown(deadline).await;
+            if report.dropped > 0 {
+                tracing::warn!(remote_write = %q.name(), requests = report.dropped,
+                    "Remote write could not deliver everything at shutdown.");
+            }
+        }
+        for t in stopping {
+            let _ = t.await;
+        }
+    }
 }
