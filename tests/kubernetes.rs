@@ -557,3 +557,61 @@ fn sidecar_with_the_manifest_config_exports_the_apps_telemetry() {
         sidecar.output()
     );
 }
+
+#[test]
+fn slo_generate_prometheusrule_json_and_misused_flags() {
+    let spec = repo_root().join("examples/demo-slos/checkout-sloth.yaml");
+    let spec = spec.to_str().unwrap();
+    let json = run(
+        &burnwatch_bin(),
+        &[
+            "slo",
+            "generate",
+            "--spec",
+            spec,
+            "--format",
+            "prometheusrule",
+            "--json",
+        ],
+    );
+    assert!(json.status.success(), "{}", text(&json));
+    let rule: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let plain = run(&burnwatch_bin(), &["slo", "generate", "--spec", spec, "--json"]);
+    let plain: serde_json::Value = serde_json::from_slice(&plain.stdout).unwrap();
+    assert_eq!(rule["kind"], "PrometheusRule");
+    assert_eq!(rule["metadata"]["name"], "burnwatch-slo-checkout");
+    assert_eq!(rule["spec"], plain);
+
+    // Metadata flags without --format prometheusrule, and a name Kubernetes refuses: exit 1
+    // with the reason, nothing on stdout.
+    let misused = run(
+        &burnwatch_bin(),
+        &["slo", "generate", "--spec", spec, "--namespace", "shop"],
+    );
+    assert_eq!(misused.status.code(), Some(1), "{}", text(&misused));
+    assert!(
+        text(&misused).contains("add --format prometheusrule"),
+        "{}",
+        text(&misused)
+    );
+    let bad = run(
+        &burnwatch_bin(),
+        &[
+            "slo",
+            "generate",
+            "--spec",
+            spec,
+            "--format",
+            "prometheusrule",
+            "--name",
+            "Checkout_SLOs",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    assert!(bad.stdout.is_empty());
+    assert!(
+        text(&bad).contains(r#"name "Checkout_SLOs" is not a valid Kubernetes name"#),
+        "{}",
+        text(&bad)
+    );
+}
