@@ -1,6 +1,7 @@
 //! `burnwatch slo generate` (Prometheus rules in Sloth's shape) and `burnwatch slo status` (the
 //! values those rules record, computed now from the raw series, with the alerts that fire).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use burnwatch_slo::api::params;
 use burnwatch_slo::api::params::format_rfc3339 as rfc3339;
 use burnwatch_slo::promql::Engine;
 use burnwatch_slo::slo::SloSpec;
+use burnwatch_slo::slo::burndown;
 use burnwatch_slo::slo::rule_alerts;
 use burnwatch_slo::slo::rules::{self, GenerateOptions};
 use burnwatch_slo::slo::status::{
@@ -178,7 +180,8 @@ pub fn run_status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
-    let statuses = match (args.load.is_empty(), &args.prometheus_url) {
+    // With --json each SLO also carries its burndown (the dashboard's chart and sparkline).
+    let (statuses, burndowns) = match (args.load.is_empty(), &args.prometheus_url) {
         (true, None) => {
             bail!("give --load FILE (data to evaluate) or --prometheus-url URL (a server to ask)")
         }
@@ -198,7 +201,12 @@ pub fn run_status(args: StatusArgs) -> anyhow::Result<ExitCode> {
                     ),
                 }
             }
-            statuses
+            let burndowns = if args.json {
+                runtime.block_on(burndown::burndowns(&slos, &statuses, &source, at))
+            } else {
+                BTreeMap::new()
+            };
+            (statuses, burndowns)
         }
         (false, None) => {
             let mut store = Storage::new();
@@ -212,11 +220,17 @@ pub fn run_status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             }
             let at = at_flag.or(newest).unwrap_or_else(now_ms);
             let source = EngineSource::new(Engine::default(), &store);
-            runtime.block_on(status::evaluate(&slos, &source as &dyn SliSource, at))
+            let statuses = runtime.block_on(status::evaluate(&slos, &source as &dyn SliSource, at));
+            let burndowns = if args.json {
+                runtime.block_on(burndown::burndowns(&slos, &statuses, &source, at))
+            } else {
+                BTreeMap::new()
+            };
+            (statuses, burndowns)
         }
     };
     if args.json {
-        crate::output::print(&format!("{}\n", status::to_json(&statuses)))?;
+        crate::output::print(&format!("{}\n", burndown::status_json(&statuses, &burndowns)))?;
     } else {
         crate::output::print(&render(&statuses))?;
     }

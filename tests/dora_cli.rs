@@ -440,3 +440,79 @@ fn dora_report_names_an_invalid_utf8_line_and_keeps_the_rest() {
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(json["deployments"], 2, "{json}");
 }
+
+/// Issue #14 §3 "the dashboard renders, slo computes": `dora report --prometheus-url` and the
+/// dashboard's DORA view (the tui's fetch, over HTTP) read the same series of a running `burnwatch
+/// serve` and show the same numbers: values, windows before, tiers, trends and weekly bars. The
+/// view's recent events come back from the server's list with their links.
+#[test]
+fn dora_report_from_series_shows_what_the_dashboard_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_serve, base) = start_serve(dir.path(), &[]);
+    let body = std::fs::read(example()).unwrap();
+    let url = format!("{base}/api/v1/dora/events");
+    let res = http_request("POST", &url, &[("Content-Type", "application/x-ndjson")], &body).unwrap();
+    assert_eq!(res.status, 200, "{}", res.text());
+
+    let out = burnwatch(&["dora", "report", "--prometheus-url", &base, "--at", AT, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cli: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(cli["has_data"], true, "{cli}");
+    assert_eq!(cli["window"], "30d");
+
+    let at_ms = burnwatch_slo::api::params::parse_rfc3339(AT).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let backend = burnwatch_tui::fetch::HttpBackend::new(
+        base.as_str(),
+        Vec::new(),
+        Duration::from_secs(60),
+        burnwatch_tui::fetch::DEFAULT_COLLECTOR_JOB,
+    );
+    let snap = rt.block_on(backend.fetch(None, at_ms));
+    // Through JSON text as the CLI's went (serde_json's float parsing is not correctly rounded).
+    let view: serde_json::Value = serde_json::from_str(&serde_json::to_string(&snap.dora).unwrap()).unwrap();
+    assert_eq!(cli["metrics"], view["metrics"], "CLI:\n{cli:#}\nview:\n{view:#}");
+    // Real numbers, not two empty answers: 19 deployments in the 30 days up to AT.
+    let freq = cli["metrics"][0]["value"].as_f64().unwrap();
+    assert!(freq > 0.0, "{cli}");
+    assert_eq!(cli["metrics"][0]["weekly"].as_array().unwrap().len(), 5);
+
+    // The table says the same.
+    let out = burnwatch(&["dora", "report", "--prometheus-url", &base, "--at", AT]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
+    let first = &snap.dora.metrics[0];
+    assert!(table.contains(&first.display), "{table}");
+
+    // Recent events: the newest first, a failed deployment linked to its incident.
+    let recent = snap.dora.recent.expect("burnwatch serve lists its events");
+    assert_eq!(recent.total, 29);
+    assert!(
+        recent.events.windows(2).all(|w| w[0].time_ms >= w[1].time_ms),
+        "{recent:?}"
+    );
+    let linked = recent
+        .events
+        .iter()
+        .find(|e| e.kind == "incident" && e.deployment.is_some())
+        .expect("an incident caused by a deployment");
+    let cause = linked.deployment.as_deref().unwrap();
+    if let Some(d) = recent.events.iter().find(|e| e.id == cause) {
+        assert!(d.failed && d.incidents.contains(&linked.id), "{d:?}");
+    }
+
+    // --service filters events, not series: refused by name with --prometheus-url.
+    let out = burnwatch(&[
+        "dora",
+        "report",
+        "--prometheus-url",
+        &base,
+        "--service",
+        "checkout",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--service"), "{}", stderr(&out));
+}

@@ -417,3 +417,81 @@ fn shipped_rule_file_is_current_and_passes_promtool() {
         stdout(&out)
     );
 }
+
+/// Issue #14 §3 "the dashboard renders, slo computes": `slo status --json --prometheus-url`
+/// carries each SLO's burndown, and it is the dashboard's (the tui's fetch over the same server):
+/// the detail chart and the SLO list's sparkline, point for point; its last point is the budget
+/// left both show.
+#[test]
+fn slo_status_json_burndown_is_the_dashboards() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = repo_root().join("examples/metrics/checkout.om");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let serve = spawn(
+        "burnwatch-serve",
+        &burnwatch_bin(),
+        &["serve", "--listen", &listen, "--load", metrics.to_str().unwrap()],
+        dir.path(),
+        &[],
+    );
+    let base = format!("http://{listen}");
+    let ready = wait_for(std::time::Duration::from_secs(60), || {
+        http_get(&format!("{base}/-/ready")).filter(|(s, _)| *s == 200)
+    });
+    assert!(
+        ready.is_some(),
+        "burnwatch serve did not start:\n{}",
+        serve.output()
+    );
+    // The end of examples/metrics/checkout.om.
+    let at = "2026-01-01T01:00:00Z";
+    let spec = example("checkout-sloth.yaml");
+    let v = json(&[
+        "slo",
+        "status",
+        "--spec",
+        &spec,
+        "--prometheus-url",
+        &base,
+        "--at",
+        at,
+        "--json",
+    ]);
+    let statuses = v.as_array().unwrap();
+    assert!(!statuses.is_empty());
+
+    let specs = burnwatch_slo::slo::spec::load_file(std::path::Path::new(&spec)).unwrap();
+    let at_ms = burnwatch_slo::api::params::parse_rfc3339(at).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let backend = burnwatch_tui::fetch::HttpBackend::new(
+        base.as_str(),
+        specs.clone(),
+        std::time::Duration::from_secs(60),
+        burnwatch_tui::fetch::DEFAULT_COLLECTOR_JOB,
+    );
+    for slo in &specs {
+        let id = slo.id();
+        let snap = rt.block_on(backend.fetch(Some(&id), at_ms));
+        let status = statuses.iter().find(|s| s["id"] == id.as_str()).unwrap();
+        let cli = &status["burndown"];
+        assert_eq!(cli.as_array().map(Vec::len), Some(31), "{id}: {status:#}");
+        // Through JSON text as the CLI's went (serde_json's float parsing is not correctly
+        // rounded, so a value and its printed-and-parsed copy can differ in the last bit).
+        let as_cli = |v: &Vec<burnwatch_tui::model::BurndownPoint>| -> serde_json::Value {
+            serde_json::from_str(&serde_json::to_string(v).unwrap()).unwrap()
+        };
+        let detail = as_cli(&snap.detail.as_ref().unwrap().burndown);
+        assert_eq!(*cli, detail, "{id}: slo status and the detail chart differ");
+        let list = as_cli(&snap.budget_trends[&id]);
+        assert_eq!(*cli, list, "{id}: slo status and the list's sparkline differ");
+        let last = cli[30]["remaining"].as_f64().unwrap();
+        let left = status["budget_remaining"].as_f64().unwrap();
+        assert!(
+            (last - left).abs() < 1e-9,
+            "{id}: burndown ends at {last}, budget left {left}"
+        );
+    }
+}

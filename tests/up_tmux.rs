@@ -185,12 +185,20 @@ fn up_demo_in_a_terminal_shows_moving_burn_rates_and_quits_cleanly() {
     });
     assert!(ok, "detail view:\n{detail}");
 
-    // 5. DORA: the demo's history, with tiers.
+    // 5. DORA: the demo's history, with tiers, weekly bars, and the recent deployments and
+    //    incidents read back from the server with their links (an incident names its cause).
     tmux.keys(&["3"]);
     let (ok, dora) = tmux.wait_screen(Duration::from_secs(30), |s| {
         s.contains("Deployment frequency") && s.contains("/day") && s.contains("elite")
     });
     assert!(ok, "DORA view:\n{dora}");
+    let (ok, dora) = tmux.wait_screen(Duration::from_secs(60), |s| {
+        s.contains("Weekly, 5 weeks")
+            && s.contains("Recent deployments and incidents")
+            && s.contains("deployment ")
+            && s.contains("caused by checkout-")
+    });
+    assert!(ok, "DORA view without weekly bars or linked events:\n{dora}");
 
     // 6. Collector: the pipeline's own rates and memory.
     tmux.keys(&["4"]);

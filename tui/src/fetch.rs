@@ -5,24 +5,22 @@
 //! - SLOs: [`status::evaluate`] runs the very expressions the generated rules record.
 //!   Where the server evaluates the generated alerting rules, [`rule_alerts`] lays its alert
 //!   states over the computed ones.
-//! - Detail: the burndown is the budget spent from the period's start up to each point, as the
-//!   SRE Workbook draws it (chapter 5, "Error budget burndown"): the error ratio over
-//!   `[start, t]` times the elapsed share of the period, divided by the budget. The ideal line is a
-//!   budget spent evenly, 1 at the start and 0 at the end.
-//! - DORA: counts in a window are exact differences of the cumulative `dora_*` counters
-//!   (`last_over_time` now minus the same a window ago), medians come from the histogram buckets
-//!   (`histogram_quantile`, so they are interpolated within a bucket, unlike `burnwatch dora
-//!   report`, which reads the events themselves).
+//! - Detail and the SLO list's budget sparklines: the burndown is [`burndown::burndown`], the
+//!   SRE Workbook's (what `burnwatch slo status --json` prints), fetched for the selected SLO
+//!   every refresh and for the others a few at a time, reused for minutes.
+//! - DORA: [`dora_query::from_series`] (what `burnwatch dora report --prometheus-url` prints),
+//!   and the server's recent events with their links ([`recent::fetch`]) where it lists them.
 //! - Collector: the OTel Collector's own metric names (`otelcol_*`) under one scrape job.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use burnwatch_slo::api::client::{ClientError, Endpoint, QueryKind};
 use burnwatch_slo::api::json::format_value;
-use burnwatch_slo::dora::metrics::format_seconds;
-use burnwatch_slo::dora::{self, tiers};
+use burnwatch_slo::dora::{query as dora_query, recent};
 use burnwatch_slo::promql::Value;
+use burnwatch_slo::slo::burndown;
 use burnwatch_slo::slo::math::prometheus_duration;
 use burnwatch_slo::slo::rule_alerts;
 use burnwatch_slo::slo::status::{self, HttpSource, SliSource, SloStatus};
@@ -30,20 +28,26 @@ use burnwatch_slo::slo::{SloSpec, rules};
 use burnwatch_slo::tsdb::Labels;
 
 use crate::model::{
-    Backend, BoxFuture, BurndownPoint, CollectorView, DoraMetric, DoraView, QueryOutcome, QueueFill,
-    SignalRates, SloDetail, Snapshot, Sparkline, Trend,
+    Backend, BoxFuture, BurndownPoint, CollectorView, DoraView, QueryOutcome, QueueFill, SignalRates,
+    SloDetail, Snapshot, Sparkline,
 };
 
-/// Points on the burndown chart.
-const BURNDOWN_POINTS: u32 = 30;
+/// Points on the burndown chart (and on the SLO list's budget sparkline).
+const BURNDOWN_POINTS: u32 = burndown::POINTS;
 /// Points on each SLI sparkline.
 const SPARK_POINTS: i64 = 60;
 /// How long a fetched burndown is reused: it moves slowly and costs one query per point.
 const DETAIL_REUSE_MS: i64 = 30_000;
 /// The DORA window, as the report's default.
 const DORA_WINDOW: Duration = Duration::from_secs(30 * 86_400);
-/// How far back `last_over_time` looks for a DORA counter's value: the series are sparse.
-const DORA_LOOKBACK: &str = "1y";
+/// How long the SLO list's budget sparkline of an SLO (its burndown) is reused: over a 30-day
+/// period one point is a day apart, and the table's "Budget left" is fresh every refresh.
+const BUDGET_TREND_REUSE_MS: i64 = 300_000;
+/// How many SLOs' burndowns one refresh fetches for the list (31 queries each), so that 200 SLOs
+/// fill in over refreshes instead of holding up the table.
+const BUDGET_TRENDS_PER_FETCH: usize = 8;
+/// How many recent DORA events the view asks for.
+const RECENT_EVENTS: usize = 30;
 /// The job the collector's own metrics are scraped under by `burnwatch up`.
 pub const DEFAULT_COLLECTOR_JOB: &str = "burnwatch-collector";
 
@@ -54,6 +58,8 @@ pub struct HttpBackend {
     timeout: Duration,
     collector_job: String,
     detail_cache: Mutex<Option<SloDetail>>,
+    /// The newest burndown of each SLO, by id.
+    budget_cache: Mutex<BTreeMap<String, Vec<BurndownPoint>>>,
 }
 
 impl HttpBackend {
@@ -72,6 +78,7 @@ impl HttpBackend {
             timeout,
             collector_job: collector_job.to_string(),
             detail_cache: Mutex::new(None),
+            budget_cache: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -113,6 +120,7 @@ impl HttpBackend {
             Some(slo) => Some(self.detail(slo, at_ms, &mut errors).await),
             None => None,
         };
+        let budget_trends = self.budget_trends(at_ms, &mut errors).await;
         let dora = self.dora(at_ms, &mut errors).await;
         let collector = self.collector(at_ms, &mut errors).await;
         errors.dedup();
@@ -121,6 +129,7 @@ impl HttpBackend {
             at_ms,
             slos,
             detail,
+            budget_trends,
             dora,
             collector,
             errors,
@@ -180,40 +189,51 @@ impl HttpBackend {
         detail
     }
 
+    /// The burndown of `slo` ([`burndown::burndown`]), kept for the SLO list's sparkline too.
     async fn burndown(&self, slo: &SloSpec, at_ms: i64, errors: &mut Vec<String>) -> Vec<BurndownPoint> {
-        let period = slo.period.length();
-        let period_ms = period.as_millis() as i64;
-        let budget = slo.error_budget_ratio();
-        let start = at_ms - period_ms;
-        let mut points = Vec::with_capacity(BURNDOWN_POINTS as usize + 1);
-        points.push(BurndownPoint {
-            t_ms: start,
-            remaining: Some(1.0),
-            ideal: 1.0,
-        });
-        for i in 1..=BURNDOWN_POINTS {
-            let elapsed = period / BURNDOWN_POINTS * i;
-            // Whole seconds, so the window is a duration PromQL accepts.
-            let elapsed = Duration::from_secs(elapsed.as_secs().max(1));
-            let t = start + elapsed.as_millis() as i64;
-            let share = elapsed.as_secs_f64() / period.as_secs_f64();
-            let expr = rules::sli_expr(slo, elapsed);
-            let remaining = match self.scalar(&expr, t).await {
-                Ok(Some(ratio)) if ratio.is_finite() => Some(1.0 - ratio * share / budget),
-                // No events since the period started: nothing spent yet.
-                Ok(_) => Some(1.0),
-                Err(e) => {
-                    errors.push(short_error(&e));
-                    None
+        let source = HttpSource::new(&self.endpoint, self.timeout);
+        match burndown::burndown(slo, &source, at_ms, BURNDOWN_POINTS).await {
+            Ok(points) => {
+                if let Ok(mut cache) = self.budget_cache.lock() {
+                    cache.insert(slo.id(), points.clone());
                 }
-            };
-            points.push(BurndownPoint {
-                t_ms: t,
-                remaining,
-                ideal: 1.0 - share,
-            });
+                points
+            }
+            Err(e) => {
+                errors.push(e.to_string().lines().next().unwrap_or_default().to_string());
+                Vec::new()
+            }
         }
-        points
+    }
+
+    /// The burndowns for the SLO list's sparklines: the cached ones, after fetching up to
+    /// [`BUDGET_TRENDS_PER_FETCH`] of those missing or older than [`BUDGET_TREND_REUSE_MS`]
+    /// (missing first, then oldest).
+    async fn budget_trends(
+        &self,
+        at_ms: i64,
+        errors: &mut Vec<String>,
+    ) -> BTreeMap<String, Vec<BurndownPoint>> {
+        let age = |cache: &BTreeMap<String, Vec<BurndownPoint>>, id: &str| {
+            cache
+                .get(id)
+                .and_then(|p| p.last())
+                .map_or(i64::MAX, |p| at_ms.saturating_sub(p.t_ms))
+        };
+        let mut stale: Vec<(i64, &SloSpec)> = match self.budget_cache.lock() {
+            Ok(cache) => self
+                .slos
+                .iter()
+                .map(|s| (age(&cache, &s.id()), s))
+                .filter(|(a, _)| !(0..BUDGET_TREND_REUSE_MS).contains(a))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        stale.sort_by_key(|(a, _)| std::cmp::Reverse(*a));
+        for (_, slo) in stale.into_iter().take(BUDGET_TRENDS_PER_FETCH) {
+            self.burndown(slo, at_ms, errors).await;
+        }
+        self.budget_cache.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
     async fn sparklines(&self, slo: &SloSpec, at_ms: i64, errors: &mut Vec<String>) -> Vec<Sparkline> {
@@ -247,115 +267,29 @@ impl HttpBackend {
     }
 
     async fn dora(&self, at_ms: i64, errors: &mut Vec<String>) -> DoraView {
-        let window = prometheus_duration(DORA_WINDOW);
-        let days = DORA_WINDOW.as_secs_f64() / 86_400.0;
-        let has_data = self
-            .scalar_or_note(
-                &format!("count(last_over_time(dora_deployments_total[{DORA_LOOKBACK}]))"),
-                at_ms,
-                errors,
-            )
-            .await
-            .is_some();
-        let mut metrics = Vec::new();
-        if !has_data {
-            return DoraView {
-                window,
-                has_data,
-                metrics,
-            };
-        }
-        // [current, previous] window of each metric.
-        let pair = async |make: &(dyn Fn(&str) -> String + Sync), errors: &mut Vec<String>| {
-            let now = self.scalar_or_note(&make(""), at_ms, errors).await;
-            let before = self.scalar_or_note(&make(&window), at_ms, errors).await;
-            (now, before)
+        let source = HttpSource::new(&self.endpoint, self.timeout);
+        let (report, failed) = dora_query::from_series(&source, at_ms, DORA_WINDOW).await;
+        errors.extend(
+            failed
+                .iter()
+                .map(|e| e.to_string().lines().next().unwrap_or_default().to_string()),
+        );
+        let recent = if report.has_data {
+            match recent::fetch(&self.endpoint, self.timeout, RECENT_EVENTS).await {
+                Ok(list) => list,
+                Err(e) => {
+                    errors.push(format!("DORA events: {}", short_error(&e)));
+                    None
+                }
+            }
+        } else {
+            None
         };
-        let deployments = |off: &str| count_in_window("dora_deployments_total", &window, off);
-        let (freq_now, freq_before) = pair(&|off| format!("({}) / {days}", deployments(off)), errors).await;
-        let (lead_now, lead_before) = pair(
-            &|off| median_in_window("dora_lead_time_seconds_bucket", &window, off),
-            errors,
-        )
-        .await;
-        let (cfr_now, cfr_before) = pair(
-            &|off| {
-                format!(
-                    "({}) / ({})",
-                    count_in_window("dora_failed_deployments_total", &window, off),
-                    deployments(off)
-                )
-            },
-            errors,
-        )
-        .await;
-        let (rec_now, rec_before) = pair(
-            &|off| median_in_window("dora_recovery_time_seconds_bucket", &window, off),
-            errors,
-        )
-        .await;
-        let (rework_now, rework_before) = pair(
-            &|off| {
-                format!(
-                    "({}) / ({})",
-                    count_in_window("dora_rework_deployments_total", &window, off),
-                    deployments(off)
-                )
-            },
-            errors,
-        )
-        .await;
-        // No deployments in a window: the frequency is a real 0, the ratios have no value.
-        let freq_now = freq_now.or(Some(0.0));
-        let tier = |t: dora::Tier| Some(t.as_str().to_string());
-        metrics.push(dora_metric(
-            "Deployment frequency",
-            freq_now,
-            freq_before,
-            per_day,
-            true,
-            |v| {
-                // No deployment at all has no tier, not the lowest.
-                (v > 0.0).then(|| tiers::frequency_bucket(v).tier().as_str().to_string())
-            },
-        ));
-        metrics.push(dora_metric(
-            "Lead time for changes",
-            lead_now,
-            lead_before,
-            format_seconds,
-            false,
-            |v| tier(tiers::lead_time_tier(v)),
-        ));
-        metrics.push(dora_metric(
-            "Change failure rate",
-            cfr_now,
-            cfr_before,
-            percent,
-            false,
-            |v| tier(tiers::change_fail_rate_tier(v)),
-        ));
-        metrics.push(dora_metric(
-            "Failed deployment recovery time",
-            rec_now,
-            rec_before,
-            format_seconds,
-            false,
-            |v| tier(tiers::recovery_time_tier(v)),
-        ));
-        // The DORA 2024 report has no levels for the rework rate.
-        metrics.push(dora_metric(
-            "Deployment rework rate",
-            rework_now,
-            rework_before,
-            percent,
-            false,
-            |_| None,
-        ));
         DoraView {
-            window,
-            has_data,
-            metrics,
+            window: report.window,
+            has_data: report.has_data,
+            metrics: report.metrics,
+            recent,
         }
     }
 
@@ -558,96 +492,6 @@ fn is_transport_message(message: &str) -> bool {
 /// The first line of an error: the status bar has one line.
 fn short_error(e: &ClientError) -> String {
     e.to_string().lines().next().unwrap_or_default().to_string()
-}
-
-/// The increase of a sparse cumulative counter over the window ending `off` ago: its total then,
-/// minus its total a window before (0 for series that did not exist yet).
-fn count_in_window(metric: &str, window: &str, off: &str) -> String {
-    let end = offset_clause(off, None);
-    let begin = offset_clause(off, Some(window));
-    format!(
-        "sum(last_over_time({metric}[{DORA_LOOKBACK}]{end})) - (sum(last_over_time({metric}[{DORA_LOOKBACK}]{begin})) or vector(0))"
-    )
-}
-
-/// The median of the observations a sparse cumulative histogram gained over the window ending
-/// `off` ago.
-fn median_in_window(buckets: &str, window: &str, off: &str) -> String {
-    let end = offset_clause(off, None);
-    let begin = offset_clause(off, Some(window));
-    let now = format!("sum by (le) (last_over_time({buckets}[{DORA_LOOKBACK}]{end}))");
-    let then = format!("sum by (le) (last_over_time({buckets}[{DORA_LOOKBACK}]{begin}))");
-    format!("histogram_quantile(0.5, {now} - ({then} or {now} * 0))")
-}
-
-/// ` offset X` for a window ending `off` ago (empty: now), moved back one more `window` when given.
-fn offset_clause(off: &str, window: Option<&str>) -> String {
-    let off_ms = burnwatch_slo::duration::parse_prometheus_duration_ms(off).unwrap_or(0);
-    let extra_ms = window
-        .and_then(burnwatch_slo::duration::parse_prometheus_duration_ms)
-        .unwrap_or(0);
-    let total = off_ms + extra_ms;
-    if total <= 0 {
-        String::new()
-    } else {
-        format!(
-            " offset {}",
-            prometheus_duration(Duration::from_millis(total as u64))
-        )
-    }
-}
-
-/// One DORA metric: its value and the window before's, both formatted by `show`, the tier of the
-/// current value, and the trend.
-fn dora_metric(
-    name: &str,
-    now: Option<f64>,
-    before: Option<f64>,
-    show: fn(f64) -> String,
-    higher_is_better: bool,
-    tier: impl Fn(f64) -> Option<String>,
-) -> DoraMetric {
-    let display = |v: Option<f64>| {
-        v.filter(|v| v.is_finite())
-            .map_or_else(|| "N/A".to_string(), show)
-    };
-    DoraMetric {
-        name: name.to_string(),
-        value: now,
-        display: display(now),
-        tier: now.and_then(tier),
-        previous: before,
-        previous_display: display(before),
-        trend: trend(now, before, higher_is_better),
-    }
-}
-
-fn trend(now: Option<f64>, before: Option<f64>, higher_is_better: bool) -> Trend {
-    match (now, before) {
-        (Some(a), Some(b)) if a.is_finite() && b.is_finite() => {
-            let scale = a.abs().max(b.abs());
-            if scale == 0.0 || (a - b).abs() <= 0.01 * scale {
-                Trend::Same
-            } else if (a > b) == higher_is_better {
-                Trend::Better
-            } else {
-                Trend::Worse
-            }
-        }
-        _ => Trend::Unknown,
-    }
-}
-
-fn per_day(v: f64) -> String {
-    if v >= 1.0 || v == 0.0 {
-        format!("{v:.1}/day")
-    } else {
-        format!("{:.1}/week", v * 7.0)
-    }
-}
-
-fn percent(v: f64) -> String {
-    format!("{:.1}%", v * 100.0)
 }
 
 /// Escapes a label value for a PromQL string literal.

@@ -5,9 +5,17 @@
 //! shown as `N/A`, never as 0% or 100%. Values may still be NaN, infinite or negative (an
 //! overspent budget); the views must draw them without panicking.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 
+/// A DORA metric read from the `dora_*` series and its trend: computed by
+/// [`burnwatch_slo::dora::query`], shown by the DORA view.
+pub use burnwatch_slo::dora::query::{DoraMetric, Trend, WeekValue};
+/// A deployment or incident as `GET /api/v1/dora/events` lists it, with its links.
+pub use burnwatch_slo::dora::recent::{RecentEvent, RecentEvents};
+/// A point of the error-budget burndown: computed by [`burnwatch_slo::slo::burndown`].
+pub use burnwatch_slo::slo::burndown::BurndownPoint;
 use burnwatch_slo::slo::status::SloStatus;
 use serde::Serialize;
 
@@ -22,6 +30,10 @@ pub struct Snapshot {
     pub slos: Vec<SloStatus>,
     /// The time series of the SLO the detail view shows (the selected one), when fetched.
     pub detail: Option<SloDetail>,
+    /// The error-budget burndown of each SLO, by id, for the SLO list's budget sparkline (the
+    /// detail's burndown, fetched for every SLO a few at a time and reused for minutes: a
+    /// 30-day budget moves slowly). An SLO not fetched yet has no entry.
+    pub budget_trends: BTreeMap<String, Vec<BurndownPoint>>,
     /// The DORA view.
     pub dora: DoraView,
     /// The collector view.
@@ -39,19 +51,6 @@ pub struct SloDetail {
     pub burndown: Vec<BurndownPoint>,
     /// SLI sparklines, one per span (5m, 1h, 6h), shortest first.
     pub sparklines: Vec<Sparkline>,
-}
-
-/// One point of the burndown.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
-pub struct BurndownPoint {
-    /// Time, ms since the epoch.
-    pub t_ms: i64,
-    /// Share of the period's budget left at `t_ms` (1 = untouched, below 0 = overspent); `None`
-    /// without traffic.
-    pub remaining: Option<f64>,
-    /// Where an SLO spending its budget evenly over the period would be: 1 at the period's start,
-    /// 0 at its end.
-    pub ideal: f64,
 }
 
 /// The SLI (good / valid, 1 = every event good) over a recent span.
@@ -74,41 +73,9 @@ pub struct DoraView {
     pub has_data: bool,
     /// Deployment frequency, lead time, change failure rate, recovery time, rework rate.
     pub metrics: Vec<DoraMetric>,
-}
-
-/// One DORA metric.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct DoraMetric {
-    /// `Deployment frequency`.
-    pub name: String,
-    /// The value in the window; `None` without events.
-    pub value: Option<f64>,
-    /// The value for people (`2.4/day`, `3h12m`, `12.5%`, `N/A`).
-    pub display: String,
-    /// The DORA 2024 tier (`elite`, `high`, `medium`, `low`); `None` without a value or a tier
-    /// table (rework rate).
-    pub tier: Option<String>,
-    /// The same metric over the window before.
-    pub previous: Option<f64>,
-    /// That value for people, in the same unit as `display` (`N/A` without one).
-    pub previous_display: String,
-    /// Whether the change from `previous` is for the better.
-    pub trend: Trend,
-}
-
-/// The direction of a DORA metric compared to the window before.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Trend {
-    /// Better than before.
-    Better,
-    /// Worse than before.
-    Worse,
-    /// Within 1% of before.
-    Same,
-    /// One of the two is missing.
-    #[default]
-    Unknown,
+    /// The recent deployments and incidents with their links, newest first, when the server
+    /// lists its events (`burnwatch serve` / `up`; a plain Prometheus has no such list).
+    pub recent: Option<RecentEvents>,
 }
 
 /// The collector view, from the collector's own metrics (`otelcol_*`).

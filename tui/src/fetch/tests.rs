@@ -305,14 +305,6 @@ fn parse_positions_are_zero_based_columns() {
     assert_eq!(parse_position("execution: too many samples"), None);
 }
 
-#[test]
-fn offsets_move_whole_windows_back() {
-    assert_eq!(offset_clause("", None), "");
-    assert_eq!(offset_clause("", Some("30d")), " offset 30d");
-    assert_eq!(offset_clause("30d", None), " offset 30d");
-    assert_eq!(offset_clause("30d", Some("30d")), " offset 60d");
-}
-
 impl QueryOutcome {
     fn rows_for_test(self) -> Vec<(String, String)> {
         match self {

@@ -2,7 +2,9 @@
 //! the filter.
 //!
 //! Columns: service, SLO, objective, SLI over the period, budget remaining (a bar coloured by the
-//! policy band), the burn rate over each alert window, and the firing alerts. The windows are the
+//! policy band), the budget's burndown over the period as a sparkline (the detail view's chart,
+//! computed by `burnwatch_slo::slo::burndown`), the burn rate over each alert window, and the
+//! firing alerts. The windows are the
 //! long and short windows of the SLOs' alert rows (`5m 30m 1h 2h 6h 1d 3d` for a 30-day period).
 //! When the terminal is narrow, optional columns go first (other windows, then SLI, then
 //! objective), so 80 columns keep service, SLO, budget, the burn over the window that drives the
@@ -22,6 +24,7 @@ use super::widgets::{
 };
 use super::{View, message};
 use crate::app::App;
+use crate::model::BurndownPoint;
 
 /// The style of the selected row: a dark background that keeps every status colour readable
 /// (reversing would turn the green budget text into a green background).
@@ -38,6 +41,7 @@ enum Col {
     Objective,
     Sli(String),
     Budget { bar: u16 },
+    Trend(u16),
     Burn(String),
     Alerts,
 }
@@ -49,6 +53,7 @@ impl Col {
             Col::Objective => 9,
             Col::Sli(_) => 9,
             Col::Budget { bar } => bar + 1 + 8,
+            Col::Trend(w) => *w,
             Col::Burn(_) => BURN_WIDTH,
             Col::Alerts => 12,
         }
@@ -61,6 +66,7 @@ impl Col {
             Col::Objective => "Objective".into(),
             Col::Sli(period) => format!("SLI {period}"),
             Col::Budget { .. } => "Budget left".into(),
+            Col::Trend(_) => "Burndown".into(),
             Col::Burn(w) => format!("{w:>width$}", width = BURN_WIDTH as usize),
             Col::Alerts => "Firing".into(),
         }
@@ -125,7 +131,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let alerts_width = inner.width.saturating_sub(used) as usize;
     let rows: Vec<Row> = visible[offset..end]
         .iter()
-        .map(|s| row(s, &columns, alerts_width))
+        .map(|s| row(s, &columns, alerts_width, snapshot.budget_trends.get(&s.id)))
         .collect();
     let header = Row::new(columns.iter().map(|c| Cell::from(c.header())))
         .style(Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD));
@@ -216,7 +222,11 @@ fn choose_columns(visible: &[&SloStatus], width_cells: u16) -> Vec<Col> {
         cols.push(Col::Burn(w.clone()));
     }
     cols.push(Col::Alerts);
-    let mut optional = vec![Col::Objective, Col::Sli(period)];
+    let mut optional = vec![
+        Col::Trend(if wide { 16 } else { 8 }),
+        Col::Objective,
+        Col::Sli(period),
+    ];
     optional.extend(windows.iter().skip(1).map(|(_, w)| Col::Burn(w.clone())));
     for col in optional {
         let mut trial = cols.clone();
@@ -233,18 +243,24 @@ fn choose_columns(visible: &[&SloStatus], width_cells: u16) -> Vec<Col> {
             Col::Objective => (2, 0),
             Col::Sli(_) => (3, 0),
             Col::Budget { .. } => (4, 0),
+            Col::Trend(_) => (5, 0),
             Col::Burn(w) => (
-                5,
+                6,
                 windows.iter().find(|(_, n)| n == w).map_or(u64::MAX, |(s, _)| *s),
             ),
-            Col::Alerts => (6, 0),
+            Col::Alerts => (7, 0),
         }
     };
     cols.sort_by_key(rank);
     cols
 }
 
-fn row<'a>(slo: &'a SloStatus, columns: &[Col], alerts_width: usize) -> Row<'a> {
+fn row<'a>(
+    slo: &'a SloStatus,
+    columns: &[Col],
+    alerts_width: usize,
+    trend: Option<&Vec<BurndownPoint>>,
+) -> Row<'a> {
     let cells = columns.iter().map(|c| match c {
         Col::Service(w) => Cell::from(truncate(&slo.service, *w as usize)),
         Col::Slo(w) => Cell::from(truncate(&slo.slo, *w as usize)),
@@ -262,6 +278,7 @@ fn row<'a>(slo: &'a SloStatus, columns: &[Col], alerts_width: usize) -> Row<'a> 
             }
         }
         Col::Budget { bar } => budget_cell(slo, *bar),
+        Col::Trend(w) => trend_cell(slo, trend, *w),
         Col::Burn(window) => burn_cell(slo, window),
         Col::Alerts => alerts_cell(slo, alerts_width),
     });
@@ -281,6 +298,48 @@ pub(crate) fn budget_cell(slo: &SloStatus, bar: u16) -> Cell<'static> {
         Span::styled(text_bar(remaining.unwrap_or(0.0), bar as usize), style),
         Span::styled(format!(" {:>8}", budget_text(remaining)), style),
     ]))
+}
+
+/// Eight heights of a one-cell bar, lowest first.
+const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// The burndown as a `width`-cell sparkline, coloured by the policy band: the period split into
+/// `width` equal spans, each showing the budget left at its last point, on a scale from 0 (or
+/// the lowest overspent value) to 1. An SLO whose burndown is not fetched yet, or has no
+/// numbers (no traffic), shows dots.
+fn trend_cell(slo: &SloStatus, trend: Option<&Vec<BurndownPoint>>, width: u16) -> Cell<'static> {
+    let Some(points) = trend.filter(|p| slo.error.is_none() && p.iter().any(|x| real(x.remaining).is_some()))
+    else {
+        return Cell::from(Span::styled("·".repeat(width as usize), dim()));
+    };
+    Cell::from(Span::styled(
+        sparkline(points, width as usize),
+        Style::new().fg(policy_color(policy_of(slo))),
+    ))
+}
+
+/// The text of a burndown sparkline `width` cells wide (see [`trend_cell`]).
+pub(crate) fn sparkline(points: &[BurndownPoint], width: usize) -> String {
+    let values: Vec<Option<f64>> = points.iter().map(|p| real(p.remaining)).collect();
+    let lo = values.iter().flatten().fold(0.0_f64, |a, b| a.min(*b));
+    let hi = 1.0_f64.max(values.iter().flatten().fold(f64::MIN, |a, b| a.max(*b)));
+    let span = hi - lo;
+    (0..width)
+        .map(|i| {
+            // The last point of the i-th of `width` equal slices (the final cell ends on the
+            // newest point, the "Budget left" number).
+            let end = ((i + 1) * values.len())
+                .div_ceil(width)
+                .clamp(1, values.len().max(1));
+            match values.get(end - 1).copied().flatten() {
+                None => ' ',
+                Some(v) => {
+                    let level = if span > 0.0 { (v - lo) / span * 7.0 } else { 7.0 };
+                    BARS[level.round().clamp(0.0, 7.0) as usize]
+                }
+            }
+        })
+        .collect()
 }
 
 /// Budget left in at most eight characters: two decimals down to -999.99%, whole percents
@@ -361,7 +420,37 @@ fn alerts_cell(slo: &SloStatus, width_cells: usize) -> Cell<'static> {
 
 #[cfg(test)]
 mod tests {
-    use super::{budget_text, keep_visible};
+    use super::{BurndownPoint, budget_text, keep_visible, sparkline};
+
+    fn points(values: &[Option<f64>]) -> Vec<BurndownPoint> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| BurndownPoint {
+                t_ms: i as i64,
+                remaining: *v,
+                ideal: 0.0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_sparkline_ends_on_the_newest_point_and_scales_to_overspending() {
+        let p = points(&[Some(1.0), Some(1.0), Some(0.5), Some(0.0)]);
+        assert_eq!(sparkline(&p, 4), "██▅▁");
+        // Two cells over four points: the last point of each half.
+        assert_eq!(sparkline(&p, 2), "█▁");
+        // Wider than the points: every cell still shows a point.
+        assert_eq!(sparkline(&p, 8).chars().count(), 8);
+        assert!(sparkline(&p, 8).ends_with('▁'));
+        // Overspent: the scale reaches down to -1, and 0 sits half way.
+        let p = points(&[Some(1.0), Some(0.0), Some(-1.0)]);
+        assert_eq!(sparkline(&p, 3), "█▅▁");
+        // NaN and missing points are blank, never a panic.
+        let p = points(&[Some(f64::NAN), None, Some(1.0)]);
+        assert_eq!(sparkline(&p, 3), "  █");
+        assert_eq!(sparkline(&[], 3), "   ");
+    }
 
     #[test]
     fn budgets_fit_eight_characters() {

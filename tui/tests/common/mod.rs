@@ -4,14 +4,17 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
+
 use burnwatch_slo::promql::Engine;
+use burnwatch_slo::slo::burndown;
 use burnwatch_slo::slo::spec::parse_str;
 use burnwatch_slo::slo::status::{EngineSource, SloStatus, evaluate};
 use burnwatch_slo::tsdb::{Labels, Storage};
 use burnwatch_tui::app::App;
 use burnwatch_tui::model::{
-    BurndownPoint, CollectorView, DoraMetric, DoraView, QueueFill, SignalRates, SloDetail, Snapshot,
-    Sparkline, Trend,
+    BurndownPoint, CollectorView, DoraMetric, DoraView, QueueFill, RecentEvent, RecentEvents, SignalRates,
+    SloDetail, Snapshot, Sparkline, Trend, WeekValue,
 };
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -95,6 +98,34 @@ fn add_service(store: &mut Storage, service: &str, errors: Option<&dyn Fn(u64) -
 /// - `inventory`: 0.02% (80% left): Green;
 /// - `catalog`: no traffic: every number N/A.
 pub fn evaluated_slos() -> Vec<SloStatus> {
+    let (store, specs) = fixture();
+    let src = EngineSource::new(Engine::default(), &store);
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let mut out = rt.block_on(evaluate(&specs, &src, AT_MS));
+    sort(&mut out);
+    out
+}
+
+/// The burndown of each of [`evaluated_slos`], by id, computed by the SLO engine over the same
+/// store (the SLO list's budget sparklines). The store holds four hours of a 30-day period, so
+/// each stays at 1 until its last point, the budget left.
+pub fn budget_trends() -> BTreeMap<String, Vec<BurndownPoint>> {
+    let (store, specs) = fixture();
+    let src = EngineSource::new(Engine::default(), &store);
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    specs
+        .iter()
+        .map(|slo| {
+            let points = rt
+                .block_on(burndown::burndown(slo, &src, AT_MS, burndown::POINTS))
+                .unwrap();
+            (slo.id(), points)
+        })
+        .collect()
+}
+
+/// The store and the specs behind [`evaluated_slos`].
+fn fixture() -> (Storage, Vec<burnwatch_slo::slo::SloSpec>) {
     let mut store = Storage::new();
     add_service(&mut store, "checkout", Some(&|m| if m > 200 { 600 } else { 10 }));
     add_service(&mut store, "payments", Some(&|_| 18));
@@ -111,11 +142,7 @@ pub fn evaluated_slos() -> Vec<SloStatus> {
     ] {
         specs.extend(parse_str(&spec(service, objective), &format!("{service}.yaml")).unwrap());
     }
-    let src = EngineSource::new(Engine::default(), &store);
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let mut out = rt.block_on(evaluate(&specs, &src, AT_MS));
-    sort(&mut out);
-    out
+    (store, specs)
 }
 
 /// The backend's order: least budget left first, SLOs without a number last.
@@ -215,6 +242,7 @@ pub fn dora() -> DoraView {
                 previous,
                 previous_display,
                 trend,
+                weekly: weekly(name),
             }
         };
     DoraView {
@@ -262,6 +290,7 @@ pub fn dora() -> DoraView {
                 Trend::Unknown,
             ),
         ],
+        recent: Some(recent_events()),
     }
 }
 
@@ -315,6 +344,7 @@ pub fn snapshot() -> Snapshot {
         at_ms: AT_MS,
         slos: evaluated_slos(),
         detail: Some(checkout_detail()),
+        budget_trends: budget_trends(),
         dora: dora(),
         collector: collector(),
         errors: Vec::new(),
@@ -324,15 +354,25 @@ pub fn snapshot() -> Snapshot {
 /// `n` SLOs (the evaluated five, renamed round-robin) for the bench and scrolling tests.
 pub fn many(n: usize) -> Snapshot {
     let base = evaluated_slos();
+    let base_trends = budget_trends();
     let mut slos = Vec::with_capacity(n);
+    let mut trends = BTreeMap::new();
     for i in 0..n {
         let mut s = base[i % base.len()].clone();
+        let trend = base_trends.get(&s.id).cloned();
         s.service = format!("{}-{:03}", s.service, i);
         s.id = format!("{}-{}", s.service, s.slo);
+        if let Some(t) = trend {
+            trends.insert(s.id.clone(), t);
+        }
         slos.push(s);
     }
     sort(&mut slos);
-    Snapshot { slos, ..snapshot() }
+    Snapshot {
+        slos,
+        budget_trends: trends,
+        ..snapshot()
+    }
 }
 
 /// An app showing `snapshot`.
