@@ -127,15 +127,96 @@ fn main() {
     eprintln!("store: {} series, {samples} samples", data.len());
 
     let files = load_rule_files(&[&rules_path]).expect("the dashboard rules load");
-    let manager = RuleManager::new(files, store.clone(), ManagerOptions::default(), None);
+    let groups: Vec<String> = RuleManager::new(files, store.clone(), ManagerOptions::default(), None)
+        .groups()
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    let runs = 7;
+    let ours = measure(&rules_path, &store, end, runs, false);
+    // The same rules with the engine evaluating every step on its own (no whole-range
+    // evaluation of subqueries' inner expressions): what the rule manager cost before that,
+    // measured in the same run. Later evaluation times, so both append in time order.
+    let stepwise = measure(&rules_path, &store, end + (runs + 1) * LIVE_STEP_MS, runs, true);
+    // burnwatch's numbers first: the Prometheus run below takes minutes.
+    let total: f64 = ours.values().sum();
+    let total_stepwise: f64 = stepwise.values().sum();
+    println!("burnwatch {:<60} {:>10} {:>13}", "group", "ms", "step-by-step");
+    for g in &groups {
+        println!("burnwatch {g:<60} {:>10.3} {:>10.3} ms", ours[g], stepwise[g]);
+    }
+    println!(
+        "burnwatch {:<60} {total:>10.3} {total_stepwise:>10.3} ms",
+        "all groups"
+    );
+    let theirs = if std::env::var_os("BURNWATCH_BENCH_NO_PROMETHEUS").is_some() {
+        None
+    } else {
+        prometheus_durations(&data, &times, &rules_path, &groups)
+    };
+    let Some(theirs) = theirs else { return };
+    let theirs = Some(theirs);
+
+    let mut table = String::new();
+    let _ = writeln!(
+        table,
+        "{:<60} {:>14} {:>16} {:>8} {:>14}",
+        "group", "burnwatch ms", "Prometheus ms", "ratio", "step-by-step"
+    );
+    let (mut sum_ours, mut sum_stepwise, mut sum_theirs) = (0.0, 0.0, 0.0);
+    for g in &groups {
+        let (o, w) = (ours[g], stepwise[g]);
+        sum_ours += o;
+        sum_stepwise += w;
+        match theirs.as_ref().and_then(|t| t.get(g)) {
+            Some(p) => {
+                sum_theirs += p;
+                let _ = writeln!(
+                    table,
+                    "{g:<60} {o:>14.3} {p:>16.3} {:>8.2} {:>14.2}",
+                    o / p,
+                    w / p
+                );
+            }
+            None => {
+                let _ = writeln!(table, "{g:<60} {o:>14.3} {:>16} {:>8} {:>14}", "-", "-", "-");
+            }
+        }
+    }
+    if theirs.is_some() {
+        let _ = writeln!(
+            table,
+            "{:<60} {sum_ours:>14.3} {sum_theirs:>16.3} {:>8.2} {:>14.2}",
+            "all groups",
+            sum_ours / sum_theirs,
+            sum_stepwise / sum_theirs
+        );
+    } else {
+        let _ = writeln!(table, "{:<60} {sum_ours:>14.3}", "all groups");
+    }
+    println!("{table}");
+}
+
+/// Median milliseconds per group evaluation of the rule file over `store`: one warm-up
+/// evaluation, then `runs` more, each at its own later time from `start` so every evaluation
+/// appends new samples as a running manager does. `step_by_step` turns off the engine's
+/// whole-range evaluation (`EngineOptions::step_by_step`).
+fn measure(
+    rules_path: &std::path::Path,
+    store: &burnwatch_slo::shared::SharedStorage,
+    start: i64,
+    runs: i64,
+    step_by_step: bool,
+) -> BTreeMap<String, f64> {
+    let files = load_rule_files(&[rules_path]).expect("the dashboard rules load");
+    let mut opts = ManagerOptions::default();
+    opts.engine.step_by_step = step_by_step;
+    let manager = RuleManager::new(files, store.clone(), opts, None);
     manager.set_restored();
     let groups: Vec<String> = manager.groups().into_iter().map(|g| g.name).collect();
-    // One warm-up evaluation, then the median of several, each at its own (later) time so
-    // every evaluation appends new samples as a running manager does.
-    let runs = 7;
     let mut per_group: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for i in 0..=runs {
-        let ts = end + i * LIVE_STEP_MS;
+        let ts = start + i * LIVE_STEP_MS;
         for g in &groups {
             let started = Instant::now();
             manager.evaluate_group_at(g, ts);
@@ -154,58 +235,13 @@ fn main() {
         .filter_map(|r| r.last_error.map(|e| format!("{}: {e}", r.name)))
         .collect();
     assert!(failed.is_empty(), "rules failed: {failed:?}");
-    let ours: BTreeMap<String, f64> = per_group
+    per_group
         .into_iter()
         .map(|(g, mut v)| {
             v.sort_by(f64::total_cmp);
             (g, v[v.len() / 2])
         })
-        .collect();
-    // burnwatch's numbers first: the Prometheus run below takes minutes.
-    let total: f64 = ours.values().sum();
-    for g in &groups {
-        println!("burnwatch {g:<60} {:>10.3} ms", ours[g]);
-    }
-    println!("burnwatch {:<60} {total:>10.3} ms", "all groups");
-    let theirs = if std::env::var_os("BURNWATCH_BENCH_NO_PROMETHEUS").is_some() {
-        None
-    } else {
-        prometheus_durations(&data, &times, &rules_path, &groups)
-    };
-    let Some(theirs) = theirs else { return };
-    let theirs = Some(theirs);
-
-    let mut table = String::new();
-    let _ = writeln!(
-        table,
-        "{:<60} {:>14} {:>16} {:>8}",
-        "group", "burnwatch ms", "Prometheus ms", "ratio"
-    );
-    let (mut sum_ours, mut sum_theirs) = (0.0, 0.0);
-    for g in &groups {
-        let o = ours[g];
-        sum_ours += o;
-        match theirs.as_ref().and_then(|t| t.get(g)) {
-            Some(p) => {
-                sum_theirs += p;
-                let _ = writeln!(table, "{g:<60} {o:>14.3} {p:>16.3} {:>8.2}", o / p);
-            }
-            None => {
-                let _ = writeln!(table, "{g:<60} {o:>14.3} {:>16} {:>8}", "-", "-");
-            }
-        }
-    }
-    if theirs.is_some() {
-        let _ = writeln!(
-            table,
-            "{:<60} {sum_ours:>14.3} {sum_theirs:>16.3} {:>8.2}",
-            "all groups",
-            sum_ours / sum_theirs
-        );
-    } else {
-        let _ = writeln!(table, "{:<60} {sum_ours:>14.3}", "all groups");
-    }
-    println!("{table}");
+        .collect()
 }
 
 /// Prometheus's `prometheus_rule_group_last_duration_seconds` (ms) per group over the same data
