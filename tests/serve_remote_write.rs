@@ -12,77 +12,28 @@ use burnwatch_slo::ingest::remote_write::{
     BucketSpan, Histogram, Label, Sample, TimeSeries, WriteRequest, encode_write_request, histogram,
 };
 use common::{
-    Proc, free_port, http_get, http_request, require_tool, spawn, start_serve_with_data, wait_for, write_file,
+    Proc, http_request, instant_value, post_remote_write, require_tool, start_prometheus_receiver,
+    start_serve_with_data, wait_for, write_file,
 };
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 /// The first value of `query`'s instant vector at `time_ms` in the API at `base`, if any.
 fn value_at(base: &str, query: &str, time_ms: i64) -> Option<f64> {
-    let url = format!(
-        "{base}/api/v1/query?query={}&time={}",
-        urlencode(query),
-        time_ms as f64 / 1000.0
-    );
-    let (status, body) = http_get(&url)?;
-    if status != 200 {
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-    v["data"]["result"].as_array()?.first()?["value"][1]
-        .as_str()?
-        .parse()
-        .ok()
+    instant_value(base, query, Some(time_ms))
 }
 
-/// Starts Prometheus 2.42 as a remote-write receiver (native histograms on) in `dir/name`.
+/// Starts Prometheus 2.42 as a remote-write receiver with native histograms on, in `dir/name`.
 fn start_prometheus(bin: &Path, dir: &Path, name: &str) -> (Proc, String) {
-    let dir = dir.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let cfg = write_file(&dir, "prometheus.yml", "global:\n  scrape_interval: 1h\n");
-    let prom = spawn(
-        name,
+    start_prometheus_receiver(
         bin,
-        &[
-            &format!("--config.file={}", cfg.display()),
-            &format!("--storage.tsdb.path={}", dir.join("data").display()),
-            &format!("--web.listen-address={listen}"),
-            "--web.enable-remote-write-receiver",
-            "--enable-feature=native-histograms",
-        ],
-        &dir,
-        &[],
-    );
-    let base = format!("http://{listen}");
-    let ready = wait_for(Duration::from_secs(60), || {
-        http_get(&format!("{base}/-/ready")).filter(|(s, _)| *s == 200)
-    });
-    assert!(ready.is_some(), "{name} did not start:\n{}", prom.output());
-    (prom, base)
+        &dir.join(name),
+        name,
+        &["--enable-feature=native-histograms"],
+    )
 }
 
 /// Posts a remote-write request to burnwatch; the status and body.
 fn post(base: &str, req: &WriteRequest) -> (u16, String) {
-    let resp = http_request(
-        "POST",
-        &format!("{base}/api/v1/write"),
-        &[
-            ("Content-Type", "application/x-protobuf"),
-            ("Content-Encoding", "snappy"),
-            ("X-Prometheus-Remote-Write-Version", "0.1.0"),
-        ],
-        &encode_write_request(req),
-    )
-    .expect("serve answers");
-    (resp.status, resp.text())
+    post_remote_write(base, &encode_write_request(req))
 }
 
 fn now_ms() -> i64 {

@@ -7,53 +7,16 @@ mod common;
 
 use std::time::Duration;
 
-use common::{free_port, http_get, require_tool, spawn, start_serve_with_data, wait_for, write_file};
+use common::{free_port, require_tool, spawn, start_serve_with_data, wait_for, write_file};
 
-/// The first value of `query`'s instant vector in the Prometheus at `base`, if there is one.
+/// The first value of `query`'s instant vector now in the Prometheus API at `base`, if any.
 fn first_value(base: &str, query: &str) -> Option<f64> {
-    let url = format!("{base}/api/v1/query?query={}", urlencode(query));
-    let (status, body) = http_get(&url)?;
-    if status != 200 {
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-    v["data"]["result"].as_array()?.first()?["value"][1]
-        .as_str()?
-        .parse()
-        .ok()
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    common::instant_value(base, query, None)
 }
 
 /// Starts Prometheus 2.42 as a remote-write receiver and waits until it is ready.
 fn start_prometheus(bin: &std::path::Path, dir: &std::path::Path) -> (common::Proc, String) {
-    let listen = format!("127.0.0.1:{}", free_port());
-    let cfg = write_file(dir, "prometheus.yml", "global:\n  scrape_interval: 1h\n");
-    let prom = spawn(
-        "prometheus",
-        bin,
-        &[
-            &format!("--config.file={}", cfg.display()),
-            &format!("--storage.tsdb.path={}", dir.join("prom-data").display()),
-            &format!("--web.listen-address={listen}"),
-            "--web.enable-remote-write-receiver",
-        ],
-        dir,
-        &[],
-    );
-    let base = format!("http://{listen}");
-    let ready = wait_for(Duration::from_secs(60), || {
-        http_get(&format!("{base}/-/ready")).filter(|(s, _)| *s == 200)
-    });
-    assert!(ready.is_some(), "prometheus did not start:\n{}", prom.output());
-    (prom, base)
+    common::start_prometheus_receiver(bin, dir, "prometheus", &[])
 }
 
 const SLO: &str = r#"version: "prometheus/v1"

@@ -360,3 +360,75 @@ pub fn start_serve_with_data(name: &str, logs: &Path, data_dir: &Path, extra: &[
     }
     panic!("{name}: three ports in a row were taken before burnwatch could bind them");
 }
+
+/// `s` percent-encoded for a URL query value.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The first value of `query`'s instant vector in the Prometheus API at `base` (at `time_ms`,
+/// or now), if the query succeeds and returns one.
+pub fn instant_value(base: &str, query: &str, time_ms: Option<i64>) -> Option<f64> {
+    let mut url = format!("{base}/api/v1/query?query={}", urlencode(query));
+    if let Some(t) = time_ms {
+        url.push_str(&format!("&time={}", t as f64 / 1000.0));
+    }
+    let (status, body) = http_get(&url)?;
+    if status != 200 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    v["data"]["result"].as_array()?.first()?["value"][1]
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+/// Starts the Prometheus at `bin` as a remote-write receiver (`--web.enable-remote-write-receiver`
+/// plus `extra` flags) with its files in `dir`, and waits until it is ready; the process and
+/// its base URL. Its output goes to `dir/{name}.log`.
+pub fn start_prometheus_receiver(bin: &Path, dir: &Path, name: &str, extra: &[&str]) -> (Proc, String) {
+    std::fs::create_dir_all(dir).unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let cfg = write_file(dir, &format!("{name}.yml"), "global:\n  scrape_interval: 1h\n");
+    let mut args = vec![
+        format!("--config.file={}", cfg.display()),
+        format!(
+            "--storage.tsdb.path={}",
+            dir.join(format!("{name}-data")).display()
+        ),
+        format!("--web.listen-address={listen}"),
+        "--web.enable-remote-write-receiver".to_string(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let prom = spawn(name, bin, &args, dir, &[]);
+    let base = format!("http://{listen}");
+    let ready = wait_for(Duration::from_secs(60), || {
+        http_get(&format!("{base}/-/ready")).filter(|(s, _)| *s == 200)
+    });
+    assert!(ready.is_some(), "{name} did not start:\n{}", prom.output());
+    (prom, base)
+}
+
+/// Posts a snappy-compressed remote-write 1.0 `body` to `{base}/api/v1/write`; the status and
+/// the response text.
+pub fn post_remote_write(base: &str, body: &[u8]) -> (u16, String) {
+    let resp = http_request(
+        "POST",
+        &format!("{base}/api/v1/write"),
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("Content-Encoding", "snappy"),
+            ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+        ],
+        body,
+    )
+    .expect("the server answers");
+    (resp.status, resp.text())
+}
