@@ -239,3 +239,46 @@ impl RemoteWrite {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &std::path::Path, auth: &str) -> PrometheusConfig {
+        let yaml = format!("remote_write:\n  - url: http://127.0.0.1:9/api/v1/write\n{auth}");
+        PrometheusConfig::parse_in(&yaml, Some(dir.to_path_buf())).unwrap()
+    }
+
+    #[test]
+    fn credentials_files_are_read_through_the_shared_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw"), "s3cret\n").unwrap();
+        std::fs::write(dir.path().join("token"), "  tok \n").unwrap();
+        let basic = config(
+            dir.path(),
+            "    basic_auth:\n      username: u\n      password_file: pw\n",
+        );
+        assert_eq!(
+            client_config(&basic, 0).unwrap().0.authorization,
+            Some(RwAuth::Basic {
+                username: "u".into(),
+                password: "s3cret".into()
+            })
+        );
+        let bearer = config(dir.path(), "    authorization:\n      credentials_file: token\n");
+        assert_eq!(
+            client_config(&bearer, 0).unwrap().0.authorization,
+            Some(RwAuth::Credentials {
+                scheme: "Bearer".into(),
+                credentials: "tok".into()
+            })
+        );
+        // Gone between validation and start: the error names the key.
+        std::fs::remove_file(dir.path().join("token")).unwrap();
+        let err = client_config(&bearer, 0).unwrap_err().to_string();
+        assert!(
+            err.contains("remote_write[0].authorization.credentials_file"),
+            "{err}"
+        );
+    }
+}
