@@ -1,8 +1,11 @@
 //! burnwatch's collector: an OpenTelemetry Collector-compatible sidecar.
 //!
 //! The configuration has the OTel Collector's shape ([`otelcol::Config`]): receivers,
-//! processors and exporters wired into pipelines per signal. Components talk through one
-//! trait, [`consumer::Consumer`], carrying OTLP export requests ([`consumer::Telemetry`]);
+//! processors and exporters wired into pipelines per signal, and connectors joining
+//! pipelines. Components read their settings with the vocabulary in [`config`]; each
+//! kind's list (which types exist) sits beside its components, e.g. [`processors`].
+//! Components talk through one trait, [`consumer::Consumer`], carrying OTLP export
+//! requests ([`consumer::Telemetry`]);
 //! spans and log records travel as validated protobuf bytes ([`pdata::Payload`]) and are
 //! decoded only where a component needs their structure.
 //! [`service::Collector`] builds the pipelines, starts the servers and shuts everything

@@ -3,7 +3,7 @@
 //! [`ConfigError`] (an error naming its YAML path), [`ComponentId`] (`type[/name]`),
 //! [`GoDuration`], the value helpers a component's `XConfig` uses ([`typed`],
 //! [`empty_section`], [`check_endpoint`]), client TLS settings ([`tls_client`]),
-//! `${env:…}` expansion, and [`ComponentKind`] with [`component_list!`], which declare one
+//! `${env:…}` expansion, and [`ComponentKind`] with `component_list!`, which declare one
 //! component kind's list. The assembler that walks a whole file and resolves its pipelines
 //! is [`crate::otelcol`]; it sits above every component, as otelcol's `Config` and
 //! factories do, so that a component imports this module and nothing of the others.
@@ -102,7 +102,7 @@ impl fmt::Display for ComponentId {
 }
 
 /// One component kind (receivers, processors, …): the configuration enum its list
-/// declares with [`component_list!`], one variant per type. otelcol keeps a map of
+/// declares with `component_list!`, one variant per type. otelcol keeps a map of
 /// factories per kind; this is that map, checked by the compiler.
 pub trait ComponentKind: Sized {
     /// The type names in the list (`memory_limiter`, `batch`), in its order.
