@@ -448,48 +448,59 @@ fn sidecar_with_the_manifest_config_exports_the_apps_telemetry() {
     let dir = tempfile::tempdir().unwrap();
     // Exactly the ConfigMap's config, but on ports free on this machine rather than the fixed
     // ones a pod owns alone (other tests run beside this one).
-    let ports: BTreeMap<&str, u16> = [
-        ("localhost:4317", free_port()),
-        ("localhost:4318", free_port()),
-        ("0.0.0.0:8889", free_port()),
-        ("0.0.0.0:8888", free_port()),
-        ("0.0.0.0:13133", free_port()),
-    ]
-    .into_iter()
-    .collect();
-    let mut config = configmap_config_text();
-    for (endpoint, port) in &ports {
-        let host = endpoint.split(':').next().unwrap();
-        config = replace_once(&config, endpoint, &format!("{host}:{port}"));
-    }
-    let config_path = common::write_file(dir.path(), "config.yaml", &config);
-
     let sidecar_env = container_env(&container("burnwatch"));
     let env: Vec<(&str, &str)> = sidecar_env
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let mut sidecar = spawn(
-        "burnwatch-sidecar",
-        &burnwatch_bin(),
-        &["collector", "--config", config_path.to_str().unwrap()],
-        dir.path(),
-        &env,
-    );
-    // The startup probe: the health_check extension answers 200 once the pipelines run.
-    let health = format!("http://127.0.0.1:{}/", ports["0.0.0.0:13133"]);
-    let ready = wait_for(Duration::from_secs(60), || {
-        if matches!(sidecar.child.try_wait(), Ok(Some(_))) {
-            return Some(false);
+    // A port checked free can be taken before the sidecar binds it (by a process outside this
+    // test binary): then the sidecar exits saying so, and the test tries other ports.
+    let mut started = None;
+    for attempt in 0..3 {
+        let ports: BTreeMap<&str, u16> = [
+            ("localhost:4317", free_port()),
+            ("localhost:4318", free_port()),
+            ("0.0.0.0:8889", free_port()),
+            ("0.0.0.0:8888", free_port()),
+            ("0.0.0.0:13133", free_port()),
+        ]
+        .into_iter()
+        .collect();
+        let mut config = configmap_config_text();
+        for (endpoint, port) in &ports {
+            let host = endpoint.split(':').next().unwrap();
+            config = replace_once(&config, endpoint, &format!("{host}:{port}"));
         }
-        http_get(&health).filter(|(s, _)| *s == 200).map(|_| true)
-    });
-    assert_eq!(
-        ready,
-        Some(true),
-        "the sidecar did not become healthy:\n{}",
-        sidecar.output()
-    );
+        let config_path = common::write_file(dir.path(), "config.yaml", &config);
+        let mut sidecar = spawn(
+            &format!("burnwatch-sidecar-{attempt}"),
+            &burnwatch_bin(),
+            &["collector", "--config", config_path.to_str().unwrap()],
+            dir.path(),
+            &env,
+        );
+        // The startup probe: the health_check extension answers 200 once the pipelines run.
+        let health = format!("http://127.0.0.1:{}/", ports["0.0.0.0:13133"]);
+        let ready = wait_for(Duration::from_secs(60), || {
+            if matches!(sidecar.child.try_wait(), Ok(Some(_))) {
+                return Some(false);
+            }
+            http_get(&health).filter(|(s, _)| *s == 200).map(|_| true)
+        });
+        if ready == Some(false) && sidecar.output().contains("Address already in use") {
+            continue;
+        }
+        assert_eq!(
+            ready,
+            Some(true),
+            "the sidecar did not become healthy:\n{}",
+            sidecar.output()
+        );
+        started = Some((sidecar, ports));
+        break;
+    }
+    let (mut sidecar, ports) =
+        started.expect("three sets of ports in a row were taken before the sidecar could bind them");
 
     // The app, configured by the Deployment's env for its container, pointed at the sidecar.
     let mut app_env = container_env(&container("checkout"));
