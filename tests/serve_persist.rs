@@ -116,18 +116,8 @@ fn write_request(name: &str, points: &[(i64, f64)]) -> Vec<u8> {
 }
 
 fn remote_write(base: &str, body: &[u8]) {
-    let resp = http_request(
-        "POST",
-        &format!("{base}/api/v1/write"),
-        &[
-            ("Content-Type", "application/x-protobuf"),
-            ("Content-Encoding", "snappy"),
-            ("X-Prometheus-Remote-Write-Version", "0.1.0"),
-        ],
-        body,
-    )
-    .expect("the server answers");
-    assert_eq!(resp.status, 204, "{}", resp.text());
+    let (status, text) = common::post_remote_write(base, body);
+    assert_eq!(status, 204, "{text}");
 }
 
 #[test]

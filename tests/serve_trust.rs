@@ -50,18 +50,7 @@ fn write_request(name: &str, points: &[(i64, f64)]) -> Vec<u8> {
 
 /// Posts a remote-write body; the status and text.
 fn remote_write(base: &str, body: &[u8]) -> (u16, String) {
-    let resp = http_request(
-        "POST",
-        &format!("{base}/api/v1/write"),
-        &[
-            ("Content-Type", "application/x-protobuf"),
-            ("Content-Encoding", "snappy"),
-            ("X-Prometheus-Remote-Write-Version", "0.1.0"),
-        ],
-        body,
-    )
-    .expect("the server answers");
-    (resp.status, resp.text())
+    common::post_remote_write(base, body)
 }
 
 /// Posts JSON-lines DORA events; the status and text.
