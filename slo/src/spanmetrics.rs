@@ -124,7 +124,10 @@ pub fn errors_rate(window: &str) -> String {
 pub fn quantile(source: QuantileSource, q: f64, window: &str) -> String {
     match source {
         QuantileSource::Summary => {
-            format!("max by ({BY_OPERATION}) ({QUANTILES}{{quantile=\"{}\"}})", quantile_label(q))
+            format!(
+                "max by ({BY_OPERATION}) ({QUANTILES}{{quantile=\"{}\"}})",
+                quantile_label(q)
+            )
         }
         QuantileSource::Histogram => {
             format!("histogram_quantile({q}, sum by ({BY_OPERATION}, le) (rate({BUCKETS}[{window}])))")
@@ -187,8 +190,12 @@ mod tests {
             }
             // GET /cart: every call under 10 ms, half under 5 ms.
             for (le, share) in [("5", 0.5), ("10", 1.0), ("+Inf", 1.0)] {
-                s.append(&op_labels(BUCKETS, "GET /cart", &[("le", le)]), t, 4.0 * secs * share)
-                    .unwrap();
+                s.append(
+                    &op_labels(BUCKETS, "GET /cart", &[("le", le)]),
+                    t,
+                    4.0 * secs * share,
+                )
+                .unwrap();
             }
         }
         s
@@ -196,7 +203,9 @@ mod tests {
 
     fn by_span(store: &Storage, expr: &str) -> Vec<(String, f64)> {
         let res = Engine::default().instant_query(store, expr, 600_000).unwrap();
-        let Value::Vector(v) = res.value else { panic!("{expr}: not a vector") };
+        let Value::Vector(v) = res.value else {
+            panic!("{expr}: not a vector")
+        };
         let mut out: Vec<(String, f64)> = v
             .into_iter()
             .map(|s| (s.labels.get("span_name").unwrap_or_default().to_string(), s.v))
@@ -229,7 +238,11 @@ mod tests {
         assert!((p50[0].1 - 5.0).abs() < 1e-9, "{p50:?}");
         let op = Operation::new("checkout", "GET /cart", "SPAN_KIND_SERVER");
         let one = Engine::default()
-            .instant_query(&s, &operation_quantile(QuantileSource::Histogram, 0.5, &op, "1m"), 600_000)
+            .instant_query(
+                &s,
+                &operation_quantile(QuantileSource::Histogram, 0.5, &op, "1m"),
+                600_000,
+            )
             .unwrap();
         assert!(matches!(one.value, Value::Vector(v) if v.len() == 1 && (v[0].v - 5.0).abs() < 1e-9));
     }
@@ -243,6 +256,8 @@ mod tests {
         );
         // And the engine parses it.
         let expr = operation_quantile(QuantileSource::Summary, 0.5, &op, "1m");
-        Engine::default().instant_query(&Storage::new(), &expr, 0).unwrap();
+        Engine::default()
+            .instant_query(&Storage::new(), &expr, 0)
+            .unwrap();
     }
 }

@@ -12,7 +12,8 @@ use std::cell::Cell;
 use burnwatch_slo::slo::status::SloStatus;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::model::{QueryOutcome, Snapshot};
+use crate::model::{OperationRow, QueryOutcome, Snapshot};
+use burnwatch_slo::spanmetrics::Operation;
 
 /// How far back the PromQL chart looks: the last hour, as the brief's range query.
 pub const CHART_RANGE_MS: i64 = 3_600_000;
@@ -33,16 +34,19 @@ pub enum View {
     Collector,
     /// A PromQL prompt.
     Promql,
+    /// Operations from spans (the spanmetrics connector): rate, errors, latency quantiles.
+    Traces,
 }
 
 impl View {
     /// Every view in tab order (key `1` is the first).
-    pub const ALL: [View; 5] = [
+    pub const ALL: [View; 6] = [
         View::Slos,
         View::Detail,
         View::Dora,
         View::Collector,
         View::Promql,
+        View::Traces,
     ];
 
     /// The tab title.
@@ -53,6 +57,7 @@ impl View {
             View::Dora => "DORA",
             View::Collector => "Collector",
             View::Promql => "PromQL",
+            View::Traces => "Traces",
         }
     }
 
@@ -64,6 +69,7 @@ impl View {
             View::Dora => 2,
             View::Collector => 3,
             View::Promql => 4,
+            View::Traces => 5,
         }
     }
 
@@ -95,9 +101,71 @@ pub enum Action {
         /// Whether to raise it.
         up: bool,
     },
-    /// The detail view needs the series of another SLO ([`App::selected_id`]): fetch a snapshot
-    /// with that detail.
+    /// The detail view needs the series of another SLO ([`App::selected_id`]), or the Traces
+    /// view those of another operation ([`App::operation_focus`]): fetch a snapshot with them.
     SelectionChanged,
+}
+
+/// A column the Traces table can be sorted by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TraceColumn {
+    /// Service, then span name, then kind.
+    Operation,
+    /// Calls per second.
+    #[default]
+    Rate,
+    /// Error percentage.
+    Errors,
+    /// Median duration.
+    P50,
+    /// 90th percentile duration.
+    P90,
+    /// 99th percentile duration.
+    P99,
+}
+
+impl TraceColumn {
+    /// Every column, in the order `s` steps through them (the table's left to right).
+    pub const ALL: [TraceColumn; 6] = [
+        TraceColumn::Operation,
+        TraceColumn::Rate,
+        TraceColumn::Errors,
+        TraceColumn::P50,
+        TraceColumn::P90,
+        TraceColumn::P99,
+    ];
+
+    /// The value sorted on; `None` sorts last whatever the direction.
+    fn value(self, r: &OperationRow) -> Option<f64> {
+        match self {
+            TraceColumn::Operation => None,
+            TraceColumn::Rate => r.rate_per_s,
+            TraceColumn::Errors => r.error_ratio,
+            TraceColumn::P50 => r.p50_ms,
+            TraceColumn::P90 => r.p90_ms,
+            TraceColumn::P99 => r.p99_ms,
+        }
+        .filter(|v| !v.is_nan())
+    }
+}
+
+/// How the Traces table is sorted: by `column`, largest first when `descending`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceSort {
+    /// The column.
+    pub column: TraceColumn,
+    /// Largest (or, for names, last) first.
+    pub descending: bool,
+}
+
+impl Default for TraceSort {
+    /// The busiest operations first: "top operations by rate".
+    fn default() -> Self {
+        TraceSort {
+            column: TraceColumn::Rate,
+            descending: true,
+        }
+    }
 }
 
 /// A one-line text input with a cursor, counted in characters (not bytes) so multibyte input
@@ -196,10 +264,16 @@ pub struct App {
     fetching: bool,
     /// Problems of the loop itself (a fetch task that died), until the next snapshot.
     errors: Vec<String>,
-    scroll: [usize; 5],
+    scroll: [usize; View::ALL.len()],
     /// The first SLO table row drawn last time. The renderer keeps it (hence the `Cell`) so the
     /// table scrolls only when the selection leaves the visible rows, instead of jumping.
     slo_offset: Cell<usize>,
+    /// How the Traces table is sorted.
+    trace_sort: TraceSort,
+    /// The selected operation in the Traces table (by key, so a re-sort keeps it).
+    trace_selected: Option<Operation>,
+    /// Whether the Traces view shows the selected operation's latency chart.
+    trace_open: bool,
 }
 
 impl App {
@@ -220,7 +294,10 @@ impl App {
             chart: false,
             fetching: false,
             errors: Vec::new(),
-            scroll: [0; 5],
+            scroll: [0; View::ALL.len()],
+            trace_sort: TraceSort::default(),
+            trace_selected: None,
+            trace_open: false,
             slo_offset: Cell::new(0),
         }
     }
@@ -344,6 +421,7 @@ impl App {
         self.fetching = false;
         self.errors.clear();
         self.reselect(index);
+        self.reselect_operation();
         before != self.selected_id
     }
 
@@ -379,8 +457,8 @@ impl App {
             self.query_focused = true;
         }
         self.view = view;
-        if view == View::Detail && self.selected_id.is_some() {
-            // The snapshot's series may be for another SLO or missing: ask for this one.
+        if (view == View::Detail && self.selected_id.is_some()) || self.operation_focus().is_some() {
+            // The snapshot's series may be for another SLO (operation) or missing: ask for them.
             Action::SelectionChanged
         } else {
             Action::None
@@ -484,7 +562,7 @@ impl App {
             }
             KeyCode::Tab => return self.set_view(self.view.offset(1)),
             KeyCode::BackTab => return self.set_view(self.view.offset(-1)),
-            KeyCode::Char(c @ '1'..='5') if !ctrl => {
+            KeyCode::Char(c @ '1'..='6') if !ctrl => {
                 let i = c as usize - '1' as usize;
                 return self.set_view(View::ALL[i]);
             }
@@ -504,6 +582,7 @@ impl App {
             View::Detail => self.on_detail_key(key),
             View::Dora | View::Collector => self.on_scroll_key(key),
             View::Promql => self.on_promql_key(key),
+            View::Traces => self.on_traces_key(key),
         }
     }
 
@@ -640,6 +719,140 @@ impl App {
     }
 }
 
+/// The Traces view's state and keys.
+impl App {
+    /// How the Traces table is sorted.
+    pub fn trace_sort(&self) -> TraceSort {
+        self.trace_sort
+    }
+
+    /// The Traces table's rows in the chosen order. Rows without a value in the sort column come
+    /// last; ties keep the operation order, so rows do not jump between refreshes.
+    pub fn operations(&self) -> Vec<&OperationRow> {
+        let Some(snapshot) = &self.snapshot else {
+            return Vec::new();
+        };
+        let mut rows: Vec<&OperationRow> = snapshot.traces.operations.iter().collect();
+        let TraceSort { column, descending } = self.trace_sort;
+        rows.sort_by(|a, b| {
+            let by_name = a.op.cmp(&b.op);
+            let order = match column {
+                TraceColumn::Operation => by_name,
+                _ => match (column.value(a), column.value(b)) {
+                    (Some(x), Some(y)) => x.total_cmp(&y).then(by_name),
+                    (Some(_), None) => return std::cmp::Ordering::Less,
+                    (None, Some(_)) => return std::cmp::Ordering::Greater,
+                    (None, None) => return by_name,
+                },
+            };
+            if descending { order.reverse() } else { order }
+        });
+        rows
+    }
+
+    /// The selected operation (it may have left the table while its chart is open).
+    pub fn selected_operation(&self) -> Option<&Operation> {
+        self.trace_selected.as_ref()
+    }
+
+    /// Whether the Traces view shows the selected operation's latency chart.
+    pub fn operation_open(&self) -> bool {
+        self.trace_open
+    }
+
+    /// The operation whose latency chart the next fetch should include: the selected one while
+    /// its chart is on screen.
+    pub fn operation_focus(&self) -> Option<&Operation> {
+        (self.view == View::Traces && self.trace_open)
+            .then_some(self.trace_selected.as_ref())
+            .flatten()
+    }
+
+    /// Keeps the selected operation when it is still listed (or its chart is open); otherwise
+    /// selects the first row.
+    fn reselect_operation(&mut self) {
+        let rows = self.operations();
+        let keep = self
+            .trace_selected
+            .as_ref()
+            .is_some_and(|op| self.trace_open || rows.iter().any(|r| &r.op == op));
+        if !keep {
+            let first = rows.first().map(|r| r.op.clone());
+            self.trace_selected = first;
+        }
+    }
+
+    /// Moves the operation selection by `delta` rows (clamped). Returns whether it moved.
+    fn move_operation(&mut self, delta: isize) -> bool {
+        let rows = self.operations();
+        if rows.is_empty() {
+            return false;
+        }
+        let current = self
+            .trace_selected
+            .as_ref()
+            .and_then(|op| rows.iter().position(|r| &r.op == op));
+        let last = rows.len() as isize - 1;
+        let target = match current {
+            Some(i) => (i as isize).saturating_add(delta).clamp(0, last),
+            None => 0,
+        } as usize;
+        let op = rows[target].op.clone();
+        let moved = self.trace_selected.as_ref() != Some(&op);
+        self.trace_selected = Some(op);
+        moved
+    }
+
+    fn on_traces_key(&mut self, key: KeyEvent) -> Action {
+        let moved = match key.code {
+            KeyCode::Up | KeyCode::Char('k') => self.move_operation(-1),
+            KeyCode::Down | KeyCode::Char('j') => self.move_operation(1),
+            KeyCode::PageUp => self.move_operation(-PAGE),
+            KeyCode::PageDown => self.move_operation(PAGE),
+            KeyCode::Home | KeyCode::Char('g') => self.move_operation(isize::MIN / 2),
+            KeyCode::End | KeyCode::Char('G') => self.move_operation(isize::MAX / 2),
+            KeyCode::Char('s') => {
+                let i = TraceColumn::ALL
+                    .iter()
+                    .position(|c| *c == self.trace_sort.column)
+                    .unwrap_or(0);
+                let column = TraceColumn::ALL[(i + 1) % TraceColumn::ALL.len()];
+                // Names read A to Z; numbers largest first (the worst latency, the busiest).
+                self.trace_sort = TraceSort {
+                    column,
+                    descending: column != TraceColumn::Operation,
+                };
+                false
+            }
+            KeyCode::Char('S') => {
+                self.trace_sort.descending = !self.trace_sort.descending;
+                false
+            }
+            KeyCode::Enter | KeyCode::Right | KeyCode::Char('l')
+                if !self.trace_open && self.trace_selected.is_some() =>
+            {
+                self.trace_open = true;
+                return Action::SelectionChanged;
+            }
+            KeyCode::Esc | KeyCode::Backspace | KeyCode::Left | KeyCode::Char('h') => {
+                if self.trace_open {
+                    self.trace_open = false;
+                } else {
+                    self.view = View::Slos;
+                }
+                false
+            }
+            _ => false,
+        };
+        if moved && self.trace_open {
+            // The chart now belongs to another operation: fetch its series.
+            Action::SelectionChanged
+        } else {
+            Action::None
+        }
+    }
+}
+
 fn matches_filter(s: &SloStatus, needle_lower: &str) -> bool {
     [&s.service, &s.slo, &s.id]
         .iter()
@@ -673,8 +886,9 @@ mod tests {
 
     #[test]
     fn views_cycle_both_ways() {
-        assert_eq!(View::Promql.offset(1), View::Slos);
-        assert_eq!(View::Slos.offset(-1), View::Promql);
+        assert_eq!(View::Promql.offset(1), View::Traces);
+        assert_eq!(View::Traces.offset(1), View::Slos);
+        assert_eq!(View::Slos.offset(-1), View::Traces);
         assert_eq!(View::Dora.offset(1), View::Collector);
     }
 }

@@ -11,6 +11,8 @@
 //! - DORA: [`dora_query::from_series`] (what `burnwatch dora report --prometheus-url` prints),
 //!   and the server's recent events with their links ([`recent::fetch`]) where it lists them.
 //! - Collector: the OTel Collector's own metric names (`otelcol_*`) under one scrape job.
+//! - Traces: the spanmetrics connector's calls, error share and quantiles per operation
+//!   ([`burnwatch_slo::spanmetrics`]'s queries, run by the `traces` module).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -25,8 +27,10 @@ use burnwatch_slo::slo::math::prometheus_duration;
 use burnwatch_slo::slo::rule_alerts;
 use burnwatch_slo::slo::status::{self, HttpSource, SliSource, SloStatus};
 use burnwatch_slo::slo::{SloSpec, rules};
+use burnwatch_slo::spanmetrics::Operation;
 use burnwatch_slo::tsdb::Labels;
 
+use crate::model::OperationLatency;
 use crate::model::{
     Backend, BoxFuture, BurndownPoint, CollectorView, DoraView, QueryOutcome, QueueFill, SignalRates,
     SloDetail, Snapshot, Sparkline,
@@ -123,6 +127,7 @@ impl HttpBackend {
         let budget_trends = self.budget_trends(at_ms, &mut errors).await;
         let dora = self.dora(at_ms, &mut errors).await;
         let collector = self.collector(at_ms, &mut errors).await;
+        let traces = self.traces(at_ms, &mut errors).await;
         errors.dedup();
         Snapshot {
             source: self.endpoint.base_url().to_string(),
@@ -132,6 +137,8 @@ impl HttpBackend {
             budget_trends,
             dora,
             collector,
+            traces,
+            operation: None,
             errors,
         }
     }
@@ -300,50 +307,17 @@ impl HttpBackend {
             .await
             .map(|v| v >= 1.0);
         let mut signals = Vec::new();
-        for signal in ["spans", "metric_points", "log_records"] {
-            // One sum per metric, added up: `rate({__name__=~"a|b"}[1m])` drops the names, and
-            // series of two metrics with the same other labels (send_failed and enqueue_failed of
-            // one exporter) then collide: "vector cannot contain metrics with the same labelset"
-            // in Prometheus (without its experimental delayed name removal) and in burnwatch. A
-            // missing metric counts 0; `and on() count(...)` keeps "no such metric at all" empty.
-            let rate = |names: &[String]| {
-                let terms: Vec<String> = names
-                    .iter()
-                    .map(|n| format!("(sum(rate({n}{{job=\"{job}\"}}[1m])) or vector(0))"))
-                    .collect();
-                format!(
-                    "({}) and on() count({{__name__=~\"{}\",job=\"{job}\"}})",
-                    terms.join(" + "),
-                    names.join("|")
-                )
-            };
+        for signal in collector::SIGNALS {
+            // See `collector::summed_rate` for why each metric is summed on its own.
+            let [accepted, refused, failed] = collector::signal_metrics(signal);
             let accepted = self
-                .scalar_or_note(
-                    &rate(&[format!("otelcol_receiver_accepted_{signal}_total")]),
-                    at_ms,
-                    errors,
-                )
+                .scalar_or_note(&collector::summed_rate(&job, &accepted), at_ms, errors)
                 .await;
             let refused = self
-                .scalar_or_note(
-                    &rate(&[
-                        format!("otelcol_receiver_refused_{signal}_total"),
-                        format!("otelcol_processor_refused_{signal}_total"),
-                    ]),
-                    at_ms,
-                    errors,
-                )
+                .scalar_or_note(&collector::summed_rate(&job, &refused), at_ms, errors)
                 .await;
             let failed = self
-                .scalar_or_note(
-                    &rate(&[
-                        format!("otelcol_exporter_send_failed_{signal}_total"),
-                        format!("otelcol_exporter_enqueue_failed_{signal}_total"),
-                        format!("otelcol_processor_batch_send_failed_{signal}_total"),
-                    ]),
-                    at_ms,
-                    errors,
-                )
+                .scalar_or_note(&collector::summed_rate(&job, &failed), at_ms, errors)
                 .await;
             signals.push(SignalRates {
                 signal: signal.to_string(),
@@ -380,6 +354,12 @@ impl HttpBackend {
                 errors,
             )
             .await;
+        let history = self.signal_history(&job, at_ms, errors).await;
+        let rss_history = self.rss_history(&job, at_ms, errors).await;
+        let exporters = self.exporter_rates(&job, at_ms).await.unwrap_or_else(|e| {
+            errors.push(short_error(&e));
+            Vec::new()
+        });
         CollectorView {
             up,
             signals,
@@ -387,6 +367,9 @@ impl HttpBackend {
             rss_bytes,
             memory_limit_bytes,
             memory_soft_limit_bytes,
+            history,
+            rss_history,
+            exporters,
         }
     }
 
@@ -464,6 +447,10 @@ impl Backend for HttpBackend {
 
     fn query<'a>(&'a self, expr: &'a str, range_ms: Option<i64>) -> BoxFuture<'a, QueryOutcome> {
         Box::pin(self.run_query(expr, range_ms, now_ms()))
+    }
+
+    fn operation_latency<'a>(&'a self, op: &'a Operation) -> BoxFuture<'a, OperationLatency> {
+        Box::pin(self.operation_latency_at(op, now_ms()))
     }
 }
 
@@ -569,5 +556,7 @@ fn parse_position(message: &str) -> Option<usize> {
     (line == 1 && col >= 1).then(|| col - 1)
 }
 
+mod collector;
 #[cfg(test)]
 mod tests;
+mod traces;

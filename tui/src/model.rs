@@ -17,6 +17,7 @@ pub use burnwatch_slo::dora::recent::{RecentEvent, RecentEvents};
 /// A point of the error-budget burndown: computed by [`burnwatch_slo::slo::burndown`].
 pub use burnwatch_slo::slo::burndown::BurndownPoint;
 use burnwatch_slo::slo::status::SloStatus;
+use burnwatch_slo::spanmetrics::{Operation, QuantileSource};
 use serde::Serialize;
 
 /// One refresh of everything the dashboard shows.
@@ -38,6 +39,10 @@ pub struct Snapshot {
     pub dora: DoraView,
     /// The collector view.
     pub collector: CollectorView,
+    /// The Traces view: operations from the spanmetrics connector's series.
+    pub traces: TracesView,
+    /// The latency over time of the operation the Traces view has open, when one is.
+    pub operation: Option<OperationLatency>,
     /// Problems met while fetching (a query that failed, an unreachable server), for the status bar.
     pub errors: Vec<String>,
 }
@@ -94,6 +99,36 @@ pub struct CollectorView {
     pub memory_limit_bytes: Option<f64>,
     /// The `memory_limiter` soft limit (where it starts refusing), bytes.
     pub memory_soft_limit_bytes: Option<f64>,
+    /// The last hour, one point a minute, per signal (same order as `signals`).
+    pub history: Vec<SignalHistory>,
+    /// Resident memory over the last hour, one point a minute, bytes.
+    pub rss_history: Vec<(i64, Option<f64>)>,
+    /// Items each exporter sent and failed to send, per second over the last minute.
+    pub exporters: Vec<ExporterRates>,
+}
+
+/// One signal's item rates over time: `(t_ms, per second)`, oldest first, `None` without data.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SignalHistory {
+    /// `spans`, `metric_points` or `log_records`.
+    pub signal: String,
+    /// Accepted by receivers.
+    pub accepted: Vec<(i64, Option<f64>)>,
+    /// Refused by receivers or the memory limiter.
+    pub refused: Vec<(i64, Option<f64>)>,
+    /// Failed to export.
+    pub failed: Vec<(i64, Option<f64>)>,
+}
+
+/// One exporter's throughput, all signals together.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ExporterRates {
+    /// The exporter (`otlp/jaeger`).
+    pub exporter: String,
+    /// Items sent, per second.
+    pub sent_per_s: Option<f64>,
+    /// Items that failed to send or to enqueue, per second.
+    pub failed_per_s: Option<f64>,
 }
 
 /// Item rates of one signal.
@@ -118,6 +153,47 @@ pub struct QueueFill {
     pub size: f64,
     /// Capacity.
     pub capacity: f64,
+}
+
+/// The Traces view: every operation the spanmetrics connector counts, with its rate, error share
+/// and latency quantiles (see [`burnwatch_slo::spanmetrics`] for the queries).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TracesView {
+    /// The rate window (`1m`).
+    pub window: String,
+    /// Where the quantiles come from; `None` when neither the summary nor the buckets exist.
+    pub source: Option<QuantileSource>,
+    /// One row per operation, in no particular order (the view sorts).
+    pub operations: Vec<OperationRow>,
+}
+
+/// One operation's row.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct OperationRow {
+    /// The operation.
+    pub op: Operation,
+    /// Calls per second.
+    pub rate_per_s: Option<f64>,
+    /// Failed calls over all calls (0 to 1); `None` without calls.
+    pub error_ratio: Option<f64>,
+    /// Median duration, milliseconds.
+    pub p50_ms: Option<f64>,
+    /// 90th percentile duration, milliseconds.
+    pub p90_ms: Option<f64>,
+    /// 99th percentile duration, milliseconds.
+    pub p99_ms: Option<f64>,
+}
+
+/// One operation's latency quantiles over time (the Traces view's chart).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct OperationLatency {
+    /// The operation.
+    pub op: Operation,
+    /// Where the quantiles come from; `None` when neither source exists.
+    pub source: Option<QuantileSource>,
+    /// `(quantile label, points)`: `p50`, `p90`, `p99`, each `(t_ms, ms)` oldest first, `None`
+    /// where there is no value.
+    pub lines: Vec<(String, Vec<(i64, Option<f64>)>)>,
 }
 
 /// The answer to a query typed in the PromQL view.
@@ -158,6 +234,9 @@ pub trait Backend: Send + Sync {
     /// Runs a query typed in the PromQL view: an instant query, or a range query over the last
     /// `range_ms` milliseconds when given (the chart).
     fn query<'a>(&'a self, expr: &'a str, range_ms: Option<i64>) -> BoxFuture<'a, QueryOutcome>;
+
+    /// The latency quantiles of `op` over the last hour (the Traces view's chart).
+    fn operation_latency<'a>(&'a self, op: &'a Operation) -> BoxFuture<'a, OperationLatency>;
 }
 
 /// The demo traffic generator's error-rate knob (`burnwatch up --demo`), turned by keys in the

@@ -234,10 +234,14 @@ pub fn run_loop<B: ratatui::backend::Backend>(
             let backend = Arc::clone(backend);
             let tx = tx.clone();
             let detail = app.detail_id().map(str::to_string);
+            let operation = app.operation_focus().cloned();
             app.set_fetching(true);
             dirty = true;
             snapshots.in_flight = Some(rt.spawn(async move {
-                let s = backend.snapshot(detail.as_deref()).await;
+                let mut s = backend.snapshot(detail.as_deref()).await;
+                if let Some(op) = &operation {
+                    s.operation = Some(backend.operation_latency(op).await);
+                }
                 let _ = tx.send(Msg::Snapshot(s));
             }));
         }

@@ -19,7 +19,7 @@ fn ids(app: &App) -> Vec<String> {
 fn tab_cycles_through_every_view_and_back() {
     let mut app = app();
     let mut seen = vec![app.view()];
-    for _ in 0..5 {
+    for _ in 0..View::ALL.len() {
         if app.query_focused() {
             // The PromQL view takes the focus on entry: Tab is ignored there until Esc.
             app.on_key(key(KeyCode::Tab));
@@ -37,9 +37,12 @@ fn tab_cycles_through_every_view_and_back() {
             View::Dora,
             View::Collector,
             View::Promql,
+            View::Traces,
             View::Slos
         ]
     );
+    app.on_key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT));
+    assert_eq!(app.view(), View::Traces);
     app.on_key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT));
     assert_eq!(app.view(), View::Promql);
     app.on_key(key(KeyCode::Esc));

@@ -116,7 +116,7 @@ fn help_overlay_lists_the_keys() {
     insta::assert_snapshot!("help_80x24", text(&buf));
     let t = text(&buf);
     for k in [
-        "Tab Shift-Tab 1-5",
+        "Tab Shift-Tab 1-6",
         "q, Ctrl-C",
         "Ctrl-G, F2",
         "Enter → l",
@@ -377,6 +377,11 @@ fn hostile() -> Snapshot {
         rss_bytes: Some(1e30),
         memory_limit_bytes: Some(1.0),
         memory_soft_limit_bytes: Some(1e40),
+        // Hostile chart data for the collector's history is left out: see the lead's report
+        // (a render of i64::MIN..i64::MAX points did not finish in time to be checked).
+        history: Vec::new(),
+        rss_history: Vec::new(),
+        exporters: Vec::new(),
     };
     s.errors = vec![long.clone()];
     s

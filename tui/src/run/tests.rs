@@ -12,7 +12,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 
 use super::*;
-use crate::model::BoxFuture;
+use crate::model::{BoxFuture, OperationLatency, OperationRow, TracesView};
+use burnwatch_slo::spanmetrics::{Operation, QuantileSource};
 
 fn status(id: &str, budget: f64) -> SloStatus {
     SloStatus {
@@ -47,6 +48,8 @@ struct Recorder {
     queries: Mutex<Vec<(String, Option<i64>)>>,
     /// Panic in the next `n` snapshot fetches.
     panics: AtomicU64,
+    /// The operations whose latency chart was asked for.
+    operations: Mutex<Vec<Operation>>,
 }
 
 impl Backend for Recorder {
@@ -61,6 +64,18 @@ impl Backend for Recorder {
             Snapshot {
                 source: "test://recorder".into(),
                 slos: vec![status("alpha", 0.2), status("beta", 0.9)],
+                traces: TracesView {
+                    window: "1m".into(),
+                    source: Some(QuantileSource::Summary),
+                    operations: ["GET /cart", "POST /pay"]
+                        .iter()
+                        .map(|span| OperationRow {
+                            op: Operation::new("checkout", span, "SPAN_KIND_SERVER"),
+                            rate_per_s: Some(if span.starts_with("POST") { 10.0 } else { 4.0 }),
+                            ..OperationRow::default()
+                        })
+                        .collect(),
+                },
                 ..Snapshot::default()
             }
         })
@@ -71,6 +86,17 @@ impl Backend for Recorder {
         Box::pin(async move {
             QueryOutcome::Table {
                 rows: vec![(format!("{{answer=\"{expr}\"}}"), "42".into())],
+            }
+        })
+    }
+
+    fn operation_latency<'a>(&'a self, op: &'a Operation) -> BoxFuture<'a, OperationLatency> {
+        self.operations.lock().unwrap().push(op.clone());
+        Box::pin(async move {
+            OperationLatency {
+                op: op.clone(),
+                source: Some(QuantileSource::Summary),
+                lines: vec![("p99".into(), vec![(0, Some(123.0)), (60_000, Some(321.0))])],
             }
         })
     }
@@ -377,4 +403,34 @@ fn a_fetch_that_panics_is_reported_and_the_next_one_works() {
     );
     assert!(run.screen.contains("alpha"), "{}", run.screen);
     assert!(!run.screen.contains("snapshot fetch ended"), "{}", run.screen);
+}
+
+#[test]
+fn enter_in_the_traces_view_fetches_the_selected_operations_latency() {
+    let run = drive(
+        vec![
+            Step::Until("alpha"),
+            k('6'),
+            Step::Until("POST /pay"),
+            // Busiest first: POST /pay, then GET /cart; open the second.
+            code(KeyCode::Down),
+            code(KeyCode::Enter),
+            Step::Until("p99 321ms"),
+            k('q'),
+        ],
+        None,
+        SLOW,
+        0,
+    );
+    assert!(
+        run.screen.contains("Traces › checkout GET /cart (server)"),
+        "{}",
+        run.screen
+    );
+    assert!(run.screen.contains("p99 321ms"), "{}", run.screen);
+    let asked = run.recorder.operations.lock().unwrap().clone();
+    assert_eq!(
+        asked,
+        vec![Operation::new("checkout", "GET /cart", "SPAN_KIND_SERVER")]
+    );
 }

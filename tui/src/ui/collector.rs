@@ -1,17 +1,25 @@
 //! The collector view, from the collector's self-telemetry: whether its target is up, the
-//! accepted / refused / failed item rates per signal, each exporter queue's fill, and resident
-//! memory against the `memory_limiter` limit with the soft limit (where refusing starts) marked.
+//! accepted / refused / failed item rates per signal, each exporter's sent and failed items and
+//! queue fill, resident memory against the `memory_limiter` limit with the soft limit (where
+//! refusing starts) marked, and below, charts of the last hour: accepted, refused and failed
+//! items per second (one line per signal) and RSS with both limits as flat lines.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
+use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, LineGauge, Paragraph, Row, Table};
+use ratatui::widgets::{
+    Axis, Block, Cell, Chart, Dataset, GraphType, LegendPosition, LineGauge, Paragraph, Row, Table,
+};
 
 use super::message;
-use super::widgets::{NA, bold, dim, mib, rate, real, truncate, unit};
+use super::widgets::{NA, bold, bounds, dim, finite_range, mib, rate, real, truncate, unit};
 use crate::app::{App, View};
 use crate::model::CollectorView;
+
+/// Each signal's line colour in the charts (spans, metric points, log records).
+const SIGNAL_COLORS: [Color; 3] = [Color::Green, Color::Cyan, Color::Magenta];
 
 /// Draws the collector view into `area`.
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
@@ -27,20 +35,185 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     };
     let c = &snapshot.collector;
     let signals_height = c.signals.len().max(1) as u16 + 1;
-    let queue_height = c.queues.len().max(1) as u16 + 1;
-    let [status, signals, _, queues, _, memory] = Layout::vertical([
+    let exporters = exporter_names(c);
+    let queue_height = exporters.len().max(1) as u16 + 1;
+    let [status, signals, _, queues, _, memory, charts] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(signals_height),
         Constraint::Length(1),
         Constraint::Length(queue_height),
         Constraint::Length(1),
         Constraint::Length(3),
+        Constraint::Min(0),
     ])
     .areas(inner);
     frame.render_widget(Paragraph::new(status_line(c)), status);
     draw_signals(frame, signals, c);
-    draw_queues(frame, queues, c, app.scroll(View::Collector));
+    draw_queues(frame, queues, c, &exporters, app.scroll(View::Collector));
     draw_memory(frame, memory, c);
+    draw_charts(frame, charts, c);
+}
+
+/// Every exporter the collector reports, with a queue or rates: queues first, in their order.
+fn exporter_names(c: &CollectorView) -> Vec<&str> {
+    let mut names: Vec<&str> = c.queues.iter().map(|q| q.exporter.as_str()).collect();
+    for e in &c.exporters {
+        if !names.contains(&e.exporter.as_str()) {
+            names.push(&e.exporter);
+        }
+    }
+    names
+}
+
+/// The last hour's charts, side by side: accepted, refused and failed items per second (a line
+/// per signal), then RSS against the limits. Skipped when there is no room for a readable chart.
+fn draw_charts(frame: &mut Frame, area: Rect, c: &CollectorView) {
+    if area.height < 6 || area.width < 40 {
+        return;
+    }
+    let [title, row] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(
+                "Last hour ",
+                Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
+            ),
+            Span::styled("(one point a minute)  ", dim()),
+            Span::styled("spans ", Style::new().fg(SIGNAL_COLORS[0])),
+            Span::styled("metric_points ", Style::new().fg(SIGNAL_COLORS[1])),
+            Span::styled("log_records", Style::new().fg(SIGNAL_COLORS[2])),
+        ])),
+        title,
+    );
+    let cols: [Rect; 4] = Layout::horizontal([Constraint::Ratio(1, 4); 4]).areas(row);
+    let per_signal = |pick: fn(&crate::model::SignalHistory) -> &Vec<(i64, Option<f64>)>| {
+        c.history
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (SIGNAL_COLORS[i % SIGNAL_COLORS.len()], pick(h).as_slice()))
+            .collect::<Vec<_>>()
+    };
+    line_chart(
+        frame,
+        cols[0],
+        "accepted/s",
+        &per_signal(|h| &h.accepted),
+        short_rate,
+    );
+    line_chart(
+        frame,
+        cols[1],
+        "refused/s",
+        &per_signal(|h| &h.refused),
+        short_rate,
+    );
+    line_chart(frame, cols[2], "failed/s", &per_signal(|h| &h.failed), short_rate);
+    // The limits are flat lines over the RSS line's time range.
+    let flat = |v: Option<f64>| -> Vec<(i64, Option<f64>)> {
+        match real(v) {
+            Some(v) if v.is_finite() && v > 0.0 => c.rss_history.iter().map(|(t, _)| (*t, Some(v))).collect(),
+            _ => Vec::new(),
+        }
+    };
+    let limit = flat(c.memory_limit_bytes);
+    let soft = flat(c.memory_soft_limit_bytes);
+    let memory = [
+        (Color::Blue, c.rss_history.as_slice()),
+        (Color::Red, limit.as_slice()),
+        (Color::Yellow, soft.as_slice()),
+    ];
+    line_chart(frame, cols[3], "RSS · limit · soft", &memory, |v| {
+        mib(Some(v)).replace(" MiB", "M")
+    });
+}
+
+/// A bordered chart titled `title` of `lines` (colour, points), x in minutes before the newest
+/// point, y from 0 labelled by `label`. No values at all reads N/A.
+fn line_chart(
+    frame: &mut Frame,
+    area: Rect,
+    title: &str,
+    lines: &[(Color, &[(i64, Option<f64>)])],
+    label: fn(f64) -> String,
+) {
+    let block = Block::bordered()
+        .title(Line::styled(format!(" {title} "), dim()))
+        .border_style(dim());
+    let end = lines.iter().flat_map(|(_, p)| p.iter().map(|p| p.0)).max();
+    let data: Vec<Vec<(f64, f64)>> = lines
+        .iter()
+        .map(|(_, points)| {
+            points
+                .iter()
+                .filter_map(|(t, v)| {
+                    let v = v.filter(|v| v.is_finite())?;
+                    Some(((*t - end.unwrap_or(*t)) as f64 / 60_000.0, v))
+                })
+                .collect()
+        })
+        .collect();
+    let Some((_, yhi)) = finite_range(data.iter().flatten().map(|p| p.1)) else {
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        message(frame, inner, "N/A", Style::new().fg(NA));
+        return;
+    };
+    let xlo = finite_range(lines.iter().flat_map(|(_, p)| p.iter().map(|p| p.0 as f64)))
+        .map_or(-60.0, |(lo, _)| (lo - end.unwrap_or(0) as f64) / 60_000.0);
+    let top = yhi.max(0.0) * 1.1;
+    let y = bounds(0.0, if top.is_finite() { top } else { yhi });
+    let x = bounds(xlo, 0.0);
+    // Points outside the bounds (negative rates, values near f64::MAX) are drawn at the edge:
+    // ratatui would otherwise walk a line across an astronomically large grid.
+    let data: Vec<Vec<(f64, f64)>> = data
+        .into_iter()
+        .map(|pts| {
+            pts.into_iter()
+                .map(|(t, v)| (t.clamp(x[0], x[1]), v.clamp(y[0], y[1])))
+                .collect()
+        })
+        .collect();
+    let datasets: Vec<Dataset> = lines
+        .iter()
+        .zip(&data)
+        .map(|((color, _), pts)| {
+            Dataset::default()
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(Style::new().fg(*color))
+                .data(pts)
+        })
+        .collect();
+    let chart = Chart::new(datasets)
+        .block(block)
+        .x_axis(
+            Axis::default()
+                .bounds(x)
+                .labels(super::detail::time_labels(x[0], x[1], "m"))
+                .style(dim()),
+        )
+        .y_axis(
+            Axis::default()
+                .bounds(y)
+                .labels([Line::from(label(y[0])), Line::from(label(y[1]))])
+                .style(dim()),
+        )
+        .legend_position(None::<LegendPosition>);
+    frame.render_widget(chart, area);
+}
+
+/// A rate for an axis label: `0`, `12`, `1.2k`, `3.4M`.
+fn short_rate(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if a >= 1e3 {
+        format!("{:.1}k", v / 1e3)
+    } else if a >= 10.0 || a == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
 }
 
 fn status_line(c: &CollectorView) -> Line<'static> {
@@ -108,39 +281,76 @@ fn draw_signals(frame: &mut Frame, area: Rect, c: &CollectorView) {
     frame.render_widget(table, area);
 }
 
-fn draw_queues(frame: &mut Frame, area: Rect, c: &CollectorView, scroll: usize) {
+fn draw_queues(frame: &mut Frame, area: Rect, c: &CollectorView, names: &[&str], scroll: usize) {
     if area.height == 0 {
         return;
     }
     let [title, rest] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+    let name_width = 22u16.min(area.width / 4);
     frame.render_widget(
         Paragraph::new(Line::styled(
-            "Exporter queues",
+            format!(
+                "{:<w$}{:>9} {:>9}   Queue",
+                "Exporter",
+                "Sent",
+                "Failed",
+                w = name_width as usize
+            ),
             Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
         )),
         title,
     );
-    if c.queues.is_empty() {
+    if names.is_empty() {
         frame.render_widget(
-            Paragraph::new(Line::styled("no sending queues reported: N/A", dim())),
+            Paragraph::new(Line::styled("no exporters reported: N/A", dim())),
             rest,
         );
         return;
     }
-    let skip = scroll.min(c.queues.len().saturating_sub(1));
-    let name_width = 22u16.min(area.width / 3);
-    for (i, q) in c.queues.iter().skip(skip).enumerate() {
+    let skip = scroll.min(names.len().saturating_sub(1));
+    for (i, name) in names.iter().skip(skip).enumerate() {
         let y = rest.y + i as u16;
         if y >= rest.bottom() {
             break;
         }
         let line = Rect { y, height: 1, ..rest };
-        let [name, count, gauge] = Layout::horizontal([
+        let [name_area, rates, count, gauge] = Layout::horizontal([
             Constraint::Length(name_width),
+            Constraint::Length(20),
             Constraint::Length(14),
             Constraint::Min(0),
         ])
         .areas(line);
+        frame.render_widget(
+            Paragraph::new(truncate(name, name_width.saturating_sub(1) as usize)),
+            name_area,
+        );
+        let r = c.exporters.iter().find(|e| e.exporter == *name);
+        let sent = r.and_then(|r| r.sent_per_s);
+        let failed = r.and_then(|r| r.failed_per_s);
+        let failed_color = match real(failed) {
+            None => NA,
+            Some(f) if f > 0.0 => Color::Red,
+            Some(_) => Color::Reset,
+        };
+        frame.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::styled(
+                    format!("{:>9} ", rate(sent)),
+                    Style::new().fg(if real(sent).is_some() { Color::Reset } else { NA }),
+                ),
+                Span::styled(format!("{:>9} ", rate(failed)), Style::new().fg(failed_color)),
+            ])),
+            rates,
+        );
+        let Some(q) = c.queues.iter().find(|q| q.exporter == *name) else {
+            let rest = Rect {
+                width: line.right().saturating_sub(count.x),
+                ..count
+            };
+            frame.render_widget(Paragraph::new(Line::styled("no sending queue", dim())), rest);
+            continue;
+        };
         let fill =
             (q.capacity.is_finite() && q.capacity > 0.0 && q.size.is_finite()).then(|| q.size / q.capacity);
         let color = match fill {
@@ -149,10 +359,6 @@ fn draw_queues(frame: &mut Frame, area: Rect, c: &CollectorView, scroll: usize) 
             Some(f) if f >= 0.5 => Color::Yellow,
             Some(_) => Color::Green,
         };
-        frame.render_widget(
-            Paragraph::new(truncate(&q.exporter, name_width.saturating_sub(1) as usize)),
-            name,
-        );
         frame.render_widget(
             Paragraph::new(format!("{:>6}/{:<6}", num(q.size), num(q.capacity))),
             count,

@@ -13,7 +13,10 @@ use super::widgets::{bold, dim};
 /// starts a group named by the action.
 pub const KEYS: &[(&str, &str)] = &[
     ("", "Everywhere"),
-    ("Tab Shift-Tab 1-5", "views: SLOs Detail DORA Collector PromQL"),
+    (
+        "Tab Shift-Tab 1-6",
+        "views: SLOs Detail DORA Collector PromQL Traces",
+    ),
     ("r, F5", "refresh now"),
     ("/", "filter SLOs (Enter keeps it, Esc clears it)"),
     ("+ / -", "demo error rate up / down (with --demo)"),
@@ -26,6 +29,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("", "Detail, DORA, Collector"),
     ("↑↓ j k", "previous / next SLO (Detail), scroll (others)"),
     ("Esc Backspace ← h", "back to the SLO table"),
+    (
+        "Traces: s S Enter",
+        "sort column / reverse; Enter: p50/p90/p99 over the last hour",
+    ),
     ("", "PromQL: typing goes to the input while it has focus"),
     ("Enter", "run the query (or focus the input)"),
     ("Ctrl-G, F2", "table (instant) / line chart (last hour)"),

@@ -4,7 +4,7 @@
 //! The frame is a tab bar (one line), the current view, and a status bar (one line): the data
 //! source, the last refresh, fetch errors, the demo knob and key hints. The help overlay (`?`)
 //! draws over all of it. One file per view: [`slos`], [`detail`], [`dora`], [`collector`],
-//! [`promql`], [`help`]; shared formatting and guards live in [`widgets`].
+//! [`promql`], [`traces`], [`help`]; shared formatting and guards live in [`widgets`].
 //!
 //! Every view must draw any [`Snapshot`](crate::model::Snapshot) without panicking, at any
 //! terminal size down to 1×1: numbers go through [`widgets`] (NaN reads `N/A`), gauge ratios
@@ -16,6 +16,7 @@ pub mod dora;
 pub mod help;
 pub mod promql;
 pub mod slos;
+pub mod traces;
 pub mod widgets;
 
 use ratatui::Frame;
@@ -40,6 +41,7 @@ pub fn draw(frame: &mut Frame, app: &App, knob: Option<f64>) {
         View::Dora => dora::draw(frame, body, app),
         View::Collector => collector::draw(frame, body, app),
         View::Promql => promql::draw(frame, body, app),
+        View::Traces => traces::draw(frame, body, app),
     }
     draw_status(frame, status, app, knob);
     if app.help() {

@@ -10,12 +10,14 @@ use burnwatch_slo::promql::Engine;
 use burnwatch_slo::slo::burndown;
 use burnwatch_slo::slo::spec::parse_str;
 use burnwatch_slo::slo::status::{EngineSource, SloStatus, evaluate};
+use burnwatch_slo::spanmetrics::{Operation, QuantileSource};
 use burnwatch_slo::tsdb::{Labels, Storage};
 use burnwatch_tui::app::App;
 use burnwatch_tui::model::{
     BurndownPoint, CollectorView, DoraMetric, DoraView, QueueFill, RecentEvent, RecentEvents, SignalRates,
     SloDetail, Snapshot, Sparkline, Trend, WeekValue,
 };
+use burnwatch_tui::model::{ExporterRates, OperationLatency, OperationRow, SignalHistory, TracesView};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -334,6 +336,183 @@ pub fn collector() -> CollectorView {
         rss_bytes: Some(40.0 * 1_048_576.0),
         memory_limit_bytes: Some(64.0 * 1_048_576.0),
         memory_soft_limit_bytes: Some(51.2 * 1_048_576.0),
+        history: ["spans", "metric_points", "log_records"]
+            .iter()
+            .enumerate()
+            .map(|(i, signal)| {
+                // Spans ramp up over the hour; metric points are flat with a refusal burst 20
+                // minutes ago; no log pipeline.
+                let line = |f: &dyn Fn(i64) -> f64| -> Vec<(i64, Option<f64>)> {
+                    (0..=60)
+                        .map(|m| (AT_MS - (60 - m) * 60_000, (i < 2).then(|| f(m))))
+                        .collect()
+                };
+                SignalHistory {
+                    signal: (*signal).into(),
+                    accepted: line(&|m| if i == 0 { 600.0 + 10.0 * m as f64 } else { 56.25 }),
+                    refused: line(&|m| {
+                        if i == 1 && (38..=42).contains(&m) {
+                            40.0
+                        } else {
+                            0.0
+                        }
+                    }),
+                    failed: line(&|_| 0.0),
+                }
+            })
+            .collect(),
+        rss_history: (0..=60)
+            .map(|m| {
+                (
+                    AT_MS - (60 - m) * 60_000,
+                    Some((30.0 + m as f64 / 6.0) * 1_048_576.0),
+                )
+            })
+            .collect(),
+        exporters: vec![
+            ExporterRates {
+                exporter: "otlp/jaeger".into(),
+                sent_per_s: Some(1234.5),
+                failed_per_s: Some(0.0),
+            },
+            ExporterRates {
+                exporter: "prometheus".into(),
+                sent_per_s: Some(56.25),
+                failed_per_s: Some(0.25),
+            },
+        ],
+    }
+}
+
+/// `n` operations of three services with distinct rates, error shares and quantiles; the
+/// summary is the quantile source.
+pub fn traces(n: usize) -> TracesView {
+    let services = ["checkout", "payments", "cart"];
+    let operations = (0..n)
+        .map(|i| {
+            let f = i as f64;
+            OperationRow {
+                op: Operation::new(
+                    services[i % services.len()],
+                    &if i < 3 {
+                        ["POST /checkout", "charge", "GET /cart"][i].to_string()
+                    } else {
+                        format!("GET /items/{i:03}")
+                    },
+                    if i % 4 == 1 {
+                        "SPAN_KIND_CLIENT"
+                    } else {
+                        "SPAN_KIND_SERVER"
+                    },
+                ),
+                rate_per_s: Some(120.0 / (f + 1.0)),
+                // Every fifth operation has no failures; one has no calls at all.
+                error_ratio: if i == 2 {
+                    None
+                } else {
+                    Some(((i * 7) % 5) as f64 * 0.004)
+                },
+                p50_ms: Some(5.0 + f),
+                p90_ms: Some(20.0 + 3.0 * f),
+                p99_ms: if i == 2 {
+                    None
+                } else {
+                    Some(80.0 + 17.0 * ((i * 13) % 11) as f64)
+                },
+            }
+        })
+        .collect();
+    TracesView {
+        window: "1m".into(),
+        source: Some(QuantileSource::Summary),
+        operations,
+    }
+}
+
+/// The latency chart of `op` over the last hour: p50/p90/p99 with a spike 15 minutes ago.
+pub fn operation_latency(op: Operation) -> OperationLatency {
+    let line = |base: f64| -> Vec<(i64, Option<f64>)> {
+        (0..=60)
+            .map(|m| {
+                let spike = if (44..=47).contains(&m) { 4.0 } else { 1.0 };
+                // Ten minutes without data at the start: the operation began later.
+                (AT_MS - (60 - m) * 60_000, (m >= 10).then_some(base * spike))
+            })
+            .collect()
+    };
+    OperationLatency {
+        op,
+        source: Some(QuantileSource::Summary),
+        lines: vec![
+            ("p50".into(), line(20.0)),
+            ("p90".into(), line(80.0)),
+            ("p99".into(), line(250.0)),
+        ],
+    }
+}
+
+/// Five weeks of a DORA metric, oldest first, the last ending at [`AT_MS`].
+fn weekly(name: &str) -> Vec<WeekValue> {
+    let values: [Option<f64>; 5] = match name {
+        "Deployment frequency" => [Some(1.4), Some(2.0), Some(1.7), Some(2.6), Some(3.1)],
+        "Lead time for changes" => [
+            Some(9_000.0),
+            Some(7_200.0),
+            Some(10_800.0),
+            Some(12_000.0),
+            Some(11_520.0),
+        ],
+        "Change failure rate" => [Some(0.1), Some(0.15), Some(0.1), Some(0.125), Some(0.125)],
+        "Failed deployment recovery time" => [None, None, None, None, Some(90_000.0)],
+        _ => [Some(0.05), None, None, None, None],
+    };
+    let week = 7 * 86_400_000;
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| WeekValue {
+            end_ms: AT_MS - (4 - i as i64) * week,
+            value: *v,
+        })
+        .collect()
+}
+
+/// A failed deployment, the incident it caused and its recovery, a remediation, and an open
+/// incident, newest first (as `GET /api/v1/dora/events` lists them).
+pub fn recent_events() -> RecentEvents {
+    let min = 60_000;
+    let ev = |kind: &str, id: &str, t: i64| RecentEvent {
+        kind: kind.into(),
+        id: id.into(),
+        service: "checkout".into(),
+        time_ms: AT_MS - t * min,
+        ..RecentEvent::default()
+    };
+    RecentEvents {
+        events: vec![
+            RecentEvent {
+                resolved_ms: None,
+                ..ev("incident", "inc-9", 10)
+            },
+            RecentEvent {
+                status: Some("success".into()),
+                remediation: true,
+                ..ev("deployment", "d-43", 60)
+            },
+            RecentEvent {
+                deployment: Some("d-42".into()),
+                resolved_ms: Some(AT_MS - 60 * min),
+                recovery_s: Some(3_000.0),
+                ..ev("incident", "inc-7", 110)
+            },
+            RecentEvent {
+                status: Some("success".into()),
+                failed: true,
+                incidents: vec!["inc-7".into()],
+                ..ev("deployment", "d-42", 120)
+            },
+        ],
+        total: 4,
     }
 }
 
@@ -347,6 +526,8 @@ pub fn snapshot() -> Snapshot {
         budget_trends: budget_trends(),
         dora: dora(),
         collector: collector(),
+        traces: traces(8),
+        operation: None,
         errors: Vec::new(),
     }
 }
