@@ -193,8 +193,11 @@ pub struct OperationLatency {
     pub source: Option<QuantileSource>,
     /// `(quantile label, points)`: `p50`, `p90`, `p99`, each `(t_ms, ms)` oldest first, `None`
     /// where there is no value.
-    pub lines: Vec<(String, Vec<(i64, Option<f64>)>)>,
+    pub lines: Vec<(String, TimeLine)>,
 }
+
+/// Values over time: `(t_ms, value)`, oldest first, `None` where there is no value.
+pub type TimeLine = Vec<(i64, Option<f64>)>;
 
 /// The answer to a query typed in the PromQL view.
 #[derive(Clone, Debug, Serialize)]

@@ -18,6 +18,9 @@ use super::widgets::{NA, bold, bounds, dim, finite_range, mib, rate, real, trunc
 use crate::app::{App, View};
 use crate::model::CollectorView;
 
+/// A point of a line: `(t_ms, value)`.
+type Point = (i64, Option<f64>);
+
 /// Each signal's line colour in the charts (spans, metric points, log records).
 const SIGNAL_COLORS: [Color; 3] = [Color::Green, Color::Cyan, Color::Magenta];
 
@@ -86,7 +89,7 @@ fn draw_charts(frame: &mut Frame, area: Rect, c: &CollectorView) {
         title,
     );
     let cols: [Rect; 4] = Layout::horizontal([Constraint::Ratio(1, 4); 4]).areas(row);
-    let per_signal = |pick: fn(&crate::model::SignalHistory) -> &Vec<(i64, Option<f64>)>| {
+    let per_signal = |pick: fn(&crate::model::SignalHistory) -> &crate::model::TimeLine| {
         c.history
             .iter()
             .enumerate()
@@ -133,7 +136,7 @@ fn line_chart(
     frame: &mut Frame,
     area: Rect,
     title: &str,
-    lines: &[(Color, &[(i64, Option<f64>)])],
+    lines: &[(Color, &[Point])],
     label: fn(f64) -> String,
 ) {
     let block = Block::bordered()
