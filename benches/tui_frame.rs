@@ -46,6 +46,33 @@ fn frames(c: &mut Criterion) {
     let mut detail = common::app_with(common::snapshot());
     detail.set_view(View::Detail);
     bench_view(c, "detail_view_160x48", &mut detail, (160, 48), false);
+    // The Traces view with 200 operations (sorted each frame), the selection moving; then one
+    // operation's latency chart, and the Collector view's charts.
+    let mut traces = common::app_with(burnwatch_tui::model::Snapshot {
+        traces: common::traces(200),
+        ..common::snapshot()
+    });
+    traces.set_view(View::Traces);
+    for (w, h) in [(160, 48), (80, 24)] {
+        bench_view(
+            c,
+            &format!("traces_view_200_operations_{w}x{h}"),
+            &mut traces,
+            (w, h),
+            true,
+        );
+    }
+    let mut chart = common::app_with(common::snapshot());
+    chart.set_view(View::Traces);
+    chart.on_key(common::key(ratatui::crossterm::event::KeyCode::Enter));
+    let op = chart.operation_focus().cloned().unwrap();
+    let mut s = common::snapshot();
+    s.operation = Some(common::operation_latency(op));
+    chart.set_snapshot(s);
+    bench_view(c, "traces_operation_chart_160x48", &mut chart, (160, 48), false);
+    let mut collector = common::app_with(common::snapshot());
+    collector.set_view(View::Collector);
+    bench_view(c, "collector_view_160x48", &mut collector, (160, 48), false);
 }
 
 criterion_group!(benches, frames);
