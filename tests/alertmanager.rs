@@ -651,12 +651,32 @@ fn up_sends_the_alerts_of_its_slo_rules_to_alertmanager() {
     let base = format!("http://{listen}");
     let run = |args: &[&str]| {
         let out = Command::new(common::burnwatch_bin()).args(args).output().unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
     let slos_arg = slos.to_str().unwrap();
-    let snap = run(&["tui", "--prometheus-url", &base, "--slos", slos_arg, "--once", "--json"]);
-    let status = run(&["slo", "status", "--prometheus-url", &base, "--spec", slos_arg, "--json"]);
+    let snap = run(&[
+        "tui",
+        "--prometheus-url",
+        &base,
+        "--slos",
+        slos_arg,
+        "--once",
+        "--json",
+    ]);
+    let status = run(&[
+        "slo",
+        "status",
+        "--prometheus-url",
+        &base,
+        "--spec",
+        slos_arg,
+        "--json",
+    ]);
     for (what, slo) in [("tui", &snap["slos"][0]), ("slo status", &status[0])] {
         let alert = slo["alerts"]
             .as_array()

@@ -416,7 +416,10 @@ impl Endpoint {
         let mut root: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| malformed(format!("not JSON: {e}")))?;
         match root.get("status").and_then(|s| s.as_str()) {
-            Some("success") => Ok(root.get_mut("data").map(serde_json::Value::take).unwrap_or_default()),
+            Some("success") => Ok(root
+                .get_mut("data")
+                .map(serde_json::Value::take)
+                .unwrap_or_default()),
             Some("error") => Err(ClientError::Api {
                 status,
                 error_type: root["errorType"].as_str().unwrap_or_default().to_string(),

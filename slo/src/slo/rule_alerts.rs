@@ -84,7 +84,11 @@ impl RuleAlerts {
                 continue;
             };
             out.loaded.insert(id.to_string());
-            let rules = group.get("rules").and_then(|r| r.as_array()).into_iter().flatten();
+            let rules = group
+                .get("rules")
+                .and_then(|r| r.as_array())
+                .into_iter()
+                .flatten();
             for alert in rules
                 .filter(|r| r.get("type").and_then(|t| t.as_str()) == Some("alerting"))
                 .filter_map(|r| r.get("alerts").and_then(|a| a.as_array()))
@@ -240,13 +244,21 @@ mod tests {
         assert_eq!(page.rule_state.as_deref(), Some("firing"));
         assert_eq!(page.labels.get("team").map(String::as_str), Some("a"));
         assert!(!page.labels.contains_key("alertname"));
-        assert_eq!(page.annotations.get("summary").map(String::as_str), Some("burning"));
+        assert_eq!(
+            page.annotations.get("summary").map(String::as_str),
+            Some("burning")
+        );
         // The ticket alert is computed as firing, but the evaluator holds nothing for it.
         let ticket = &statuses[0].alerts[1];
         assert!(!ticket.firing && ticket.labels.is_empty());
         assert_eq!(ticket.rule_state.as_deref(), Some("inactive"));
         // An SLO the evaluator does not hold keeps its computed alerts.
-        assert!(statuses[1].alerts.iter().all(|a| a.firing && a.rule_state.is_none()));
+        assert!(
+            statuses[1]
+                .alerts
+                .iter()
+                .all(|a| a.firing && a.rule_state.is_none())
+        );
     }
 
     #[test]
