@@ -7,7 +7,8 @@ mod common;
 use burnwatch_slo::slo::PolicyStatus;
 use burnwatch_tui::app::{App, View};
 use burnwatch_tui::model::{
-    BurndownPoint, CollectorView, QueryOutcome, QueueFill, SignalRates, SloDetail, Snapshot, Sparkline,
+    BurndownPoint, CollectorView, QueryOutcome, QueueFill, SignalHistory, SignalRates, SloDetail, Snapshot,
+    Sparkline,
 };
 use common::*;
 use crossterm::event::KeyCode;
@@ -377,10 +378,13 @@ fn hostile() -> Snapshot {
         rss_bytes: Some(1e30),
         memory_limit_bytes: Some(1.0),
         memory_soft_limit_bytes: Some(1e40),
-        // Hostile chart data for the collector's history is left out: see the lead's report
-        // (a render of i64::MIN..i64::MAX points did not finish in time to be checked).
-        history: Vec::new(),
-        rss_history: Vec::new(),
+        history: vec![SignalHistory {
+            signal: long.clone(),
+            accepted: vec![(i64::MIN, Some(1e308)), (i64::MAX, Some(-1e308)), (0, None)],
+            refused: vec![(i64::MAX, Some(f64::INFINITY)), (i64::MIN, Some(5.0))],
+            failed: vec![(0, Some(f64::NAN))],
+        }],
+        rss_history: vec![(i64::MIN, Some(1e300)), (i64::MAX, Some(0.0))],
         exporters: Vec::new(),
     };
     s.errors = vec![long.clone()];

@@ -14,7 +14,7 @@ use ratatui::widgets::{
 };
 
 use super::message;
-use super::widgets::{NA, bold, bounds, dim, finite_range, mib, rate, real, truncate, unit};
+use super::widgets::{NA, bold, chart_bounds, dim, finite_range, mib, rate, real, truncate, unit};
 use crate::app::{App, View};
 use crate::model::CollectorView;
 
@@ -150,7 +150,8 @@ fn line_chart(
                 .iter()
                 .filter_map(|(t, v)| {
                     let v = v.filter(|v| v.is_finite())?;
-                    Some(((*t - end.unwrap_or(*t)) as f64 / 60_000.0, v))
+                    // In f64: a server's i64 timestamps may be far enough apart to overflow.
+                    Some(((*t as f64 - end.unwrap_or(*t) as f64) / 60_000.0, v))
                 })
                 .collect()
         })
@@ -164,8 +165,8 @@ fn line_chart(
     let xlo = finite_range(lines.iter().flat_map(|(_, p)| p.iter().map(|p| p.0 as f64)))
         .map_or(-60.0, |(lo, _)| (lo - end.unwrap_or(0) as f64) / 60_000.0);
     let top = yhi.max(0.0) * 1.1;
-    let y = bounds(0.0, if top.is_finite() { top } else { yhi });
-    let x = bounds(xlo, 0.0);
+    let y = chart_bounds(0.0, if top.is_finite() { top } else { yhi });
+    let x = chart_bounds(xlo, 0.0);
     // Points outside the bounds (negative rates, values near f64::MAX) are drawn at the edge:
     // ratatui would otherwise walk a line across an astronomically large grid.
     let data: Vec<Vec<(f64, f64)>> = data

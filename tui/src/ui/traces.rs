@@ -13,7 +13,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Cell, Chart, Dataset, GraphType, LegendPosition, Paragraph, Row, Table};
 
 use super::message;
-use super::widgets::{NA, bold, bounds, dim, finite_range, real, truncate};
+use super::widgets::{NA, bold, chart_bounds, dim, finite_range, real, truncate};
 use crate::app::{App, TraceColumn, TraceSort};
 use crate::model::{OperationLatency, OperationRow, TracesView};
 use burnwatch_slo::spanmetrics::{CALLS, Operation};
@@ -305,7 +305,8 @@ fn draw_latency_chart(frame: &mut Frame, area: Rect, c: &OperationLatency) {
                 .iter()
                 .filter_map(|(t, v)| {
                     let v = v.filter(|v| v.is_finite())?;
-                    Some(((*t - end.unwrap_or(*t)) as f64 / 60_000.0, v))
+                    // In f64: a server's i64 timestamps may be far enough apart to overflow.
+                    Some(((*t as f64 - end.unwrap_or(*t) as f64) / 60_000.0, v))
                 })
                 .collect()
         })
@@ -325,8 +326,8 @@ fn draw_latency_chart(frame: &mut Frame, area: Rect, c: &OperationLatency) {
         });
     // Latency charts start at zero, so a flat line is not read as a spike.
     let top = yhi * 1.05;
-    let y = bounds(ylo.min(0.0), if top.is_finite() { top } else { yhi });
-    let x = bounds(xlo, 0.0);
+    let y = chart_bounds(ylo.min(0.0), if top.is_finite() { top } else { yhi });
+    let x = chart_bounds(xlo, 0.0);
     // Points outside the bounds are drawn at the edge: ratatui would otherwise walk a line across
     // an astronomically large grid.
     let data: Vec<Vec<(f64, f64)>> = data

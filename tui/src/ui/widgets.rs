@@ -95,6 +95,24 @@ pub fn unit(v: f64) -> f64 {
     if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) }
 }
 
+/// The largest magnitude a chart axis reaches. ratatui's canvas scales a point by the grid's size
+/// before dividing by the axis span, so a bound near `f64::MAX` overflows to infinity and a line
+/// to it walks `usize::MAX` cells (a hang). Values beyond are drawn at this edge.
+const CHART_LIMIT: f64 = 1e300;
+
+/// [`bounds`] for a chart whose points are then clamped into them: no bound's magnitude exceeds
+/// [`CHART_LIMIT`].
+pub fn chart_bounds(lo: f64, hi: f64) -> [f64; 2] {
+    let cap = |v: f64| {
+        if v.is_nan() {
+            v
+        } else {
+            v.clamp(-CHART_LIMIT, CHART_LIMIT)
+        }
+    };
+    bounds(cap(lo), cap(hi))
+}
+
 /// Axis bounds that ratatui can use: finite, ordered and not empty. Non-finite input falls back
 /// to `[0, 1]`; a flat range is widened so the line sits in the middle.
 pub fn bounds(lo: f64, hi: f64) -> [f64; 2] {
