@@ -101,28 +101,7 @@ impl ResourceProcessor {
 #[async_trait]
 impl Consumer for ResourceProcessor {
     async fn consume(&self, data: Telemetry) -> Result<(), ConsumeError> {
-        let data = match data {
-            Telemetry::Traces(payload) => {
-                let mut request = decode::traces(payload)?;
-                for rs in &mut request.resource_spans {
-                    self.apply(&mut rs.resource);
-                }
-                Telemetry::traces(request)
-            }
-            Telemetry::Metrics(mut request) => {
-                for rm in &mut request.resource_metrics {
-                    self.apply(&mut rm.resource);
-                }
-                Telemetry::Metrics(request)
-            }
-            Telemetry::Logs(payload) => {
-                let mut request = decode::logs(payload)?;
-                for rl in &mut request.resource_logs {
-                    self.apply(&mut rl.resource);
-                }
-                Telemetry::logs(request)
-            }
-        };
+        let data = decode::each_resource(data, |resource| self.apply(resource))?;
         self.next.consume(data).await
     }
 }
