@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 
 /// What an exercise is about; the exam scores by topic.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Topic {
     /// PromQL: selectors, rates, aggregation, histograms, subqueries, vector matching.
@@ -82,9 +82,10 @@ pub struct Exercise {
     pub answer: Answer,
 }
 
-/// The expected answer of an exercise, by kind.
+/// The expected answer of an exercise, by kind: in YAML a map with exactly one of the keys
+/// `promql`, `number`, `choice`, `config`.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(try_from = "AnswerKeys")]
 pub enum Answer {
     /// A PromQL expression, graded by evaluating it beside the reference.
     Promql(PromqlAnswer),
@@ -94,6 +95,38 @@ pub enum Answer {
     Choice(ChoiceAnswer),
     /// A corrected OpenTelemetry Collector configuration.
     Config(ConfigAnswer),
+}
+
+/// How an [`Answer`] is written in YAML. `serde_norway` reads an externally tagged enum only
+/// from a YAML tag (`!promql`), so the single-key map form curriculum authors write is read
+/// through this struct.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnswerKeys {
+    promql: Option<PromqlAnswer>,
+    number: Option<NumberAnswer>,
+    choice: Option<ChoiceAnswer>,
+    config: Option<ConfigAnswer>,
+}
+
+impl TryFrom<AnswerKeys> for Answer {
+    type Error = String;
+
+    fn try_from(k: AnswerKeys) -> Result<Answer, String> {
+        let mut kinds = Vec::new();
+        kinds.extend(k.promql.map(Answer::Promql));
+        kinds.extend(k.number.map(Answer::Number));
+        kinds.extend(k.choice.map(Answer::Choice));
+        kinds.extend(k.config.map(Answer::Config));
+        if kinds.len() == 1 {
+            Ok(kinds.remove(0))
+        } else {
+            Err(format!(
+                "an answer needs exactly one of promql, number, choice, config; found {}",
+                kinds.len()
+            ))
+        }
+    }
 }
 
 impl Answer {
@@ -289,10 +322,18 @@ pub struct Curriculum {
 
 /// The built-in curriculum's files, in order, with the topic each holds.
 const BUILTIN: [(&str, Topic, &str); 4] = [
-    ("promql.yaml", Topic::Promql, include_str!("curriculum/promql.yaml")),
+    (
+        "promql.yaml",
+        Topic::Promql,
+        include_str!("curriculum/promql.yaml"),
+    ),
     ("slo.yaml", Topic::Slo, include_str!("curriculum/slo.yaml")),
     ("dora.yaml", Topic::Dora, include_str!("curriculum/dora.yaml")),
-    ("collector.yaml", Topic::Collector, include_str!("curriculum/collector.yaml")),
+    (
+        "collector.yaml",
+        Topic::Collector,
+        include_str!("curriculum/collector.yaml"),
+    ),
 ];
 
 impl Curriculum {
@@ -314,8 +355,7 @@ impl Curriculum {
                 file: file.to_string(),
                 message,
             };
-            let list: Vec<Exercise> =
-                serde_norway::from_str(text).map_err(|err| fail(err.to_string()))?;
+            let list: Vec<Exercise> = serde_norway::from_str(text).map_err(|err| fail(err.to_string()))?;
             for (i, exercise) in list.into_iter().enumerate() {
                 let at = format!("exercise {} ({:?})", i + 1, exercise.id);
                 if exercise.topic != topic {
@@ -391,18 +431,31 @@ impl Exercise {
                 if self.data.is_none() {
                     return Some("a PromQL exercise needs `data` to evaluate over".into());
                 }
+                let times =
+                    p.at.iter()
+                        .chain(p.range.iter().flat_map(|r| [&r.start, &r.end, &r.step]));
+                for t in times {
+                    if burnwatch_slo::duration::parse_prometheus_duration_ms(t).is_none() {
+                        return Some(format!(
+                            "{t:?} is not a Prometheus duration (such as 30m or 1h5m)"
+                        ));
+                    }
+                }
             }
             Answer::Number(n) => {
                 if !n.value.is_finite() {
                     return Some("the expected value must be a finite number".into());
                 }
-                if n.tolerance.is_some_and(|t| !(t >= 0.0 && t < 1.0)) {
+                if n.tolerance.is_some_and(|t| !(0.0..1.0).contains(&t)) {
                     return Some("the tolerance must be in [0, 1)".into());
                 }
             }
             Answer::Choice(c) => {
                 if !c.options.contains(&c.correct) {
-                    return Some(format!("the correct choice {:?} is not among the options", c.correct));
+                    return Some(format!(
+                        "the correct choice {:?} is not among the options",
+                        c.correct
+                    ));
                 }
             }
             Answer::Config(c) => {
@@ -426,7 +479,11 @@ mod tests {
     fn builtin_curriculum_parses_with_every_topic() {
         let c = Curriculum::parse(&BUILTIN).unwrap_or_else(|e| panic!("{e}"));
         for topic in Topic::ALL {
-            assert!(c.of_topic(topic).next().is_some(), "no {} exercise", topic.as_str());
+            assert!(
+                c.of_topic(topic).next().is_some(),
+                "no {} exercise",
+                topic.as_str()
+            );
         }
         let (n, first) = c.find("1").unwrap();
         assert_eq!((n, first.topic), (1, Topic::Promql));
@@ -458,7 +515,11 @@ mod tests {
 
         let twice = format!("{ONE}{}", ONE.trim_start_matches('\n'));
         let err = Curriculum::parse(&[("slo.yaml", Topic::Slo, &twice)]).unwrap_err();
-        assert!(err.to_string().contains("exercise 2 (\"slo-budget\"): the id is used twice"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("exercise 2 (\"slo-budget\"): the id is used twice"),
+            "{err}"
+        );
 
         let typo = ONE.replace("unit: ratio", "unit: ratios");
         let err = Curriculum::parse(&[("slo.yaml", Topic::Slo, &typo)]).unwrap_err();
@@ -475,6 +536,9 @@ mod tests {
     choice: {options: [green, red], correct: blue}
 "#;
         let err = Curriculum::parse(&[("slo.yaml", Topic::Slo, bad_choice)]).unwrap_err();
-        assert!(err.to_string().contains("\"blue\" is not among the options"), "{err}");
+        assert!(
+            err.to_string().contains("\"blue\" is not among the options"),
+            "{err}"
+        );
     }
 }

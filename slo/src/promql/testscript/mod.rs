@@ -170,61 +170,14 @@ pub fn run_script(name: &str, text: &str) -> FileReport {
                 interval,
                 nhcb,
                 series,
-            } => {
-                // Within one load block a later line for the same series overrides earlier values
-                // at the same timestamps (upstream appends them in one batch; the last one wins).
-                let mut merged: Vec<(Labels, std::collections::BTreeMap<i64, LoadPoint>)> = Vec::new();
-                let mut index: HashMap<Labels, usize> = HashMap::new();
-                for s in series {
-                    let name = s.labels.metric_name().unwrap_or("").to_string();
-                    if nhcb {
-                        // The classic series stay; the native histogram takes the base name (also
-                        // when it cannot be converted, so evals over it count as unsupported).
-                        if let Some(base) = name.strip_suffix("_bucket") {
-                            let mut b = crate::tsdb::LabelsBuilder::new(&s.labels);
-                            b.set(crate::tsdb::METRIC_NAME.to_string(), base.to_string());
-                            b.del("le");
-                            histogram_series.push(b.build());
-                        }
-                    }
-                    if s.has_histogram {
-                        histogram_series.push(s.labels.clone());
-                    }
-                    let i = *index.entry(s.labels.clone()).or_insert_with(|| {
-                        merged.push((s.labels.clone(), std::collections::BTreeMap::new()));
-                        merged.len() - 1
-                    });
-                    for (k, v) in s.values.iter().enumerate() {
-                        if let Some(v) = v {
-                            merged[i]
-                                .1
-                                .insert((k as i64).saturating_mul(interval), LoadPoint::Float(*v));
-                        }
-                    }
-                    for (k, h) in s.histograms {
-                        merged[i]
-                            .1
-                            .insert((k as i64).saturating_mul(interval), LoadPoint::Hist(h));
-                    }
-                }
-                if nhcb {
-                    for (labels, points) in convert_nhcb(&merged) {
-                        histogram_series.push(labels.clone());
-                        merged.push((labels, points));
-                    }
-                }
-                for (labels, points) in merged {
-                    for (t, p) in points {
-                        let res = match p {
-                            LoadPoint::Float(v) => store.append(&labels, t, v),
-                            LoadPoint::Hist(h) => store.append_histogram(&labels, t, h),
-                        };
-                        if let Err(e) = res {
-                            report.errors.push(e.to_string());
-                        }
-                    }
-                }
-            }
+            } => load_block(
+                &mut store,
+                interval,
+                nhcb,
+                series,
+                &mut histogram_series,
+                &mut report.errors,
+            ),
             Command::Eval(e) => {
                 let outcome = run_eval(&engine, &store, &e);
                 match outcome {
@@ -252,6 +205,108 @@ pub fn run_script(name: &str, text: &str) -> FileReport {
         }
     }
     report
+}
+
+/// Loads the `load` blocks of a script into a new store, refusing any other command: the data
+/// sets of burnwatch-learn's PromQL exercises are written in this notation. Time 0 is the
+/// Unix epoch, as in the test scripts. The first problem (a bad line, a refused sample) is the
+/// error, with its line.
+pub fn load_script(text: &str) -> Result<Storage, String> {
+    let mut store = Storage::new();
+    let mut histogram_series = Vec::new();
+    let mut errors = Vec::new();
+    for cmd in parse::parse_script(text)? {
+        match cmd {
+            Command::Clear => store.clear(),
+            Command::Load {
+                interval,
+                nhcb,
+                series,
+            } => load_block(
+                &mut store,
+                interval,
+                nhcb,
+                series,
+                &mut histogram_series,
+                &mut errors,
+            ),
+            Command::Eval(e) => {
+                return Err(format!(
+                    "line {}: only load blocks are allowed here, not {:?}",
+                    e.line, e.text
+                ));
+            }
+        }
+        if let Some(e) = errors.first() {
+            return Err(e.clone());
+        }
+    }
+    Ok(store)
+}
+
+/// Appends one `load` block to `store`, noting series with native histograms (and the
+/// converted series of `load_with_nhcb`) in `histogram_series` and refused samples in `errors`.
+fn load_block(
+    store: &mut Storage,
+    interval: i64,
+    nhcb: bool,
+    series: Vec<SeriesLine>,
+    histogram_series: &mut Vec<Labels>,
+    errors: &mut Vec<String>,
+) {
+    // Within one load block a later line for the same series overrides earlier values
+    // at the same timestamps (upstream appends them in one batch; the last one wins).
+    let mut merged: Vec<(Labels, std::collections::BTreeMap<i64, LoadPoint>)> = Vec::new();
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    for s in series {
+        let name = s.labels.metric_name().unwrap_or("").to_string();
+        if nhcb {
+            // The classic series stay; the native histogram takes the base name (also
+            // when it cannot be converted, so evals over it count as unsupported).
+            if let Some(base) = name.strip_suffix("_bucket") {
+                let mut b = crate::tsdb::LabelsBuilder::new(&s.labels);
+                b.set(crate::tsdb::METRIC_NAME.to_string(), base.to_string());
+                b.del("le");
+                histogram_series.push(b.build());
+            }
+        }
+        if s.has_histogram {
+            histogram_series.push(s.labels.clone());
+        }
+        let i = *index.entry(s.labels.clone()).or_insert_with(|| {
+            merged.push((s.labels.clone(), std::collections::BTreeMap::new()));
+            merged.len() - 1
+        });
+        for (k, v) in s.values.iter().enumerate() {
+            if let Some(v) = v {
+                merged[i]
+                    .1
+                    .insert((k as i64).saturating_mul(interval), LoadPoint::Float(*v));
+            }
+        }
+        for (k, h) in s.histograms {
+            merged[i]
+                .1
+                .insert((k as i64).saturating_mul(interval), LoadPoint::Hist(h));
+        }
+    }
+    if nhcb {
+        for (labels, points) in convert_nhcb(&merged) {
+            histogram_series.push(labels.clone());
+            merged.push((labels, points));
+        }
+    }
+    for (labels, points) in merged {
+        for (t, p) in points {
+            let res = match p {
+                LoadPoint::Float(v) => store.append(&labels, t, v),
+                LoadPoint::Hist(h) => store.append_histogram(&labels, t, h),
+            };
+            if let Err(e) = res {
+                errors.push(e.to_string());
+            }
+        }
+    }
 }
 
 /// Whether any selector of `expr` matches one of `series` (an unparsable query matches none).
