@@ -13,6 +13,8 @@
 //!   (2.0, another encoding, a missing or other `Content-Type`);
 //! - `/api/v1/dora/events` (POST): DORA deployment and incident events into `dora_*` series
 //!   (see [`dora`]);
+//! - `/api/v1/metadata`, `/api/v1/targets/metadata` (see [`metadata`]) and
+//!   `/api/v1/query_exemplars` (see [`exemplars`]);
 //! - `/api/v1/rules`, `/api/v1/alerts`: the rule manager's groups and alerts (see
 //!   [`crate::rules::api`]);
 //! - `/api/v1/status/buildinfo`, `/-/healthy`, `/-/ready`.
@@ -26,8 +28,10 @@
 
 pub mod client;
 pub mod dora;
+pub mod exemplars;
 pub mod json;
 pub mod lenient;
+pub mod metadata;
 pub mod params;
 pub mod position;
 #[cfg(test)]
@@ -128,6 +132,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/status/buildinfo", get(buildinfo))
         .route("/-/healthy", get(healthy).head(healthy))
         .route("/-/ready", get(ready).head(ready))
+        .merge(metadata::routes())
+        .merge(exemplars::routes())
         .with_state(state)
         .merge(dora_routes)
         .merge(rules_routes)
@@ -509,31 +515,42 @@ fn matcher_sets(values: &[&str]) -> Result<Vec<Vec<Matcher>>, ApiError> {
                 ));
             }
         };
-        let groups: Vec<&Vec<promql_parser::label::Matcher>> = if vs.matchers.or_matchers.is_empty() {
-            vec![&vs.matchers.matchers]
-        } else {
-            vs.matchers.or_matchers.iter().collect()
-        };
-        for group in groups {
-            let mut set = Vec::with_capacity(group.len() + 1);
-            if let Some(name) = &vs.name {
-                set.push(Matcher::equal(crate::tsdb::METRIC_NAME, name));
-            }
-            for m in group {
-                use promql_parser::label::MatchOp as P;
-                let bad = |e: crate::tsdb::MatcherError| ApiError::invalid_param("match[]", e);
-                set.push(match &m.op {
-                    P::Equal => Matcher::equal(&m.name, &m.value),
-                    P::NotEqual => Matcher::not_equal(&m.name, &m.value),
-                    P::Re(_) => Matcher::regex(&m.name, &m.value).map_err(bad)?,
-                    P::NotRe(_) => Matcher::not_regex(&m.name, &m.value).map_err(bad)?,
-                });
-            }
-            if set.iter().all(|m| m.matches("")) {
-                return Err(ApiError::bad_data(NON_EMPTY_MATCHER));
-            }
-            sets.push(set);
+        sets.extend(selector_sets(&vs, "match[]")?);
+    }
+    Ok(sets)
+}
+
+/// The store matcher sets of one series selector (one per `or` group), a bad regex reported as
+/// an invalid `param`.
+fn selector_sets(
+    vs: &promql_parser::parser::VectorSelector,
+    param: &str,
+) -> Result<Vec<Vec<Matcher>>, ApiError> {
+    let groups: Vec<&Vec<promql_parser::label::Matcher>> = if vs.matchers.or_matchers.is_empty() {
+        vec![&vs.matchers.matchers]
+    } else {
+        vs.matchers.or_matchers.iter().collect()
+    };
+    let mut sets = Vec::with_capacity(groups.len());
+    for group in groups {
+        let mut set = Vec::with_capacity(group.len() + 1);
+        if let Some(name) = &vs.name {
+            set.push(Matcher::equal(crate::tsdb::METRIC_NAME, name));
         }
+        for m in group {
+            use promql_parser::label::MatchOp as P;
+            let bad = |e: crate::tsdb::MatcherError| ApiError::invalid_param(param, e);
+            set.push(match &m.op {
+                P::Equal => Matcher::equal(&m.name, &m.value),
+                P::NotEqual => Matcher::not_equal(&m.name, &m.value),
+                P::Re(_) => Matcher::regex(&m.name, &m.value).map_err(bad)?,
+                P::NotRe(_) => Matcher::not_regex(&m.name, &m.value).map_err(bad)?,
+            });
+        }
+        if set.iter().all(|m| m.matches("")) {
+            return Err(ApiError::bad_data(NON_EMPTY_MATCHER));
+        }
+        sets.push(set);
     }
     Ok(sets)
 }

@@ -16,7 +16,11 @@
 //!   [`IngestError::OutOfBounds`] (400 naming the series and timestamp), as Prometheus's does;
 //! - a series over the [`LabelLimits`] fails the whole request ([`IngestError::LabelLimit`],
 //!   400 naming the limit); Prometheus's receiver has no such limits;
-//! - metadata and exemplars are ignored.
+//! - exemplars are stored in the store's exemplar ring (see [`crate::tsdb::exemplars`]); as in
+//!   Prometheus, a refused exemplar (out of order, labels too long) is logged and skipped, never
+//!   failing the request; exemplars of a series Prometheus would skip are skipped with it;
+//! - the `metadata` field is kept per family name for `/api/v1/metadata` (see
+//!   [`crate::tsdb::metadata`]; Prometheus drops it in 1.0 requests, Mimir keeps it).
 //!
 //! The work is split so the receiver holds the store's write lock only to append:
 //! [`check_headers`] (415 for anything but 1.0), [`prepare_remote_write`] (decode and validate,
@@ -36,8 +40,7 @@ use crate::tsdb::{AppendError, CounterResetHint, FloatHistogram, Labels, Matcher
 pub const MAX_DECOMPRESSED_BYTES: usize = 512 << 20;
 
 // The messages are burnwatch-remote's, shared with the sender (`slo::forward` and the
-// collector's exporter). They include what this receiver ignores (exemplars, metadata), so those
-// are decoded too: a malformed exemplar or metadata entry fails the request with a protobuf
+// collector's exporter). A malformed exemplar or metadata entry fails the request with a protobuf
 // error, as it does in Prometheus, whose handler unmarshals the whole `WriteRequest`.
 pub use burnwatch_remote::proto::{
     BucketSpan, Histogram, Label, Sample, TimeSeries, WriteRequest, histogram,
@@ -207,6 +210,9 @@ pub struct WriteStats {
     /// Samples the store refused after the order check passed; logged, not stored (kept as a
     /// safety net: the check pass refuses the request first).
     pub refused: usize,
+    /// Exemplars the exemplar store refused (out of order, labels too long); logged at debug,
+    /// the request still succeeds, as in Prometheus.
+    pub exemplars_refused: usize,
 }
 
 /// The media type of remote-write bodies.
@@ -417,6 +423,7 @@ struct PreparedSeries {
     samples: Vec<Sample>,
     /// Timestamp and converted histogram, in request order.
     histograms: Vec<(i64, FloatHistogram)>,
+    exemplars: Vec<crate::tsdb::exemplars::Exemplar>,
 }
 
 /// A remote-write request decoded and validated, ready for [`commit_remote_write`]. Building
@@ -426,6 +433,7 @@ struct PreparedSeries {
 pub struct PreparedWrite {
     series: Vec<PreparedSeries>,
     invalid_series: usize,
+    metadata: Vec<(String, crate::tsdb::metadata::Metadata)>,
 }
 
 /// Decodes and validates a remote-write 1.0 body without touching a store: snappy and
@@ -441,6 +449,18 @@ pub fn prepare_remote_write(
     let mut out = PreparedWrite {
         series: Vec::with_capacity(req.timeseries.len()),
         invalid_series: 0,
+        metadata: req
+            .metadata
+            .iter()
+            .filter(|m| !m.metric_family_name.is_empty())
+            .map(|m| {
+                let mtype = crate::tsdb::metadata::MetricType::from_remote(m.r#type);
+                (
+                    m.metric_family_name.clone(),
+                    crate::tsdb::metadata::Metadata::new(mtype, &m.help, &m.unit),
+                )
+            })
+            .collect(),
     };
     for ts in &req.timeseries {
         check_limits(ts, limits)?;
@@ -471,10 +491,26 @@ pub fn prepare_remote_write(
             })?;
             histograms.push((h.timestamp, fh));
         }
+        let exemplars = ts
+            .exemplars
+            .iter()
+            .map(|e| crate::tsdb::exemplars::Exemplar {
+                labels: Labels::from_pairs(
+                    e.labels
+                        .iter()
+                        .filter(|l| !l.value.is_empty())
+                        .map(|l| (l.name.as_str(), l.value.as_str())),
+                ),
+                value: e.value,
+                t: e.timestamp,
+                has_ts: true,
+            })
+            .collect();
         out.series.push(PreparedSeries {
             labels,
             samples: ts.samples,
             histograms,
+            exemplars,
         });
     }
     if let Some(first) = first_ahead {
@@ -577,12 +613,25 @@ pub fn commit_remote_write(store: &mut Storage, prepared: PreparedWrite) -> Resu
         return Err(IngestError::OutOfOrder { count: bad, first });
     }
 
+    for (family, meta) in prepared.metadata {
+        store.metadata_mut().remote_write(&family, meta);
+    }
     for ps in valid {
         let PreparedSeries {
             labels,
             samples,
             histograms,
+            exemplars,
         } = ps;
+        for e in exemplars {
+            match store.exemplars_mut().add(&labels, e) {
+                Ok(_) => {}
+                Err(error) => {
+                    stats.exemplars_refused += 1;
+                    tracing::debug!(series = %labels, error = %error, "Error while adding a remote-write exemplar.");
+                }
+            }
+        }
         if samples.is_empty() && histograms.is_empty() {
             continue;
         }

@@ -30,6 +30,10 @@
 //!   rolls back its appender;
 //! - samples without a timestamp get the scrape's start time; with `honor_timestamps: true` (the
 //!   default) a timestamp in the body is kept, and such series are not tracked for staleness;
+//! - OpenMetrics exemplars of kept samples go to the store's exemplar ring under the series'
+//!   final labels (stamped with the scrape time when they have no timestamp), and the body's
+//!   `# TYPE`/`# HELP`/`# UNIT` lines to the target's metadata (kept while the target is
+//!   scraped; see [`crate::tsdb::metadata`] and [`crate::tsdb::exemplars`]);
 //! - `up`, `scrape_duration_seconds`, `scrape_samples_scraped`,
 //!   `scrape_samples_post_metric_relabeling` and `scrape_series_added` are written at the scrape
 //!   time with the target labels;
@@ -586,6 +590,12 @@ impl ScrapeLoop {
                 }
             }
         }
+        // The target's metadata goes with its loop, as with Prometheus's scrape cache.
+        self.store
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .metadata_mut()
+            .remove_target(&self.metadata_key());
         // Removed (not shut down): its series end now (Prometheus's `endOfRunStaleness`).
         if !shutdown.is_cancelled() && !self.previous.is_empty() {
             let ts = now_ms();
@@ -709,6 +719,11 @@ impl ScrapeLoop {
         Ok(())
     }
 
+    /// The target's key in the store's metadata: job, then target, so listings come by job.
+    fn metadata_key(&self) -> String {
+        format!("{}\u{1}{}", self.target.job, self.key)
+    }
+
     fn report_labels(&self, name: &str) -> Labels {
         let mut b = LabelsBuilder::new(&self.target.labels);
         b.set(METRIC_NAME.to_string(), name.to_string());
@@ -754,10 +769,16 @@ impl ScrapeLoop {
         let ts = now_ms();
         let fetched = self.fetch().await;
         let mut samples = Vec::new();
+        let mut metadata = Vec::new();
         let parsed = match fetched {
-            Ok((body, format)) => text::parse_bytes(&body, format, |s| samples.push(s))
-                .map(|_| ())
-                .map_err(|e| format!("parsing the {format} body: {e}")),
+            Ok((body, format)) => text::parse_bytes_with_metadata(
+                &body,
+                format,
+                |s| samples.push(s),
+                |family, line| metadata.push((family, line)),
+            )
+            .map(|_| ())
+            .map_err(|e| format!("parsing the {format} body: {e}")),
             Err(e) => Err(e),
         };
         // A limit that fails the scrape still reports how much was scraped and kept.
@@ -812,6 +833,7 @@ impl ScrapeLoop {
                     tracing::warn!(target = %self.target.url, refused, error = %error,
                         "The store refused samples of a scrape.");
                 }
+                self.append_exemplars(&mut store, &kept, &samples, ts);
                 (1.0, samples.len(), kept.len(), added, String::new())
             }
             Err((error, scraped, kept)) => {
@@ -819,6 +841,12 @@ impl ScrapeLoop {
                 (0.0, scraped, kept, 0, error)
             }
         };
+        // Metadata lines count whatever happened to the samples (Prometheus sets its cache while
+        // parsing); a failed scrape does not age entries out.
+        let successful = up == 1.0;
+        store
+            .metadata_mut()
+            .scrape(&self.metadata_key(), &self.target.labels, metadata, successful);
         // Staleness (Prometheus's `staleness markers`): series of the previous scrape that are
         // gone now, or all of them when the scrape failed.
         for gone in self.previous.difference(&current) {
@@ -857,6 +885,35 @@ impl ScrapeLoop {
             st.last_error = error;
             st.last_scrape_ms = Some(ts);
             st.last_duration = duration;
+        }
+    }
+}
+
+impl ScrapeLoop {
+    /// Stores the exemplars of the kept samples under their final labels, an exemplar without
+    /// a timestamp getting the scrape's (Prometheus's scrape loop). As in Prometheus, a refused
+    /// exemplar (out of order, labels too long) does not fail the scrape; it is logged at debug.
+    fn append_exemplars(
+        &self,
+        store: &mut crate::tsdb::Storage,
+        kept: &[(Labels, usize)],
+        samples: &[text::ParsedSample],
+        ts: i64,
+    ) {
+        for (labels, i) in kept {
+            let Some(e) = &samples[*i].exemplar else {
+                continue;
+            };
+            let exemplar = crate::tsdb::exemplars::Exemplar {
+                labels: e.labels.clone(),
+                value: e.value,
+                t: e.timestamp_ms.unwrap_or(ts),
+                has_ts: e.timestamp_ms.is_some(),
+            };
+            if let Err(error) = store.exemplars_mut().add(labels, exemplar) {
+                tracing::debug!(target = %self.target.url, series = %labels, error = %error,
+                    "Error while adding an exemplar.");
+            }
         }
     }
 }

@@ -519,7 +519,8 @@ fn remote_write_round_trip() {
             samples: 5,
             histograms: 0,
             invalid_series: 0,
-            refused: 0
+            refused: 0,
+            exemplars_refused: 0
         }
     );
     assert_eq!(
@@ -564,7 +565,8 @@ fn remote_write_skips_series_with_invalid_labels() {
             samples: 1,
             histograms: 0,
             invalid_series: 2,
-            refused: 0
+            refused: 0,
+            exemplars_refused: 0
         }
     );
     assert_eq!(store.num_series(), 1);
@@ -1925,4 +1927,155 @@ async fn reload_keeps_unchanged_jobs_and_stops_removed_ones_with_staleness() {
     assert!(!manager.view().read().unwrap().active.contains_key("gone"));
     token.cancel();
     manager.wait().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// metadata and exemplars (issue 15 §2)
+
+fn parse_meta(text: &str, format: Format) -> (Vec<ParsedSample>, Vec<(String, text::MetadataLine)>) {
+    let (mut samples, mut meta) = (Vec::new(), Vec::new());
+    text::parse_with_metadata(text, format, |s| samples.push(s), |f, l| meta.push((f, l))).unwrap();
+    (samples, meta)
+}
+
+#[test]
+fn openmetrics_metadata_and_exemplars_are_returned_unescaped() {
+    use crate::tsdb::metadata::{MetadataLine as M, MetricType as T};
+    let body = "# TYPE req counter\n\
+                # HELP req Requests \\\"served\\\" \\\\ per\\nline.\n\
+                # UNIT lat_seconds seconds\n\
+                req_total{code=\"200\"} 3 # {trace_id=\"abc\",span_id=\"01\"} 0.5 1700000000.25\n\
+                req_total{code=\"500\"} 1 # {trace_id=\"def\"} 2\n\
+                # EOF\n";
+    let (samples, meta) = parse_meta(body, Format::OpenMetrics);
+    assert_eq!(
+        meta,
+        [
+            ("req".to_string(), M::Type(T::Counter)),
+            (
+                "req".to_string(),
+                M::Help("Requests \"served\" \\ per\nline.".to_string())
+            ),
+            ("lat_seconds".to_string(), M::Unit("seconds".to_string())),
+        ]
+    );
+    let e = samples[0].exemplar.as_ref().unwrap();
+    assert_eq!(e.labels, labels(&[("span_id", "01"), ("trace_id", "abc")]));
+    assert_eq!((e.value, e.timestamp_ms), (0.5, Some(1_700_000_000_250)));
+    let e = samples[1].exemplar.as_ref().unwrap();
+    assert_eq!((e.value, e.timestamp_ms), (2.0, None));
+}
+
+#[test]
+fn text_format_help_keeps_escaped_quotes_and_untyped_is_unknown() {
+    use crate::tsdb::metadata::{MetadataLine as M, MetricType as T};
+    let (samples, meta) = parse_meta(
+        "# HELP a Say \\\"hi\\\"\\n.\n# TYPE a untyped\n# UNIT a ignored in this format\na 1\n",
+        Format::Prometheus,
+    );
+    assert_eq!(samples.len(), 1);
+    assert_eq!(samples[0].exemplar, None);
+    // The text format's HELP unescapes only `\\` and `\n` (Prometheus's `helpReplacer`).
+    assert_eq!(
+        meta,
+        [
+            ("a".to_string(), M::Help("Say \\\"hi\\\"\n.".to_string())),
+            ("a".to_string(), M::Type(T::Unknown)),
+        ]
+    );
+}
+
+#[test]
+fn remote_write_keeps_exemplars_and_metadata() {
+    use crate::tsdb::metadata::MetricType as T;
+    let mut series = ts(&[("__name__", "lat_bucket"), ("le", "1")], &[(1000, 3.0)]);
+    let ex = |trace: &str, v: f64, t: i64| burnwatch_remote::proto::Exemplar {
+        labels: vec![Label {
+            name: "trace_id".into(),
+            value: trace.into(),
+        }],
+        value: v,
+        timestamp: t,
+    };
+    series.exemplars = vec![ex("a", 0.5, 900), ex("b", 0.7, 1000), ex("old", 0.1, 100)];
+    let req = WriteRequest {
+        timeseries: vec![series],
+        metadata: vec![burnwatch_remote::proto::MetricMetadata {
+            r#type: burnwatch_remote::proto::MetricType::Histogram as i32,
+            metric_family_name: "lat".into(),
+            help: "Latency.".into(),
+            unit: "seconds".into(),
+        }],
+    };
+    let mut store = Storage::new();
+    let stats = append_remote_write(&mut store, &remote_write::encode_write_request(&req)).unwrap();
+    // The out-of-order exemplar is refused without failing the request.
+    assert_eq!((stats.samples, stats.exemplars_refused), (1, 1));
+    let got = store
+        .exemplars()
+        .select(i64::MIN, i64::MAX, &[vec![Matcher::equal("le", "1")]]);
+    assert_eq!(got.len(), 1);
+    let traces: Vec<(&str, i64)> = got[0]
+        .1
+        .iter()
+        .map(|e| (e.labels.get("trace_id").unwrap(), e.t))
+        .collect();
+    assert_eq!(traces, [("a", 900), ("b", 1000)]);
+    let m = &store.metadata().remote()["lat"];
+    assert_eq!(
+        (m.mtype, m.help.as_str(), m.unit.as_str()),
+        (T::Histogram, "Latency.", "seconds")
+    );
+}
+
+#[tokio::test]
+async fn scrape_keeps_exemplars_under_final_labels_and_metadata_per_target() {
+    let body = "# TYPE req counter\n# HELP req Requests.\n\
+                req_total{code=\"200\"} 3 # {trace_id=\"abc\"} 0.5\n# EOF\n";
+    let exposed = Arc::new(Mutex::new(Exposed {
+        status: 200,
+        content_type: "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        body: body.to_string(),
+        accept: None,
+    }));
+    let addr = serve_target(exposed.clone()).await;
+    let store = new_shared();
+    let (token, handle) = start_scrapes(&job_yaml(addr, false), &store);
+    wait_for(&store, "two scrapes", |s| {
+        s.select(&[Matcher::equal("__name__", "up")], i64::MIN, i64::MAX)
+            .first()
+            .is_some_and(|x| x.samples.len() >= 2)
+    })
+    .await;
+    {
+        let s = store.read().unwrap();
+        let got = s.exemplars().select(
+            i64::MIN,
+            i64::MAX,
+            &[vec![Matcher::equal("__name__", "req_total")]],
+        );
+        let instance = addr.to_string();
+        assert_eq!(
+            got[0].0,
+            labels(&[
+                ("__name__", "req_total"),
+                ("code", "200"),
+                ("env", "test"),
+                ("instance", &instance),
+                ("job", "web")
+            ])
+        );
+        // Served without a timestamp on every scrape: one exemplar, stamped with the first scrape.
+        assert_eq!(got[0].1.len(), 1, "{:?}", got[0].1);
+        assert!(!got[0].1[0].has_ts);
+        let targets: Vec<_> = s.metadata().targets().collect();
+        assert_eq!(targets.len(), 1);
+        assert_eq!(targets[0].labels().get("job"), Some("web"));
+        let m = targets[0].get("req").unwrap();
+        assert_eq!((m.mtype.as_str(), m.help.as_str()), ("counter", "Requests."));
+    }
+    token.cancel();
+    handle.await.unwrap();
+    // The target's metadata goes with its scrape loop.
+    assert_eq!(store.read().unwrap().metadata().targets().count(), 0);
 }

@@ -10,7 +10,7 @@
 //! | comments | `# HELP`, `# TYPE`, anything else ignored | only `# HELP`, `# TYPE`, `# UNIT`, `# EOF` |
 //! | end | end of input | a final `# EOF` line, nothing after it |
 //! | blank lines | ignored | an error |
-//! | exemplars | — | `# {labels} value [ts]` after the sample, parsed and dropped |
+//! | exemplars | — | `# {labels} value [ts]` after the sample ([`ParsedSample::exemplar`]) |
 //!
 //! Label values use the escapes `\\`, `\"` and `\n`; any other backslash pair is kept as written,
 //! as Prometheus's parsers do. Values are Go `strconv.ParseFloat` floats (`NaN`, `+Inf`, `-Inf`,
@@ -68,26 +68,7 @@ impl std::fmt::Display for Format {
     }
 }
 
-/// The type a `# TYPE` line declares for a metric family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MetricType {
-    /// `counter`
-    Counter,
-    /// `gauge`
-    Gauge,
-    /// `histogram`
-    Histogram,
-    /// `gaugehistogram` (OpenMetrics only)
-    GaugeHistogram,
-    /// `summary`
-    Summary,
-    /// `info` (OpenMetrics only)
-    Info,
-    /// `stateset` (OpenMetrics only)
-    StateSet,
-    /// `unknown` (OpenMetrics) or `untyped` (Prometheus text), and families without a `# TYPE`.
-    Unknown,
-}
+pub use crate::tsdb::metadata::{MetadataLine, MetricType};
 
 /// One sample line, parsed.
 #[derive(Clone, Debug, PartialEq)]
@@ -102,6 +83,19 @@ pub struct ParsedSample {
     pub line: usize,
     /// The 1-based byte column just after the value, where a timestamp would go.
     pub end_column: usize,
+    /// The OpenMetrics exemplar of the line, if it has one.
+    pub exemplar: Option<ParsedExemplar>,
+}
+
+/// An OpenMetrics exemplar: `# {trace_id="..."} value [timestamp]` after a sample.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParsedExemplar {
+    /// Its labels.
+    pub labels: Labels,
+    /// Its value.
+    pub value: f64,
+    /// Its timestamp in milliseconds (`int64(ts * 1000)`, as Prometheus), when it has one.
+    pub timestamp_ms: Option<i64>,
 }
 
 /// What went wrong on a line.
@@ -277,8 +271,19 @@ pub fn parse_bytes(
     format: Format,
     on_sample: impl FnMut(ParsedSample),
 ) -> Result<ParseSummary, ParseError> {
+    parse_bytes_with_metadata(bytes, format, on_sample, |_, _| {})
+}
+
+/// [`parse_bytes`], also calling `on_metadata` with the family name and content of every
+/// `# TYPE`, `# HELP` and (OpenMetrics) `# UNIT` line, in order.
+pub fn parse_bytes_with_metadata(
+    bytes: &[u8],
+    format: Format,
+    on_sample: impl FnMut(ParsedSample),
+    on_metadata: impl FnMut(String, MetadataLine),
+) -> Result<ParseSummary, ParseError> {
     match std::str::from_utf8(bytes) {
-        Ok(text) => parse(text, format, on_sample),
+        Ok(text) => parse_with_metadata(text, format, on_sample, on_metadata),
         Err(e) => {
             let good = &bytes[..e.valid_up_to()];
             let line = good.iter().filter(|b| **b == b'\n').count() + 1;
@@ -299,7 +304,19 @@ pub fn parse_bytes(
 pub fn parse(
     text: &str,
     format: Format,
+    on_sample: impl FnMut(ParsedSample),
+) -> Result<ParseSummary, ParseError> {
+    parse_with_metadata(text, format, on_sample, |_, _| {})
+}
+
+/// [`parse`], also calling `on_metadata` with the family name and content of every `# TYPE`,
+/// `# HELP` and (OpenMetrics) `# UNIT` line, in order. HELP text is unescaped as Prometheus's
+/// parsers do: `\\` and `\n` in both formats, `\"` too in OpenMetrics; other pairs are kept.
+pub fn parse_with_metadata(
+    text: &str,
+    format: Format,
     mut on_sample: impl FnMut(ParsedSample),
+    mut on_metadata: impl FnMut(String, MetadataLine),
 ) -> Result<ParseSummary, ParseError> {
     let mut summary = ParseSummary::default();
     let mut family = Family::default();
@@ -333,7 +350,9 @@ pub fn parse(
                     continue;
                 }
                 if p.peek() == Some(b'#') {
-                    p.prometheus_comment(&mut family)?;
+                    if let Some((name, line)) = p.prometheus_comment(&mut family)? {
+                        on_metadata(name, line);
+                    }
                     continue;
                 }
             }
@@ -346,7 +365,8 @@ pub fn parse(
                     continue;
                 }
                 if p.peek() == Some(b'#') {
-                    p.openmetrics_comment(&mut family)?;
+                    let (name, line) = p.openmetrics_comment(&mut family)?;
+                    on_metadata(name, line);
                     continue;
                 }
             }
@@ -494,21 +514,25 @@ impl<'a> LineParser<'a> {
         }
     }
 
-    fn prometheus_comment(&mut self, family: &mut Family) -> Result<(), ParseError> {
+    /// A `#` line of the text format: the metadata it declares, if any.
+    fn prometheus_comment(
+        &mut self,
+        family: &mut Family,
+    ) -> Result<Option<(String, MetadataLine)>, ParseError> {
         self.pos += 1; // '#'
         if !self.skip_ws() {
-            return Ok(()); // "#foo" is a plain comment
+            return Ok(None); // "#foo" is a plain comment
         }
         let keyword = self.token();
         let keyword: &'static str = match keyword {
             "HELP" => "HELP",
             "TYPE" => "TYPE",
-            _ => return Ok(()), // any other comment is ignored in the text format
+            _ => return Ok(None), // any other comment is ignored in the text format
         };
-        self.metadata(keyword, family)
+        self.metadata(keyword, family).map(Some)
     }
 
-    fn openmetrics_comment(&mut self, family: &mut Family) -> Result<(), ParseError> {
+    fn openmetrics_comment(&mut self, family: &mut Family) -> Result<(String, MetadataLine), ParseError> {
         let rest = &self.line[self.pos..];
         let keyword: &'static str = if rest.starts_with("# HELP ") {
             "HELP"
@@ -525,8 +549,13 @@ impl<'a> LineParser<'a> {
         self.metadata(keyword, family)
     }
 
-    /// The rest of a `# HELP|TYPE|UNIT` line after the keyword and its space.
-    fn metadata(&mut self, keyword: &'static str, family: &mut Family) -> Result<(), ParseError> {
+    /// The rest of a `# HELP|TYPE|UNIT` line after the keyword and its space: the family name and
+    /// what the line says of it.
+    fn metadata(
+        &mut self,
+        keyword: &'static str,
+        family: &mut Family,
+    ) -> Result<(String, MetadataLine), ParseError> {
         if self.format == Format::Prometheus {
             self.skip_ws();
         }
@@ -605,22 +634,21 @@ impl<'a> LineParser<'a> {
                         ));
                     }
                 };
-                family.name = name;
+                family.name = name.clone();
                 family.mtype = Some(mtype);
+                Ok((name, MetadataLine::Type(mtype)))
             }
             // OpenMetrics: "the unit MUST be a suffix of the MetricFamily name", after a '_'.
-            "UNIT" if !text.is_empty() && !name.ends_with(&format!("_{text}")) => {
-                return Err(self.err_at(
-                    name_pos,
-                    ParseErrorKind::UnitNotSuffix {
-                        unit: text.to_string(),
-                        name,
-                    },
-                ));
-            }
-            _ => {}
+            "UNIT" if !text.is_empty() && !name.ends_with(&format!("_{text}")) => Err(self.err_at(
+                name_pos,
+                ParseErrorKind::UnitNotSuffix {
+                    unit: text.to_string(),
+                    name,
+                },
+            )),
+            "UNIT" => Ok((name, MetadataLine::Unit(text.to_string()))),
+            _ => Ok((name, MetadataLine::Help(unescape_help(text, self.format)))),
         }
-        Ok(())
     }
 
     fn sample(&mut self, family: &Family) -> Result<ParsedSample, ParseError> {
@@ -674,6 +702,7 @@ impl<'a> LineParser<'a> {
         })?;
         let end_column = self.pos + 1;
         let mut timestamp_ms = None;
+        let mut exemplar = None;
         self.skip_ws();
         if !self.at_end() && self.peek() != Some(b'#') {
             let ts_pos = self.pos;
@@ -683,7 +712,7 @@ impl<'a> LineParser<'a> {
         }
         if !self.at_end() {
             if self.peek() == Some(b'#') && self.format == Format::OpenMetrics {
-                self.exemplar()?;
+                exemplar = Some(self.exemplar()?);
             } else {
                 return Err(self.err(ParseErrorKind::TrailingData { found: self.found() }));
             }
@@ -694,6 +723,7 @@ impl<'a> LineParser<'a> {
             timestamp_ms,
             line: self.line_no,
             end_column,
+            exemplar,
         })
     }
 
@@ -791,9 +821,8 @@ impl<'a> LineParser<'a> {
         }
     }
 
-    /// An OpenMetrics exemplar `# {labels} value [timestamp]`, validated and dropped (the store
-    /// keeps no exemplars).
-    fn exemplar(&mut self) -> Result<(), ParseError> {
+    /// An OpenMetrics exemplar `# {labels} value [timestamp]`.
+    fn exemplar(&mut self) -> Result<ParsedExemplar, ParseError> {
         let bad = |p: &Self, reason: String| p.err(ParseErrorKind::InvalidExemplar { reason });
         self.pos += 1;
         if !self.skip_ws() || self.peek() != Some(b'{') {
@@ -817,22 +846,56 @@ impl<'a> LineParser<'a> {
             ));
         }
         let v = self.token();
-        if parse_go_float(v).is_err() {
+        let Ok(value) = parse_go_float(v) else {
             return Err(bad(self, format!("invalid exemplar value {v:?}")));
-        }
+        };
         self.skip_ws();
+        let mut timestamp_ms = None;
         if !self.at_end() {
             let ts = self.token();
-            if !parse_go_float(ts).is_ok_and(f64::is_finite) {
-                return Err(bad(self, format!("invalid exemplar timestamp {ts:?}")));
+            match parse_go_float(ts) {
+                // Prometheus: `int64(ts * 1000)`, as for sample timestamps.
+                Ok(t) if t.is_finite() => timestamp_ms = Some((t * 1000.0) as i64),
+                _ => return Err(bad(self, format!("invalid exemplar timestamp {ts:?}"))),
             }
             self.skip_ws();
             if !self.at_end() {
                 return Err(self.err(ParseErrorKind::TrailingData { found: self.found() }));
             }
         }
-        Ok(())
+        Ok(ParsedExemplar {
+            labels: b.build(),
+            value,
+            timestamp_ms,
+        })
     }
+}
+
+/// HELP text unescaped as Prometheus's parsers do: `\\` and `\n` (its `helpReplacer`), and in
+/// OpenMetrics `\"` too (`lvalReplacer`); any other backslash pair is kept as written.
+fn unescape_help(text: &str, format: Format) -> String {
+    if !text.contains('\\') {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('\\') => out.push('\\'),
+            Some('n') => out.push('\n'),
+            Some('"') if format == Format::OpenMetrics => out.push('"'),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
 }
 
 /// Go's `strconv.ParseFloat` as Prometheus's parsers call it: decimal and exponent forms,

@@ -13,10 +13,12 @@
 //! without one pays a single `None` check per append.
 
 pub mod chunk;
+pub mod exemplars;
 pub mod histogram;
 pub mod index;
 pub mod labels;
 pub mod matcher;
+pub mod metadata;
 pub mod persist;
 #[cfg(test)]
 mod tests;
@@ -308,12 +310,36 @@ pub struct Storage {
     index: index::Index,
     /// Where accepted changes are reported when the store is durable.
     log: Option<Box<dyn AppendLog>>,
+    /// Exemplars of scrapes and remote write, in memory only (see [`exemplars`]).
+    exemplars: exemplars::ExemplarStore,
+    /// TYPE/HELP/UNIT of scrape targets and remote write, in memory only (see [`metadata`]).
+    metadata: metadata::MetadataStore,
 }
 
 impl Storage {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The exemplars.
+    pub fn exemplars(&self) -> &exemplars::ExemplarStore {
+        &self.exemplars
+    }
+
+    /// The exemplars, to add to.
+    pub fn exemplars_mut(&mut self) -> &mut exemplars::ExemplarStore {
+        &mut self.exemplars
+    }
+
+    /// The metric metadata.
+    pub fn metadata(&self) -> &metadata::MetadataStore {
+        &self.metadata
+    }
+
+    /// The metric metadata, to update.
+    pub fn metadata_mut(&mut self) -> &mut metadata::MetadataStore {
+        &mut self.metadata
     }
 
     /// Appends one sample to the series `labels`, creating the series on first use.
