@@ -8,7 +8,8 @@
 //! - the query is parsed (a parse error is `bad_data`, worded as for range queries) and every
 //!   vector selector in it, wherever it sits (`rate(x[5m])`, both sides of a binary operator,
 //!   a subquery), selects series: the query is not evaluated (Prometheus's `ExtractSelectors`).
-//!   A query without selectors (`1 + 1`) answers `"data": null`, as Prometheus does;
+//!   A query without selectors (`1 + 1`) gets 204 No Content with no body: Prometheus's handler
+//!   has no data to write then (`apiFuncResult{nil, nil, ...}`);
 //! - `data` is `[{"seriesLabels":{...},"exemplars":[{"labels":{...},"value":"0.5","timestamp":1700000000.123}]}]`,
 //!   series sorted by labels, each series' exemplars oldest first; the value is a string and the
 //!   timestamp float seconds, as in Prometheus's `marshalExemplarJSON`.
@@ -139,7 +140,7 @@ async fn answer(
         sets.extend(super::selector_sets(&vs, "query")?);
     }
     if sets.is_empty() {
-        return Ok(success("null", &[]));
+        return Ok(axum::http::StatusCode::NO_CONTENT.into_response());
     }
     let data = with_store(state, move |s| exemplars_json(s.exemplars(), start, end, &sets)).await?;
     Ok(success(&data, &[]))
@@ -269,10 +270,10 @@ mod api_tests {
     }
 
     #[tokio::test]
-    async fn a_query_without_selectors_answers_null_and_bad_input_400() {
+    async fn a_query_without_selectors_answers_204_and_bad_input_400() {
         assert_eq!(
             get("/api/v1/query_exemplars?query=1%2B1").await,
-            (StatusCode::OK, r#"{"status":"success","data":null}"#.to_string())
+            (StatusCode::NO_CONTENT, String::new())
         );
         let (status, body) = get("/api/v1/query_exemplars?query=rate(x%5B5m%5D&start=1").await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
