@@ -6,7 +6,8 @@
 //! Prometheus remote-writes to a second `burnwatch serve` with `send_exemplars: true` and metadata
 //! sent every second. `/api/v1/metadata`, `/api/v1/targets/metadata` and
 //! `/api/v1/query_exemplars` must answer the same on the scraping burnwatch as on Prometheus, and
-//! the remote-written metadata and exemplars must arrive as Prometheus holds them.
+//! the remote-written metadata and exemplars must arrive as Prometheus holds them. And `burnwatch
+//! up` serves the metadata of the collector telemetry it scrapes.
 
 mod common;
 
@@ -16,7 +17,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{
-    Proc, free_port, http_get, require_tool, spawn, start_serve_with_data, urlencode, wait_for, write_file,
+    EPHEMERAL_CONFIG, Proc, burnwatch_bin, free_port, http_get, require_tool, spawn, start_serve_with_data,
+    urlencode, wait_for, write_file,
 };
 use serde_json::Value;
 
@@ -307,4 +309,58 @@ fn metadata_and_exemplars_match_prometheus_for_scrapes_and_remote_write() {
     assert_eq!(targets_metadata(&receiver, "")["data"], serde_json::json!([]));
 
     prom.terminate(Duration::from_secs(30));
+}
+
+#[test]
+fn up_serves_the_metadata_of_the_collector_it_scrapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_file(dir.path(), "collector.yaml", EPHEMERAL_CONFIG);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let base = format!("http://{listen}");
+    let mut up = spawn(
+        "up",
+        &burnwatch_bin(),
+        &[
+            "up",
+            "--headless",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            &listen,
+            "--data-dir",
+            dir.path().join("data").to_str().unwrap(),
+            "--scrape-interval",
+            "1s",
+        ],
+        dir.path(),
+        &[],
+    );
+    // The collector's own telemetry (`service.telemetry.metrics`), scraped as job
+    // burnwatch-collector, declares `# HELP` and `# TYPE` for each family.
+    let family = "otelcol_process_uptime_seconds_total";
+    let got = wait_for(Duration::from_secs(120), || {
+        assert!(
+            up.child.try_wait().unwrap().is_none(),
+            "up exited:\n{}",
+            up.output()
+        );
+        let v = http_get(&format!("{base}/api/v1/metadata?metric={family}"))?.1;
+        let v: Value = serde_json::from_str(&v).ok()?;
+        v["data"].get(family).cloned()
+    });
+    assert_eq!(
+        got,
+        Some(
+            serde_json::json!([{"type": "counter", "help": "Uptime of the process in seconds.", "unit": ""}])
+        ),
+        "{}",
+        up.output()
+    );
+    let targets = targets_metadata(&base, &format!("?metric={family}"));
+    assert_eq!(
+        targets["data"][0]["target"]["job"], "burnwatch-collector",
+        "{targets}"
+    );
+    assert_eq!(targets["data"][0]["type"], "counter");
+    up.terminate(Duration::from_secs(30));
 }
