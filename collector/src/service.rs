@@ -15,7 +15,7 @@ use crate::consumer::{ConsumeError, Consumer, Fanout, Signal, Telemetry};
 use crate::extensions::health_check::Health;
 use crate::otelcol::{Config, ConnectorInstance, FlowNode};
 use crate::receivers::ReceiverOutputs;
-use crate::telemetry::{Counter, ReceiverMetrics, SelfTelemetry};
+use crate::telemetry::{Counter, PipelineMetrics, ProcessorMetrics, ReceiverMetrics, SelfTelemetry};
 use crate::{connectors, exporters, extensions, processors, receivers};
 
 /// How long a start that failed half-way waits for what it had started to stop. Data may
@@ -170,15 +170,20 @@ impl Collector {
                             })
                             .map(|(_, c)| c.clone()),
                     );
-                    let mut next = Fanout::of(consumers);
+                    let pipeline_id = pipeline.id.to_string();
+                    let counts = PipelineMetrics::new(&running.telemetry, &pipeline_id, pipeline.signal);
+                    let mut next = Counted::accepted(Fanout::of(consumers), counts.outgoing);
                     let mut chain = Vec::new();
                     for id in pipeline.processors.iter().rev() {
                         let ctx = context(id, &running.servers_stop);
-                        next = processors::build(&config.processors[id], next, &ctx)?;
+                        let m = ProcessorMetrics::new(&running.telemetry, id, &pipeline_id, pipeline.signal);
+                        let out = Counted::offered(next, m.outgoing, None);
+                        next = processors::build(&config.processors[id], out, &ctx)?;
+                        next = Counted::offered(next, m.incoming, None);
                         chain.push((id.clone(), next.clone()));
                     }
                     chain.reverse();
-                    heads[*index] = Some(next);
+                    heads[*index] = Some(Counted::offered(next, counts.incoming, Some(counts.refused)));
                     chain
                 }
                 FlowNode::Connector(instance) => {
@@ -407,4 +412,64 @@ impl Consumer for ConnectorOutput {
     }
 
     // No `shutdown`: the pipelines behind are shut down by the service, in their turn.
+}
+
+/// Counts the items passing one edge of a pipeline for the per-pipeline and per-processor
+/// metrics (`telemetry::PipelineMetrics`, `telemetry::ProcessorMetrics`). Counting is a
+/// relaxed add of a count the payload already knows for the raw form, so the raw path keeps
+/// its speed.
+struct Counted {
+    inner: Arc<dyn Consumer>,
+    items: Counter,
+    /// Counted only when `inner` accepted the items, or, for offered counts, never.
+    only_accepted: bool,
+    /// Items `inner` returned an error for.
+    refused: Option<Counter>,
+}
+
+impl Counted {
+    /// Counts every item offered to `inner` in `items`, and those it refused in `refused`.
+    fn offered(inner: Arc<dyn Consumer>, items: Counter, refused: Option<Counter>) -> Arc<dyn Consumer> {
+        Arc::new(Counted {
+            inner,
+            items,
+            only_accepted: false,
+            refused,
+        })
+    }
+
+    /// Counts the items `inner` accepted.
+    fn accepted(inner: Arc<dyn Consumer>, items: Counter) -> Arc<dyn Consumer> {
+        Arc::new(Counted {
+            inner,
+            items,
+            only_accepted: true,
+            refused: None,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Consumer for Counted {
+    async fn consume(&self, data: Telemetry) -> Result<(), ConsumeError> {
+        let items = data.item_count() as u64;
+        if !self.only_accepted {
+            self.items.add(items);
+        }
+        let result = self.inner.consume(data).await;
+        match (&result, &self.refused) {
+            (Ok(()), _) if self.only_accepted => self.items.add(items),
+            (Err(_), Some(refused)) => refused.add(items),
+            _ => {}
+        }
+        result
+    }
+
+    async fn shutdown(&self) {
+        self.inner.shutdown().await;
+    }
+
+    async fn shutdown_by(&self, deadline: tokio::time::Instant) {
+        self.inner.shutdown_by(deadline).await;
+    }
 }

@@ -13,6 +13,9 @@
 //! - **Retry sender** (`retry_on_failure`): exponential backoff ([`Backoff`]) with jitter,
 //!   giving up after `max_elapsed_time`. A delay the server asks for (gRPC `RetryInfo`,
 //!   HTTP `Retry-After`) is honoured: the next attempt waits at least that long.
+//! - **Latency**: each attempt to send a request is timed into
+//!   `burnwatch_exporter_send_duration_seconds{exporter, otel_signal}` (otelcol has no such
+//!   metric; see [`crate::telemetry::SEND_DURATION_BUCKETS_NS`]).
 //! - **Accounting**: every request ends as `otelcol_exporter_sent_<items>` or
 //!   `otelcol_exporter_send_failed_<items>` with an error log line naming the exporter,
 //!   the endpoint and the reason. Items a server rejects in an OTLP `partial_success` are
@@ -296,7 +299,7 @@ impl QueuedExporter {
     }
 
     fn start_signal(&self, signal: Signal) -> SignalState {
-        let metrics = ExporterMetrics::new(&self.telemetry, &self.id, signal);
+        let metrics = ExporterMetrics::for_sender(&self.telemetry, &self.id, signal);
         if !self.queue.enabled {
             return SignalState {
                 signal,
@@ -402,7 +405,7 @@ impl Consumer for QueuedExporter {
         let signal = data.signal();
         let Some(state) = self.signal_state(signal) else {
             // Registering is idempotent: this returns the same counters as before.
-            let metrics = ExporterMetrics::new(&self.telemetry, &self.id, signal);
+            let metrics = ExporterMetrics::for_sender(&self.telemetry, &self.id, signal);
             return Err(self.refuse(signal, data.item_count(), &metrics));
         };
         match &state.queue {
@@ -528,7 +531,12 @@ impl Retrier {
         let mut attempts: u32 = 0;
         loop {
             attempts += 1;
-            let err = match self.sender.send(&data).await {
+            // Every attempt is timed, a failed one too: `send_duration`'s count is the number
+            // of requests made (see telemetry::SEND_DURATION_BUCKETS_NS).
+            let started = Instant::now();
+            let sent = self.sender.send(&data).await;
+            metrics.send_duration.observe_duration(started.elapsed());
+            let err = match sent {
                 Ok(outcome) => {
                     self.record_success(signal, items, outcome, metrics);
                     return Ok(());
