@@ -96,7 +96,8 @@ pub struct FeatureArgs {
     /// `promql-delayed-name-removal` (Prometheus 3.x: functions and operators drop `__name__` at
     /// the end of the query instead of where they run, so `sum(rate({__name__=~"a|b"}[5m]))`
     /// works), `promql-per-step-stats` (the query API's `stats=all` adds the samples read at
-    /// each step). Other names are warned about and ignored, as Prometheus does.
+    /// each step), `exemplar-storage` (accepted for Prometheus compatibility: burnwatch always
+    /// keeps exemplars). Other names are warned about and ignored, as Prometheus does.
     #[arg(long = "enable-feature", value_name = "FEATURE", value_delimiter = ',')]
     enable_feature: Vec<String>,
 }
@@ -108,6 +109,8 @@ impl FeatureArgs {
             match f.trim() {
                 "promql-delayed-name-removal" => opts.delayed_name_removal = true,
                 "promql-per-step-stats" => opts.per_step_stats = true,
+                // Exemplars are always kept (tsdb::exemplars), so the flag changes nothing.
+                "exemplar-storage" => {}
                 "" => {}
                 other => tracing::warn!(feature = other, "Unknown option for --enable-feature; ignored."),
             }
