@@ -8,6 +8,7 @@ mod output;
 mod alloc;
 mod cli_collector;
 mod cli_dora;
+mod cli_learn;
 mod cli_promql;
 mod cli_serve;
 mod cli_slo;
@@ -45,6 +46,9 @@ enum Command {
     Up(cli_up::UpArgs),
     /// The burn-rate dashboard against any Prometheus-compatible API.
     Tui(cli_tui::TuiArgs),
+    /// Practice for the CNPE exam: graded PromQL, SLO-math, DORA and collector-config exercises
+    /// (`list`, `show N`, `check N ANSWER`, `exam`; without a subcommand, the practice view).
+    Learn(cli_learn::LearnArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,7 +58,7 @@ fn main() -> ExitCode {
     // flushes and the store's snapshot.
     let prints_results = matches!(
         cli.command,
-        Command::Promql(_) | Command::Dora(_) | Command::Slo(_) | Command::Tui(_)
+        Command::Promql(_) | Command::Dora(_) | Command::Slo(_) | Command::Tui(_) | Command::Learn(_)
     );
     output::install_panic_hook(prints_results);
     if !prints_results {
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
         Command::Slo(args) => cli_slo::run(args),
         Command::Up(args) => cli_up::run_up(args),
         Command::Tui(args) => cli_tui::run_tui(args),
+        Command::Learn(args) => cli_learn::run(args),
     };
     match result {
         Ok(code) => code,

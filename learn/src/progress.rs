@@ -137,6 +137,12 @@ impl Progress {
         }
     }
 
+    /// Records that the first `hints` hints of exercise `id` were shown.
+    pub fn hinted(&mut self, id: &str, hints: u32) {
+        let r = self.exercises.entry(id.to_string()).or_default();
+        r.hints_used = r.hints_used.max(hints);
+    }
+
     /// Whether exercise `id` was ever answered right.
     pub fn is_solved(&self, id: &str) -> bool {
         self.exercises.get(id).is_some_and(|r| r.solved)
