@@ -19,6 +19,8 @@
 //! `from_context` (request metadata and client address in otelcol) is refused by name:
 //! burnwatch's pipelines carry no request context.
 
+use std::borrow::Cow;
+
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Av;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue, KeyValueList};
 use regex::Regex;
@@ -111,11 +113,64 @@ impl Actions {
         self.0.is_empty()
     }
 
-    /// Applies every action to `attrs`, in order.
-    pub fn apply(&self, attrs: &mut Vec<KeyValue>) {
+    /// Applies every action to `attrs`, in order: a decoded `Vec<KeyValue>` or the
+    /// attributes of a span still in its wire bytes ([`crate::processors::raw`]), through
+    /// the one implementation, so both paths give the same attributes.
+    pub fn apply<L: AttrList + ?Sized>(&self, attrs: &mut L) {
         for action in &self.0 {
             action.apply(attrs);
         }
+    }
+}
+
+/// An attribute list the actions work on: the operations `Vec<KeyValue>` offers them,
+/// also implemented over a span's encoded attributes, which are decoded only where an
+/// action reads or changes a value.
+pub trait AttrList {
+    /// The number of attributes.
+    fn len(&self) -> usize;
+    /// Whether there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The name of attribute `i`.
+    fn key(&self, i: usize) -> &str;
+    /// The value of attribute `i` (`None` for a key-value pair without one).
+    fn value(&self, i: usize) -> Option<Cow<'_, AnyValue>>;
+    /// Sets the value of attribute `i`, keeping its position.
+    fn set_value(&mut self, i: usize, value: AnyValue);
+    /// Appends an attribute.
+    fn push(&mut self, key: &str, value: AnyValue);
+    /// Keeps the attributes whose name `keep` accepts, in order.
+    fn retain_keys(&mut self, keep: &mut dyn FnMut(&str) -> bool);
+    /// The index of the first attribute named `key`.
+    fn position(&self, key: &str) -> Option<usize> {
+        (0..self.len()).find(|&i| self.key(i) == key)
+    }
+    /// The value of the first attribute named `key`.
+    fn get(&self, key: &str) -> Option<Cow<'_, AnyValue>> {
+        self.position(key).and_then(|i| self.value(i))
+    }
+}
+
+impl AttrList for Vec<KeyValue> {
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+    fn key(&self, i: usize) -> &str {
+        &self[i].key
+    }
+    fn value(&self, i: usize) -> Option<Cow<'_, AnyValue>> {
+        self[i].value.as_ref().map(Cow::Borrowed)
+    }
+    fn set_value(&mut self, i: usize, value: AnyValue) {
+        self[i].value = Some(value);
+    }
+    fn push(&mut self, key: &str, value: AnyValue) {
+        Vec::push(self, kv(key, value));
+    }
+    fn retain_keys(&mut self, keep: &mut dyn FnMut(&str) -> bool) {
+        self.retain(|a| keep(&a.key));
     }
 }
 
@@ -255,83 +310,90 @@ fn compile_one(c: &ActionConfig, at: &str) -> Result<Action, ConfigError> {
 }
 
 impl Action {
-    fn apply(&self, attrs: &mut Vec<KeyValue>) {
+    /// Whether `delete` and `hash` apply to the attribute named `name`.
+    fn names(&self, name: &str) -> bool {
+        self.key.as_deref() == Some(name) || self.pattern.as_ref().is_some_and(|p| p.is_match(name))
+    }
+
+    fn apply<L: AttrList + ?Sized>(&self, attrs: &mut L) {
         let key = self.key.as_deref().unwrap_or("");
         match &self.op {
             Op::Insert(source) => {
-                if position(attrs, key).is_none()
+                if attrs.position(key).is_none()
                     && let Some(v) = source.resolve(attrs)
                 {
-                    attrs.push(kv(key, v));
+                    attrs.push(key, v);
                 }
             }
             Op::Update(source) => {
-                if let Some(i) = position(attrs, key)
+                if let Some(i) = attrs.position(key)
                     && let Some(v) = source.resolve(attrs)
                 {
-                    attrs[i].value = Some(v);
+                    attrs.set_value(i, v);
                 }
             }
             Op::Upsert(source) => {
                 if let Some(v) = source.resolve(attrs) {
-                    upsert(attrs, key, v);
+                    upsert_in(attrs, key, v);
                 }
             }
-            Op::Delete => {
-                attrs.retain(|a| {
-                    !(self.key.as_deref() == Some(a.key.as_str())
-                        || self.pattern.as_ref().is_some_and(|p| p.is_match(&a.key)))
-                });
-            }
+            Op::Delete => attrs.retain_keys(&mut |name| !self.names(name)),
             Op::Hash => {
-                for a in attrs.iter_mut() {
-                    if self.key.as_deref() == Some(a.key.as_str())
-                        || self.pattern.as_ref().is_some_and(|p| p.is_match(&a.key))
-                    {
-                        let hashed = hash(a.value.as_ref());
-                        a.value = Some(string_value(hashed));
+                for i in 0..attrs.len() {
+                    if self.names(attrs.key(i)) {
+                        let hashed = hash(attrs.value(i).as_deref());
+                        attrs.set_value(i, string_value(hashed));
                     }
                 }
             }
             Op::Extract(re) => {
-                let Some(i) = position(attrs, key) else {
+                let Some(i) = attrs.position(key) else {
                     return;
                 };
-                let Some(Av::StringValue(s)) = attrs[i].value.as_ref().and_then(|v| v.value.as_ref()) else {
-                    return;
+                let found: Vec<(String, String)> = {
+                    let value = attrs.value(i);
+                    let Some(Av::StringValue(s)) = value.as_deref().and_then(|v| v.value.as_ref()) else {
+                        return;
+                    };
+                    let Some(caps) = re.captures(s) else {
+                        return;
+                    };
+                    re.capture_names()
+                        .flatten()
+                        .filter_map(|name| {
+                            caps.name(name)
+                                .map(|m| (name.to_string(), m.as_str().to_string()))
+                        })
+                        .collect()
                 };
-                let Some(caps) = re.captures(s) else {
-                    return;
-                };
-                let found: Vec<(String, String)> = re
-                    .capture_names()
-                    .flatten()
-                    .filter_map(|name| {
-                        caps.name(name)
-                            .map(|m| (name.to_string(), m.as_str().to_string()))
-                    })
-                    .collect();
                 for (name, value) in found {
-                    upsert(attrs, &name, string_value(value));
+                    upsert_in(attrs, &name, string_value(value));
                 }
             }
             Op::Convert(to) => {
-                if let Some(i) = position(attrs, key)
-                    && let Some(v) = attrs[i].value.as_ref()
-                    && let Some(converted) = convert(v, *to)
+                if let Some(i) = attrs.position(key)
+                    && let Some(converted) = attrs.value(i).and_then(|v| convert(&v, *to))
                 {
-                    attrs[i].value = Some(converted);
+                    attrs.set_value(i, converted);
                 }
             }
         }
     }
 }
 
+/// [`upsert`] over any attribute list.
+fn upsert_in<L: AttrList + ?Sized>(attrs: &mut L, key: &str, value: AnyValue) {
+    match attrs.position(key) {
+        Some(i) => attrs.set_value(i, value),
+        None => attrs.push(key, value),
+    }
+}
+
 impl Source {
-    fn resolve(&self, attrs: &[KeyValue]) -> Option<AnyValue> {
+    fn resolve<L: AttrList + ?Sized>(&self, attrs: &L) -> Option<AnyValue> {
         match self {
             Source::Value(v) => Some(v.clone()),
-            Source::Attribute(from) => position(attrs, from).and_then(|i| attrs[i].value.clone()),
+            Source::Attribute(from) => attrs.get(from).map(Cow::into_owned),
         }
     }
 }

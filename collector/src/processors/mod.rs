@@ -10,6 +10,7 @@ pub mod decode;
 pub mod filter;
 pub mod memory_limiter;
 pub mod ottl;
+mod raw;
 pub mod resource;
 pub mod resourcedetection;
 #[cfg(test)]

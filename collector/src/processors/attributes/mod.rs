@@ -24,7 +24,12 @@
 //! it (otelcol refuses such a configuration for that pipeline instead). Other otelcol
 //! properties (`span_kinds`, `log_bodies`, `log_severity_number`, `regexp` cache
 //! settings) are refused by name.
+//!
+//! Spans carried raw stay raw ([`crate::processors::raw`]): each span's attribute keys are
+//! read from its bytes, values are decoded only where an action or a match reads them, and
+//! a span no action changes is copied as it is. Log records and metrics are decoded.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -39,9 +44,10 @@ use serde_norway::Value as Yaml;
 
 use crate::component::{BuildContext, BuildError};
 use crate::config::ConfigError;
-use crate::consumer::{ConsumeError, Consumer, Signal, Telemetry};
-use crate::processors::attrs::{self, ActionConfig, Actions};
+use crate::consumer::{ConsumeError, Consumer, Signal, Telemetry, TracesPayload};
+use crate::processors::attrs::{self, ActionConfig, Actions, AttrList};
 use crate::processors::decode;
+use crate::processors::raw::{self, AttrsScratch, Editor, ItemEdit, RawAttrs, View};
 
 /// `processors.attributes`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -246,16 +252,16 @@ struct Subject<'a> {
     scope: Option<&'a InstrumentationScope>,
     /// The span name, metric name or severity text.
     name: &'a str,
-    attributes: &'a [KeyValue],
+    attributes: &'a dyn AttrList,
 }
 
-fn value_matches(attrs: &[KeyValue], key: &str, test: &ValueTest) -> bool {
-    let Some(v) = attrs::get(attrs, key) else {
+fn value_matches(attrs: &dyn AttrList, key: &str, test: &ValueTest) -> bool {
+    let Some(v) = attrs.get(key) else {
         return false;
     };
     match test {
         ValueTest::Any => true,
-        ValueTest::Equal(want) => v == want,
+        ValueTest::Equal(want) => *v == *want,
         ValueTest::Regex(re) => matches!(&v.value, Some(Av::StringValue(s)) if re.is_match(s)),
     }
 }
@@ -265,7 +271,8 @@ impl Matcher {
         let any = |list: &[Text], value: &str| list.is_empty() || list.iter().any(|t| t.matches(value));
         let only =
             |list: &[Text], signal: Signal| list.is_empty() || (s.signal == signal && any(list, s.name));
-        let resource_attrs: &[KeyValue] = s.resource.map_or(&[], |r| &r.attributes);
+        let no_attributes = Vec::new();
+        let resource_attrs: &Vec<KeyValue> = s.resource.map_or(&no_attributes, |r| &r.attributes);
         let service = match attrs::get(resource_attrs, "service.name").and_then(|v| v.value.as_ref()) {
             Some(Av::StringValue(name)) => name.as_str(),
             _ => "",
@@ -388,13 +395,13 @@ fn metric_points(
 
 /// Runs `c` on one item's attributes: directly without match properties, else after
 /// matching against a snapshot of the item.
-fn item(
+fn item<L: AttrList>(
     c: &Compiled,
     signal: Signal,
     resource: Option<&Resource>,
     scope: Option<&InstrumentationScope>,
     name: &str,
-    attributes: &mut Vec<KeyValue>,
+    attributes: &mut L,
 ) {
     if !c.filtered() {
         c.actions.apply(attributes);
@@ -421,6 +428,7 @@ impl Consumer for AttributesProcessor {
     async fn consume(&self, data: Telemetry) -> Result<(), ConsumeError> {
         let c = &self.compiled;
         let data = match data {
+            Telemetry::Traces(payload) if payload.is_raw() => Telemetry::Traces(self.raw(&payload)?),
             Telemetry::Traces(payload) => {
                 let mut request = decode::traces(payload)?;
                 for rs in &mut request.resource_spans {
@@ -475,6 +483,90 @@ impl Consumer for AttributesProcessor {
             }
         };
         self.next.consume(data).await
+    }
+}
+
+impl AttributesProcessor {
+    /// The raw path: spans changed in their bytes.
+    fn raw(&self, payload: &TracesPayload) -> Result<TracesPayload, ConsumeError> {
+        let bytes = payload.raw().unwrap_or_default();
+        let mut editor = SpanEditor {
+            compiled: &self.compiled,
+            scratch: AttrsScratch::default(),
+        };
+        let (out, counts) = raw::rewrite(&bytes, payload.counts(), &mut editor)?;
+        Ok(TracesPayload::from_validated(out.into(), counts))
+    }
+}
+
+/// Runs the actions on each span's attributes; decodes resources and scopes only for
+/// match properties.
+struct SpanEditor<'a> {
+    compiled: &'a Compiled,
+    scratch: AttrsScratch,
+}
+
+/// `Span.attributes` and `Span.name`.
+const SPAN_ATTRIBUTES: u32 = 9;
+const SPAN_NAME: u32 = 5;
+
+impl Editor for SpanEditor<'_> {
+    type Resource = Option<Resource>;
+    type Scope = Option<InstrumentationScope>;
+    const VISITS_ITEMS: bool = true;
+    const DROPS_EMPTY: bool = false;
+
+    fn resource(
+        &mut self,
+        buf: &[u8],
+        occurrences: &[Range<usize>],
+    ) -> Result<(Option<Vec<u8>>, Option<Resource>), ConsumeError> {
+        let resource = if self.compiled.filtered() {
+            raw::merged(buf, occurrences)?
+        } else {
+            None
+        };
+        Ok((None, resource))
+    }
+
+    fn scope(
+        &mut self,
+        buf: &[u8],
+        occurrences: &[Range<usize>],
+    ) -> Result<Option<InstrumentationScope>, ConsumeError> {
+        if self.compiled.filtered() {
+            raw::merged(buf, occurrences)
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn item(
+        &mut self,
+        resource: &Option<Resource>,
+        scope: &Option<InstrumentationScope>,
+        span: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<ItemEdit, ConsumeError> {
+        let mut attributes = RawAttrs::read(span, SPAN_ATTRIBUTES, &mut self.scratch);
+        let name = if self.compiled.filtered() {
+            View::new(span).string(SPAN_NAME)
+        } else {
+            ""
+        };
+        item(
+            self.compiled,
+            Signal::Traces,
+            resource.as_ref(),
+            scope.as_ref(),
+            name,
+            &mut attributes,
+        );
+        if !attributes.changed() {
+            return Ok(ItemEdit::Keep);
+        }
+        attributes.write(out);
+        Ok(ItemEdit::Rewritten)
     }
 }
 

@@ -28,9 +28,15 @@
 //! dropped is dropped; a request left with nothing is not passed on (the sender still
 //! gets success). A signal without conditions passes through undecoded.
 //!
+//! Spans carried raw are filtered in their bytes when there are no `spanevent`
+//! conditions: each span's fields and attributes are read where they lie, a resource and
+//! a scope are decoded once per request, and the spans kept are copied as they are
+//! ([`crate::processors::raw`]). With `spanevent` conditions the request is decoded.
+//!
 //! Divergence: the legacy `include`/`exclude` match-property configuration (`spans:`,
 //! `metrics: include:`) is refused by name; write OTTL conditions instead.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -48,9 +54,10 @@ use serde::Deserialize;
 
 use crate::component::{BuildContext, BuildError};
 use crate::config::ConfigError;
-use crate::consumer::{ConsumeError, Consumer, Telemetry};
+use crate::consumer::{ConsumeError, Consumer, Telemetry, TracesPayload};
 use crate::processors::decode;
 use crate::processors::ottl::{self, Condition, Context, Field, Item, MapKind, Path, Val};
+use crate::processors::raw::{self, Editor, ItemEdit, Scalar, View};
 
 /// `processors.filter`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -194,6 +201,13 @@ impl Consumer for FilterProcessor {
     async fn consume(&self, data: Telemetry) -> Result<(), ConsumeError> {
         let c = &self.conditions;
         let data = match data {
+            Telemetry::Traces(payload)
+                if payload.is_raw() && !c.span.is_empty() && c.spanevent.is_empty() =>
+            {
+                let bytes = payload.raw().unwrap_or_default();
+                let (out, counts) = raw::rewrite(&bytes, payload.counts(), &mut SpanFilter(&c.span))?;
+                Telemetry::Traces(TracesPayload::from_validated(out.into(), counts))
+            }
             Telemetry::Traces(payload) if !(c.span.is_empty() && c.spanevent.is_empty()) => {
                 let mut request = decode::traces(payload)?;
                 for rs in &mut request.resource_spans {
@@ -411,6 +425,140 @@ impl Item for SpanItem<'_> {
             Path::Map(MapKind::SpanAttributes, _) => Val::Nil,
             Path::Field(f @ (Field::ScopeName | Field::ScopeVersion)) => scope_field(self.scope, *f),
             Path::Field(f) => span_field(self.span, *f),
+        }
+    }
+}
+
+/// Drops the raw spans a condition holds for.
+struct SpanFilter<'a>(&'a [Condition]);
+
+impl Editor for SpanFilter<'_> {
+    type Resource = Option<Resource>;
+    type Scope = Option<InstrumentationScope>;
+    const VISITS_ITEMS: bool = true;
+    const DROPS_EMPTY: bool = true;
+
+    fn resource(
+        &mut self,
+        buf: &[u8],
+        occurrences: &[Range<usize>],
+    ) -> Result<(Option<Vec<u8>>, Option<Resource>), ConsumeError> {
+        Ok((None, raw::merged(buf, occurrences)?))
+    }
+
+    fn scope(
+        &mut self,
+        buf: &[u8],
+        occurrences: &[Range<usize>],
+    ) -> Result<Option<InstrumentationScope>, ConsumeError> {
+        raw::merged(buf, occurrences)
+    }
+
+    fn item(
+        &mut self,
+        resource: &Option<Resource>,
+        scope: &Option<InstrumentationScope>,
+        span: &[u8],
+        _: &mut Vec<u8>,
+    ) -> Result<ItemEdit, ConsumeError> {
+        let item = RawSpanItem {
+            span: View::new(span),
+            resource: resource.as_ref(),
+            scope: scope.as_ref(),
+        };
+        Ok(if any(self.0, &item) {
+            ItemEdit::Drop
+        } else {
+            ItemEdit::Keep
+        })
+    }
+}
+
+/// A span still in its encoding, read as prost would decode it ([`SpanItem`] over the
+/// decoded span).
+struct RawSpanItem<'a> {
+    span: View<'a>,
+    resource: Option<&'a Resource>,
+    scope: Option<&'a InstrumentationScope>,
+}
+
+/// `Span` field numbers (opentelemetry/proto/trace/v1/trace.proto).
+mod span_tag {
+    pub const TRACE_ID: u32 = 1;
+    pub const SPAN_ID: u32 = 2;
+    pub const TRACE_STATE: u32 = 3;
+    pub const PARENT_SPAN_ID: u32 = 4;
+    pub const NAME: u32 = 5;
+    pub const KIND: u32 = 6;
+    pub const START_TIME: u32 = 7;
+    pub const END_TIME: u32 = 8;
+    pub const ATTRIBUTES: u32 = 9;
+    pub const DROPPED_ATTRIBUTES_COUNT: u32 = 10;
+    pub const STATUS: u32 = 15;
+    /// `Status.message` and `Status.code`.
+    pub const STATUS_MESSAGE: u32 = 2;
+    pub const STATUS_CODE: u32 = 3;
+}
+
+fn scalar(value: Scalar<'_>) -> Val<'_> {
+    match value {
+        Scalar::None => Val::Nil,
+        Scalar::Str(s) => Val::Str(s.into()),
+        Scalar::Bool(b) => Val::Bool(b),
+        Scalar::Int(i) => Val::Int(i),
+        Scalar::Double(d) => Val::Float(d),
+        Scalar::Other => Val::Other,
+    }
+}
+
+impl RawSpanItem<'_> {
+    /// The last occurrence of `tag` among the occurrences of `Span.status`, merged.
+    fn status(&self, tag: u32) -> Option<&[u8]> {
+        let mut last = None;
+        for status in self.span.messages(span_tag::STATUS) {
+            for field in status.fields() {
+                if field.tag == tag {
+                    last = Some(status.bytes(&field));
+                }
+            }
+        }
+        last
+    }
+
+    fn field(&self, field: Field) -> Val<'_> {
+        use span_tag as t;
+        let s = self.span;
+        match field {
+            Field::Name | Field::SpanName => Val::Str(s.string(t::NAME).into()),
+            // int32 and enum fields are the varint's low 32 bits, as prost reads them.
+            Field::Kind | Field::SpanKind => Val::Int(i64::from(s.varint(t::KIND) as i32)),
+            Field::StatusCode | Field::SpanStatusCode => Val::Int(i64::from(
+                self.status(t::STATUS_CODE).map_or(0, raw::varint) as i32,
+            )),
+            Field::StatusMessage => Val::Str(self.status(t::STATUS_MESSAGE).map_or("", raw::text).into()),
+            Field::TraceState => Val::Str(s.string(t::TRACE_STATE).into()),
+            Field::TraceId => hex(s.last(t::TRACE_ID).unwrap_or_default()),
+            Field::SpanId => hex(s.last(t::SPAN_ID).unwrap_or_default()),
+            Field::ParentSpanId => hex(s.last(t::PARENT_SPAN_ID).unwrap_or_default()),
+            Field::StartTime => uint(s.fixed64(t::START_TIME)),
+            Field::EndTime => uint(s.fixed64(t::END_TIME)),
+            Field::DroppedAttributesCount => {
+                Val::Int(i64::from(s.varint(t::DROPPED_ATTRIBUTES_COUNT) as u32))
+            }
+            _ => Val::Nil,
+        }
+    }
+}
+
+impl Item for RawSpanItem<'_> {
+    fn get(&self, path: &Path) -> Val<'_> {
+        match path {
+            Path::Map(MapKind::Attributes, k) => raw::attribute(self.span, span_tag::ATTRIBUTES, k)
+                .map_or(Val::Nil, |kv| scalar(raw::scalar(kv))),
+            Path::Map(MapKind::Resource, k) => resource_attr(self.resource, k),
+            Path::Map(MapKind::SpanAttributes, _) => Val::Nil,
+            Path::Field(f @ (Field::ScopeName | Field::ScopeVersion)) => scope_field(self.scope, *f),
+            Path::Field(f) => self.field(*f),
         }
     }
 }

@@ -13,9 +13,12 @@
 //!         action: delete
 //! ```
 //!
-//! Spans and log records are decoded to apply the actions and travel on decoded; the
-//! exporter encodes them once.
+//! Spans carried raw stay raw: each resource is decoded, changed and encoded again, and
+//! spliced in front of its scopes, whose bytes are copied untouched
+//! ([`crate::processors::raw`]). Log records are decoded to apply the actions and travel
+//! on decoded; the exporter encodes them once.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -24,9 +27,10 @@ use serde::Deserialize;
 
 use crate::component::{BuildContext, BuildError};
 use crate::config::ConfigError;
-use crate::consumer::{ConsumeError, Consumer, Telemetry};
+use crate::consumer::{ConsumeError, Consumer, Telemetry, TracesPayload};
 use crate::processors::attrs::{ActionConfig, Actions};
 use crate::processors::decode;
+use crate::processors::raw::{self, Editor, ItemEdit};
 
 /// `processors.resource`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -101,8 +105,49 @@ impl ResourceProcessor {
 #[async_trait]
 impl Consumer for ResourceProcessor {
     async fn consume(&self, data: Telemetry) -> Result<(), ConsumeError> {
-        let data = decode::each_resource(data, |resource| self.apply(resource))?;
+        let data = match data {
+            Telemetry::Traces(payload) if payload.is_raw() => Telemetry::Traces(self.raw(&payload)?),
+            other => decode::each_resource(other, |resource| self.apply(resource))?,
+        };
         self.next.consume(data).await
+    }
+}
+
+impl ResourceProcessor {
+    /// The raw path: each resource decoded, changed and re-encoded, the rest copied.
+    fn raw(&self, payload: &TracesPayload) -> Result<TracesPayload, ConsumeError> {
+        let bytes = payload.raw().unwrap_or_default();
+        let (out, counts) = raw::rewrite(&bytes, payload.counts(), &mut ResourceEditor(self))?;
+        Ok(TracesPayload::from_validated(out.into(), counts))
+    }
+}
+
+/// Replaces every resource, leaving scopes and spans alone.
+struct ResourceEditor<'a>(&'a ResourceProcessor);
+
+impl Editor for ResourceEditor<'_> {
+    type Resource = ();
+    type Scope = ();
+    const VISITS_ITEMS: bool = false;
+    const DROPS_EMPTY: bool = false;
+
+    fn resource(
+        &mut self,
+        buf: &[u8],
+        occurrences: &[Range<usize>],
+    ) -> Result<(Option<Vec<u8>>, ()), ConsumeError> {
+        // As decoded: the occurrences merged, a resource created when there is none.
+        let mut resource = raw::merged::<Resource>(buf, occurrences)?;
+        self.0.apply(&mut resource);
+        Ok((resource.map(|r| prost::Message::encode_to_vec(&r)), ()))
+    }
+
+    fn scope(&mut self, _: &[u8], _: &[Range<usize>]) -> Result<(), ConsumeError> {
+        Ok(())
+    }
+
+    fn item(&mut self, _: &(), _: &(), _: &[u8], _: &mut Vec<u8>) -> Result<ItemEdit, ConsumeError> {
+        Ok(ItemEdit::Keep)
     }
 }
 
