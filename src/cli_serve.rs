@@ -100,9 +100,20 @@ pub struct FeatureArgs {
     /// keeps exemplars). Other names are warned about and ignored, as Prometheus does.
     #[arg(long = "enable-feature", value_name = "FEATURE", value_delimiter = ',')]
     enable_feature: Vec<String>,
+    /// Most exemplars kept, across all series, in one ring that overwrites the oldest
+    /// (Prometheus's --storage.exemplars.exemplars-limit, same default); 0 keeps none.
+    #[arg(long = "storage.exemplars.exemplars-limit", value_name = "N",
+        default_value_t = burnwatch_slo::tsdb::exemplars::DEFAULT_EXEMPLARS_LIMIT)]
+    pub(crate) exemplars_limit: usize,
 }
 
 impl FeatureArgs {
+    /// Applies the storage flags (the exemplar limit) to `store`.
+    pub fn apply_to_store(&self, store: &SharedStorage) {
+        let mut guard = store.write().unwrap_or_else(|p| p.into_inner());
+        guard.exemplars_mut().set_limit(self.exemplars_limit);
+    }
+
     /// `opts` with the enabled features, warning about unknown ones.
     pub fn engine_options(&self, mut opts: EngineOptions) -> EngineOptions {
         for f in &self.enable_feature {
@@ -149,6 +160,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let store = durable.as_ref().map_or_else(new_shared, DurableStore::storage);
+    args.features.apply_to_store(&store);
     load_files(&store, &args.load)?;
     if let Some(d) = &durable
         && !args.load.is_empty()

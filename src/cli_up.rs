@@ -300,6 +300,7 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(data_dir = %args.data_dir.display(), series = r.series, samples = r.samples,
         "Opened the store.");
     let store = durable.storage();
+    args.features.apply_to_store(&store);
     let runtime = runtime()?;
     let shutdown = CancellationToken::new();
     let started = runtime.block_on(start(&args, &slos, config, web, store.clone(), shutdown.clone()));

@@ -16,9 +16,10 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::time::Duration;
 
+use burnwatch_slo::ingest::remote_write::{Label, Sample, TimeSeries, WriteRequest, encode_write_request};
 use common::{
-    EPHEMERAL_CONFIG, Proc, burnwatch_bin, free_port, http_get, require_tool, spawn, start_serve_with_data,
-    urlencode, wait_for, write_file,
+    EPHEMERAL_CONFIG, Proc, burnwatch_bin, free_port, http_get, post_remote_write, require_tool, spawn,
+    start_serve_with_data, urlencode, wait_for, write_file,
 };
 use serde_json::Value;
 
@@ -363,4 +364,68 @@ fn up_serves_the_metadata_of_the_collector_it_scrapes() {
     );
     assert_eq!(targets["data"][0]["type"], "counter");
     up.terminate(Duration::from_secs(30));
+}
+
+#[test]
+fn the_exemplar_ring_keeps_the_newest_up_to_the_limit_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_serve, base) = start_serve_with_data(
+        "serve",
+        dir.path(),
+        &dir.path().join("data"),
+        &[
+            "--storage.exemplars.exemplars-limit",
+            "3",
+            "--enable-feature=exemplar-storage",
+        ],
+    );
+    let label = |n: &str, v: &str| Label {
+        name: n.into(),
+        value: v.into(),
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    // Five exemplars over two series, in two requests.
+    let requests: [(&str, &[i64]); 2] = [("a", &[1_000, 2_000, 3_000]), ("b", &[4_000, 5_000])];
+    for (series, times) in requests {
+        let series = TimeSeries {
+            labels: vec![label("__name__", "m_total"), label("s", series)],
+            samples: vec![Sample {
+                value: 1.0,
+                timestamp: now_ms,
+            }],
+            exemplars: times
+                .iter()
+                .map(|t| burnwatch_remote::proto::Exemplar {
+                    labels: vec![label("trace_id", &format!("t{t}"))],
+                    value: 1.0,
+                    timestamp: now_ms - 10_000 + t,
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let req = WriteRequest {
+            timeseries: vec![series],
+            ..Default::default()
+        };
+        assert_eq!(post_remote_write(&base, &encode_write_request(&req)).0, 204);
+    }
+    let v = exemplars(&base, "m_total");
+    let traces: Vec<(&str, &str)> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            s["exemplars"].as_array().unwrap().iter().map(move |e| {
+                (
+                    s["seriesLabels"]["s"].as_str().unwrap(),
+                    e["labels"]["trace_id"].as_str().unwrap(),
+                )
+            })
+        })
+        .collect();
+    // The two oldest of series a were overwritten.
+    assert_eq!(traces, [("a", "t3000"), ("b", "t4000"), ("b", "t5000")], "{v}");
 }
