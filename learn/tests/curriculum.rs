@@ -577,3 +577,53 @@ fn config_with_1d() -> String {
         other => panic!("a {} answer", other.kind()),
     }
 }
+
+/// The other correct forms the explanations mention are accepted: grading compares results,
+/// so an exercise must not teach "this works too" of an answer its grader refuses.
+#[test]
+fn equivalent_answers_the_explanations_mention_pass() {
+    let same: &[(&str, &str)] = &[
+        ("promql-select-regex", "http_requests_total{code=~\"5.*\"}"),
+        (
+            "promql-select-negative-regex",
+            "http_requests_total{handler!=\"/healthz\", handler!=\"/metrics\"}",
+        ),
+        (
+            "promql-increase-counter-reset",
+            "rate(http_requests_total[10m]) * 600",
+        ),
+        (
+            "promql-sum-without-instance",
+            "sum by (job, code) (rate(http_requests_total[5m]))",
+        ),
+        ("promql-count-targets-up", "sum by (job) (up)"),
+        (
+            "promql-ignoring-group-left",
+            "rate(http_requests_total[5m]) / on (job, instance) group_left sum by (job, instance) (rate(http_requests_total[5m]))",
+        ),
+        (
+            "promql-histogram-fraction-fast",
+            "sum(rate(http_request_duration_seconds_bucket{le=\"0.25\"}[5m])) / sum(rate(http_request_duration_seconds_bucket{le=\"+Inf\"}[5m]))",
+        ),
+        (
+            "promql-select-metric-name-regex",
+            "{__name__=~\"node_memory_.*_bytes\"}",
+        ),
+        ("slo-allowed-downtime-999-30d", "43m12s"),
+        ("slo-allowed-downtime-999-30d", "43.2 min"),
+        ("slo-time-to-exhaustion", "9d"),
+        ("slo-time-to-exhaustion-page", "50h"),
+        ("slo-budget-remaining-overspent", "-20%"),
+        ("dora-lead-time", "4h"),
+        ("dora-time-to-restore", "1h30m"),
+        ("slo-policy-red-from-remaining", "red"),
+    ];
+    let mut refused = Vec::new();
+    for (id, answer) in same {
+        let v = grade::check(exercise(id), answer);
+        if !v.correct {
+            refused.push(format!("{id}: {answer:?} is refused: {:?}", v.feedback));
+        }
+    }
+    assert!(refused.is_empty(), "{}", refused.join("\n"));
+}
