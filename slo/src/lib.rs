@@ -13,6 +13,7 @@
 
 pub mod alert;
 pub mod api;
+pub mod collector_view;
 pub mod discovery;
 pub mod dora;
 pub mod duration;

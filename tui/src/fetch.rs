@@ -356,10 +356,7 @@ impl HttpBackend {
             .await;
         let history = self.signal_history(&job, at_ms, errors).await;
         let rss_history = self.rss_history(&job, at_ms, errors).await;
-        let exporters = self.exporter_rates(&job, at_ms).await.unwrap_or_else(|e| {
-            errors.push(short_error(&e));
-            Vec::new()
-        });
+        let (exporters, pipelines) = self.exporters_and_pipelines(at_ms, errors).await;
         CollectorView {
             up,
             signals,
@@ -370,6 +367,7 @@ impl HttpBackend {
             history,
             rss_history,
             exporters,
+            pipelines,
         }
     }
 

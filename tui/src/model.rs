@@ -103,8 +103,11 @@ pub struct CollectorView {
     pub history: Vec<SignalHistory>,
     /// Resident memory over the last hour, one point a minute, bytes.
     pub rss_history: Vec<(i64, Option<f64>)>,
-    /// Items each exporter sent and failed to send, per second over the last minute.
+    /// Items each exporter sent and failed to send, per second over the last minute, and its
+    /// send latency.
     pub exporters: Vec<ExporterRates>,
+    /// Items in, out, refused and dropped per pipeline, per second over the last minute.
+    pub pipelines: Vec<PipelineRates>,
 }
 
 /// One signal's item rates over time: `(t_ms, per second)`, oldest first, `None` without data.
@@ -120,16 +123,9 @@ pub struct SignalHistory {
     pub failed: Vec<(i64, Option<f64>)>,
 }
 
-/// One exporter's throughput, all signals together.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct ExporterRates {
-    /// The exporter (`otlp/jaeger`).
-    pub exporter: String,
-    /// Items sent, per second.
-    pub sent_per_s: Option<f64>,
-    /// Items that failed to send or to enqueue, per second.
-    pub failed_per_s: Option<f64>,
-}
+/// One exporter's throughput and send latency, and one pipeline's item rates, as
+/// [`burnwatch_slo::collector_view`] computes them.
+pub use burnwatch_slo::collector_view::{ExporterRates, PipelineRates};
 
 /// Item rates of one signal.
 #[derive(Clone, Debug, Default, Serialize)]

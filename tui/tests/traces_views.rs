@@ -243,6 +243,37 @@ fn the_collector_view_charts_the_last_hour_and_lists_exporters() {
     assert!(t.matches("N/A").count() >= 4, "{t}");
 }
 
+#[test]
+fn the_collector_view_shows_send_latency_and_pipeline_rows() {
+    let buf = render(&app_with_view(snapshot(), View::Collector), 160, 48, None);
+    let t = text(&buf);
+    // Per exporter: p50 and p99 of the send latency; none for an exporter that does not send.
+    let y = row_of(&buf, "otlp/jaeger");
+    let line = t.lines().nth(y as usize).unwrap();
+    assert!(line.contains("4.2ms") && line.contains("1.25s"), "{line:?}");
+    let y = row_of(&buf, "prometheus");
+    assert_eq!(
+        t.lines().nth(y as usize).unwrap().matches("N/A").count(),
+        2,
+        "{t}"
+    );
+    // Per pipeline: in, out, refused, dropped; what was dropped or refused is red.
+    let y = row_of(&buf, "metrics/spanmetrics");
+    let line = t.lines().nth(y as usize).unwrap();
+    assert!(
+        line.contains("56.2/s") && line.contains("52.8/s") && line.contains("3.5/s"),
+        "{line:?}"
+    );
+    assert_eq!(fg_on_row(&buf, y, "3.5/s"), Color::Red);
+    let y = row_of(&buf, "traces   ");
+    assert_eq!(fg_on_row(&buf, y, "34.5/s"), Color::Red);
+    // No pipeline counts (a collector before them, or a plain otelcol): said so.
+    let mut s = snapshot();
+    s.collector.pipelines.clear();
+    let t = text(&render(&app_with_view(s, View::Collector), 160, 48, None));
+    assert!(t.contains("no pipeline counts reported: N/A"), "{t}");
+}
+
 fn app_with_view(s: Snapshot, view: View) -> App {
     let mut app = app_with(s);
     app.set_view(view);

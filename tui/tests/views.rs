@@ -7,8 +7,8 @@ mod common;
 use burnwatch_slo::slo::PolicyStatus;
 use burnwatch_tui::app::{App, View};
 use burnwatch_tui::model::{
-    BurndownPoint, CollectorView, QueryOutcome, QueueFill, SignalHistory, SignalRates, SloDetail, Snapshot,
-    Sparkline,
+    BurndownPoint, CollectorView, ExporterRates, PipelineRates, QueryOutcome, QueueFill, SignalHistory,
+    SignalRates, SloDetail, Snapshot, Sparkline,
 };
 use common::*;
 use crossterm::event::KeyCode;
@@ -385,7 +385,29 @@ fn hostile() -> Snapshot {
             failed: vec![(0, Some(f64::NAN))],
         }],
         rss_history: vec![(i64::MIN, Some(1e300)), (i64::MAX, Some(0.0))],
-        exporters: Vec::new(),
+        exporters: vec![
+            ExporterRates {
+                exporter: long.clone(),
+                sent_per_s: Some(f64::NAN),
+                failed_per_s: Some(f64::INFINITY),
+                send_p50_s: Some(f64::NEG_INFINITY),
+                send_p99_s: Some(f64::MAX),
+            },
+            ExporterRates {
+                exporter: "neg".into(),
+                send_p50_s: Some(-0.5),
+                send_p99_s: Some(f64::NAN),
+                ..ExporterRates::default()
+            },
+        ],
+        pipelines: vec![PipelineRates {
+            pipeline: long.clone(),
+            signal: long.clone(),
+            incoming_per_s: Some(f64::INFINITY),
+            outgoing_per_s: Some(f64::NAN),
+            refused_per_s: Some(-1e308),
+            dropped_per_s: Some(f64::MAX),
+        }],
     };
     s.errors = vec![long.clone()];
     s

@@ -1,11 +1,13 @@
 //! The Collector view's history and per-exporter rows: range queries over the last hour of the
 //! collector's own metrics (`otelcol_*`, OTel Collector names, under the collector's scrape job),
-//! one point a minute, and each exporter's sent and failed items per second now.
+//! one point a minute; each exporter's sent and failed items per second and send latency, and
+//! each pipeline's item rates, now (computed by [`burnwatch_slo::collector_view`]).
 
-use burnwatch_slo::api::client::{ClientError, QueryKind};
+use burnwatch_slo::api::client::QueryKind;
+use burnwatch_slo::collector_view;
 
 use super::{HttpBackend, range_points, short_error};
-use crate::model::{ExporterRates, SignalHistory};
+use crate::model::{ExporterRates, PipelineRates, SignalHistory};
 
 /// How far back the charts look.
 pub const HISTORY_RANGE_MS: i64 = 3_600_000;
@@ -104,42 +106,27 @@ impl HttpBackend {
     }
 
     /// Each exporter's items sent and failed (send or enqueue) per second over the last minute,
-    /// all signals together, by exporter name.
-    pub(super) async fn exporter_rates(
+    /// all signals together, and its send latency p50/p99; each pipeline's items in, out,
+    /// refused and dropped per second. [`burnwatch_slo::collector_view`] computes them; a
+    /// failure is noted in `errors` and leaves its rows empty.
+    pub(super) async fn exporters_and_pipelines(
         &self,
-        job: &str,
         at_ms: i64,
-    ) -> Result<Vec<ExporterRates>, ClientError> {
-        // Summed per signal, then added up per exporter (one exporter may carry several signals).
-        let mut rows: Vec<ExporterRates> = Vec::new();
-        for (kind, sent) in [("sent", true), ("send_failed", false), ("enqueue_failed", false)] {
-            for s in SIGNALS {
-                let expr = format!(
-                    "sum by (exporter) (rate(otelcol_exporter_{kind}_{s}_total{{job=\"{job}\"}}[1m]))"
-                );
-                for (labels, v) in self.vector(&expr, at_ms).await? {
-                    let name = labels.get("exporter").unwrap_or_default().to_string();
-                    let i = match rows.iter().position(|r| r.exporter == name) {
-                        Some(i) => i,
-                        None => {
-                            rows.push(ExporterRates {
-                                exporter: name,
-                                ..ExporterRates::default()
-                            });
-                            rows.len() - 1
-                        }
-                    };
-                    let r = &mut rows[i];
-                    let slot = if sent {
-                        &mut r.sent_per_s
-                    } else {
-                        &mut r.failed_per_s
-                    };
-                    *slot = Some(slot.unwrap_or(0.0) + v);
-                }
-            }
-        }
-        rows.sort_by(|a, b| a.exporter.cmp(&b.exporter));
-        Ok(rows)
+        errors: &mut Vec<String>,
+    ) -> (Vec<ExporterRates>, Vec<PipelineRates>) {
+        let job = &self.collector_job;
+        let exporters = collector_view::exporters(&self.endpoint, job, at_ms, self.timeout)
+            .await
+            .unwrap_or_else(|e| {
+                errors.push(short_error(&e));
+                Vec::new()
+            });
+        let pipelines = collector_view::pipelines(&self.endpoint, job, at_ms, self.timeout)
+            .await
+            .unwrap_or_else(|e| {
+                errors.push(short_error(&e));
+                Vec::new()
+            });
+        (exporters, pipelines)
     }
 }

@@ -220,6 +220,60 @@ async fn collector_view_reads_the_collectors_own_metrics() {
     assert!(snap.dora.metrics.is_empty());
 }
 
+/// Per exporter sent/failed rates and send-latency quantiles, per pipeline in/out/refused and the
+/// dropped rest, as `burnwatch_slo::collector_view` computes them from the collector's series.
+#[tokio::test]
+async fn collector_view_has_exporter_latency_and_pipeline_rows() {
+    let job = DEFAULT_COLLECTOR_JOB;
+    let mut text = String::new();
+    for (i, t) in [1_000_i64, 1_015, 1_030, 1_045, 1_060].into_iter().enumerate() {
+        let n = i as u64;
+        let e = "exporter=\"otlp/jaeger\",otel_signal=\"traces\"";
+        let p = "pipeline=\"traces/in\",otel_signal=\"traces\"";
+        // Per 15 s: 1500 spans sent, 15 failed; 30 sends, half within 10 ms and half within
+        // 50 ms; 1500 spans into the pipeline, 1350 out, 60 refused.
+        text.push_str(&format!(
+            "otelcol_exporter_sent_spans_total{{job=\"{job}\",exporter=\"otlp/jaeger\"}} {sent} {t}\n\
+             otelcol_exporter_send_failed_spans_total{{job=\"{job}\",exporter=\"otlp/jaeger\"}} {failed} {t}\n\
+             burnwatch_exporter_send_duration_seconds_bucket{{job=\"{job}\",{e},le=\"0.01\"}} {half} {t}\n\
+             burnwatch_exporter_send_duration_seconds_bucket{{job=\"{job}\",{e},le=\"0.05\"}} {all} {t}\n\
+             burnwatch_exporter_send_duration_seconds_bucket{{job=\"{job}\",{e},le=\"+Inf\"}} {all} {t}\n\
+             burnwatch_pipeline_incoming_items_total{{job=\"{job}\",{p}}} {sent} {t}\n\
+             burnwatch_pipeline_outgoing_items_total{{job=\"{job}\",{p}}} {out} {t}\n\
+             burnwatch_pipeline_refused_items_total{{job=\"{job}\",{p}}} {refused} {t}\n",
+            sent = n * 1500,
+            failed = n * 15,
+            half = n * 15,
+            all = n * 30,
+            out = n * 1350,
+            refused = n * 60,
+        ));
+    }
+    text.push_str("# EOF\n");
+    let url = serve(store_with(&text)).await;
+    let backend = HttpBackend::new(url, Vec::new(), Duration::from_secs(10), job);
+    let snap = backend.fetch(None, 1_060_000).await;
+    assert!(snap.errors.is_empty(), "{:?}", snap.errors);
+    let c = &snap.collector;
+    let close = |v: Option<f64>, want: f64| v.is_some_and(|v| (v - want).abs() < 1e-9);
+    assert_eq!(c.exporters.len(), 1, "{:?}", c.exporters);
+    let e = &c.exporters[0];
+    assert_eq!(e.exporter, "otlp/jaeger");
+    assert!(close(e.sent_per_s, 100.0), "{e:?}");
+    assert!(close(e.failed_per_s, 1.0), "{e:?}");
+    // histogram_quantile: the median is the first bucket's bound; p99 interpolates 14.7 of the
+    // second bucket's 15 observations between 10 and 50 ms.
+    assert!(close(e.send_p50_s, 0.01), "{e:?}");
+    assert!(close(e.send_p99_s, 0.01 + 0.04 * 14.7 / 15.0), "{e:?}");
+    assert_eq!(c.pipelines.len(), 1, "{:?}", c.pipelines);
+    let p = &c.pipelines[0];
+    assert_eq!((p.pipeline.as_str(), p.signal.as_str()), ("traces/in", "traces"));
+    assert!(close(p.incoming_per_s, 100.0), "{p:?}");
+    assert!(close(p.outgoing_per_s, 90.0), "{p:?}");
+    assert!(close(p.refused_per_s, 4.0), "{p:?}");
+    assert!(close(p.dropped_per_s, 6.0), "{p:?}");
+}
+
 #[tokio::test]
 async fn typed_queries_give_tables_lines_and_positioned_errors() {
     let text = std::fs::read_to_string(repo_file("examples/metrics/checkout.om")).unwrap();

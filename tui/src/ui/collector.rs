@@ -1,8 +1,10 @@
 //! The collector view, from the collector's self-telemetry: whether its target is up, the
-//! accepted / refused / failed item rates per signal, each exporter's sent and failed items and
-//! queue fill, resident memory against the `memory_limiter` limit with the soft limit (where
+//! accepted / refused / failed item rates per signal, each exporter's sent and failed items, send
+//! latency p50/p99 and queue fill, each pipeline's items in, out, refused and dropped, resident
+//! memory against the `memory_limiter` limit with the soft limit (where
 //! refusing starts) marked, and below, charts of the last hour: accepted, refused and failed
-//! items per second (one line per signal) and RSS with both limits as flat lines.
+//! items per second (one line per signal) and RSS with both limits as flat lines. The charts take
+//! the rows left over: in a short terminal (80×24 with two pipelines) the rows of numbers win.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -40,11 +42,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let signals_height = c.signals.len().max(1) as u16 + 1;
     let exporters = exporter_names(c);
     let queue_height = exporters.len().max(1) as u16 + 1;
-    let [status, signals, _, queues, _, memory, charts] = Layout::vertical([
+    let pipelines_height = c.pipelines.len().max(1) as u16 + 1;
+    let [status, signals, _, queues, _, pipelines, _, memory, charts] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(signals_height),
         Constraint::Length(1),
         Constraint::Length(queue_height),
+        Constraint::Length(1),
+        Constraint::Length(pipelines_height),
         Constraint::Length(1),
         Constraint::Length(3),
         Constraint::Min(0),
@@ -53,6 +58,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(status_line(c)), status);
     draw_signals(frame, signals, c);
     draw_queues(frame, queues, c, &exporters, app.scroll(View::Collector));
+    draw_pipelines(frame, pipelines, c);
     draw_memory(frame, memory, c);
     draw_charts(frame, charts, c);
 }
@@ -294,10 +300,12 @@ fn draw_queues(frame: &mut Frame, area: Rect, c: &CollectorView, names: &[&str],
     frame.render_widget(
         Paragraph::new(Line::styled(
             format!(
-                "{:<w$}{:>9} {:>9}   Queue",
+                "{:<w$}{:>9} {:>9} {:>8} {:>8}   Queue",
                 "Exporter",
                 "Sent",
                 "Failed",
+                "p50",
+                "p99",
                 w = name_width as usize
             ),
             Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
@@ -320,7 +328,7 @@ fn draw_queues(frame: &mut Frame, area: Rect, c: &CollectorView, names: &[&str],
         let line = Rect { y, height: 1, ..rest };
         let [name_area, rates, count, gauge] = Layout::horizontal([
             Constraint::Length(name_width),
-            Constraint::Length(20),
+            Constraint::Length(38),
             Constraint::Length(14),
             Constraint::Min(0),
         ])
@@ -344,6 +352,8 @@ fn draw_queues(frame: &mut Frame, area: Rect, c: &CollectorView, names: &[&str],
                     Style::new().fg(if real(sent).is_some() { Color::Reset } else { NA }),
                 ),
                 Span::styled(format!("{:>9} ", rate(failed)), Style::new().fg(failed_color)),
+                latency_span(r.and_then(|r| r.send_p50_s)),
+                latency_span(r.and_then(|r| r.send_p99_s)),
             ])),
             rates,
         );
@@ -372,6 +382,81 @@ fn draw_queues(frame: &mut Frame, area: Rect, c: &CollectorView, names: &[&str],
             Some(f) => format!("{:>3.0}%", unit(f) * 100.0),
         };
         frame.render_widget(bar(fill.unwrap_or(0.0), label, color), gauge);
+    }
+}
+
+/// A send-latency quantile in an 8-wide column and a space: milliseconds below a second,
+/// `N/A` (dim) without sends in the window.
+fn latency_span(seconds: Option<f64>) -> Span<'static> {
+    let text = match real(seconds) {
+        None => return Span::styled(format!("{:>8} ", "N/A"), dim()),
+        Some(s) if s.is_infinite() => format!("{}Inf", if s > 0.0 { "+" } else { "-" }),
+        Some(s) if s.abs() < 1.0 => format!("{:.1}ms", s * 1000.0),
+        Some(s) if s.abs() < 1e6 => format!("{s:.2}s"),
+        Some(s) => format!("{s:.0e}s"),
+    };
+    Span::raw(format!("{text:>8} "))
+}
+
+/// One row per pipeline: its signal and the items per second that came in, went out to its
+/// exporters and connectors, were refused back to the sender, and were dropped in between
+/// (red when any were).
+fn draw_pipelines(frame: &mut Frame, area: Rect, c: &CollectorView) {
+    if area.height == 0 {
+        return;
+    }
+    let header = Row::new(
+        ["Pipeline", "Signal"]
+            .into_iter()
+            .map(String::from)
+            .chain(["In", "Out", "Refused", "Dropped"].map(|h| format!("{h:>9}"))),
+    )
+    .style(bold(Color::Cyan));
+    let rows: Vec<Row> = c
+        .pipelines
+        .iter()
+        .map(|p| {
+            let color = |v: Option<f64>| match real(v) {
+                None => NA,
+                Some(v) if v > 0.0 => Color::Red,
+                Some(_) => Color::Reset,
+            };
+            let cell = |v: Option<f64>, c: Color| {
+                Cell::from(Line::styled(format!("{:>9}", rate(v)), Style::new().fg(c)))
+            };
+            let plain = |v: Option<f64>| cell(v, if real(v).is_some() { Color::Reset } else { NA });
+            Row::new(vec![
+                Cell::from(truncate(&p.pipeline, 24)),
+                Cell::from(truncate(&p.signal, 8)),
+                plain(p.incoming_per_s),
+                plain(p.outgoing_per_s),
+                cell(p.refused_per_s, color(p.refused_per_s)),
+                cell(p.dropped_per_s, color(p.dropped_per_s)),
+            ])
+        })
+        .collect();
+    let empty = rows.is_empty();
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(24),
+            Constraint::Length(8),
+            Constraint::Length(9),
+            Constraint::Length(9),
+            Constraint::Length(9),
+            Constraint::Length(9),
+        ],
+    )
+    .header(header)
+    .column_spacing(1);
+    frame.render_widget(table, area);
+    if empty {
+        // A one-row message, not a table row: the first column would cut it short.
+        let [_, rest] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+        frame.render_widget(
+            Paragraph::new(Line::styled("no pipeline counts reported: N/A", dim())),
+            rest,
+        );
     }
 }
 

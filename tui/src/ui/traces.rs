@@ -116,7 +116,10 @@ fn kind(k: &str) -> String {
 pub fn duration_ms(v: Option<f64>) -> String {
     match real(v) {
         None => "N/A".to_string(),
-        Some(v) if v.is_infinite() => "+Inf".to_string(),
+        Some(v) if v.is_infinite() => format!("{}Inf", if v > 0.0 { "+" } else { "-" }),
+        // Past a million seconds, exponent form: a value near f64::MAX written out in full is
+        // 300 digits and pushes every other figure off the line.
+        Some(v) if v.abs() >= 1e9 => format!("{:.1e}s", v / 1000.0),
         Some(v) if v.abs() >= 1000.0 => format!("{:.2}s", v / 1000.0),
         Some(v) if v.abs() >= 100.0 => format!("{v:.0}ms"),
         Some(v) if v.abs() >= 10.0 => format!("{v:.1}ms"),
@@ -381,6 +384,8 @@ mod tests {
         assert_eq!(duration_ms(Some(1250.0)), "1.25s");
         assert_eq!(duration_ms(Some(f64::NAN)), "N/A");
         assert_eq!(duration_ms(None), "N/A");
+        assert_eq!(duration_ms(Some(-f64::MAX)), "-1.8e305s");
+        assert_eq!(duration_ms(Some(f64::NEG_INFINITY)), "-Inf");
         assert_eq!(calls(Some(0.05)), "0.05/s");
         assert_eq!(calls(Some(1234.0)), "1234/s");
         assert_eq!(error_pct(Some(0.0005)), "0.05%");

@@ -17,7 +17,9 @@ use burnwatch_tui::model::{
     BurndownPoint, CollectorView, DoraMetric, DoraView, QueueFill, RecentEvent, RecentEvents, SignalRates,
     SloDetail, Snapshot, Sparkline, Trend, WeekValue,
 };
-use burnwatch_tui::model::{ExporterRates, OperationLatency, OperationRow, SignalHistory, TracesView};
+use burnwatch_tui::model::{
+    ExporterRates, OperationLatency, OperationRow, PipelineRates, SignalHistory, TracesView,
+};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -374,11 +376,33 @@ pub fn collector() -> CollectorView {
                 exporter: "otlp/jaeger".into(),
                 sent_per_s: Some(1234.5),
                 failed_per_s: Some(0.0),
+                send_p50_s: Some(0.0042),
+                send_p99_s: Some(1.25),
             },
             ExporterRates {
                 exporter: "prometheus".into(),
                 sent_per_s: Some(56.25),
                 failed_per_s: Some(0.25),
+                send_p50_s: None,
+                send_p99_s: None,
+            },
+        ],
+        pipelines: vec![
+            PipelineRates {
+                pipeline: "traces".into(),
+                signal: "traces".into(),
+                incoming_per_s: Some(1234.5),
+                outgoing_per_s: Some(1200.0),
+                refused_per_s: Some(0.0),
+                dropped_per_s: Some(34.5),
+            },
+            PipelineRates {
+                pipeline: "metrics/spanmetrics".into(),
+                signal: "metrics".into(),
+                incoming_per_s: Some(56.25),
+                outgoing_per_s: Some(52.75),
+                refused_per_s: Some(3.5),
+                dropped_per_s: Some(0.0),
             },
         ],
     }
