@@ -18,9 +18,10 @@
 //!   (OpenMetrics' limit, [`ExemplarError::LabelSetTooLong`]).
 //!
 //! **Memory bound.** At most `limit` exemplars and `limit` series entries. An exemplar's own
-//! labels are at most 128 characters; its series labels are the store's shared label strings.
-//! About 150 bytes per slot plus the series index, so the default limit costs about 20 MB when
-//! full. A limit of 0 stores nothing ([`ExemplarError::Disabled`]).
+//! labels are at most 128 characters; its series labels are shared with the caller's label set.
+//! Measured (release build, RSS before and after filling the default ring with exemplars holding
+//! a 32-hex-digit `trace_id` and a 16-digit `span_id` over 10 000 series): 33 MB, about 330 bytes
+//! per exemplar. A limit of 0 stores nothing ([`ExemplarError::Disabled`]).
 //!
 //! Exemplars are kept in memory only. Prometheus also writes them to its WAL; a restarted
 //! burnwatch starts without them (new ones arrive with the next scrape or remote write).

@@ -24,9 +24,8 @@
 //! [`MAX_REMOTE_FAMILIES`] remote-written families are kept (lines for further new families are
 //! dropped and counted in [`MetadataStore::dropped`]), each HELP text at most [`MAX_HELP_BYTES`]
 //! and each unit at most [`MAX_UNIT_BYTES`] (longer ones are cut at a character boundary). So the
-//! store holds at most `(targets × 10 000 + 10 000)` entries of at most about 16.5 KiB each;
-//! a typical family (a 60-byte HELP) costs about 200 bytes. Prometheus has no such caps; no real
-//! exporter comes near them.
+//! store holds at most `(targets × 10 000 + 10 000)` entries of at most about 16.5 KiB each.
+//! Prometheus has no such caps; no real exporter comes near them.
 
 use std::collections::{BTreeMap, HashMap};
 
