@@ -201,7 +201,15 @@ pub fn plain(v: f64) -> String {
         return "0".to_string();
     }
     if !v.is_finite() {
-        return v.to_string();
+        // As Prometheus writes them.
+        return if v.is_nan() {
+            "NaN"
+        } else if v > 0.0 {
+            "+Inf"
+        } else {
+            "-Inf"
+        }
+        .to_string();
     }
     let digits = 12 - 1 - v.abs().log10().floor() as i32;
     let s = if (0..=20).contains(&digits) {

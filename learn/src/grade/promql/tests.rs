@@ -147,6 +147,22 @@ fn histogram_quantile_without_le_finds_nothing() {
 }
 
 #[test]
+fn a_quantile_of_99_is_not_0_99() {
+    let reference = "histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))";
+    let v = grade(
+        reference,
+        "histogram_quantile(90, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))",
+    );
+    assert!(!v.correct, "+Inf is not a latency");
+    has(
+        &v,
+        "at 22m: the same series, but the values differ; {}: your value is +Inf, the expected 0.5",
+    );
+    assert!(!same_value(f64::INFINITY, 1.0) && !same_value(1.0, f64::NEG_INFINITY));
+    assert!(same_value(f64::INFINITY, f64::INFINITY) && same_value(f64::NAN, f64::NAN));
+}
+
+#[test]
 fn a_parse_error_has_its_position() {
     let v = grade(RATE, "rate(http_requests_total[5m]");
     assert!(!v.correct);
