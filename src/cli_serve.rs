@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use burnwatch_slo::api::{self, ApiState, params};
 use burnwatch_slo::ingest::{self, LabelLimits, ScrapeManager, remote_write};
-use burnwatch_slo::promconfig::PrometheusConfig;
 use burnwatch_slo::promconfig::reload::{Reloader, lifecycle_routes, rule_patterns};
+use burnwatch_slo::promconfig::{PromDuration, PrometheusConfig};
 use burnwatch_slo::promql::EngineOptions;
 use burnwatch_slo::shared::{SharedStorage, new_shared};
 use burnwatch_slo::tsdb::persist::{DurableStore, PersistOptions};
@@ -45,6 +45,11 @@ pub struct ServeArgs {
     /// answers 403, as in Prometheus.
     #[arg(long = "web.enable-lifecycle")]
     web_enable_lifecycle: bool,
+    /// Regex for the origins allowed to read the API from a browser (CORS), anchored at both
+    /// ends, as Prometheus's --web.cors.origin: `https?://(grafana|dashboards)\.example\.com`.
+    /// The default `.*` allows any origin (`Access-Control-Allow-Origin: *`).
+    #[arg(long = "web.cors.origin", default_value = api::cors::DEFAULT_ORIGIN, value_name = "REGEX")]
+    web_cors_origin: String,
     /// Directory for durable data (created if missing): a write-ahead log flushed every second
     /// and a snapshot every 5 minutes and on shutdown, so the store survives restarts and
     /// crashes. Without it the store lives in memory only. One process per directory.
@@ -54,14 +59,16 @@ pub struct ServeArgs {
     /// minute and at startup). Prometheus's spelling --storage.tsdb.retention.time works too.
     #[arg(long, default_value = "35d", value_parser = parse_duration, alias = "storage.tsdb.retention.time")]
     retention: Duration,
-    /// Longest a query may run (Prometheus's --query.timeout).
-    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    /// Longest a query may run (Prometheus's --query.timeout, which works too).
+    #[arg(long, default_value = "2m", value_parser = parse_duration, alias = "query.timeout")]
     query_timeout: Duration,
-    /// Most samples a query may hold in memory (Prometheus's --query.max-samples).
-    #[arg(long, default_value_t = 50_000_000)]
+    /// Most samples a query may hold in memory (Prometheus's --query.max-samples, which works
+    /// too).
+    #[arg(long, default_value_t = 50_000_000, alias = "query.max-samples")]
     query_max_samples: usize,
-    /// How far back an instant selector looks for a sample (Prometheus's --query.lookback-delta).
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    /// How far back an instant selector looks for a sample (Prometheus's --query.lookback-delta,
+    /// which works too).
+    #[arg(long, default_value = "5m", value_parser = parse_duration, alias = "query.lookback-delta")]
     query_lookback_delta: Duration,
     #[command(flatten)]
     label_limits: LabelLimitArgs,
@@ -99,7 +106,7 @@ pub struct FeatureArgs {
     /// each step), `exemplar-storage` (accepted for Prometheus compatibility: burnwatch always
     /// keeps exemplars). Other names are warned about and ignored, as Prometheus does.
     #[arg(long = "enable-feature", value_name = "FEATURE", value_delimiter = ',')]
-    enable_feature: Vec<String>,
+    pub(crate) enable_feature: Vec<String>,
     /// Most exemplars kept, across all series, in one ring that overwrites the oldest
     /// (Prometheus's --storage.exemplars.exemplars-limit, same default); 0 keeps none.
     #[arg(long = "storage.exemplars.exemplars-limit", value_name = "N",
@@ -139,6 +146,49 @@ impl LabelLimitArgs {
             label_value_length_limit: self.label_value_length_limit,
         }
     }
+}
+
+/// The command line as `/api/v1/status/flags` shows it: Prometheus's flag names where the meaning
+/// is the same (`web.listen-address`, `storage.tsdb.path`, `query.timeout`, ...), values as
+/// Prometheus prints them (durations as `2m`, unset paths empty), then burnwatch's own flags.
+fn status_flags(args: &ServeArgs) -> Vec<(String, String)> {
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    let dur = |d: Duration| PromDuration(d).to_string();
+    let limits = &args.label_limits;
+    [
+        ("web.listen-address", args.listen.clone()),
+        ("web.config.file", path(&args.web_config_file)),
+        ("web.enable-lifecycle", args.web_enable_lifecycle.to_string()),
+        ("web.cors.origin", args.web_cors_origin.clone()),
+        ("config.file", path(&args.config)),
+        ("storage.tsdb.path", path(&args.data_dir)),
+        ("storage.tsdb.retention.time", dur(args.retention)),
+        ("query.timeout", dur(args.query_timeout)),
+        ("query.max-samples", args.query_max_samples.to_string()),
+        ("query.lookback-delta", dur(args.query_lookback_delta)),
+        ("enable-feature", args.features.enable_feature.join(",")),
+        ("log.level", args.log_level.clone()),
+        (
+            "load",
+            args.load
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        ("label-limit", limits.label_limit.to_string()),
+        (
+            "label-name-length-limit",
+            limits.label_name_length_limit.to_string(),
+        ),
+        (
+            "label-value-length-limit",
+            limits.label_value_length_limit.to_string(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -200,6 +250,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         state.dora = Some(dora);
     }
     state.write_limits = args.label_limits.limits();
+    state.server.cors = api::cors::CorsOrigin::new(&args.web_cors_origin).map_err(anyhow::Error::msg)?;
+    state.server.flags = std::sync::Arc::new(status_flags(&args));
+    if args.data_dir.is_some() {
+        state.server.storage_retention = PromDuration(args.retention).to_string();
+    }
     let lifecycle = args.web_enable_lifecycle;
     runtime.block_on(serve(args.listen, state, web, config, lifecycle, durable_note))?;
     if let Some(d) = durable {

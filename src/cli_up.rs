@@ -132,6 +132,10 @@ pub struct UpArgs {
     /// `tls_server_config` (it sends to the API over plain HTTP without credentials).
     #[arg(long = "web.config.file", value_name = "FILE")]
     web_config_file: Option<PathBuf>,
+    /// Regex for the origins allowed to read the API from a browser (CORS), anchored at both
+    /// ends, as `serve` and Prometheus take it; the default `.*` allows any origin.
+    #[arg(long = "web.cors.origin", default_value = api::cors::DEFAULT_ORIGIN, value_name = "REGEX")]
+    web_cors_origin: String,
     /// SLO specs: a Sloth or OpenSLO file, or a directory of them (`*.yaml`, `*.yml`; a Sloth
     /// `AlertWindows` file among them replaces the alert window table). Default: the bundled
     /// specs of the demo checkout service.
@@ -414,6 +418,43 @@ fn load_prometheus_config(path: &Path) -> anyhow::Result<ScrapeConfigFile> {
     Ok(cfg)
 }
 
+/// What `/api/v1/status/flags`, `runtimeinfo` and the CORS headers report for `up`:
+/// Prometheus's flag names where the meaning is the same (the engine's settings are the
+/// defaults `up` runs with), then up's own flags.
+fn status_info(args: &UpArgs, info: &mut api::status::ServerInfo) -> anyhow::Result<()> {
+    use burnwatch_slo::promconfig::PromDuration;
+    info.cors = api::cors::CorsOrigin::new(&args.web_cors_origin).map_err(anyhow::Error::msg)?;
+    info.storage_retention = PromDuration(args.retention).to_string();
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    let dur = |d: Duration| PromDuration(d).to_string();
+    let engine = EngineOptions::default();
+    let flags = [
+        ("web.listen-address", args.listen.clone()),
+        ("web.config.file", path(&args.web_config_file)),
+        ("web.cors.origin", args.web_cors_origin.clone()),
+        ("config.file", path(&args.prometheus_config)),
+        ("storage.tsdb.path", args.data_dir.display().to_string()),
+        ("storage.tsdb.retention.time", dur(args.retention)),
+        ("query.timeout", dur(engine.timeout)),
+        ("query.max-samples", engine.max_samples.to_string()),
+        ("query.lookback-delta", dur(engine.lookback_delta)),
+        ("enable-feature", args.features.enable_feature.join(",")),
+        ("log.level", args.log_level.clone()),
+        ("config", path(&args.config)),
+        ("slos", path(&args.slos)),
+        ("demo", args.demo.to_string()),
+        ("headless", args.headless.to_string()),
+        ("scrape-interval", dur(args.scrape_interval)),
+        ("evaluation-interval", dur(args.evaluation_interval)),
+        ("alertmanager", args.alertmanagers.join(",")),
+        ("remote-write", args.remote_writes.join(",")),
+        ("refresh", dur(args.refresh)),
+        ("shutdown-timeout", dur(args.shutdown_timeout)),
+    ];
+    info.flags = Arc::new(flags.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+    Ok(())
+}
+
 /// What `up` started, to stop in reverse.
 struct Running {
     collector: Option<burnwatch_collector::service::RunningCollector>,
@@ -476,6 +517,7 @@ async fn start(
         Some(path) => Some(load_prometheus_config(path)?),
         None => None,
     };
+    let prometheus_config = extra_scrapes.clone();
     let remote_writes = start_remote_writes(&args.remote_writes, &store)?;
     // The API first: a busy port fails before anything else starts.
     let listener = tokio::net::TcpListener::bind(&args.listen)
@@ -561,6 +603,14 @@ async fn start(
     state.dora = Some(dora);
     state.write_limits = args.label_limits.limits();
     state.rules = Some(manager.clone());
+    status_info(args, &mut state.server)?;
+    if let (Some(path), Some(cfg)) = (&args.prometheus_config, &prometheus_config) {
+        // The status page shows the user's file (up's own jobs are not in it).
+        state
+            .server
+            .config
+            .loaded(&std::fs::read_to_string(path).unwrap_or_default(), cfg);
+    }
     let rules = tokio::spawn(manager.clone().run(shutdown.clone()));
     let stop = shutdown.clone();
     let api = tokio::spawn(api::serve_with(listener, state, web, async move {

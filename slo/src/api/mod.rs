@@ -17,7 +17,10 @@
 //!   `/api/v1/query_exemplars` (see [`exemplars`]);
 //! - `/api/v1/rules`, `/api/v1/alerts`: the rule manager's groups and alerts (see
 //!   [`crate::rules::api`]);
-//! - `/api/v1/status/buildinfo`, `/-/healthy`, `/-/ready`.
+//! - `/api/v1/status/buildinfo`, `/-/healthy`, `/-/ready`;
+//! - `/api/v1/status/{config,flags,runtimeinfo,tsdb}` and `/metrics` (see [`status`]),
+//!   `/api/v1/format_query` (see [`format`]), `/federate` (see [`federate`]);
+//! - `OPTIONS` on any `/api/v1/` path and the CORS headers of `--web.cors.origin` (see [`cors`]).
 //!
 //! Responses are `{"status":"success","data":...}` or `{"status":"error","errorType":...,"error":...}`
 //! with `warnings`/`infos` when there are any; the [`json`] module writes them. Error types map to
@@ -27,13 +30,18 @@
 //! not stall the async workers that serve other requests and ingest.
 
 pub mod client;
+pub mod cors;
 pub mod dora;
 pub mod exemplars;
+pub mod federate;
+pub mod format;
 pub mod json;
 pub mod lenient;
 pub mod metadata;
 pub mod params;
 pub mod position;
+pub mod self_metrics;
+pub mod status;
 #[cfg(test)]
 mod tests;
 pub mod web_config;
@@ -76,9 +84,11 @@ pub struct ApiState {
     /// The rule manager `/api/v1/rules` and `/api/v1/alerts` report on; `None` answers empty
     /// lists, as Prometheus does without `rule_files`.
     pub rules: Option<crate::rules::RuleManager>,
-    /// Routes the embedding command adds (`serve --config`: `/api/v1/targets`, `/-/reload`,
-    /// `/metrics`); they must not overlap the API's own.
+    /// Routes the embedding command adds (`serve --config`: `/api/v1/targets`, `/-/reload`);
+    /// they must not overlap the API's own.
     pub extra_routes: Option<Router>,
+    /// What the status endpoints, `/metrics` and the CORS headers report (see [`status`]).
+    pub server: status::ServerInfo,
     ready: Arc<AtomicBool>,
 }
 
@@ -92,6 +102,7 @@ impl ApiState {
             dora: None,
             rules: None,
             extra_routes: None,
+            server: status::ServerInfo::default(),
             ready: Arc::new(AtomicBool::new(true)),
         }
     }
@@ -117,6 +128,8 @@ pub fn router(state: ApiState) -> Router {
     };
     let rules_routes = crate::rules::api::routes(state.rules.clone());
     let extra_routes = state.extra_routes.clone().unwrap_or_default();
+    let cors_origin = state.server.cors.clone();
+    let self_metrics = state.server.metrics.clone();
     Router::new()
         .route("/api/v1/query", get(query).post(query))
         .route("/api/v1/query_range", get(query_range).post(query_range))
@@ -130,6 +143,13 @@ pub fn router(state: ApiState) -> Router {
             post(remote_write).layer(axum::extract::DefaultBodyLimit::max(REMOTE_WRITE_MAX_BODY)),
         )
         .route("/api/v1/status/buildinfo", get(buildinfo))
+        .route("/api/v1/status/config", get(status::config))
+        .route("/api/v1/status/flags", get(status::flags))
+        .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
+        .route("/api/v1/status/tsdb", get(status::tsdb))
+        .route("/api/v1/format_query", get(format::handler).post(format::handler))
+        .route("/federate", get(federate::handler))
+        .route("/metrics", get(status::metrics))
         .route("/-/healthy", get(healthy).head(healthy))
         .route("/-/ready", get(ready).head(ready))
         .merge(metadata::routes())
@@ -138,6 +158,31 @@ pub fn router(state: ApiState) -> Router {
         .merge(dora_routes)
         .merge(rules_routes)
         .merge(extra_routes)
+        // Counted per matched route, as Prometheus's instrumented handlers count them.
+        .route_layer(axum::middleware::from_fn(move |req, next| {
+            count_request(self_metrics.clone(), req, next)
+        }))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            cors::layer(cors_origin.clone(), req, next)
+        }))
+}
+
+/// Counts a request in `prometheus_http_requests_total` and its duration histogram, under the
+/// route's pattern written as Prometheus writes it (`/api/v1/label/:name/values`).
+async fn count_request(
+    metrics: Arc<self_metrics::ApiMetrics>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let handler = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().replace('{', ":").replace('}', ""))
+        .unwrap_or_else(|| req.uri().path().to_string());
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    metrics.observe_request(&handler, resp.status().as_u16(), started.elapsed());
+    resp
 }
 
 /// Prometheus's error classes (`web/api/v1.errorType`).
@@ -358,11 +403,13 @@ async fn run_query(
     f: impl FnOnce(&Storage) -> Result<QueryResult, QueryError> + Send + 'static,
 ) -> Result<Result<QueryResult, QueryError>, ApiError> {
     let queued = std::time::Instant::now();
+    let metrics = state.server.metrics.clone();
     with_store(state, move |s| {
         let waited = queued.elapsed();
         f(s).map(|mut r| {
             r.stats.timings.exec_queue = waited;
             r.stats.timings.exec_total += waited;
+            metrics.observe_query(&r.stats.timings);
             r
         })
     })

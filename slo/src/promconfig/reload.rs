@@ -9,7 +9,8 @@
 //!
 //! `/-/reload` answers 403 "Lifecycle API is not enabled." without `--web.enable-lifecycle`,
 //! 200 after a successful reload and 500 "failed to reload config: ..." otherwise, as Prometheus.
-//! `/metrics` serves the reload gauges and the rule manager's `prometheus_rule_*` families.
+//! Each load is recorded in the API's [`crate::api::status::ConfigStatus`]: `/metrics` serves the
+//! reload gauges from it, `/api/v1/status/config` the file and `runtimeinfo` the outcome.
 //!
 //! Alerts of the rules go to `alerting.alertmanagers` through a [`Notifier`], replaced on
 //! reload (the old one sends what it has queued, then stops).
@@ -23,7 +24,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -69,8 +69,8 @@ pub struct Reloader {
     /// The `remote_write` queues.
     remote_write: super::remote::RemoteWrite,
     lock: tokio::sync::Mutex<()>,
-    last_successful: AtomicBool,
-    last_success_ms: AtomicI64,
+    /// Where loads are recorded for the status endpoints and `/metrics`.
+    status: Arc<crate::api::status::ConfigStatus>,
 }
 
 impl std::fmt::Debug for Reloader {
@@ -79,12 +79,6 @@ impl std::fmt::Debug for Reloader {
             .field("path", &self.path)
             .finish_non_exhaustive()
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Reloader {
@@ -121,6 +115,9 @@ impl Reloader {
         let rules = RuleManager::new(files, state.store.clone(), opts, Some(sink));
         state.rules = Some(rules.clone());
         let task = tokio::spawn(rules.clone().run(shutdown));
+        // The file was read a moment ago to build `cfg`; read again for the status page.
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        state.server.config.loaded(&text, &cfg);
         tracing::info!(
             file = %path.display(),
             jobs = cfg.scrape_configs.len(),
@@ -136,14 +133,17 @@ impl Reloader {
             evaluation_interval: cfg.global.evaluation_interval.0,
             remote_write,
             lock: tokio::sync::Mutex::new(()),
-            last_successful: AtomicBool::new(true),
-            last_success_ms: AtomicI64::new(now_ms()),
+            status: state.server.config.clone(),
         }))
     }
 
     fn load_and_apply(&self) -> Result<Option<Arc<Notifier>>, String> {
-        let cfg =
-            PrometheusConfig::load(&self.path).map_err(|e| format!("in {}: {e}", self.path.display()))?;
+        // Read once: the text the status page shows is the one applied.
+        let text = std::fs::read_to_string(&self.path)
+            .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
+        let base = self.path.parent().map(std::path::Path::to_path_buf);
+        let cfg = PrometheusConfig::parse_in(&text, base)
+            .map_err(|e| format!("in {}: {e}", self.path.display()))?;
         let files = load_rule_files(&rule_patterns(&cfg))
             .map_err(|e| format!("in the rule_files of {}: {e}", self.path.display()))?;
         // Started before anything changes, so an entry that cannot start fails the reload.
@@ -170,6 +170,7 @@ impl Reloader {
                 "global.evaluation_interval changed; groups without their own interval keep the old one until a restart."
             );
         }
+        self.status.loaded(&text, &cfg);
         Ok(old)
     }
 
@@ -181,13 +182,11 @@ impl Reloader {
                 if let Some(n) = old {
                     n.stop().await;
                 }
-                self.last_successful.store(true, Ordering::SeqCst);
-                self.last_success_ms.store(now_ms(), Ordering::SeqCst);
                 tracing::info!(file = %self.path.display(), "Completed loading of configuration file.");
                 Ok(())
             }
             Err(error) => {
-                self.last_successful.store(false, Ordering::SeqCst);
+                self.status.failed();
                 tracing::error!(file = %self.path.display(), error = %error,
                     "Error reloading the configuration file; the previous one keeps running.");
                 Err(error)
@@ -218,22 +217,6 @@ impl Reloader {
         }
     }
 
-    /// The reload gauges and the rule manager's families, in the text format.
-    pub fn metrics_text(&self) -> String {
-        let ok = u8::from(self.last_successful.load(Ordering::SeqCst));
-        let ts = self.last_success_ms.load(Ordering::SeqCst) as f64 / 1000.0;
-        format!(
-            "# HELP prometheus_config_last_reload_successful Whether the last configuration reload attempt was successful.\n\
-             # TYPE prometheus_config_last_reload_successful gauge\n\
-             prometheus_config_last_reload_successful {ok}\n\
-             # HELP prometheus_config_last_reload_success_timestamp_seconds Timestamp of the last successful configuration reload.\n\
-             # TYPE prometheus_config_last_reload_success_timestamp_seconds gauge\n\
-             prometheus_config_last_reload_success_timestamp_seconds {}\n{}",
-            burnwatch_gofmt::format_exposition(ts),
-            self.rules.metrics_text()
-        )
-    }
-
     /// Waits for the rule manager to stop (after the shutdown token fired).
     pub async fn stopped(&self) {
         if let Some(t) = self.rules_task.lock().await.take() {
@@ -250,7 +233,8 @@ impl Reloader {
     }
 }
 
-/// `/api/v1/targets`, `/-/reload` (POST or PUT) and `/metrics`.
+/// `/api/v1/targets` and `/-/reload` (POST or PUT); `/metrics` is the API's own
+/// ([`crate::api::status`]).
 pub fn lifecycle_routes(
     scrapes: Arc<ScrapeManager>,
     reloader: Option<Arc<Reloader>>,
@@ -258,43 +242,26 @@ pub fn lifecycle_routes(
 ) -> axum::Router {
     use axum::http::StatusCode;
     use axum::response::IntoResponse;
-    let reload = {
-        let reloader = reloader.clone();
-        move || {
-            let reloader = reloader.clone();
-            async move {
-                if !lifecycle {
-                    return (StatusCode::FORBIDDEN, "Lifecycle API is not enabled.\n").into_response();
-                }
-                let Some(r) = reloader else {
-                    // No --config: nothing to reload.
-                    return StatusCode::OK.into_response();
-                };
-                match r.reload().await {
-                    Ok(()) => StatusCode::OK.into_response(),
-                    Err(e) => (
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        format!("failed to reload config: {e}\n"),
-                    )
-                        .into_response(),
-                }
-            }
-        }
-    };
-    let metrics = move || {
+    let reload = move || {
         let reloader = reloader.clone();
         async move {
-            let body = reloader.map(|r| r.metrics_text()).unwrap_or_default();
-            (
-                [(
-                    axum::http::header::CONTENT_TYPE,
-                    "text/plain; version=0.0.4; charset=utf-8",
-                )],
-                body,
-            )
+            if !lifecycle {
+                return (StatusCode::FORBIDDEN, "Lifecycle API is not enabled.\n").into_response();
+            }
+            let Some(r) = reloader else {
+                // No --config: nothing to reload.
+                return StatusCode::OK.into_response();
+            };
+            match r.reload().await {
+                Ok(()) => StatusCode::OK.into_response(),
+                Err(e) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("failed to reload config: {e}\n"),
+                )
+                    .into_response(),
+            }
         }
     };
     crate::ingest::targets_api::routes(scrapes.view())
         .route("/-/reload", axum::routing::post(reload.clone()).put(reload))
-        .route("/metrics", axum::routing::get(metrics))
 }
