@@ -193,6 +193,33 @@ impl LineInput {
         self.cursor = self.text.chars().count();
     }
 
+    /// Moves the cursor to character `chars` (clamped to the text).
+    pub(crate) fn set_cursor(&mut self, chars: usize) {
+        self.cursor = chars.min(self.text.chars().count());
+    }
+
+    /// Applies one editing key (characters, Backspace, Delete, ← →, Home End, Ctrl-A Ctrl-E
+    /// Ctrl-U); returns whether it was one. Other keys are left to the caller: the PromQL view
+    /// and the practice view ([`crate::learn`]) share this key map.
+    pub(crate) fn edit(&mut self, key: KeyEvent) -> bool {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let alt = key.modifiers.contains(KeyModifiers::ALT);
+        match key.code {
+            KeyCode::Char('a') if ctrl => self.home(),
+            KeyCode::Char('e') if ctrl => self.end(),
+            KeyCode::Char('u') if ctrl => self.clear(),
+            KeyCode::Char(c) if !ctrl && !alt => self.insert(c),
+            KeyCode::Backspace => self.backspace(),
+            KeyCode::Delete => self.delete(),
+            KeyCode::Left => self.left(),
+            KeyCode::Right => self.right(),
+            KeyCode::Home => self.home(),
+            KeyCode::End => self.end(),
+            _ => return false,
+        }
+        true
+    }
+
     fn byte_at(&self, chars: usize) -> usize {
         self.text
             .char_indices()
@@ -200,7 +227,7 @@ impl LineInput {
             .map_or(self.text.len(), |(i, _)| i)
     }
 
-    fn insert(&mut self, c: char) {
+    pub(crate) fn insert(&mut self, c: char) {
         let at = self.byte_at(self.cursor);
         self.text.insert(at, c);
         self.cursor += 1;
@@ -229,11 +256,11 @@ impl LineInput {
         self.cursor = (self.cursor + 1).min(self.text.chars().count());
     }
 
-    fn home(&mut self) {
+    pub(crate) fn home(&mut self) {
         self.cursor = 0;
     }
 
-    fn end(&mut self) {
+    pub(crate) fn end(&mut self) {
         self.cursor = self.text.chars().count();
     }
 
@@ -665,22 +692,12 @@ impl App {
 
     fn on_input_key(&mut self, key: KeyEvent) -> Action {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        let alt = key.modifiers.contains(KeyModifiers::ALT);
         match key.code {
             KeyCode::Esc => self.query_focused = false,
             KeyCode::Enter => return self.run_query(),
             KeyCode::F(2) => return self.toggle_chart(),
             KeyCode::Char('g') if ctrl => return self.toggle_chart(),
-            KeyCode::Char('a') if ctrl => self.query.home(),
-            KeyCode::Char('e') if ctrl => self.query.end(),
-            KeyCode::Char('u') if ctrl => self.query.clear(),
-            KeyCode::Char(c) if !ctrl && !alt => self.query.insert(c),
-            KeyCode::Backspace => self.query.backspace(),
-            KeyCode::Delete => self.query.delete(),
-            KeyCode::Left => self.query.left(),
-            KeyCode::Right => self.query.right(),
-            KeyCode::Home => self.query.home(),
-            KeyCode::End => self.query.end(),
+            _ if self.query.edit(key) => {}
             KeyCode::Up => self.scroll_by(-1),
             KeyCode::Down => self.scroll_by(1),
             KeyCode::PageUp => self.scroll_by(-PAGE),

@@ -68,7 +68,7 @@ pub trait EventSource {
 }
 
 /// crossterm's event queue (stdin of the real terminal).
-struct TerminalEvents;
+pub(crate) struct TerminalEvents;
 
 impl EventSource for TerminalEvents {
     fn next(&mut self, timeout: Duration) -> io::Result<Option<Event>> {
@@ -315,12 +315,12 @@ fn restore_terminal() {
 }
 
 /// The real terminal, restored when dropped.
-struct TerminalGuard {
-    terminal: Terminal<CrosstermBackend<Stdout>>,
+pub(crate) struct TerminalGuard {
+    pub(crate) terminal: Terminal<CrosstermBackend<Stdout>>,
 }
 
 impl TerminalGuard {
-    fn enter() -> io::Result<Self> {
+    pub(crate) fn enter() -> io::Result<Self> {
         HOOK.call_once(|| {
             let previous = std::panic::take_hook();
             std::panic::set_hook(Box::new(move |info| {

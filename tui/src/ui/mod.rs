@@ -14,6 +14,7 @@ pub mod collector;
 pub mod detail;
 pub mod dora;
 pub mod help;
+pub mod learn;
 pub mod promql;
 pub mod slos;
 pub mod traces;
