@@ -315,7 +315,13 @@ fn metadata_and_exemplars_match_prometheus_for_scrapes_and_remote_write() {
 #[test]
 fn up_serves_the_metadata_of_the_collector_it_scrapes() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_file(dir.path(), "collector.yaml", EPHEMERAL_CONFIG);
+    // The OTLP/gRPC receiver (the first endpoint of the config) on a port known here.
+    let grpc = format!("127.0.0.1:{}", free_port());
+    let config = write_file(
+        dir.path(),
+        "collector.yaml",
+        &EPHEMERAL_CONFIG.replacen("127.0.0.1:0", &grpc, 1),
+    );
     let listen = format!("127.0.0.1:{}", free_port());
     let base = format!("http://{listen}");
     let mut up = spawn(
@@ -363,6 +369,33 @@ fn up_serves_the_metadata_of_the_collector_it_scrapes() {
         "{targets}"
     );
     assert_eq!(targets["data"][0]["type"], "counter");
+
+    // OTLP metrics from the real Python SDK: their descriptions become the exporter's HELP,
+    // scraped into up's store.
+    if let Some(python) = common::require_python_sdk() {
+        let script = common::repo_root().join("tests/python/send_otel.py");
+        let out = std::process::Command::new(python)
+            .arg(&script)
+            .args(["--protocol", "grpc", "--endpoint", &grpc, "--instance", "meta"])
+            .output()
+            .expect("run the Python sender");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let want = serde_json::json!({
+            "e2e_requests_total": [{"type": "counter", "help": "Requests served.", "unit": ""}],
+            "e2e_latency_seconds": [{"type": "histogram", "help": "Request latency.", "unit": ""}],
+        });
+        let got = wait_for(Duration::from_secs(120), || {
+            let v = metadata(&base, "");
+            let both = ["e2e_requests_total", "e2e_latency_seconds"].map(|f| v["data"].get(f).cloned());
+            match both {
+                [Some(r), Some(l)] => {
+                    Some(serde_json::json!({"e2e_requests_total": r, "e2e_latency_seconds": l}))
+                }
+                _ => None,
+            }
+        });
+        assert_eq!(got, Some(want), "{}", up.output());
+    }
     up.terminate(Duration::from_secs(30));
 }
 
