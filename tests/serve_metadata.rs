@@ -264,6 +264,7 @@ fn metadata_and_exemplars_match_prometheus_for_scrapes_and_remote_write() {
         "/api/v1/metadata?limit=abc",
         "/api/v1/targets/metadata?limit=abc",
         "/api/v1/query_exemplars?query=up&start=10&end=5",
+        "/api/v1/query_exemplars?query=up&start=yesterday",
     ] {
         assert_eq!(get(&bw, path), get(&prom_base, path), "{path}");
     }
@@ -279,7 +280,6 @@ fn metadata_and_exemplars_match_prometheus_for_scrapes_and_remote_write() {
     for path in [
         "/api/v1/query_exemplars?query=rate(",
         "/api/v1/targets/metadata?match_target=%7Bjob%3D",
-        "/api/v1/query_exemplars?query=up&start=yesterday",
     ] {
         let (bs, bv) = get(&bw, path);
         let (ps, pv) = get(&prom_base, path);

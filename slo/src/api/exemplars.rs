@@ -4,7 +4,8 @@
 //!
 //! - `start` and `end` default to the beginning and end of time; `end` before `start` is
 //!   `bad_data` "end timestamp must not be before start timestamp", a malformed one
-//!   `invalid parameter "start": invalid time value for 'start': ...`;
+//!   `invalid parameter "start": Invalid time value for 'start': ...` (Prometheus 2.42's
+//!   wording, as the query endpoints use);
 //! - the query is parsed (a parse error is `bad_data`, worded as for range queries) and every
 //!   vector selector in it, wherever it sits (`rate(x[5m])`, both sides of a binary operator,
 //!   a subquery), selects series: the query is not evaluated (Prometheus's `ExtractSelectors`).
