@@ -840,3 +840,95 @@ fn metrics_without_config_has_prometheus_names_and_counts_requests() {
         );
     }
 }
+
+#[test]
+fn up_serves_the_same_status_metrics_and_cors() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_file(dir.path(), "collector.yaml", common::EPHEMERAL_CONFIG);
+    let data_dir = dir.path().join("data");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let base = format!("http://{listen}");
+    let up = spawn(
+        "up",
+        &burnwatch_bin(),
+        &[
+            "up",
+            "--headless",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            &listen,
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--web.cors.origin=https://grafana\\.example",
+        ],
+        dir.path(),
+        &[],
+    );
+    let ready = wait_for(Duration::from_secs(60), || {
+        http_get(&format!("{base}/-/ready")).filter(|(s, _)| *s == 200)
+    });
+    assert!(ready.is_some(), "up did not serve its API:\n{}", up.output());
+    let flags = get_json(&format!("{base}/api/v1/status/flags"));
+    assert_eq!(flags["data"]["web.cors.origin"], "https://grafana\\.example");
+    assert_eq!(flags["data"]["storage.tsdb.path"], data_dir.display().to_string());
+    assert_eq!(flags["data"]["headless"], "true");
+    let info = get_json(&format!("{base}/api/v1/status/runtimeinfo"));
+    // 35d, written as Go writes a model.Duration.
+    assert_eq!(info["data"]["storageRetention"], "5w");
+    let yaml = get_json(&format!("{base}/api/v1/status/config"));
+    assert!(
+        yaml["data"]["yaml"]
+            .as_str()
+            .unwrap()
+            .starts_with("global:\n  scrape_interval: 1m\n")
+    );
+    let pretty = get_json(&format!(
+        "{base}/api/v1/format_query?query={}",
+        urlencode("sum(rate(x[5m]))by(job)")
+    ));
+    assert_eq!(pretty["data"], "sum by (job) (rate(x[5m]))");
+    // OPTIONS from the allowed origin and from another one.
+    let ok = http_request(
+        "OPTIONS",
+        &format!("{base}/api/v1/query_range"),
+        &[("Origin", "https://grafana.example")],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(ok.status, 204);
+    assert_eq!(
+        ok.header("Access-Control-Allow-Origin"),
+        Some("https://grafana.example")
+    );
+    let other = http_request(
+        "GET",
+        &format!("{base}/api/v1/labels"),
+        &[("Origin", "https://evil.example")],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(other.status, 200);
+    assert_eq!(other.header("Access-Control-Allow-Origin"), None);
+    assert_eq!(
+        other.header("Access-Control-Allow-Methods"),
+        Some("GET, POST, OPTIONS")
+    );
+    // /metrics: the requests above, and the series the store holds once up has scraped itself.
+    let counted = wait_for(Duration::from_secs(60), || {
+        let (_, text) = http_get(&format!("{base}/metrics"))?;
+        let labels = common::sample_value(
+            &text,
+            "prometheus_http_requests_total",
+            &[("handler", "/api/v1/labels"), ("code", "200")],
+        )?;
+        let series = common::sample_value(&text, "prometheus_tsdb_head_series", &[])?;
+        (labels == 1.0 && series > 0.0).then_some(text)
+    });
+    assert!(counted.is_some(), "{}", up.output());
+    let rules = counted.unwrap();
+    assert!(
+        rules.contains("prometheus_rule_group_"),
+        "up's SLO rule metrics are there too"
+    );
+}
