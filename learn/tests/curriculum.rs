@@ -627,3 +627,146 @@ fn equivalent_answers_the_explanations_mention_pass() {
     }
     assert!(refused.is_empty(), "{}", refused.join("\n"));
 }
+
+/// `promtool` on PATH; outside CI a missing tool skips with a loud message, in CI
+/// (`CI=true`) it fails, as the root crate's `tests/common::require_tool` does.
+fn promtool() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("promtool"))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        let message = "`promtool` is not installed; install it with: apt-get install -y prometheus";
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{message} (CI=true: a missing peer fails the test)");
+        }
+        eprintln!("\n!!! SKIPPING: {message}\n");
+    }
+    found
+}
+
+/// One PromQL exercise's data as promtool's `input_series`: the `load` interval and
+/// `(series, values)` pairs in the same notation.
+fn promtool_series(e: &Exercise) -> (String, Vec<serde_json::Value>) {
+    let data = e.data.as_deref().unwrap_or_default();
+    let mut interval = None;
+    let mut series = Vec::new();
+    for line in data.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(i) = line.strip_prefix("load ") {
+            assert!(interval.is_none(), "{}: one load block expected", e.id);
+            interval = Some(i.trim().to_string());
+            continue;
+        }
+        // The descriptor ends at its closing brace, or at the first space without labels.
+        let end = match (line.find('{'), line.find(char::is_whitespace)) {
+            (Some(b), Some(w)) if b < w => line.find('}').map(|c| c + 1),
+            (_, w) => w,
+        }
+        .unwrap_or_else(|| panic!("{}: no values on {line:?}", e.id));
+        let (name, values) = line.split_at(end);
+        series.push(serde_json::json!({"series": name, "values": values.trim()}));
+    }
+    (
+        interval.unwrap_or_else(|| panic!("{}: no load block", e.id)),
+        series,
+    )
+}
+
+/// Every PromQL reference gives, at each of its times, exactly what Prometheus 2.42 gives over
+/// the same data: the curriculum teaches Prometheus's answers, not burnwatch's. The expected
+/// samples of a promtool unit test are burnwatch's results, so promtool fails on any difference
+/// (label sets, series count, or value).
+#[test]
+fn promql_references_agree_with_prometheus() {
+    let Some(promtool) = promtool() else { return };
+    let engine = Engine::default();
+    let mut groups = Vec::new();
+    let mut evaluations = 0;
+    for e in Curriculum::builtin().exercises() {
+        let Answer::Promql(p) = &e.answer else { continue };
+        let store = load_script(e.data.as_deref().unwrap_or_default()).unwrap();
+        let mut tests = Vec::new();
+        for at in &p.at {
+            let r = engine.instant_query(&store, &p.reference, ms(at, &e.id)).unwrap();
+            let Value::Vector(v) = r.value else {
+                panic!("{} at {at}: not a vector", e.id)
+            };
+            let samples: Vec<_> = v
+                .iter()
+                .map(|s| serde_json::json!({"labels": s.labels.to_string(), "value": s.v}))
+                .collect();
+            tests.push(serde_json::json!({"expr": p.reference, "eval_time": at, "exp_samples": samples}));
+            evaluations += 1;
+        }
+        let (interval, series) = promtool_series(e);
+        groups.push(serde_json::json!({
+            "name": e.id, "interval": interval, "input_series": series, "promql_expr_test": tests,
+        }));
+    }
+    // JSON is YAML: promtool reads it as a rules unit-test file.
+    let file = std::env::temp_dir().join(format!("burnwatch-curriculum-{}.yml", std::process::id()));
+    let doc = serde_json::json!({"evaluation_interval": "1m", "tests": groups});
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let out = std::process::Command::new(&promtool)
+        .args(["test", "rules"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !out.status.success() {
+        // promtool compares floats exactly; a last-bit difference of summation order is not a
+        // different answer, so each failed eval's `exp:` and `got:` are compared again with the
+        // grader's tolerance (1e-9 relative).
+        let exp: Vec<_> = report
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("exp: "))
+            .collect();
+        let got: Vec<_> = report
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("got: "))
+            .collect();
+        assert!(
+            !exp.is_empty() && exp.len() == got.len(),
+            "promtool failed without comparing samples:\n{report}"
+        );
+        for (e, g) in exp.iter().zip(&got) {
+            let (e, g) = (promtool_samples(e), promtool_samples(g));
+            let same = e.len() == g.len()
+                && e.iter()
+                    .zip(&g)
+                    .all(|((el, ev), (gl, gv))| el == gl && (ev - gv).abs() <= 1e-9 * ev.abs().max(gv.abs()));
+            assert!(same, "promtool disagrees with the references' results:\n{report}");
+        }
+    }
+    assert!(evaluations >= 60, "{evaluations} evaluations compared");
+}
+
+/// promtool's sample list, `{a="1", b="2"} 9E-01, {} 2E+00`, as (labels, value) pairs.
+fn promtool_samples(text: &str) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    let mut rest = text.trim();
+    while let Some(open) = rest.find('{') {
+        let close = open
+            + rest[open..]
+                .find('}')
+                .unwrap_or_else(|| panic!("no closing brace in {text:?}"));
+        let labels = rest[open..=close].to_string();
+        let after = rest[close + 1..].trim_start();
+        let end = after.find(", {").unwrap_or(after.len());
+        let value = after[..end].trim().trim_end_matches(',');
+        out.push((
+            labels,
+            value
+                .parse()
+                .unwrap_or_else(|_| panic!("value {value:?} in {text:?}")),
+        ));
+        rest = &after[end..];
+    }
+    out
+}
