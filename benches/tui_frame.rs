@@ -75,5 +75,45 @@ fn frames(c: &mut Criterion) {
     bench_view(c, "collector_view_160x48", &mut collector, (160, 48), false);
 }
 
-criterion_group!(benches, frames);
+/// The practice view (`burnwatch learn`) over the built-in curriculum: the list with the
+/// selection moving, then an open PromQL exercise with its answer's preview table.
+fn learn_frames(c: &mut Criterion) {
+    use burnwatch_tui::learn::LearnApp;
+    use burnwatch_tui::learn::session::Session;
+    let curriculum = burnwatch_learn::Curriculum::builtin();
+    let mut app = LearnApp::new(curriculum);
+    let (down, up) = (common::ch('j'), common::ch('k'));
+    for (w, h) in [(160, 48), (80, 24)] {
+        let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+        let mut flip = false;
+        c.bench_function(&format!("learn_list_{w}x{h}"), |b| {
+            b.iter(|| {
+                flip = !flip;
+                app.on_key(if flip { down } else { up });
+                terminal
+                    .draw(|f| burnwatch_tui::ui::learn::draw(f, black_box(&app)))
+                    .unwrap();
+            })
+        });
+    }
+    // No progress file is written: only the preview runs, never a check.
+    let session = Session::open(std::env::temp_dir().join("burnwatch-bench-learn-no-such-file.json"));
+    app.on_key(common::key(ratatui::crossterm::event::KeyCode::Home));
+    app.on_key(common::key(ratatui::crossterm::event::KeyCode::Enter));
+    for ch in burnwatch_learn::grade::reveal(app.selected().1).chars() {
+        app.on_key(common::ch(ch));
+    }
+    session.preview(&mut app);
+    assert!(app.attempt().and_then(|a| a.preview.as_ref()).is_some());
+    let mut terminal = Terminal::new(TestBackend::new(160, 48)).unwrap();
+    c.bench_function("learn_exercise_with_preview_160x48", |b| {
+        b.iter(|| {
+            terminal
+                .draw(|f| burnwatch_tui::ui::learn::draw(f, black_box(&app)))
+                .unwrap();
+        })
+    });
+}
+
+criterion_group!(benches, frames, learn_frames);
 criterion_main!(benches);
