@@ -114,7 +114,7 @@ pub fn run(args: LearnArgs) -> anyhow::Result<ExitCode> {
     let curriculum = Curriculum::builtin();
     let path = progress::default_path();
     match args.command {
-        None => open_view(curriculum, &path),
+        None => open_view(&path),
         Some(LearnCommand::List(a)) => list(curriculum, &path, &a),
         Some(LearnCommand::Show(a)) => show(curriculum, &path, &a),
         Some(LearnCommand::Check(a)) => check(curriculum, &path, &a),
@@ -122,18 +122,11 @@ pub fn run(args: LearnArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `learn` alone: the practice view is not in this build yet, so the list and how to go on.
-fn open_view(curriculum: &Curriculum, path: &Path) -> anyhow::Result<ExitCode> {
-    let code = list(
-        curriculum,
-        path,
-        &ListArgs {
-            topic: None,
-            json: false,
-        },
-    )?;
-    print("\nburnwatch learn show N shows an exercise; burnwatch learn check N ANSWER grades an answer.\n")?;
-    Ok(code)
+/// `learn` alone: the practice view in the terminal (the dashboard's, offline), saving to the
+/// same progress file as the subcommands.
+fn open_view(path: &Path) -> anyhow::Result<ExitCode> {
+    burnwatch_tui::learn::run(path.to_path_buf()).context("the practice view failed")?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Reads progress, naming a file that could not be read (it was kept as `.bak`).

@@ -110,3 +110,6 @@ pub fn preview(exercise: &Exercise, answer: &str) -> Result<String, String> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests;
