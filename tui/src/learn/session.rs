@@ -181,7 +181,7 @@ impl Session {
 /// The explanation, then the reference answer.
 fn explanation(exercise: &Exercise) -> String {
     format!(
-        "{}\nReference answer:\n{}",
+        "{}\n\nReference answer:\n{}",
         exercise.explanation.trim_end(),
         indent(&grade::reveal(exercise))
     )

@@ -215,14 +215,30 @@ pub(crate) fn answer_form(exercise: &Exercise) -> String {
     }
 }
 
+/// Text from the curriculum's YAML block scalars, whose lines break at the author's editor
+/// width: lines of a paragraph are joined so the pane wraps them at its own width. Blank
+/// lines, indented lines (code, a reference answer) and list items keep their own line.
+pub(crate) fn reflow(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut joinable = false;
+    for line in text.trim_end().lines() {
+        let own =
+            line.is_empty() || line.starts_with(' ') || line.starts_with("- ") || line.starts_with("* ");
+        match out.last_mut() {
+            Some(last) if joinable && !own => {
+                last.push(' ');
+                last.push_str(line);
+            }
+            _ => out.push(line.to_string()),
+        }
+        joinable = !line.is_empty() && !line.starts_with(' ');
+    }
+    out
+}
+
 /// The exercise's prompt, the answer's form and its data, in `area`, scrolled by `scroll`.
 pub(crate) fn exercise_lines(exercise: &Exercise) -> Vec<Line<'static>> {
-    let mut lines: Vec<Line> = exercise
-        .prompt
-        .trim_end()
-        .lines()
-        .map(|l| Line::raw(l.to_string()))
-        .collect();
+    let mut lines: Vec<Line> = reflow(&exercise.prompt).into_iter().map(Line::raw).collect();
     lines.push(Line::styled(answer_form(exercise), dim()));
     let data = data::readable(exercise);
     if !data.is_empty() {
@@ -421,9 +437,8 @@ pub(crate) fn result_lines(exercise: &Exercise, attempt: Option<&Attempt>) -> Ve
     if let Some(explanation) = &a.explanation {
         lines.push(Line::styled("Explanation", bold(Color::Cyan)));
         lines.extend(
-            explanation
-                .trim_end()
-                .lines()
+            reflow(explanation)
+                .into_iter()
                 .map(|l| Line::raw(format!("  {l}"))),
         );
     }
@@ -555,4 +570,26 @@ fn draw_help(frame: &mut Frame, area: Rect) {
             .style(Style::new().bg(Color::Black)),
         popup,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reflow;
+
+    #[test]
+    fn paragraphs_are_joined_and_code_keeps_its_lines() {
+        let text =
+            "Write a selector that\nreturns the api job.\n\nFor example:\n  up{job=\"api\"}\n- one\n- two\n";
+        assert_eq!(
+            reflow(text),
+            [
+                "Write a selector that returns the api job.",
+                "",
+                "For example:",
+                "  up{job=\"api\"}",
+                "- one",
+                "- two",
+            ]
+        );
+    }
 }
