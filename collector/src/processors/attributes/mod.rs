@@ -501,16 +501,16 @@ impl AttributesProcessor {
 
 /// Runs the actions on each span's attributes; decodes resources and scopes only for
 /// match properties.
-struct SpanEditor<'a> {
+struct SpanEditor<'a, 'b> {
     compiled: &'a Compiled,
-    scratch: AttrsScratch,
+    scratch: AttrsScratch<'b>,
 }
 
 /// `Span.attributes` and `Span.name`.
 const SPAN_ATTRIBUTES: u32 = 9;
 const SPAN_NAME: u32 = 5;
 
-impl Editor for SpanEditor<'_> {
+impl<'b> Editor<'b> for SpanEditor<'_, 'b> {
     type Resource = Option<Resource>;
     type Scope = Option<InstrumentationScope>;
     const VISITS_ITEMS: bool = true;
@@ -545,7 +545,7 @@ impl Editor for SpanEditor<'_> {
         &mut self,
         resource: &Option<Resource>,
         scope: &Option<InstrumentationScope>,
-        span: &[u8],
+        span: &'b [u8],
         out: &mut Vec<u8>,
     ) -> Result<ItemEdit, ConsumeError> {
         let mut attributes = RawAttrs::read(span, SPAN_ATTRIBUTES, &mut self.scratch);

@@ -432,7 +432,7 @@ impl Item for SpanItem<'_> {
 /// Drops the raw spans a condition holds for.
 struct SpanFilter<'a>(&'a [Condition]);
 
-impl Editor for SpanFilter<'_> {
+impl Editor<'_> for SpanFilter<'_> {
     type Resource = Option<Resource>;
     type Scope = Option<InstrumentationScope>;
     const VISITS_ITEMS: bool = true;

@@ -125,7 +125,7 @@ impl ResourceProcessor {
 /// Replaces every resource, leaving scopes and spans alone.
 struct ResourceEditor<'a>(&'a ResourceProcessor);
 
-impl Editor for ResourceEditor<'_> {
+impl Editor<'_> for ResourceEditor<'_> {
     type Resource = ();
     type Scope = ();
     const VISITS_ITEMS: bool = false;
